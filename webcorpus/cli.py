@@ -1,0 +1,251 @@
+"""The `webcorpus` command. It parses options and calls the stages; the work lives in the stages.
+
+Every stage of the YAML has a subcommand of the same name (dashes for underscores) taking the
+same options, reading documents as JSON lines on stdin and writing them on stdout:
+
+    webcorpus read-warc data/*.warc.gz | webcorpus url-filter | webcorpus extract \\
+        | webcorpus langid --languages en | webcorpus write-parquet out/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import click
+
+from webcorpus import __version__
+from webcorpus.document import read_jsonl, write_jsonl
+from webcorpus.stages import FILTERS, Stage
+from webcorpus.stages.base import StageStats, stage_options
+from webcorpus.stages.read_warc import InputError, WarcReader
+from webcorpus.stages.write_parquet import ParquetShardWriter
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="webcorpus")
+def main() -> None:
+    """Turn CommonCrawl WARC files into language-model training data, FineWeb style.
+
+    Run a whole pipeline with `webcorpus run pipelines/fineweb.yaml`, or chain the stage
+    subcommands in a shell pipe (documents travel as JSON lines).
+    """
+
+
+def _stage_click_options(stage_class: type[Stage]):
+    """Click options built from the stage's own option specs, so CLI and YAML always agree."""
+
+    def decorate(command):
+        for spec in reversed(stage_options(stage_class)):
+            flag = spec.name.replace("_", "-")
+            default = None if spec.required else spec.default
+            base = spec.base_type
+            if base is bool:
+                option = click.option(
+                    f"--{flag}/--no-{flag}", spec.name, default=default, show_default=True, help=spec.help
+                )
+            elif typing.get_origin(base) is list:
+                option = click.option(
+                    f"--{flag}", spec.name, multiple=True, help=f"{spec.help} Repeat or separate with commas."
+                )
+            else:
+                option = click.option(
+                    f"--{flag}", spec.name, type=base, default=default, show_default=default is not None, help=spec.help
+                )
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _stage_kwargs(stage_class: type[Stage], given: dict[str, Any]) -> dict[str, Any]:
+    kwargs = {}
+    for spec in stage_options(stage_class):
+        value = given.get(spec.name)
+        if typing.get_origin(spec.base_type) is list:
+            value = [item for v in value for item in v.split(",") if item] if value else None
+            if value is None and not spec.optional:
+                continue
+        kwargs[spec.name] = value
+    return kwargs
+
+
+def _report(stage: Stage, stats: StageStats | None = None) -> None:
+    stats = stats or stage.stats
+    reasons = ", ".join(f"{r}: {n}" for r, n in stats.dropped.most_common()) or "none"
+    errors = "".join(f", {e}: {n}" for e, n in sorted(stats.errors.items()))
+    click.echo(f"{stage.name}: {stats.documents_in} in, {stats.kept} kept, dropped {reasons}{errors}", err=True)
+
+
+def _make_filter_command(stage_class: type[Stage]) -> click.Command:
+    @click.command(
+        name=stage_class.name.replace("_", "-"), help=f"{stage_class.summary}\n\nJSON lines in on stdin, out on stdout."
+    )
+    @_stage_click_options(stage_class)
+    @click.option(
+        "--removed",
+        type=click.Path(dir_okay=False),
+        help="Write dropped documents (with metadata.drop_reason) to this .jsonl[.gz] file.",
+    )
+    def command(removed: str | None, **options: Any) -> None:
+        stage = _build(stage_class, _stage_kwargs(stage_class, options))
+        exclusion = None
+        if removed:
+            from webcorpus.exclusion import ExclusionWriter
+
+            exclusion = ExclusionWriter(removed)
+            stage.on_drop = exclusion
+        stage.start_task()
+        _pipe(stage.run(read_jsonl(sys.stdin)))
+        if exclusion is not None:
+            exclusion.close()
+        _report(stage)
+
+    return command
+
+
+def _build(stage_class: type[Stage], kwargs: dict[str, Any]) -> Stage:
+    try:
+        return stage_class(**kwargs)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _pipe(documents) -> None:
+    try:
+        write_jsonl(documents, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: the reader left, which is not an error
+        sys.stdout = None  # type: ignore[assignment]
+
+
+for _filter in FILTERS.values():
+    main.add_command(_make_filter_command(_filter))
+
+
+@main.command("read-warc")
+@click.argument("inputs", nargs=-1, required=True)
+@_stage_click_options(WarcReader)
+def read_warc(inputs: tuple[str, ...], **options: Any) -> None:
+    """Read WARC files and print their HTML pages as JSON-line documents.
+
+    INPUTS are .warc/.warc.gz files, folders, globs or CommonCrawl warc.paths[.gz] lists.
+    Non-200 responses and non-HTML content are dropped; damaged files keep what came before.
+    """
+    reader = _build(WarcReader, _stage_kwargs(WarcReader, options))
+    try:
+        paths = reader.expand(inputs)
+    except InputError as error:
+        raise click.ClickException(str(error)) from None
+    _pipe(reader.run(paths))
+    _report(reader)
+
+
+@main.command("write-parquet")
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@_stage_click_options(ParquetShardWriter)
+@click.option("--prefix", default="part", show_default=True, help="Shard names: PREFIX_00000.parquet, ...")
+def write_parquet(output_dir: str, prefix: str, **options: Any) -> None:
+    """Write JSON-line documents from stdin into sharded Parquet files in OUTPUT_DIR."""
+    writer = _build(ParquetShardWriter, {"output_dir": output_dir, "prefix": prefix, **options})
+    shards = writer.write(read_jsonl(sys.stdin))
+    click.echo(f"write_parquet: {writer.stats.kept} documents in {len(shards)} shards under {output_dir}", err=True)
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: the YAML's, else all cores)."
+)
+@click.option("--input", "-i", "inputs", multiple=True, help="Replace the YAML's input (repeatable).")
+@click.option("--output", "-o", help="Replace the YAML's output folder.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str | None, progress: bool) -> None:
+    """Run the pipeline described by the YAML file PIPELINE.
+
+    Input files are processed in parallel, one task per file. Rerunning into the same output
+    folder skips files already done, so an interrupted run resumes where it stopped.
+    """
+    from webcorpus.config import ConfigError, load_pipeline
+    from webcorpus.runner import format_table, run_pipeline
+
+    try:
+        config = load_pipeline(pipeline)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    if inputs:
+        config.input = list(inputs)
+    if output:
+        config.output = output
+    if not config.input:
+        raise click.ClickException(f"{pipeline}: input: missing (set it in the YAML or pass --input)")
+    if not config.output:
+        raise click.ClickException(f"{pipeline}: output: missing (set it in the YAML or pass --output)")
+    try:
+        result = run_pipeline(config, workers=workers, progress=progress)
+    except (InputError, RuntimeError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(format_table(result))
+    for stats in result.stats:
+        for bad in stats.bad_files:
+            click.echo(f"bad file: {bad}")
+    click.echo(
+        f"\n{result.documents_out} documents from {result.files_done + result.files_skipped} files "
+        f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.output / 'data'}"
+    )
+    click.echo(f"per-stage figures: {result.output / 'stats.json'}")
+    if result.failed:
+        for failure in result.failed:
+            click.echo(f"failed: {failure}", err=True)
+        raise click.ClickException(f"{len(result.failed)} files failed; rerun the same command to retry them")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--top", default=10, show_default=True, help="How many top domains to list.")
+def stats(path: str, as_json: bool, top: int) -> None:
+    """Summarise a folder of Parquet shards: documents, characters, languages, domains, lengths."""
+    from webcorpus.stats import corpus_stats, format_stats
+
+    try:
+        summary = corpus_stats(Path(path), top=top)
+    except (FileNotFoundError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(summary, indent=2) if as_json else format_stats(summary))
+
+
+@main.group()
+def blocklists() -> None:
+    """Manage URL blocklists (format: see the README)."""
+
+
+@blocklists.command("import")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    default="blocklists",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Blocklist folder to write into.",
+)
+@click.option(
+    "--category", "categories", multiple=True, help="Only these categories (e.g. adult); repeatable. Default: all."
+)
+def import_blocklist(archive: str, out: str, categories: tuple[str, ...]) -> None:
+    """Import a UT1-style blacklist ARCHIVE (tar.gz of CATEGORY/domains and CATEGORY/urls)."""
+    from webcorpus.blocklists import import_ut1_archive
+
+    try:
+        written = import_ut1_archive(archive, out, list(categories) or None)
+    except (ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    for target, count in written.items():
+        click.echo(f"{target}: {count} entries")
+
+
+if __name__ == "__main__":
+    main()

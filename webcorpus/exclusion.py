@@ -1,0 +1,41 @@
+"""Dropped documents, kept with their reason, like FineWeb's `removed/` folders."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from webcorpus.atomic import atomic_open
+from webcorpus.document import Document
+
+
+class _Discarded(Exception):
+    pass
+
+
+class ExclusionWriter:
+    """Writes each dropped document as a JSON line with `metadata.drop_reason` set.
+
+    The file appears (atomically) on `close`; nothing is written when nothing was dropped.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._stack = ExitStack()
+        self._file: IO[str] | None = None
+        self.count = 0
+
+    def __call__(self, document: Document, reason: str) -> None:
+        if self._file is None:
+            self._file = self._stack.enter_context(atomic_open(self.path))
+        document.metadata["drop_reason"] = reason
+        self._file.write(document.to_json() + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def discard(self) -> None:
+        """Abandon the file: its temporary name is removed and nothing appears."""
+        self._stack.__exit__(_Discarded, _Discarded(), None)

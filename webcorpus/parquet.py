@@ -1,0 +1,62 @@
+"""Our Parquet layout: one row per document, fixed columns, the rest of the metadata as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webcorpus.document import Document
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("text", pa.string()),
+        ("date", pa.string()),
+        ("language", pa.string()),
+        ("language_score", pa.float64()),
+        # Everything else a stage wrote (warc_file, charset_source, ...) as a JSON object,
+        # so shards from different pipelines always share one schema.
+        ("metadata", pa.string()),
+    ]
+)
+COLUMN_METADATA = ("date", "language", "language_score")
+
+
+def document_to_row(document: Document) -> dict[str, Any]:
+    rest = {k: v for k, v in document.metadata.items() if k not in COLUMN_METADATA}
+    row = {"id": document.id, "url": document.url, "text": document.text}
+    for key in COLUMN_METADATA:
+        row[key] = document.metadata.get(key)
+    row["metadata"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)
+    return row
+
+
+def row_to_document(row: dict[str, Any]) -> Document:
+    metadata = json.loads(row.get("metadata") or "{}")
+    for key in COLUMN_METADATA:
+        if row.get(key) is not None:
+            metadata[key] = row[key]
+    return Document(id=row["id"], url=row["url"], text=row["text"], metadata=metadata)
+
+
+def shard_paths(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+
+
+def read_documents(folder: str | Path, columns: list[str] | None = None) -> Iterator[Document]:
+    for path in shard_paths(folder):
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=1024, columns=columns):
+            for row in batch.to_pylist():
+                yield row_to_document(row)

@@ -1,0 +1,284 @@
+"""The local executor: one task per input file, run by a pool of worker processes.
+
+Output of a run folder:
+    data/NNNNN_SSSSS.parquet       shards of input file NNNNN
+    removed/STAGE/NNNNN.jsonl.gz   documents STAGE dropped from file NNNNN, with the reason
+    stats.json                     the per-stage table
+    .progress/NNNNN.json           written last, when file NNNNN is completely done
+
+Resuming: a file whose progress marker exists is skipped. Any other file is redone from
+scratch, after deleting whatever shards it had already renamed into place, so a run killed
+at any instant and rerun ends with exactly the files of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from webcorpus.atomic import remove_stale_tmp, write_json
+from webcorpus.config import PipelineConfig
+from webcorpus.document import Document
+from webcorpus.exclusion import ExclusionWriter
+from webcorpus.stages import STAGES, Stage, StageStats
+from webcorpus.stages.read_warc import WarcReader, expand_inputs
+from webcorpus.stages.write_parquet import ParquetShardWriter
+
+PROGRESS_EVERY = 64  # documents between updates of the shared progress counter
+
+
+@dataclass
+class Task:
+    index: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.index:05d}"
+
+
+class Pipeline:
+    """The stages of one worker, built once and reused for every file it is given."""
+
+    def __init__(self, config: PipelineConfig, output: Path) -> None:
+        self.output = output
+        self.removed = config.removed
+        self.stages: list[Stage] = []
+        for step in config.steps:
+            cls = STAGES[step.name]
+            if cls is ParquetShardWriter:
+                self.stages.append(cls(output_dir=str(output / "data"), **step.options))
+            else:
+                self.stages.append(cls(**step.options))
+        reader, writer = self.stages[0], self.stages[-1]
+        assert isinstance(reader, WarcReader) and isinstance(writer, ParquetShardWriter)
+        self.reader, self.writer = reader, writer
+
+    def outputs_of(self, task: Task) -> list[Path]:
+        found = list((self.output / "data").glob(f"{task.key}_*.parquet"))
+        found += list((self.output / "removed").glob(f"*/{task.key}.jsonl.gz"))
+        return found
+
+    def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
+        for stale in self.outputs_of(task):
+            stale.unlink()
+        exclusions: list[ExclusionWriter] = []
+        for stage in self.stages:
+            stage.start_task()
+            stage.on_drop = None
+            if self.removed and stage is not self.writer:
+                writer = ExclusionWriter(self.output / "removed" / stage.name / f"{task.key}.jsonl.gz")
+                stage.on_drop = writer
+                exclusions.append(writer)
+        self.writer.prefix = task.key
+        self.writer.shards = []
+        clocks = [[0.0] for _ in self.stages]
+        try:
+            stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
+            for stage, clock in zip(self.stages[1:], clocks[1:]):
+                stream = _timed(stage.run(stream), clock)
+            for _ in stream:
+                pass
+        except BaseException:
+            for writer in exclusions:
+                writer.discard()
+            raise
+        for writer in exclusions:
+            writer.close()
+        # Each clock includes the time of every stage upstream of it (the stream is pulled).
+        stats = []
+        for i, stage in enumerate(self.stages):
+            stage.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
+            stats.append({"stage": stage.name, **stage.stats.to_dict()})
+        write_json(
+            self.output / ".progress" / f"{task.key}.json",
+            {"input": str(task.path), "shards": [p.name for p in self.writer.shards], "stages": stats},
+        )
+        return stats
+
+
+def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) -> Iterator[Document]:
+    iterator = iter(stream)
+    count = 0
+    while True:
+        start = time.perf_counter()
+        try:
+            document = next(iterator)
+        except StopIteration:
+            clock[0] += time.perf_counter() - start
+            break
+        clock[0] += time.perf_counter() - start
+        count += 1
+        if counter is not None and count % PROGRESS_EVERY == 0:
+            with counter.get_lock():
+                counter.value += PROGRESS_EVERY
+        yield document
+    if counter is not None and count % PROGRESS_EVERY:
+        with counter.get_lock():
+            counter.value += count % PROGRESS_EVERY
+
+
+# Set in the parent before the pool forks, so every worker inherits loaded models and lists.
+_PIPELINE: Pipeline | None = None
+_COUNTER: Any = None
+
+
+def _init_worker(counter: Any) -> None:
+    global _COUNTER
+    _COUNTER = counter
+
+
+def _run_in_worker(task: Task) -> tuple[Task, list[dict[str, Any]] | None, str | None]:
+    assert _PIPELINE is not None
+    try:
+        return task, _PIPELINE.run_task(task, _COUNTER), None
+    except Exception:
+        return task, None, traceback.format_exc()
+
+
+@dataclass
+class RunResult:
+    stats: list[StageStats]
+    names: list[str]
+    files_done: int
+    files_skipped: int
+    failed: list[str]
+    output: Path
+    wall_s: float
+
+    @property
+    def documents_out(self) -> int:
+        return self.stats[-1].kept if self.stats else 0
+
+
+def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: bool = True) -> RunResult:
+    global _PIPELINE
+    started = time.perf_counter()
+    output = Path(config.output)
+    paths = expand_inputs(config.input, config.steps[0].options.get("paths_base"))
+    tasks = [Task(i, p) for i, p in enumerate(paths)]
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(output)
+    done = _completed(output, tasks)
+    pending = [t for t in tasks if t.index not in done]
+    workers = max(1, min(workers or config.workers or os.cpu_count() or 1, max(1, len(pending))))
+
+    _PIPELINE = Pipeline(config, output)
+    failed: list[str] = []
+    bar = _progress_bar(len(tasks), len(done), enabled=progress)
+    try:
+        if workers == 1:
+            counter = mp.Value("q", 0)
+            for task in pending:
+                try:
+                    _PIPELINE.run_task(task, counter)
+                except Exception:
+                    failed.append(f"{task.path}: {traceback.format_exc().strip().splitlines()[-1]}")
+                bar.update(1)
+                bar.set_postfix(documents=counter.value)
+        else:
+            counter = mp.get_context("fork").Value("q", 0)
+            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(counter,)) as pool:
+                results = pool.imap_unordered(_run_in_worker, pending)
+                while True:
+                    try:
+                        task, _, error = results.next(timeout=0.5)
+                    except StopIteration:
+                        break
+                    except mp.TimeoutError:
+                        bar.set_postfix(documents=counter.value)
+                        continue
+                    if error:
+                        failed.append(f"{task.path}: {error.strip().splitlines()[-1]}")
+                    bar.update(1)
+                    bar.set_postfix(documents=counter.value)
+    finally:
+        bar.close()
+        _PIPELINE = None
+
+    names = [step.name for step in config.steps]
+    totals = [StageStats() for _ in names]
+    for task in tasks:
+        marker = output / ".progress" / f"{task.key}.json"
+        if marker.exists():
+            for total, stage in zip(totals, _read_marker(marker)["stages"]):
+                total.merge(StageStats.from_dict(stage))
+    result = RunResult(
+        stats=totals,
+        names=names,
+        files_done=len(pending) - len(failed),
+        files_skipped=len(done),
+        failed=failed,
+        output=output,
+        wall_s=time.perf_counter() - started,
+    )
+    write_json(output / "stats.json", run_summary(result, config))
+    return result
+
+
+def _completed(output: Path, tasks: list[Task]) -> set[int]:
+    done = set()
+    for task in tasks:
+        marker = output / ".progress" / f"{task.key}.json"
+        if marker.exists():
+            recorded = _read_marker(marker)["input"]
+            if recorded != str(task.path):
+                raise RuntimeError(
+                    f"{output}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
+                    "the input list changed, so use a new output folder"
+                )
+            done.add(task.index)
+    return done
+
+
+def _read_marker(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="file",
+        desc="files",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def run_summary(result: RunResult, config: PipelineConfig) -> dict[str, Any]:
+    return {
+        "pipeline": str(config.path),
+        "output": str(result.output),
+        "files_skipped_as_done": result.files_skipped,
+        "files_processed": result.files_done,
+        "files_failed": result.failed,
+        "documents_out": result.documents_out,
+        "stages": [{"stage": n, **s.to_dict()} for n, s in zip(result.names, result.stats)],
+    }
+
+
+def format_table(result: RunResult) -> str:
+    total_time = sum(s.time_s for s in result.stats) or 1.0
+    header = f"{'stage':<14}{'in':>9}{'kept':>9}{'dropped':>9}{'time':>7}  drop reasons"
+    lines = [header, "-" * len(header)]
+    for name, stats in zip(result.names, result.stats):
+        dropped = sum(stats.dropped.values())
+        reasons = ", ".join(f"{r} {n}" for r, n in stats.dropped.most_common())
+        share = f"{100 * stats.time_s / total_time:.0f}%"
+        lines.append(f"{name:<14}{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}{share:>7}  {reasons}")
+        for error, count in sorted(stats.errors.items()):
+            lines.append(f"{'':<14}{'':>27}{'':>7}  ! {error}: {count}")
+    return "\n".join(lines)

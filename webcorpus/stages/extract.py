@@ -1,0 +1,63 @@
+"""extract: main text from HTML with trafilatura, FineWeb's settings by default."""
+
+from __future__ import annotations
+
+import trafilatura
+from trafilatura.meta import reset_caches
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+from webcorpus.timelimit import TimeLimitExceeded, time_limit
+
+
+class TrafilaturaExtractor(Filter):
+    name = "extract"
+    summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
+    option_help = {
+        "favor_precision": "Prefer less text but less boilerplate (FineWeb's setting).",
+        "favor_recall": "Prefer more text, even with some boilerplate.",
+        "include_comments": "Keep user comments below the article.",
+        "include_tables": "Keep text found in tables.",
+        "deduplicate": "Drop paragraphs trafilatura has already seen many times in this input file.",
+        "timeout": "Seconds one page may take before it is dropped as 'timeout' (0: no limit).",
+    }
+
+    def __init__(
+        self,
+        favor_precision: bool = True,
+        favor_recall: bool = False,
+        include_comments: bool = False,
+        include_tables: bool = True,
+        deduplicate: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.settings = dict(
+            favor_precision=favor_precision,
+            favor_recall=favor_recall,
+            include_comments=include_comments,
+            include_tables=include_tables,
+            deduplicate=deduplicate,
+        )
+        self.timeout = timeout
+
+    def start_task(self) -> None:
+        super().start_task()
+        # trafilatura's deduplication remembers paragraphs across calls; forgetting them at each
+        # file makes a file's output independent of which files the worker saw before.
+        reset_caches()
+
+    def filter(self, document: Document) -> str | None:
+        try:
+            with time_limit(self.timeout):
+                text = trafilatura.extract(document.text, **self.settings)
+        except TimeLimitExceeded:
+            self.stats.errors["timeout"] += 1
+            return "timeout"
+        except Exception:  # trafilatura raises on some malformed markup; the page goes, not the run
+            self.stats.errors["extract_error"] += 1
+            return "extract_error"
+        if not text or not text.strip():
+            return "no_text"
+        document.text = text
+        return None

