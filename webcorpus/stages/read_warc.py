@@ -141,28 +141,37 @@ class WarcReader(Stage):
             return
         kept_here = 0
         with stream:
-            records = iter(ArchiveIterator(stream))
+            archive = ArchiveIterator(stream)
+            records = iter(archive)
+            last_offset = None
             while True:
                 try:
                     record = next(records)
                 except StopIteration:
-                    return
+                    break
                 except Exception as error:  # warcio raises many kinds on damaged gzip or headers
                     self._bad_file(path, error, kept_here)
                     return
-                if record.rec_type != "response":
-                    continue
-                self.stats.documents_in += 1
-                try:
-                    document = self._to_document(record, path)
-                except Exception as error:
-                    self.stats.errors["corrupt_record"] += 1
-                    self._bad_file(path, error, kept_here)
-                    return
-                if isinstance(document, Document):
-                    self.stats.kept += 1
-                    kept_here += 1
-                    yield document
+                if record.rec_type == "response":
+                    self.stats.documents_in += 1
+                    try:
+                        document = self._to_document(record, path)
+                    except Exception as error:
+                        self.stats.errors["corrupt_record"] += 1
+                        self._bad_file(path, error, kept_here)
+                        return
+                    if document is not None:
+                        self.stats.kept += 1
+                        kept_here += 1
+                        yield document
+                # Only after the payload is read: asking for the offset reads the record to its end.
+                last_offset = archive.get_record_offset()
+            # warcio ends quietly when a file is cut inside a later gzip member: compare where the
+            # last whole record ended with the file's size to notice.
+            size = path.stat().st_size
+            end = last_offset + archive.get_record_length() if last_offset is not None else 0
+            if end < size:
+                self._bad_file(path, EOFError(f"{size - end} bytes after the last complete record"), kept_here)
 
     def _to_document(self, record, path: Path) -> Document | None:
         url = record.rec_headers.get_header("WARC-Target-URI") or ""

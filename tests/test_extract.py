@@ -1,0 +1,52 @@
+from webcorpus.document import Document
+from webcorpus.sample import ENGLISH, NAV, article
+from webcorpus.stages.extract import TrafilaturaExtractor
+
+
+def page(paragraphs):
+    return Document("id", "https://x.example.com/a", article("x.example.com", "A title", paragraphs))
+
+
+def test_keeps_main_text_and_drops_boilerplate():
+    extractor = TrafilaturaExtractor()
+    extractor.start_task()
+    _, paragraphs = next(iter(ENGLISH.values()))
+    [doc] = list(extractor.run([page(paragraphs)]))
+    assert paragraphs[1][:60] in doc.text
+    for boilerplate in ("Privacy policy", "Log in", "Top ten gadgets", "newsletter"):
+        assert boilerplate not in doc.text
+
+
+def test_page_without_main_text_is_dropped_with_a_reason():
+    extractor = TrafilaturaExtractor()
+    dropped = []
+    extractor.on_drop = lambda doc, reason: dropped.append(reason)
+    html = f"<html><body>{NAV}<form><input name='q'></form></body></html>"
+    assert list(extractor.run([Document("id", "u", html), Document("id2", "u", "")])) == []
+    assert dropped == ["extract:no_text", "extract:no_text"]
+
+
+def test_malformed_markup_never_raises():
+    extractor = TrafilaturaExtractor()
+    junk = ["<html><<<>>>", "\x00\x01\x02" * 1000, "<p>" * 50_000, "</div>" * 10_000]
+    kept = list(extractor.run(Document(str(i), "u", text) for i, text in enumerate(junk)))
+    assert extractor.stats.documents_in == len(junk)
+    assert extractor.stats.kept == len(kept)
+
+
+def test_a_page_over_the_time_bound_is_dropped_as_timeout():
+    # A huge page and a bound far below the time it takes: the bound must cut it short.
+    huge = "<html><body>" + "".join(f"<div><p>Sentence number {i} of a very long page.</p></div>" for i in range(40_000))
+    extractor = TrafilaturaExtractor(timeout=0.001)
+    assert extractor.filter(Document("id", "u", huge + "</body></html>")) == "timeout"
+    assert extractor.stats.errors["timeout"] == 1
+
+
+def test_options_reach_trafilatura():
+    _, paragraphs = next(iter(ENGLISH.values()))
+    html = page(paragraphs).text.replace("</article>", "<table><tr><td>Cell text in a table</td></tr></table></article>")
+    with_tables = TrafilaturaExtractor(favor_precision=False).filter(Document("a", "u", html))
+    assert with_tables is None
+    doc = Document("b", "u", html)
+    TrafilaturaExtractor(favor_precision=False, include_tables=False).filter(doc)
+    assert "Cell text in a table" not in doc.text

@@ -1,0 +1,148 @@
+"""The whole first stage, from the YAML runner and from the shell, on the bundled sample."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+from conftest import REPO, many_pages
+
+from webcorpus.cli import main
+from webcorpus.parquet import read_documents
+from webcorpus.sample import write_warc
+
+CLI = [sys.executable, "-m", "webcorpus.cli"]
+EXPECTED_URLS = {
+    "https://www.riverside-gardening.org/guides/composting-at-home",
+    "https://news.harbourtown-gazette.com/2024/05/library-reopens",
+    "https://www.seaside-cafe-reviews.co.uk/reviews/lighthouse-tearoom",
+    "https://blog.quietkitchen.net/recipes/lentil-soup",
+    "https://www.northfield-astronomy.org/articles/observing-jupiter",
+}
+
+
+def run_cli(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    return result
+
+
+def test_fineweb_pipeline_on_the_sample(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("run", REPO / "pipelines" / "fineweb.yaml", "--output", out, "--workers", "2", "--no-progress")
+    docs = list(read_documents(out / "data"))
+    assert {d.url for d in docs} == EXPECTED_URLS
+    assert all(d.metadata["language"] == "en" and d.metadata["language_score"] > 0.65 for d in docs)
+    assert all("Privacy policy" not in d.text for d in docs)
+
+    summary = json.loads((out / "stats.json").read_text())
+    stages = {s["stage"]: s for s in summary["stages"]}
+    assert stages["read_warc"]["dropped"] == {"content_type": 3, "http_status": 2}
+    assert stages["url_filter"]["dropped"] == {"banned_word": 1, "domain": 1}
+    assert stages["extract"]["dropped"] == {"no_text": 1}
+    assert stages["langid"]["dropped"] == {"language": 5, "low_score": 1}
+    assert summary["documents_out"] == 5
+    assert "langid" in result.output and "language 5" in result.output and "5 documents from 2 files" in result.output
+
+    removed = out / "removed"
+    reasons = set()
+    for path in removed.rglob("*.jsonl.gz"):
+        import gzip
+
+        reasons |= {json.loads(line)["metadata"]["drop_reason"] for line in gzip.open(path, "rt")}
+    assert reasons == {
+        "read_warc:content_type",
+        "read_warc:http_status",
+        "url_filter:domain",
+        "url_filter:banned_word",
+        "extract:no_text",
+        "langid:language",
+        "langid:low_score",
+    }
+
+    # A second run finds everything done and changes nothing.
+    before = {p: p.read_bytes() for p in (out / "data").iterdir()}
+    again = run_cli("run", REPO / "pipelines" / "fineweb.yaml", "--output", out, "--no-progress")
+    assert "(2 already done)" in again.output
+    assert {p: p.read_bytes() for p in (out / "data").iterdir()} == before
+
+
+def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "-w", workers, "--no-progress")
+        outputs.append({p.relative_to(out): p.read_bytes() for p in sorted((out / "data").iterdir())})
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_shell_pipe_matches_the_runner(tmp_path):
+    sample = REPO / "pipelines" / "sample"
+    cli = " ".join(CLI)
+    pipe = (
+        f"{cli} read-warc {sample}/*.warc.gz | {cli} url-filter | {cli} extract "
+        f"| {cli} langid --languages en | {cli} write-parquet {tmp_path / 'out'}"
+    )
+    done = subprocess.run(pipe, shell=True, capture_output=True, text=True, cwd=REPO, check=True)
+    assert "langid: 11 in, 5 kept" in done.stderr
+    assert {d.url for d in read_documents(tmp_path / "out")} == EXPECTED_URLS
+
+
+def test_stats_command(tmp_path):
+    out = tmp_path / "out"
+    run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress")
+    summary = json.loads(run_cli("stats", out / "data", "--json").output)
+    assert summary["documents"] == 5
+    assert summary["languages"] == {"en": 5}
+    assert summary["characters"] == sum(len(d.text) for d in read_documents(out / "data"))
+    assert sum(summary["length_histogram"].values()) == 5
+    assert "blog.quietkitchen.net" in summary["top_domains"]
+    text = run_cli("stats", out / "data").output
+    assert "documents   5" in text and "languages" in text and "top domains" in text
+
+
+def _pipeline(tmp_path, inputs, out):
+    path = tmp_path / f"{out.name}.yaml"
+    path.write_text(
+        f"input: {inputs}\noutput: {out}\nworkers: 2\n"
+        "stages:\n  - read_warc\n  - url_filter\n  - extract\n  - langid: {languages: [en]}\n"
+        "  - write_parquet: {rows_per_shard: 7}\n"
+    )
+    return path
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".json"}
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
+    inputs = tmp_path / "warcs"
+    for i in range(8):
+        write_warc(inputs / f"part-{i:02d}.warc.gz", many_pages(30, start=i * 30))
+    pattern = f"{inputs}/*.warc.gz"
+
+    reference = tmp_path / "reference"
+    subprocess.run([*CLI, "run", _pipeline(tmp_path, pattern, reference), "--no-progress"], check=True, capture_output=True)
+
+    out = tmp_path / "killed"
+    config = _pipeline(tmp_path, pattern, out)
+    process = subprocess.Popen([*CLI, "run", config, "--no-progress"], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Wait (for a state, not a duration) until some file has shards but no completion marker.
+    while process.poll() is None:
+        progress = {p.stem for p in (out / ".progress").glob("*.json")}
+        started = {p.name[:5] for p in (out / "data").glob("*.parquet")} if (out / "data").exists() else set()
+        if started - progress:
+            break
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert len(list((out / ".progress").glob("*.json"))) < 8
+
+    subprocess.run([*CLI, "run", config, "--no-progress"], check=True, capture_output=True)
+    assert _files(out) == _files(reference)
+    assert len(list(read_documents(out / "data"))) == len(list(read_documents(reference / "data")))

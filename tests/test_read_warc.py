@@ -1,0 +1,133 @@
+import gzip
+from pathlib import Path
+
+import pytest
+from conftest import REPO, html_page, shared_warc
+
+from webcorpus.sample import Page, write_sample
+from webcorpus.stages.read_warc import InputError, WarcReader, decode_html, expand_inputs
+
+
+def read_all(*paths):
+    reader = WarcReader()
+    return list(reader.run(paths)), reader.stats
+
+
+def test_keeps_200_html_and_drops_the_rest_with_reasons(make_warc):
+    path = make_warc(
+        "a.warc.gz",
+        [
+            html_page("https://a.example.com/ok"),
+            html_page("https://a.example.com/xhtml", content_type="application/xhtml+xml"),
+            html_page("https://a.example.com/gone", status="404 Not Found"),
+            Page("https://a.example.com/doc.pdf", b"%PDF-1.4", content_type="application/pdf"),
+        ],
+    )
+    docs, stats = read_all(path)
+    assert [d.url for d in docs] == ["https://a.example.com/ok", "https://a.example.com/xhtml"]
+    assert stats.documents_in == 4 and stats.kept == 2
+    assert stats.dropped == {"http_status": 1, "content_type": 1}
+    doc = docs[0]
+    assert doc.id.startswith("<urn:uuid:")
+    assert doc.metadata["date"] == "2024-05-01T12:00:00Z"
+    assert doc.metadata["warc_file"] == str(path)
+    assert "<html" in doc.text
+
+
+def test_reads_uncompressed_warc(make_warc):
+    path = make_warc("plain.warc", [html_page("https://b.example.com/")])
+    docs, _ = read_all(path)
+    assert len(docs) == 1
+
+
+def test_charset_from_header_then_meta_then_detection():
+    text = "Les marchés de Noël — café"
+    latin1 = f"<html><body>{text}</body></html>".encode("cp1252")
+    assert decode_html(latin1, "iso-8859-1") == (f"<html><body>{text}</body></html>", "http_header")
+    with_meta = f'<html><head><meta charset="windows-1252"></head><body>{text}</body></html>'
+    assert decode_html(with_meta.encode("cp1252"), None)[1] == "meta"
+    assert decode_html(with_meta.encode("cp1252"), None)[0] == with_meta
+    # A header that lies (says UTF-8 for Latin-1 bytes) is not believed.
+    decoded, source = decode_html(with_meta.encode("cp1252"), "utf-8")
+    assert source == "meta" and "Noël" in decoded
+    sjis = "<html><head><meta http-equiv='Content-Type' content='text/html; charset=Shift_JIS'></head><body>秋の京都</body></html>"
+    assert decode_html(sjis.encode("shift_jis"), None) == (sjis, "meta")
+    assert decode_html("plain ütf-8".encode(), None) == ("plain ütf-8", "utf-8")
+
+
+def test_sample_pages_decode_through_every_charset_path(sample_dir):
+    docs, _ = read_all(*sorted(sample_dir.glob("*.warc.gz")))
+    by_url = {d.url: d for d in docs}
+    assert "Noël" in by_url["https://www.petites-annonces-brest.fr/marches-de-noel"].text
+    assert "秋の京都を歩く" in by_url["https://www.yamanote-sanpo.jp/kyoto/autumn"].text
+    detected = by_url["https://www.seaside-cafe-reviews.co.uk/reviews/lighthouse-tearoom"]
+    assert detected.metadata["charset_source"] == "detected"
+    assert "Café Review" in detected.text and "\u201ca café" in detected.text
+
+
+def test_truncated_file_keeps_records_before_the_damage(make_warc, capsys):
+    pages = [html_page(f"https://c.example.com/{i}", [f"Paragraph {i} " * 200]) for i in range(6)]
+    whole = make_warc("whole.warc.gz", pages)
+    data = whole.read_bytes()
+    cut = whole.with_name("cut.warc.gz")
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    docs, stats = read_all(cut, whole)
+    cut_docs = [d for d in docs if d.metadata["warc_file"] == str(cut)]
+    assert 1 <= len(cut_docs) < 6
+    assert [d.url for d in cut_docs] == [p.url for p in pages[: len(cut_docs)]]
+    assert len(docs) == len(cut_docs) + 6  # the good file after it is read in full
+    assert stats.errors["bad_file"] + stats.errors["truncated_record"] >= 1
+    if stats.bad_files:
+        assert str(cut) in stats.bad_files[0]
+        assert str(cut) in capsys.readouterr().err
+
+
+def test_garbage_and_missing_files_are_reported_not_fatal(tmp_path, make_warc):
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(gzip.compress(b"this is not a WARC file\r\n\r\n" * 10))
+    good = make_warc("good.warc.gz", [html_page("https://d.example.com/")])
+    docs, stats = read_all(junk, tmp_path / "missing.warc.gz", good)
+    assert [d.url for d in docs] == ["https://d.example.com/"]
+    assert stats.errors["bad_file"] == 2
+    assert any("junk.warc.gz" in b for b in stats.bad_files)
+    assert any("missing.warc.gz" in b for b in stats.bad_files)
+
+
+def test_clipped_commoncrawl_record_is_counted_and_skipped():
+    docs, stats = read_all(shared_warc("edge-clipped.warc.gz"))
+    assert docs == []
+    assert stats.errors["truncated_record"] == 1
+
+
+def test_unknown_record_types_at_block_boundaries_are_ignored():
+    docs, stats = read_all(shared_warc("edge-block-sized-records.warc.gz"))
+    assert docs == [] and stats.bad_files == []
+
+
+def test_expand_inputs_folders_globs_and_paths_lists(tmp_path, make_warc):
+    a = make_warc("crawl/a.warc.gz", [html_page("https://e.example.com/")])
+    b = make_warc("crawl/sub/b.warc", [html_page("https://f.example.com/")])
+    assert expand_inputs([str(tmp_path / "crawl")]) == [a, b]
+    assert expand_inputs([str(tmp_path / "crawl" / "*.warc.gz")]) == [a]
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(b"crawl/a.warc.gz\ncrawl/sub/b.warc\n"))
+    assert expand_inputs([str(listing)]) == [a, b]
+    assert expand_inputs([str(listing)], paths_base=str(tmp_path / "crawl")) == [
+        tmp_path / "crawl" / "crawl/a.warc.gz",
+        tmp_path / "crawl" / "crawl/sub/b.warc",
+    ]
+    with pytest.raises(InputError, match="no file matches"):
+        expand_inputs([str(tmp_path / "nothing*.warc.gz")])
+    with pytest.raises(InputError, match="no such file"):
+        expand_inputs([str(tmp_path / "absent.warc.gz")])
+    with pytest.raises(InputError, match="remote"):
+        expand_inputs(["https://data.commoncrawl.org/x.warc.gz"])
+
+
+def test_bundled_sample_is_what_the_script_writes(tmp_path):
+    written = write_sample(tmp_path)
+    for path in written:
+        assert path.read_bytes() == (REPO / "pipelines" / "sample" / path.name).read_bytes(), (
+            f"pipelines/sample/{path.name} is stale: run `python -m webcorpus.sample pipelines/sample`"
+        )
+    assert Path(REPO / "pipelines" / "sample").is_dir()
