@@ -43,15 +43,27 @@ def test_good_pipeline_loads_with_typed_options(tmp_path):
 @pytest.mark.parametrize(
     "old,new,expected",
     [
-        ("      threshold: 0.5", "      threshhold: 0.5", r"p.yaml:10: stages\[3\].langid.threshhold: unknown option 'threshhold'"),
-        ("      threshold: 0.5", "      threshold: high", r"p.yaml:10: stages\[3\].langid.threshold: 'threshold' must be a float"),
+        (
+            "      threshold: 0.5",
+            "      threshhold: 0.5",
+            r"p.yaml:10: stages\[3\].langid.threshhold: unknown option 'threshhold'",
+        ),
+        (
+            "      threshold: 0.5",
+            "      threshold: high",
+            r"p.yaml:10: stages\[3\].langid.threshold: 'threshold' must be a float",
+        ),
         ("      rows_per_shard: 10", "      rows_per_shard: 1.5", r"p.yaml:12: .*rows_per_shard' must be a int"),
         ("  - extract\n", "  - extrakt\n", r"p.yaml:7: stages\[2\]: unknown stage 'extrakt'"),
         ("output: out/x", "outptu: out/x", r"p.yaml:2: outptu: unknown key"),
         ("output: out/x", "output: [1, 2]", r"p.yaml:2: output: must be a folder path"),
         ("  - read_warc: {}\n", "", r"p.yaml:4: stages\[0\]: the first stage must read input"),
         ("      languages: [en, de]", "      languages: 5", r"p.yaml:9: .*languages' must be a list of strings"),
-        ("input: data/*.warc.gz", "input: data/*.warc.gz\nworkers: 0", r"p.yaml:2: workers: must be a positive integer"),
+        (
+            "input: data/*.warc.gz",
+            "input: data/*.warc.gz\nworkers: 0",
+            r"p.yaml:2: workers: must be a positive integer",
+        ),
         ("  - extract\n", "  - extract: {a: 1, b: 2}\n", r"p.yaml:7: stages\[2\].extract.a: unknown option"),
         ("stages:", "stages: [", r"p.yaml:\d+: not valid YAML"),
     ],

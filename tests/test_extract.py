@@ -36,7 +36,9 @@ def test_malformed_markup_never_raises():
 
 def test_a_page_over_the_time_bound_is_dropped_as_timeout():
     # A huge page and a bound far below the time it takes: the bound must cut it short.
-    huge = "<html><body>" + "".join(f"<div><p>Sentence number {i} of a very long page.</p></div>" for i in range(40_000))
+    huge = "<html><body>" + "".join(
+        f"<div><p>Sentence number {i} of a very long page.</p></div>" for i in range(40_000)
+    )
     extractor = TrafilaturaExtractor(timeout=0.001)
     assert extractor.filter(Document("id", "u", huge + "</body></html>")) == "timeout"
     assert extractor.stats.errors["timeout"] == 1
@@ -44,7 +46,9 @@ def test_a_page_over_the_time_bound_is_dropped_as_timeout():
 
 def test_options_reach_trafilatura():
     _, paragraphs = next(iter(ENGLISH.values()))
-    html = page(paragraphs).text.replace("</article>", "<table><tr><td>Cell text in a table</td></tr></table></article>")
+    html = page(paragraphs).text.replace(
+        "</article>", "<table><tr><td>Cell text in a table</td></tr></table></article>"
+    )
     with_tables = TrafilaturaExtractor(favor_precision=False).filter(Document("a", "u", html))
     assert with_tables is None
     doc = Document("b", "u", html)

@@ -115,7 +115,9 @@ def _pipeline(tmp_path, inputs, out):
 
 
 def _files(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".json"}
+    return {
+        p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".json"
+    }
 
 
 def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
@@ -125,12 +127,18 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
     pattern = f"{inputs}/*.warc.gz"
 
     reference = tmp_path / "reference"
-    subprocess.run([*CLI, "run", _pipeline(tmp_path, pattern, reference), "--no-progress"], check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "run", _pipeline(tmp_path, pattern, reference), "--no-progress"], check=True, capture_output=True
+    )
 
     out = tmp_path / "killed"
     config = _pipeline(tmp_path, pattern, out)
-    process = subprocess.Popen([*CLI, "run", config, "--no-progress"], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*CLI, "run", config, "--no-progress"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # Wait (for a state, not a duration) until some file has shards but no completion marker.
     while process.poll() is None:
         progress = {p.stem for p in (out / ".progress").glob("*.json")}

@@ -50,7 +50,10 @@ def test_charset_from_header_then_meta_then_detection():
     # A header that lies (says UTF-8 for Latin-1 bytes) is not believed.
     decoded, source = decode_html(with_meta.encode("cp1252"), "utf-8")
     assert source == "meta" and "Noël" in decoded
-    sjis = "<html><head><meta http-equiv='Content-Type' content='text/html; charset=Shift_JIS'></head><body>秋の京都</body></html>"
+    sjis = (
+        "<html><head><meta http-equiv='Content-Type' content='text/html; charset=Shift_JIS'></head>"
+        "<body>秋の京都</body></html>"
+    )
     assert decode_html(sjis.encode("shift_jis"), None) == (sjis, "meta")
     assert decode_html("plain ütf-8".encode(), None) == ("plain ütf-8", "utf-8")
 

@@ -8,7 +8,12 @@ from webcorpus.stages.write_parquet import ParquetShardWriter
 
 def docs(n, text="some text"):
     return [
-        Document(f"id{i}", f"https://e.org/{i}", f"{text} {i}", {"date": "2024", "language": "en", "language_score": 0.9, "warc_file": "f"})
+        Document(
+            f"id{i}",
+            f"https://e.org/{i}",
+            f"{text} {i}",
+            {"date": "2024", "language": "en", "language_score": 0.9, "warc_file": "f"},
+        )
         for i in range(n)
     ]
 
