@@ -5,15 +5,20 @@ from __future__ import annotations
 import codecs
 import glob
 import gzip
+import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeadersParser
 
 from webcorpus.document import Document
 from webcorpus.stages.base import Stage
+
+# warcio warns once per read of every odd target URI it repairs; at crawl scale that is noise.
+logging.getLogger("warcio").setLevel(logging.ERROR)
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
 HTML_TYPES = ["text/html", "application/xhtml+xml"]
@@ -177,7 +182,11 @@ class WarcReader(Stage):
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
         stub = Document(id=record_id, url=url, text="", metadata={"warc_file": str(path)})
-        http = record.http_headers
+        http, payload_stream = record.http_headers, None
+        if http is None and (record.rec_headers.get_header("Content-Type") or "").startswith("application/http"):
+            # warcio parses HTTP headers only for http(s) URIs; the record itself says it holds HTTP.
+            payload_stream = record.raw_stream
+            http = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1"], verify=False).parse(payload_stream)
         if http is None:
             self.drop(stub, "no_http_headers")
             return None
@@ -191,7 +200,7 @@ class WarcReader(Stage):
         if mime not in self.content_types:
             self.drop(stub, "content_type")
             return None
-        payload = record.content_stream().read()
+        payload = (payload_stream or record.content_stream()).read()
         if record.raw_stream.limit > 0:
             # The block ended before its Content-Length: a clipped download or a cut file.
             self.stats.errors["truncated_record"] += 1
