@@ -69,6 +69,12 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert "(2 already done)" in again.output
     assert {p: p.read_bytes() for p in (out / "data").iterdir()} == before
 
+    # Changing the pipeline and reusing the folder would mix two configurations: refused.
+    changed = tmp_path / "changed.yaml"
+    changed.write_text((REPO / "pipelines" / "fineweb.yaml").read_text().replace("languages: [en]", "languages: [de]"))
+    refused = CliRunner().invoke(main, ["run", str(changed), "--output", str(out), "--no-progress"])
+    assert refused.exit_code == 1 and "different pipeline configuration" in refused.output
+
 
 def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
     outputs = []
@@ -154,3 +160,20 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
     subprocess.run([*CLI, "run", config, "--no-progress"], check=True, capture_output=True)
     assert _files(out) == _files(reference)
     assert len(list(read_documents(out / "data"))) == len(list(read_documents(reference / "data")))
+
+
+def test_stats_reports_foreign_and_corrupt_shards_by_path(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress", "--workers", "1")
+    pq.write_table(pa.table({"x": [1]}), out / "data" / "foreign.parquet")
+    (out / "data" / "broken.parquet").write_bytes(b"PAR1 not really")
+    result = CliRunner().invoke(main, ["stats", str(out / "data"), "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert summary["documents"] == 5
+    assert len(summary["bad_shards"]) == 2
+    assert any("foreign.parquet: not a webcorpus document shard" in b for b in summary["bad_shards"])
+    assert any("broken.parquet" in b for b in summary["bad_shards"])

@@ -13,6 +13,8 @@ at any instant and rerun ends with exactly the files of an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -44,11 +46,19 @@ class Task:
         return f"{self.index:05d}"
 
 
+def config_fingerprint(config: PipelineConfig) -> str:
+    """What must match for an earlier run's finished files to count as this run's."""
+    steps = [[step.name, step.options] for step in config.steps]
+    text = json.dumps({"steps": steps, "removed": config.removed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class Pipeline:
     """The stages of one worker, built once and reused for every file it is given."""
 
     def __init__(self, config: PipelineConfig, output: Path) -> None:
         self.output = output
+        self.fingerprint = config_fingerprint(config)
         self.removed = config.removed
         self.stages: list[Stage] = []
         for step in config.steps:
@@ -99,7 +109,12 @@ class Pipeline:
             stats.append({"stage": stage.name, **stage.stats.to_dict()})
         write_json(
             self.output / ".progress" / f"{task.key}.json",
-            {"input": str(task.path), "shards": [p.name for p in self.writer.shards], "stages": stats},
+            {
+                "input": str(task.path),
+                "config": self.fingerprint,
+                "shards": [p.name for p in self.writer.shards],
+                "stages": stats,
+            },
         )
         return stats
 
@@ -166,7 +181,7 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
     tasks = [Task(i, p) for i, p in enumerate(paths)]
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(output)
-    done = _completed(output, tasks)
+    done = _completed(output, tasks, config_fingerprint(config))
     pending = [t for t in tasks if t.index not in done]
     workers = max(1, min(workers or config.workers or os.cpu_count() or 1, max(1, len(pending))))
 
@@ -223,12 +238,18 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
     return result
 
 
-def _completed(output: Path, tasks: list[Task]) -> set[int]:
+def _completed(output: Path, tasks: list[Task], fingerprint: str) -> set[int]:
     done = set()
     for task in tasks:
         marker = output / ".progress" / f"{task.key}.json"
         if marker.exists():
-            recorded = _read_marker(marker)["input"]
+            recorded_marker = _read_marker(marker)
+            if recorded_marker.get("config") != fingerprint:
+                raise RuntimeError(
+                    f"{output}: this folder holds output of a different pipeline configuration; "
+                    "use a new output folder (or delete this one) to run the changed pipeline"
+                )
+            recorded = recorded_marker["input"]
             if recorded != str(task.path):
                 raise RuntimeError(
                     f"{output}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
@@ -239,8 +260,6 @@ def _completed(output: Path, tasks: list[Task]) -> set[int]:
 
 
 def _read_marker(path: Path) -> dict[str, Any]:
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,15 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     languages: Counter[str] = Counter()
     domains: Counter[str] = Counter()
     lengths = [0] * (len(LENGTH_BUCKETS) + 1)
+    bad_shards = []
     for path in paths:
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=4096, columns=["url", "text", "language"]):
+        try:
+            batches = list(_batches(path))
+        except (OSError, ValueError) as error:  # pyarrow's errors derive from these
+            bad_shards.append(f"{path}: {error}")
+            print(f"webcorpus: stats: skipped {path}: {error}", file=sys.stderr)
+            continue
+        for batch in batches:
             for url, text, language in zip(*(batch.column(i).to_pylist() for i in range(3))):
                 n = len(text)
                 documents += 1
@@ -45,7 +52,16 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
         "languages": dict(languages.most_common()),
         "top_domains": dict(domains.most_common(top)),
         "length_histogram": dict(zip(labels, lengths)),
+        "bad_shards": bad_shards,
     }
+
+
+def _batches(path: Path):
+    parquet = pq.ParquetFile(path)
+    missing = {"url", "text", "language"} - set(parquet.schema_arrow.names)
+    if missing:
+        raise ValueError(f"not a webcorpus document shard (no column {', '.join(sorted(missing))})")
+    yield from parquet.iter_batches(batch_size=4096, columns=["url", "text", "language"])
 
 
 def format_stats(stats: dict[str, Any], width: int = 40) -> str:
@@ -59,9 +75,10 @@ def format_stats(stats: dict[str, Any], width: int = 40) -> str:
         lines.append("")
         lines.append(title)
         biggest = max(counts.values(), default=0) or 1
+        label_width = min(40, max((len(label) for label in counts), default=0) + 2)
         for label, count in counts.items():
             bar = "#" * math.ceil(width * count / biggest) if count else ""
-            lines.append(f"  {label:<24}{count:>9,}  {bar}")
+            lines.append(f"  {label:<{label_width}}{count:>9,}  {bar}")
 
     section("languages", stats["languages"])
     section("top domains", stats["top_domains"])
