@@ -54,3 +54,17 @@ def test_options_reach_trafilatura():
     doc = Document("b", "u", html)
     TrafilaturaExtractor(favor_precision=False, include_tables=False).filter(doc)
     assert "Cell text in a table" not in doc.text
+
+
+def test_deduplication_memory_is_per_input_file():
+    _, paragraphs = next(iter(ENGLISH.values()))
+    extractor = TrafilaturaExtractor()
+    extractor.start_task()
+    texts = []
+    for i in range(6):
+        doc = page(paragraphs)
+        texts.append(doc.text if extractor.filter(doc) is None else "")
+    assert texts[-1] != texts[0], "trafilatura should have started dropping the repeated paragraphs"
+    extractor.start_task()  # a new file: the same page comes out whole again
+    fresh = page(paragraphs)
+    assert extractor.filter(fresh) is None and fresh.text == texts[0]

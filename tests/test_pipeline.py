@@ -177,3 +177,17 @@ def test_stats_reports_foreign_and_corrupt_shards_by_path(tmp_path):
     assert len(summary["bad_shards"]) == 2
     assert any("foreign.parquet: not a webcorpus document shard" in b for b in summary["bad_shards"])
     assert any("broken.parquet" in b for b in summary["bad_shards"])
+
+
+def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
+    config = tmp_path / "twice.yaml"
+    config.write_text(
+        f"input: {REPO / 'pipelines' / 'sample'}/*.warc.gz\noutput: {tmp_path / 'out'}\n"
+        "stages:\n  - read_warc\n  - extract\n  - langid: {label_only: true}\n"
+        "  - langid: {languages: [en]}\n  - write_parquet\n"
+    )
+    run_cli("run", config, "--no-progress", "--workers", "1")
+    removed = {p.name for p in (tmp_path / "out" / "removed").iterdir()}
+    assert removed == {"read_warc", "extract", "langid_3"}
+    # No url_filter here: the blocklisted-domain and banned-word pages (both English) stay.
+    assert len(list(read_documents(tmp_path / "out" / "data"))) == 7

@@ -70,6 +70,9 @@ class Pipeline:
         reader, writer = self.stages[0], self.stages[-1]
         assert isinstance(reader, WarcReader) and isinstance(writer, ParquetShardWriter)
         self.reader, self.writer = reader, writer
+        # removed/ folder per stage: its name, or name_INDEX where a stage appears twice.
+        names = [stage.name for stage in self.stages]
+        self.folders = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
 
     def outputs_of(self, task: Task) -> list[Path]:
         found = list((self.output / "data").glob(f"{task.key}_*.parquet"))
@@ -80,13 +83,13 @@ class Pipeline:
         for stale in self.outputs_of(task):
             stale.unlink()
         exclusions: list[ExclusionWriter] = []
-        for stage in self.stages:
+        for stage, folder in zip(self.stages, self.folders):
             stage.start_task()
             stage.on_drop = None
             if self.removed and stage is not self.writer:
-                writer = ExclusionWriter(self.output / "removed" / stage.name / f"{task.key}.jsonl.gz")
-                stage.on_drop = writer
-                exclusions.append(writer)
+                exclusion = ExclusionWriter(self.output / "removed" / folder / f"{task.key}.jsonl.gz")
+                stage.on_drop = exclusion
+                exclusions.append(exclusion)
         self.writer.prefix = task.key
         self.writer.shards = []
         clocks = [[0.0] for _ in self.stages]
@@ -97,11 +100,11 @@ class Pipeline:
             for _ in stream:
                 pass
         except BaseException:
-            for writer in exclusions:
-                writer.discard()
+            for exclusion in exclusions:
+                exclusion.discard()
             raise
-        for writer in exclusions:
-            writer.close()
+        for exclusion in exclusions:
+            exclusion.close()
         # Each clock includes the time of every stage upstream of it (the stream is pulled).
         stats = []
         for i, stage in enumerate(self.stages):

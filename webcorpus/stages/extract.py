@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trafilatura
-from trafilatura.meta import reset_caches
+from trafilatura.deduplication import LRU_TEST
 
 from webcorpus.document import Document
 from webcorpus.stages.base import Filter
@@ -43,9 +43,10 @@ class TrafilaturaExtractor(Filter):
 
     def start_task(self) -> None:
         super().start_task()
-        # trafilatura's deduplication remembers paragraphs across calls; forgetting them at each
-        # file makes a file's output independent of which files the worker saw before.
-        reset_caches()
+        # trafilatura's deduplication remembers paragraphs across calls (in this LRU, its only
+        # state that changes output); forgetting them at each file makes a file's output
+        # independent of which files the worker saw before.
+        LRU_TEST.clear()
 
     def filter(self, document: Document) -> str | None:
         try:
