@@ -61,7 +61,7 @@ def test_deduplication_memory_is_per_input_file():
     extractor = TrafilaturaExtractor()
     extractor.start_task()
     texts = []
-    for i in range(6):
+    for _ in range(6):
         doc = page(paragraphs)
         texts.append(doc.text if extractor.filter(doc) is None else "")
     assert texts[-1] != texts[0], "trafilatura should have started dropping the repeated paragraphs"

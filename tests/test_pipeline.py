@@ -191,3 +191,29 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
     assert removed == {"read_warc", "extract", "langid_3"}
     # No url_filter here: the blocklisted-domain and banned-word pages (both English) stay.
     assert len(list(read_documents(tmp_path / "out" / "data"))) == 7
+
+
+def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, make_warc):
+    from webcorpus import runner
+    from webcorpus.config import load_pipeline
+
+    for i in range(3):
+        make_warc(f"in/{i}.warc.gz", many_pages(3, start=i * 3))
+    original = runner.Pipeline.run_task
+    parent = os.getpid()
+
+    def crash_on_second_file(self, task, counter=None):
+        if os.getpid() != parent and task.index == 1:
+            os._exit(1)  # as a segfault or the OOM killer would end it
+        return original(self, task, counter)
+
+    monkeypatch.setattr(runner.Pipeline, "run_task", crash_on_second_file)
+    config = load_pipeline(REPO / "pipelines" / "fineweb.yaml")
+    config.input, config.output = [str(tmp_path / "in" / "*.warc.gz")], str(tmp_path / "out")
+    result = runner.run_pipeline(config, workers=2, progress=False)
+    assert any("1.warc.gz: a worker process died" in f for f in result.failed)
+    assert not (tmp_path / "out" / ".progress" / "00001.json").exists()
+
+    monkeypatch.setattr(runner.Pipeline, "run_task", original)
+    again = runner.run_pipeline(config, workers=2, progress=False)
+    assert again.failed == [] and len(list((tmp_path / "out" / ".progress").glob("*.json"))) == 3

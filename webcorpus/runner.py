@@ -21,6 +21,8 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,20 +204,25 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
                 bar.update(1)
                 bar.set_postfix(documents=counter.value)
         else:
-            counter = mp.get_context("fork").Value("q", 0)
-            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(counter,)) as pool:
-                results = pool.imap_unordered(_run_in_worker, pending)
-                while True:
-                    try:
-                        task, _, error = results.next(timeout=0.5)
-                    except StopIteration:
-                        break
-                    except mp.TimeoutError:
-                        bar.set_postfix(documents=counter.value)
-                        continue
-                    if error:
-                        failed.append(f"{task.path}: {error.strip().splitlines()[-1]}")
-                    bar.update(1)
+            context = mp.get_context("fork")
+            counter = context.Value("q", 0)
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(counter,))
+            with pool:
+                futures = {pool.submit(_run_in_worker, task): task for task in pending}
+                waiting = set(futures)
+                while waiting:
+                    finished, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        task = futures[future]
+                        try:
+                            _, _, error = future.result()
+                        except BrokenProcessPool:
+                            # A worker died (a crash in native code, the OOM killer): the files it
+                            # and the pool still held are not done; a rerun retries just those.
+                            error = "a worker process died while this file was in progress"
+                        if error:
+                            failed.append(f"{task.path}: {error.strip().splitlines()[-1]}")
+                        bar.update(1)
                     bar.set_postfix(documents=counter.value)
     finally:
         bar.close()
