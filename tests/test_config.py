@@ -29,7 +29,17 @@ def write(tmp_path, text):
 
 def test_bundled_pipeline_loads():
     config = load_pipeline(REPO / "pipelines" / "fineweb.yaml")
-    assert [s.name for s in config.steps] == ["read_warc", "url_filter", "extract", "langid", "write_parquet"]
+    assert [s.name for s in config.steps] == [
+        "read_warc",
+        "url_filter",
+        "extract",
+        "langid",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4_quality",
+        "fineweb_quality",
+        "write_parquet",
+    ]
     assert config.removed is True
 
 

@@ -44,6 +44,10 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert stages["url_filter"]["dropped"] == {"banned_word": 1, "domain": 1}
     assert stages["extract"]["dropped"] == {"no_text": 1}
     assert stages["langid"]["dropped"] == {"language": 5, "low_score": 1}
+    assert stages["gopher_repetition"]["dropped"] == {"top_2_gram": 1}
+    assert stages["gopher_quality"]["dropped"] == {"short_doc": 1}
+    assert stages["c4_quality"]["dropped"] == {"curly_bracket": 1}
+    assert stages["fineweb_quality"]["dropped"] == {"line_punct_ratio": 1}
     assert summary["documents_out"] == 5
     assert "langid" in result.output and "language 5" in result.output and "5 documents from 2 files" in result.output
 
@@ -61,6 +65,10 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
         "extract:no_text",
         "langid:language",
         "langid:low_score",
+        "gopher_repetition:top_2_gram",
+        "gopher_quality:short_doc",
+        "c4_quality:curly_bracket",
+        "fineweb_quality:line_punct_ratio",
     }
 
     # A second run finds everything done and changes nothing.
@@ -90,10 +98,12 @@ def test_shell_pipe_matches_the_runner(tmp_path):
     cli = " ".join(CLI)
     pipe = (
         f"{cli} read-warc {sample}/*.warc.gz | {cli} url-filter | {cli} extract "
-        f"| {cli} langid --languages en | {cli} write-parquet {tmp_path / 'out'}"
+        f"| {cli} langid --languages en | {cli} gopher-repetition | {cli} gopher-quality | {cli} c4-quality "
+        f"| {cli} fineweb-quality | {cli} write-parquet {tmp_path / 'out'}"
     )
     done = subprocess.run(pipe, shell=True, capture_output=True, text=True, cwd=REPO, check=True)
-    assert "langid: 11 in, 5 kept" in done.stderr
+    assert "langid: 15 in, 9 kept" in done.stderr
+    assert "fineweb_quality: 6 in, 5 kept, dropped line_punct_ratio: 1" in done.stderr
     assert {d.url for d in read_documents(tmp_path / "out")} == EXPECTED_URLS
 
 
@@ -189,8 +199,8 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
     run_cli("run", config, "--no-progress", "--workers", "1")
     removed = {p.name for p in (tmp_path / "out" / "removed").iterdir()}
     assert removed == {"read_warc", "extract", "langid_3"}
-    # No url_filter here: the blocklisted-domain and banned-word pages (both English) stay.
-    assert len(list(read_documents(tmp_path / "out" / "data"))) == 7
+    # No url_filter or quality filters here: every English page stays, blocklisted ones included.
+    assert len(list(read_documents(tmp_path / "out" / "data"))) == 11
 
 
 def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, make_warc):

@@ -301,13 +301,14 @@ def run_summary(result: RunResult, config: PipelineConfig) -> dict[str, Any]:
 
 def format_table(result: RunResult) -> str:
     total_time = sum(s.time_s for s in result.stats) or 1.0
-    header = f"{'stage':<14}{'in':>9}{'kept':>9}{'dropped':>9}{'time':>7}  drop reasons"
+    width = max(len(name) for name in result.names) + 2
+    header = f"{'stage':<{width}}{'in':>9}{'kept':>9}{'dropped':>9}{'time':>7}  drop reasons"
     lines = [header, "-" * len(header)]
     for name, stats in zip(result.names, result.stats):
         dropped = sum(stats.dropped.values())
         reasons = ", ".join(f"{r} {n}" for r, n in stats.dropped.most_common())
         share = f"{100 * stats.time_s / total_time:.0f}%"
-        lines.append(f"{name:<14}{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}{share:>7}  {reasons}")
+        lines.append(f"{name:<{width}}{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}{share:>7}  {reasons}")
         for error, count in sorted(stats.errors.items()):
-            lines.append(f"{'':<14}{'':>27}{'':>7}  ! {error}: {count}")
+            lines.append(f"{'':<{width}}{'':>34}  ! {error}: {count}")
     return "\n".join(lines)

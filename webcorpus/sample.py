@@ -145,6 +145,61 @@ FOREIGN = {
 }
 
 
+# English pages that pass extraction and language ID but fail one quality filter each.
+QUALITY_DROPS = {
+    # Gopher repetition: one phrase over and over.
+    "https://www.cheap-watch-deals.example.com/best-watches": (
+        "Best Cheap Watches",
+        ["Buy the best cheap watches online today at the best price. " * 12],
+    ),
+    # Gopher quality: fewer than 50 words (long enough that no n-gram dominates it).
+    "https://www.harbourtown-gazette.com/notices/road-closure": (
+        "Road Closure on the Harbour Road",
+        [
+            "The harbour road will be closed on Monday while engineers repair the sea wall. Buses will use the "
+            "bridge instead, and residents can reach their homes through Mill Lane. Works should finish by Friday."
+        ],
+    ),
+    # C4: a curly bracket (code) anywhere drops the page.
+    "https://blog.quietkitchen.net/posts/recipe-scaler": (
+        "Scaling Recipes With a Little Code",
+        [
+            "I wrote a tiny function to scale my recipes up and down, because doing the sums by hand on a busy "
+            "evening always went wrong. It multiplies every ingredient by the same factor and rounds the result.",
+            "The whole thing is one line: <code>scale = (recipe, factor) => recipe.map(i => { return i * factor; })</code>. "
+            "You can paste it into the browser console and try it on your own recipes.",
+            "It is not clever, but it has saved me from a few very salty soups. Next I want it to convert cups to grams, "
+            "which is where most of my mistakes come from. If you have ideas, send them over and I will share the results.",
+        ],
+    ),
+    # FineWeb quality: a list whose lines do not end in punctuation.
+    "https://www.riverside-market.example.org/this-week": (
+        "This Week at the Market",
+        [
+            "<br>".join(
+                [
+                    "Crisp apples picked on Tuesday",
+                    "Pears from the orchard by the river",
+                    "Red onions and shallots",
+                    "Sweet carrots with their tops",
+                    "New potatoes washed and bagged",
+                    "Runner beans in season",
+                    "Plums for jam and baking",
+                    "Goat cheese with wild herbs",
+                    "Free range eggs by the dozen",
+                    "Sourdough loaves baked at dawn",
+                    "Cut flowers for your table",
+                    "Local honey in glass jars",
+                    "Smoked fish from Northfield harbour",
+                    "Pickled beetroot with dill",
+                    "Fresh mint and basil plants",
+                ]
+            )
+        ],
+    ),
+}
+
+
 def _page(url: str, html: str, **kwargs) -> Page:
     return Page(url, html.encode("utf-8"), **kwargs)
 
@@ -231,9 +286,12 @@ def sample_pages() -> list[list[Page]]:
             _page("https://members.example-portal.com/login", boilerplate_only),
         ]
     )
+    quality = [_page(url, article(url.split("/")[2], title, paras)) for url, (title, paras) in QUALITY_DROPS.items()]
+    file_one += quality[:2]
     file_two = (
         english[2:]
         + foreign[1:]
+        + quality[2:]
         + [
             Page(
                 "https://www.yamanote-sanpo.jp/kyoto/autumn",

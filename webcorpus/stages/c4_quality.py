@@ -1,0 +1,96 @@
+"""c4-quality: C4's line cleaning and document rules (Raffel et al. 2020), as FineWeb configured them."""
+
+from __future__ import annotations
+
+import re
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+from webcorpus.text import PUNCTUATION, SENTENCE_END_TOKENS, split_words
+
+CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+LINE_END_PUNCTUATION = (".", "?", "!", '"', "'")
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+
+def count_sentences(line: str) -> int:
+    """Sentences in a line: a new one starts at the first word after a sentence-ending mark."""
+    sentences, after_end = 1, False
+    for word in split_words(line):
+        if word in SENTENCE_END_TOKENS:
+            after_end = True
+        elif after_end and not all(ch in PUNCTUATION for ch in word):
+            sentences += 1
+            after_end = False
+    return sentences
+
+
+class C4QualityFilter(Filter):
+    name = "c4_quality"
+    summary = "Remove C4's bad lines (javascript, cookie notices, too few words) and drop C4-bad documents."
+    option_help = {
+        "filter_no_terminal_punct": "Remove lines not ending in . ? ! \" ' (C4 did; FineWeb turned it off).",
+        "min_num_sentences": "Drop documents with fewer sentences left (-1: off).",
+        "min_words_per_line": "Remove lines with fewer words (-1: off).",
+        "max_word_length": "Remove lines holding a longer word (-1: off).",
+        "remove_citations": "Delete Wikipedia-style [1], [edit], [citation needed] marks.",
+        "filter_lorem_ipsum": "Drop documents containing 'lorem ipsum'.",
+        "filter_javascript": "Remove lines mentioning javascript.",
+        "filter_curly_bracket": "Drop documents containing '{'.",
+        "filter_policy": "Remove lines about terms of use, privacy or cookie policies.",
+    }
+
+    def __init__(
+        self,
+        filter_no_terminal_punct: bool = False,
+        min_num_sentences: int = 5,
+        min_words_per_line: int = 3,
+        max_word_length: int = 1000,
+        remove_citations: bool = True,
+        filter_lorem_ipsum: bool = True,
+        filter_javascript: bool = True,
+        filter_curly_bracket: bool = True,
+        filter_policy: bool = True,
+    ) -> None:
+        super().__init__()
+        self.filter_no_terminal_punct = filter_no_terminal_punct
+        self.min_num_sentences = min_num_sentences
+        self.min_words_per_line = min_words_per_line
+        self.max_word_length = max_word_length
+        self.remove_citations = remove_citations
+        self.filter_lorem_ipsum = filter_lorem_ipsum
+        self.filter_javascript = filter_javascript
+        self.filter_curly_bracket = filter_curly_bracket
+        self.filter_policy = filter_policy
+
+    def filter(self, document: Document) -> str | None:
+        kept: list[str] = []
+        sentences = 0
+        for line in document.text.splitlines():
+            line = line.strip()
+            words = line.split()
+            if self.max_word_length != -1 and any(len(word) > self.max_word_length for word in words):
+                continue
+            if self.remove_citations:
+                line = CITATION.sub("", line)
+            if self.filter_no_terminal_punct and (not line.endswith(LINE_END_PUNCTUATION) or line.endswith("...")):
+                continue
+            if len(words) < self.min_words_per_line:
+                continue
+            lower = line.lower()
+            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
+                return "lorem_ipsum"
+            if self.filter_javascript and "javascript" in lower:
+                continue
+            if self.filter_curly_bracket and "{" in line:
+                return "curly_bracket"
+            if self.filter_policy and any(phrase in lower for phrase in POLICY_PHRASES):
+                continue
+            # Counting stops once the minimum is reached: only "enough or not" matters.
+            if sentences < self.min_num_sentences:
+                sentences += count_sentences(line)
+            kept.append(line)
+        if self.min_num_sentences != -1 and sentences < self.min_num_sentences:
+            return "too_few_sentences"
+        document.text = "\n".join(kept).strip()
+        return None

@@ -1,0 +1,54 @@
+"""fineweb-quality: the filters FineWeb added (Penedo et al. 2024) with their published thresholds."""
+
+from __future__ import annotations
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+from webcorpus.text import TERMINAL_PUNCTUATION, find_duplicates, split_words
+
+
+class FineWebQualityFilter(Filter):
+    name = "fineweb_quality"
+    summary = "Drop documents FineWeb's own rules reject (line punctuation, short lines, repeats, lists)."
+    option_help = {
+        "line_punct_thr": "Min fraction of lines ending in terminal punctuation.",
+        "line_punct_exclude_zero": "Keep documents where no line ends in punctuation (skip that rule).",
+        "short_line_thr": "Max fraction of short lines.",
+        "short_line_length": "A line this many characters or fewer is short.",
+        "char_duplicates_ratio": "Max fraction of characters in repeated lines.",
+        "new_line_ratio": "Max newlines per word (list-like documents).",
+    }
+
+    def __init__(
+        self,
+        line_punct_thr: float = 0.12,
+        line_punct_exclude_zero: bool = False,
+        short_line_thr: float = 0.67,
+        short_line_length: int = 30,
+        char_duplicates_ratio: float = 0.01,
+        new_line_ratio: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.line_punct_thr = line_punct_thr
+        self.line_punct_exclude_zero = line_punct_exclude_zero
+        self.short_line_thr = short_line_thr
+        self.short_line_length = short_line_length
+        self.char_duplicates_ratio = char_duplicates_ratio
+        self.new_line_ratio = new_line_ratio
+
+    def filter(self, document: Document) -> str | None:
+        text = document.text
+        lines = [line for line in text.split("\n") if line.strip()]
+        if not lines:
+            return "empty"
+        ratio = sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines) / len(lines)
+        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+            return "line_punct_ratio"
+        if sum(len(line) <= self.short_line_length for line in lines) / len(lines) > self.short_line_thr:
+            return "short_line_ratio"
+        if find_duplicates(lines)[1] / len(text.replace("\n", "")) > self.char_duplicates_ratio:
+            return "char_dup_ratio"
+        words = split_words(text, document.metadata.get("language"))
+        if not words or text.count("\n") / len(words) > self.new_line_ratio:
+            return "list_ratio"
+        return None

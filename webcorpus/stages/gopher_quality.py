@@ -1,0 +1,89 @@
+"""gopher-quality: Gopher's document quality rules (Rae et al. 2021): length, symbols, stop words."""
+
+from __future__ import annotations
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+from webcorpus.text import has_alpha, is_symbol, split_words
+
+GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
+
+
+class GopherQualityFilter(Filter):
+    name = "gopher_quality"
+    summary = "Drop documents failing Gopher's quality rules (word count, word length, symbols, stop words)."
+    option_help = {
+        "min_doc_words": "Fewest words (not counting punctuation-only words).",
+        "max_doc_words": "Most words.",
+        "min_avg_word_length": "Shortest mean word length, in characters.",
+        "max_avg_word_length": "Longest mean word length.",
+        "max_symbol_word_ratio": "Max ratio of '#' and of '...' to words.",
+        "max_bullet_lines_ratio": "Max fraction of lines starting with a bullet (•, -).",
+        "max_ellipsis_lines_ratio": "Max fraction of lines ending with an ellipsis.",
+        "min_alpha_words_ratio": "Min fraction of words holding a letter.",
+        "min_stop_words": "Fewest distinct stop words.",
+        "stop_words": "The stop words (default: Gopher's English list).",
+    }
+
+    def __init__(
+        self,
+        min_doc_words: int | None = 50,
+        max_doc_words: int | None = 100_000,
+        min_avg_word_length: float | None = 3,
+        max_avg_word_length: float | None = 10,
+        max_symbol_word_ratio: float | None = 0.1,
+        max_bullet_lines_ratio: float | None = 0.9,
+        max_ellipsis_lines_ratio: float | None = 0.3,
+        min_alpha_words_ratio: float | None = 0.8,
+        min_stop_words: int | None = 2,
+        stop_words: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.min_doc_words = min_doc_words
+        self.max_doc_words = max_doc_words
+        self.min_avg_word_length = min_avg_word_length
+        self.max_avg_word_length = max_avg_word_length
+        self.max_symbol_word_ratio = max_symbol_word_ratio
+        self.max_bullet_lines_ratio = max_bullet_lines_ratio
+        self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
+        self.min_alpha_words_ratio = min_alpha_words_ratio
+        self.min_stop_words = min_stop_words
+        self.stop_words = frozenset(GOPHER_STOP_WORDS if stop_words is None else stop_words)
+
+    def filter(self, document: Document) -> str | None:
+        text = document.text
+        words = split_words(text, document.metadata.get("language"))
+        if not words:
+            return "no_words"
+        real_words = [w for w in words if not is_symbol(w)]
+        if self.min_doc_words is not None and len(real_words) < self.min_doc_words:
+            return "short_doc"
+        if self.max_doc_words is not None and len(real_words) > self.max_doc_words:
+            return "long_doc"
+        if real_words:
+            mean_length = sum(map(len, real_words)) / len(real_words)
+            if self.min_avg_word_length is not None and mean_length < self.min_avg_word_length:
+                return "short_words"
+            if self.max_avg_word_length is not None and mean_length > self.max_avg_word_length:
+                return "long_words"
+        n_words = len(words)
+        if self.max_symbol_word_ratio is not None:
+            if text.count("#") / n_words > self.max_symbol_word_ratio:
+                return "too_many_hashes"
+            if (text.count("...") + text.count("…")) / n_words > self.max_symbol_word_ratio:
+                return "too_many_ellipsis"
+        lines = text.splitlines() or [""]
+        if self.max_bullet_lines_ratio is not None:
+            bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
+            if bullets / len(lines) > self.max_bullet_lines_ratio:
+                return "too_many_bullets"
+        if self.max_ellipsis_lines_ratio is not None:
+            ellipses = sum(line.rstrip().endswith(("...", "…")) for line in lines)
+            if ellipses / len(lines) > self.max_ellipsis_lines_ratio:
+                return "too_many_end_ellipsis"
+        if self.min_alpha_words_ratio is not None:
+            if sum(map(has_alpha, words)) / n_words < self.min_alpha_words_ratio:
+                return "few_alpha_words"
+        if self.min_stop_words is not None and len(self.stop_words.intersection(words)) < self.min_stop_words:
+            return "few_stop_words"
+        return None

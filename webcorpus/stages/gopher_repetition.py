@@ -1,0 +1,126 @@
+"""gopher-repetition: drop documents that repeat themselves (Gopher, Rae et al. 2021, table A1)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from webcorpus.document import Document
+from webcorpus.stages.base import Filter
+from webcorpus.text import find_duplicates, split_words
+
+PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+LINE_BREAK = re.compile(r"\n+")
+
+
+def top_ngram_chars(words: list[int], word_length: list[int], n: int) -> int:
+    """Characters covered by the most frequent n-gram (words joined by spaces), times its count.
+
+    `words` are word ids; `word_length[id]` is that word's length.
+    """
+    grams = Counter(zip(*(words[i:] for i in range(n))))
+    # Ties go to the n-gram seen first (Counter keeps insertion order), as in datatrove.
+    gram, count = grams.most_common(1)[0]
+    return (sum(word_length[w] for w in gram) + n - 1) * count
+
+
+def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int) -> int:
+    """Characters in n-grams that repeat an earlier one; after a repeat the scan jumps past it,
+    so overlapping repeats are not counted twice."""
+    seen: set[tuple[int, ...]] = set()
+    repeated = i = 0
+    last = len(words) - n
+    while i <= last:
+        gram = tuple(words[i : i + n])
+        if gram in seen:
+            repeated += sum(word_length[w] for w in gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return repeated
+
+
+class GopherRepetitionFilter(Filter):
+    name = "gopher_repetition"
+    summary = "Drop documents with too many repeated lines, paragraphs or n-grams (Gopher rules)."
+    option_help = {
+        "dup_line_frac": "Max fraction of lines that repeat an earlier line.",
+        "dup_para_frac": "Max fraction of paragraphs that repeat an earlier paragraph.",
+        "dup_line_char_frac": "Max fraction of characters in repeated lines.",
+        "dup_para_char_frac": "Max fraction of characters in repeated paragraphs.",
+        "top_2_gram_frac": "Max fraction of characters in the most frequent word 2-gram.",
+        "top_3_gram_frac": "Same for 3-grams.",
+        "top_4_gram_frac": "Same for 4-grams.",
+        "dup_5_gram_frac": "Max fraction of characters in repeated word 5-grams.",
+        "dup_6_gram_frac": "Same for 6-grams.",
+        "dup_7_gram_frac": "Same for 7-grams.",
+        "dup_8_gram_frac": "Same for 8-grams.",
+        "dup_9_gram_frac": "Same for 9-grams.",
+        "dup_10_gram_frac": "Same for 10-grams.",
+    }
+
+    def __init__(
+        self,
+        dup_line_frac: float | None = 0.3,
+        dup_para_frac: float | None = 0.3,
+        dup_line_char_frac: float | None = 0.2,
+        dup_para_char_frac: float | None = 0.2,
+        top_2_gram_frac: float | None = 0.2,
+        top_3_gram_frac: float | None = 0.18,
+        top_4_gram_frac: float | None = 0.16,
+        dup_5_gram_frac: float | None = 0.15,
+        dup_6_gram_frac: float | None = 0.14,
+        dup_7_gram_frac: float | None = 0.13,
+        dup_8_gram_frac: float | None = 0.12,
+        dup_9_gram_frac: float | None = 0.11,
+        dup_10_gram_frac: float | None = 0.10,
+    ) -> None:
+        super().__init__()
+        self.dup_line_frac = dup_line_frac
+        self.dup_para_frac = dup_para_frac
+        self.dup_line_char_frac = dup_line_char_frac
+        self.dup_para_char_frac = dup_para_char_frac
+        self.top_grams = [(2, top_2_gram_frac), (3, top_3_gram_frac), (4, top_4_gram_frac)]
+        self.dup_grams = [
+            (n, frac)
+            for n, frac in zip(
+                range(5, 11),
+                (dup_5_gram_frac, dup_6_gram_frac, dup_7_gram_frac, dup_8_gram_frac, dup_9_gram_frac, dup_10_gram_frac),
+            )
+        ]
+
+    def filter(self, document: Document) -> str | None:
+        text = document.text
+        if not text:
+            return "empty"
+        size = len(text)
+        paragraphs = PARAGRAPH_BREAK.split(text.strip())
+        repeats, chars = find_duplicates(paragraphs)
+        if self.dup_para_frac is not None and repeats / len(paragraphs) > self.dup_para_frac:
+            return "dup_para_frac"
+        if self.dup_para_char_frac is not None and chars / size > self.dup_para_char_frac:
+            return "dup_para_char_frac"
+        lines = LINE_BREAK.split(text)
+        repeats, chars = find_duplicates(lines)
+        if self.dup_line_frac is not None and repeats / len(lines) > self.dup_line_frac:
+            return "dup_line_frac"
+        if self.dup_line_char_frac is not None and chars / size > self.dup_line_char_frac:
+            return "dup_line_char_frac"
+
+        # n-grams of small integers hash and compare faster than joined strings.
+        words = split_words(text, document.metadata.get("language"))
+        ids: dict[str, int] = {}
+        coded = [ids.setdefault(word, len(ids)) for word in words]
+        word_length = [len(word) for word in ids]
+        for n, frac in self.top_grams:
+            if frac is not None and len(coded) >= n and top_ngram_chars(coded, word_length, n) / size > frac:
+                return f"top_{n}_gram"
+        # A repeated n-gram holds a repeated 5-gram: with none of those, the longer checks pass too.
+        five_grams = list(zip(*(coded[i:] for i in range(5))))
+        if len(set(five_grams)) == len(five_grams):
+            return None
+        for n, frac in self.dup_grams:
+            if frac is not None and duplicated_ngram_chars(coded, word_length, n) / size > frac:
+                return f"dup_{n}_gram"
+        return None

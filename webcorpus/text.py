@@ -1,0 +1,188 @@
+"""Text helpers the quality filters share: word splitting, punctuation, duplicate counting.
+
+Word splitting is one compiled regular expression (plus a dictionary look-up for contractions),
+built to split English the way spaCy's rule-based English tokenizer does, which is what datatrove
+(and so FineWeb) counts words with: punctuation marks are words of their own, `don't` is `do n't`,
+`Covid-19`, `3.5` and URLs stay whole. It costs about a millisecond per page instead of tens.
+
+Languages written without spaces (a document whose `language` is zh, ja, th, ...): every Han,
+kana and Thai character counts as one word. That is what spaCy's Chinese tokenizer does by default
+(character segmentation); for Japanese and Thai it counts more words than a dictionary segmenter
+would, so minimum word counts are easier to reach and mean word length is lower. In any other
+document such runs are words like any other, as in spaCy's English tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Characters that make a "word" a symbol when nothing else is in it (Gopher's non-symbol words).
+PUNCTUATION = frozenset(
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    "¡¦§«¬¯°±´¶·»¿×÷‐‑‒–—―‖‘’‚‛“”„‟†‡•‣․‥…‧‰′″‹›※‼‽⁂⁇⁈⁉"
+    "、。〃〈〉《》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟・･｡｢｣､"
+    "！＂＃＄％＆＇（）＊＋，－．／：；＜＝＞？＠［＼］＾＿｀｛｜｝～"
+    "►◄▲▼■□●○◆◇★☆✓✔✗✘" + "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)]))
+)
+# Marks that end a sentence, across scripts (Unicode Sentence_Terminal, the common ones).
+TERMINAL_PUNCTUATION = (
+    ".", "!", "?", "。", "！", "？", "．", "｡", "‼", "‽", "⁇", "⁈", "⁉", "؟", "۔", "।", "॥",
+    "။", "።", "፧", "፨", "܀", "܁", "܂", "꓿", "꘎", "꘏", "៕", "៖", "᠃", "᠉", "﹒", "﹖", "﹗",
+)  # fmt: skip
+SENTENCE_END_TOKENS = frozenset(TERMINAL_PUNCTUATION)
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
+_QUOTES = "'\"‘’“”`´‚„«»「」『』"
+_OPEN_CLOSE = "()[]{}<>（）【】《》〈〉〔〕"
+_CURRENCY = "$£€¥₹₽₩฿"
+# Marks peeled one at a time off the front and the back of a whitespace-separated chunk.
+_EDGE = re.escape("…,:;!?¿¡_#*&。？！，、；：～·%=—–§" + _QUOTES + _OPEN_CLOSE)
+_UNITS = "km|m|cm|mm|kg|g|mg|lb|oz|ft|mi|km/h|mph|GB|MB|KB|TB|kb|mb|gb|ms|ml"
+_PREFIX = re.compile(rf"\.{{2,}}|[{_EDGE}{re.escape(_CURRENCY)}]|\+(?![0-9])")
+_SUFFIX = re.compile(
+    rf"(?:\.{{2,}}|['’][sS]|[{_EDGE}]"
+    rf"|(?<=[0-9])(?:[+°{re.escape(_CURRENCY)}]|{_UNITS})"
+    rf"|(?<=[0-9a-zß-ÿ%²+\-…{_EDGE}])\.|(?<=[A-ZÀ-Þ][A-ZÀ-Þ])\.)$"
+)
+# Split points inside what is left: ellipses, 2-2, lower.Upper, a,b, well-known, a/b.
+_INFIX = re.compile(
+    r"(\.{2,}|…|°|(?<=[0-9])[+\-*^](?=[0-9-])|(?<=[a-z])\.(?=[A-Z])|(?<=[^\W\d_]),(?=[^\W\d_])"
+    r"|(?<=[^\W_])(?:--|-|–|—|~)(?=[^\W\d_])|(?<=[^\W_])[:<>=/](?=[^\W\d_]))"
+)
+_URL = re.compile(r"(?:https?://|www\.)\S+\w/?$|[\w.-]+@[\w-]+\.[\w.-]+$")
+_PLAIN = re.compile(r"[^\W_]+$")
+# Single characters of scripts written without spaces, for languages that need them.
+_CJK_CHAR = re.compile(f"[{_CJK}]|[^{_CJK}]+")
+# Languages written without spaces between words.
+NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "yue", "wuu", "lo", "km", "my", "bo"})
+# Abbreviations and emoticons that keep their marks.
+_KEEP_WHOLE = frozenset(
+    "Mr. Mrs. Ms. Dr. St. Jr. Sr. vs. Prof. Inc. Ltd. Co. Corp. Mt. Jan. Feb. Mar. Apr. Jun. Jul. Aug. "
+    "Sep. Sept. Oct. Nov. Dec. a.m. p.m. e.g. i.e. U.S. U.K. :) :( :-) :-( ;) ;-) ): (: :D :P <3 and/or".split()
+)
+_ABBREVIATION = re.compile(r"[^\W\d_]\.$")  # an initial: a. S.
+
+
+def _contractions() -> dict[str, list[str]]:
+    """Apostrophe-less contractions (dont, im, youre) split as spaCy's English exceptions do.
+
+    Each suffix lists the words it attaches to; forms that are ordinary words (is, its, were,
+    well, here, ...) are simply not generated.
+    """
+    negatable = "do does did is are was were has have had could would should might must need ought may dare"
+    negatable_ve = "do does did had could would should might must need ought may ca wo sha"
+    pronoun_suffixes = {
+        "d": "i you he it we they that this these those there what when where who why how",
+        "dve": "i you he she it we they that this these those there what when where who why how",
+        "ll": "you it they that this these those there what when where who why how",
+        "llve": "i you he she it we they that this these those there what when where who why how",
+        "re": "you they these those there what when where why how",
+        "s": "he she that this there what when where who why how",
+        "ve": "i you we they these those there what when where who why how",
+    }
+    pieces: dict[str, list[str]] = {}
+    for stem in [*negatable.split(), "ca", "wo", "ai", "sha"]:
+        pieces[stem + "nt"] = [stem, "nt"]
+    for stem in negatable_ve.split():
+        pieces[stem + "ntve"] = [stem, "nt", "ve"]
+    for stem in ("could", "should", "would", "might", "must", "not"):
+        pieces[stem + "ve"] = [stem, "ve"]
+    for suffix, stems in pronoun_suffixes.items():
+        parts = {"dve": ["d", "ve"], "llve": ["ll", "ve"]}.get(suffix, [suffix])
+        for stem in stems.split():
+            pieces[stem + suffix] = [stem, *parts]
+    pieces.update(im=["i", "m"], ima=["i", "ma"], cannot=["can", "not"], gonna=["gon", "na"], gotta=["got", "ta"])
+    pieces.update(yall=["y", "all"])
+    # don't -> do n't, I'm -> I 'm, we're -> we 're: with an apostrophe (straight or curly) every
+    # pronoun takes every suffix, since no ordinary word is spelled that way.
+    pronouns = pronoun_suffixes["llve"].split()
+    apostrophe_parts = [[stem, suffix] for stem in pronouns for suffix in ("d", "ll", "re", "s", "ve")]
+    apostrophe_parts += [[stem, "nt"] for stem in [*negatable.split(), "ca", "wo", "ai", "sha"]]
+    apostrophe_parts += [["i", "m"], ["y", "all"]]
+    for parts in apostrophe_parts:
+        for mark in "'’":
+            rest = ["n" + mark + "t" if part == "nt" else mark + part for part in parts[1:]]
+            pieces["".join([parts[0], *rest])] = [parts[0], *rest]
+    with_capitals = dict(pieces)
+    for form, parts in pieces.items():
+        with_capitals[form.capitalize()] = [parts[0].capitalize(), *parts[1:]]
+    return with_capitals
+
+
+CONTRACTIONS = _contractions()
+
+
+@lru_cache(maxsize=8)
+def split_words(text: str, language: str | None = None) -> tuple[str, ...]:
+    """Words and punctuation marks of `text`, in order. Cached: consecutive filters share the work.
+
+    `language` (an ISO code, as langid writes it) only matters for languages without spaces.
+    """
+    words: list[str] = []
+    per_character = language in NO_SPACE_LANGUAGES
+    for chunk in text.split():
+        if _PLAIN.match(chunk) and not per_character:
+            parts = CONTRACTIONS.get(chunk)
+            if parts is None:
+                words.append(chunk)
+            else:
+                words.extend(parts)
+        elif per_character:
+            for piece in _CJK_CHAR.findall(chunk):
+                _split_chunk(piece, words)
+        else:
+            _split_chunk(chunk, words)
+    return tuple(words)
+
+
+def _split_chunk(chunk: str, words: list[str]) -> None:
+    """Peel marks off both ends of a chunk, then split what is left at its infixes."""
+    suffixes: list[str] = []
+    while chunk and chunk not in _KEEP_WHOLE and chunk not in CONTRACTIONS:
+        if _URL.match(chunk):
+            break
+        prefix = _PREFIX.match(chunk)
+        if prefix and prefix.end() < len(chunk):
+            words.append(prefix.group())
+            chunk = chunk[prefix.end() :]
+            continue
+        suffix = _SUFFIX.search(chunk)
+        if suffix and suffix.start() > 0 and not _ABBREVIATION.match(chunk):
+            suffixes.append(suffix.group())
+            chunk = chunk[: suffix.start()]
+            continue
+        break
+    if chunk:
+        parts = CONTRACTIONS.get(chunk)
+        if parts is not None:
+            words.extend(parts)
+        elif chunk in _KEEP_WHOLE or _URL.match(chunk) or _ABBREVIATION.match(chunk):
+            words.append(chunk)
+        else:
+            words.extend(piece for piece in _INFIX.split(chunk) if piece)
+    words.extend(reversed(suffixes))
+
+
+def is_symbol(word: str) -> bool:
+    return all(ch in PUNCTUATION for ch in word)
+
+
+_ALPHA = re.compile(r"[^\W\d_]")
+
+
+def has_alpha(word: str) -> bool:
+    return _ALPHA.search(word) is not None
+
+
+def find_duplicates(items: list[str]) -> tuple[int, int]:
+    """How many items repeat an earlier one, and how many characters those repeats hold."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars
