@@ -61,6 +61,11 @@ _KEEP_WHOLE = frozenset(
     "Mr. Mrs. Ms. Dr. St. Jr. Sr. vs. Prof. Inc. Ltd. Co. Corp. Mt. Jan. Feb. Mar. Apr. Jun. Jul. Aug. "
     "Sep. Sept. Oct. Nov. Dec. a.m. p.m. e.g. i.e. U.S. U.K. :) :( :-) :-( ;) ;-) ): (: :D :P <3 and/or".split()
 )
+# Chunks longer than this (no real word is) lose their leading and trailing marks in one go.
+LONG_CHUNK = 100
+_EDGE_RUN = re.compile(rf"[{_EDGE}]*")
+_EDGE_RUN_AT_END = re.compile(rf"[{_EDGE}]*$")
+_EDGE_MARK = re.compile(r"\.{2,}|.", re.DOTALL)
 _ABBREVIATION = re.compile(r"[^\W\d_]\.$")  # an initial: a. S.
 
 
@@ -138,6 +143,17 @@ def split_words(text: str, language: str | None = None) -> tuple[str, ...]:
 
 def _split_chunk(chunk: str, words: list[str]) -> None:
     """Peel marks off both ends of a chunk, then split what is left at its infixes."""
+    if len(chunk) > LONG_CHUNK:
+        # Peeling one mark at a time is quadratic on a megabyte of junk: take whole runs instead.
+        if _URL.match(chunk):
+            words.append(chunk)
+            return
+        start = _EDGE_RUN.match(chunk).end()
+        end = _EDGE_RUN_AT_END.search(chunk, start).start()
+        words.extend(_EDGE_MARK.findall(chunk[:start]))
+        words.extend(piece for piece in _INFIX.split(chunk[start:end]) if piece)
+        words.extend(_EDGE_MARK.findall(chunk[end:]))
+        return
     suffixes: list[str] = []
     while chunk and chunk not in _KEEP_WHOLE and chunk not in CONTRACTIONS:
         if _URL.match(chunk):

@@ -24,9 +24,9 @@ def top_ngram_chars(words: list[int], word_length: list[int], n: int) -> int:
     return (sum(word_length[w] for w in gram) + n - 1) * count
 
 
-def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int) -> int:
+def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int, stop_above: float = float("inf")) -> int:
     """Characters in n-grams that repeat an earlier one; after a repeat the scan jumps past it,
-    so overlapping repeats are not counted twice."""
+    so overlapping repeats are not counted twice. Stops early once the count passes `stop_above`."""
     seen: set[tuple[int, ...]] = set()
     repeated = i = 0
     last = len(words) - n
@@ -34,6 +34,8 @@ def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int) -> 
         gram = tuple(words[i : i + n])
         if gram in seen:
             repeated += sum(word_length[w] for w in gram)
+            if repeated > stop_above:
+                break
             i += n
         else:
             seen.add(gram)
@@ -121,6 +123,6 @@ class GopherRepetitionFilter(Filter):
         if len(set(five_grams)) == len(five_grams):
             return None
         for n, frac in self.dup_grams:
-            if frac is not None and duplicated_ngram_chars(coded, word_length, n) / size > frac:
+            if frac is not None and duplicated_ngram_chars(coded, word_length, n, frac * size) / size > frac:
                 return f"dup_{n}_gram"
         return None
