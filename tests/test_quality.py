@@ -53,20 +53,24 @@ def test_duplicate_line_characters():
     assert only(GopherRepetitionFilter, dup_line_char_frac=share - 0.01).filter(doc(text)) == "dup_line_char_frac"
 
 
-def test_top_ngram_fraction():
-    text = "blue whale " * 10 + distinct_words(30)
-    # "blue whale" x10 covers 10 * 10 characters.
-    share = 100 / len(text)
-    assert only(GopherRepetitionFilter, top_2_gram_frac=share + 0.01).filter(doc(text)) is None
-    assert only(GopherRepetitionFilter, top_2_gram_frac=share - 0.01).filter(doc(text)) == "top_2_gram"
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_top_ngram_fraction(n):
+    gram = " ".join(["blue", "whale", "song", "again"][:n])
+    text = f"{gram} " * 10 + distinct_words(30)
+    share = len(gram) * 10 / len(text)
+    rule = f"top_{n}_gram_frac"
+    assert only(GopherRepetitionFilter, **{rule: share + 0.01}).filter(doc(text)) is None
+    assert only(GopherRepetitionFilter, **{rule: share - 0.01}).filter(doc(text)) == f"top_{n}_gram"
 
 
-def test_duplicated_ngram_fraction():
-    phrase = "one two three four five"
+@pytest.mark.parametrize("n", range(5, 11))
+def test_duplicated_ngram_fraction(n):
+    phrase = " ".join(f"piece{i}" for i in range(n))
     text = f"{phrase} {distinct_words(20)} {phrase} {distinct_words(20, 20)}"
     share = len(phrase.replace(" ", "")) / len(text)  # the second copy, characters without spaces
-    assert only(GopherRepetitionFilter, dup_5_gram_frac=share + 0.005).filter(doc(text)) is None
-    assert only(GopherRepetitionFilter, dup_5_gram_frac=share - 0.005).filter(doc(text)) == "dup_5_gram"
+    rule = f"dup_{n}_gram_frac"
+    assert only(GopherRepetitionFilter, **{rule: share + 0.005}).filter(doc(text)) is None
+    assert only(GopherRepetitionFilter, **{rule: share - 0.005}).filter(doc(text)) == f"dup_{n}_gram"
 
 
 def test_defaults_keep_normal_prose_and_drop_spam():

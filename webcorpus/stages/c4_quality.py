@@ -6,7 +6,7 @@ import re
 
 from webcorpus.document import Document
 from webcorpus.stages.base import Filter
-from webcorpus.text import PUNCTUATION, SENTENCE_END_TOKENS, split_words
+from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, split_words
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 LINE_END_PUNCTUATION = (".", "?", "!", '"', "'")
@@ -19,7 +19,7 @@ def count_sentences(line: str) -> int:
     for word in split_words(line):
         if word in SENTENCE_END_TOKENS:
             after_end = True
-        elif after_end and not all(ch in PUNCTUATION for ch in word):
+        elif after_end and not is_symbol(word):
             sentences += 1
             after_end = False
     return sentences
