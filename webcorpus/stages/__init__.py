@@ -2,11 +2,13 @@
 
 from webcorpus.stages.base import Filter, Stage, StageStats
 from webcorpus.stages.c4_quality import C4QualityFilter
+from webcorpus.stages.exact_dedup import ExactDeduplicator
 from webcorpus.stages.extract import TrafilaturaExtractor
 from webcorpus.stages.fineweb_quality import FineWebQualityFilter
 from webcorpus.stages.gopher_quality import GopherQualityFilter
 from webcorpus.stages.gopher_repetition import GopherRepetitionFilter
 from webcorpus.stages.langid import LanguageFilter
+from webcorpus.stages.minhash_dedup import MinHashDeduplicator
 from webcorpus.stages.read_warc import WarcReader
 from webcorpus.stages.url_filter import UrlFilter
 from webcorpus.stages.write_parquet import ParquetShardWriter
@@ -22,6 +24,8 @@ FILTERS: dict[str, type[Filter]] = {
         GopherQualityFilter,
         C4QualityFilter,
         FineWebQualityFilter,
+        ExactDeduplicator,
+        MinHashDeduplicator,
     )
 }
 WRITERS: dict[str, type[Stage]] = {ParquetShardWriter.name: ParquetShardWriter}

@@ -1,0 +1,88 @@
+import json
+
+from click.testing import CliRunner
+
+from webcorpus.cli import main
+from webcorpus.dedup import Signer, normalize, shingles
+from webcorpus.dedup_truth import make_corpus
+from webcorpus.document import Document
+from webcorpus.stages.exact_dedup import ExactDeduplicator
+from webcorpus.stages.minhash_dedup import MinHashDeduplicator
+
+BANDS, ROWS = 14, 8
+
+
+def test_normalisation_before_shingling():
+    assert normalize("Café  PRICES rose 3.5% in 2024!") == "cafe prices rose 0 0 in 0"
+    assert shingles("one two three", 5) == [b"one two three"]
+    assert shingles("a b c d e f", 5) == [b"a b c d e", b"b c d e f"]
+
+
+def test_exact_dedup_ignores_case_and_whitespace_and_keeps_the_first():
+    dedup = ExactDeduplicator()
+    docs = [Document("1", "u", "Hello  World"), Document("2", "u", "hello world\n"), Document("3", "u", "Other")]
+    assert [d.id for d in dedup.run(docs)] == ["1", "3"]
+    assert docs[1].metadata["duplicate_of"] == "1"
+    assert dedup.stats.dropped == {"exact_duplicate": 1}
+
+
+def test_streaming_near_dedup_keeps_first_and_points_to_it():
+    texts, _ = make_corpus(docs=20)
+    base, variant_of_base = texts[0], texts[20]  # variant 0 has edit rate 0: identical text
+    dedup = MinHashDeduplicator()
+    docs = [Document("a", "u", base), Document("b", "u", texts[1]), Document("c", "u", variant_of_base)]
+    assert [d.id for d in dedup.run(docs)] == ["a", "b"]
+    assert docs[2].metadata["duplicate_of"] == "a"
+
+
+def test_signatures_are_deterministic():
+    text = "the same text gives the same signature every time it is signed"
+    a, b = Signer().signature(text), Signer().signature(text)
+    assert list(a.hashvalues) == list(b.hashvalues)
+    assert list(Signer(seed=2).signature(text).hashvalues) != list(a.hashvalues)
+
+
+def collides(x, y) -> bool:
+    hx, hy = x.hashvalues, y.hashvalues
+    return any(list(hx[b * ROWS : (b + 1) * ROWS]) == list(hy[b * ROWS : (b + 1) * ROWS]) for b in range(BANDS))
+
+
+def test_detection_against_ground_truth():
+    texts, pairs = make_corpus(docs=400)
+    signer = Signer(shingle_size=5, num_perm=BANDS * ROWS)
+    signatures = [signer.signature(t) for t in texts]
+    detected = [collides(signatures[p.a], signatures[p.b]) for p in pairs]
+
+    similar = [d for p, d in zip(pairs, detected) if p.jaccard >= 0.8]
+    dissimilar = [d for p, d in zip(pairs, detected) if p.jaccard < 0.5]
+    recall, false_positive_rate = sum(similar) / len(similar), sum(dissimilar) / len(dissimilar)
+
+    print(f"\nS-curve, {BANDS} bands x {ROWS} rows ({len(pairs)} pairs)")
+    print(f"{'jaccard':>12}{'pairs':>7}{'detected':>10}{'theory':>8}")
+    for low in [i / 10 for i in range(10)]:
+        bucket = [
+            (p, d) for p, d in zip(pairs, detected) if low <= p.jaccard < low + 0.1 or (low == 0.9 and p.jaccard == 1)
+        ]
+        if bucket:
+            mid = sum(p.jaccard for p, _ in bucket) / len(bucket)
+            theory = 1 - (1 - mid**ROWS) ** BANDS
+            rate = sum(d for _, d in bucket) / len(bucket)
+            print(f"{low:>5.1f}-{low + 0.1:<5.1f}{len(bucket):>7}{rate:>10.3f}{theory:>8.3f}")
+    print(
+        f"recall (J >= 0.8): {recall:.3f} over {len(similar)} pairs; "
+        f"false positives (J < 0.5): {false_positive_rate:.4f} over {len(dissimilar)} pairs"
+    )
+
+    assert len(similar) >= 100 and len(dissimilar) >= 400
+    assert recall >= 0.95
+    assert false_positive_rate <= 0.01
+
+
+def test_dedup_subcommand_in_a_pipe():
+    texts, _ = make_corpus(docs=5)
+    lines = [json.dumps({"id": f"d{i}", "url": "", "text": t}) for i, t in enumerate(texts[:5] + [texts[0]])]
+    result = CliRunner().invoke(main, ["dedup"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    kept = [json.loads(line)["id"] for line in result.stdout.splitlines()]
+    assert kept == ["d0", "d1", "d2", "d3", "d4"]
+    assert "near_duplicate: 1" in result.stderr

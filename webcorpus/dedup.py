@@ -1,0 +1,75 @@
+"""What exact and near-duplicate detection share: text normalisation, shingles, MinHash signatures.
+
+Normalisation before shingling (documented in the README): lower-case; Unicode NFKD with
+combining marks removed (é -> e); every run of digits becomes "0"; punctuation removed; whitespace
+collapsed to single spaces. Shingles are runs of `shingle_size` consecutive normalised words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import unicodedata
+from collections.abc import Callable
+
+from datasketch import LeanMinHash, MinHash
+
+DIGITS = re.compile(r"\d+")
+NON_WORD = re.compile(r"[^\w\s]|_")
+HASHES = ("sha1", "md5", "blake2b")
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = DIGITS.sub("0", NON_WORD.sub(" ", text))
+    return " ".join(text.split())
+
+
+def shingles(text: str, size: int) -> list[bytes]:
+    """The distinct word n-grams of the normalised text (a text shorter than `size` is one shingle)."""
+    words = normalize(text).split()
+    if len(words) <= size:
+        return [" ".join(words).encode()] if words else []
+    grams = {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    return [g.encode() for g in sorted(grams)]
+
+
+def hash_function(name: str) -> Callable[[bytes], int]:
+    """A 32-bit hash of a shingle, for datasketch."""
+    if name not in HASHES:
+        raise ValueError(f"unknown hash '{name}' (choose from {', '.join(HASHES)})")
+
+    def hash32(data: bytes) -> int:
+        return struct.unpack("<I", hashlib.new(name, data).digest()[:4])[0]
+
+    return hash32
+
+
+class Signer:
+    """MinHash signatures with fixed permutations: same text and settings, same signature."""
+
+    def __init__(self, shingle_size: int = 5, num_perm: int = 112, seed: int = 1, hash: str = "sha1") -> None:
+        self.shingle_size = shingle_size
+        self.num_perm = num_perm
+        self.seed = seed
+        self.hashfunc = hash_function(hash)
+        # datasketch derives the permutations from the seed; build them once and reuse them.
+        self._template = MinHash(num_perm=num_perm, seed=seed, hashfunc=self.hashfunc)
+
+    def signature(self, text: str) -> LeanMinHash:
+        minhash = MinHash(
+            num_perm=self.num_perm,
+            seed=self.seed,
+            hashfunc=self.hashfunc,
+            permutations=self._template.permutations,
+            scheme=self._template.scheme,
+        )
+        minhash.update_batch(shingles(text, self.shingle_size))
+        return LeanMinHash(minhash)
+
+
+def exact_key(text: str) -> str:
+    """Documents equal up to case and whitespace share this key."""
+    return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
