@@ -203,6 +203,38 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
         raise click.ClickException(f"{len(result.failed)} files failed; rerun the same command to retry them")
 
 
+@main.command("dedup-batch")
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option(
+    "--clusters-out", type=click.Path(dir_okay=False), help="Write each cluster (kept id, removed ids) as JSON lines."
+)
+@click.option("--shingle-size", default=5, show_default=True, help="Words per shingle.")
+@click.option("--bands", default=14, show_default=True, help="LSH bands.")
+@click.option("--rows", default=8, show_default=True, help="Hashes per band.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the MinHash permutations.")
+@click.option("--hash", "hash_name", default="sha1", show_default=True, help="Shingle hash: sha1, md5 or blake2b.")
+def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, bands, rows, seed, hash_name) -> None:
+    """Remove near-duplicates across a folder of Parquet shards (FineWeb's MinHash, in resumable phases).
+
+    In each cluster of near-duplicates the document first in input order (shard name, then row)
+    is kept; the others go to OUTPUT_DIR/removed/dedup/ with `duplicate_of` and `cluster`.
+    Rerun the same command to resume an interrupted run.
+    """
+    from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
+
+    settings = DedupSettings(shingle_size, bands, rows, seed, hash_name)
+    try:
+        summary = run_batch_dedup(input_dir, output_dir, settings, workers, clusters_out)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"dedup: {summary['documents']} documents in {summary['shards']} shards, "
+        f"{summary['candidate_pairs']} candidate pairs, removed {summary['removed']} -> {output_dir}/data"
+    )
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

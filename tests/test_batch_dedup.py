@@ -1,0 +1,99 @@
+import gzip
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from webcorpus.batch_dedup import DedupSettings, buckets_phase, run_batch_dedup, signatures_phase
+from webcorpus.cli import main
+from webcorpus.dedup_truth import make_corpus
+from webcorpus.document import Document
+from webcorpus.parquet import read_documents, shard_paths
+from webcorpus.stages.write_parquet import ParquetShardWriter
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    texts, pairs = make_corpus(docs=200)
+    folder = tmp_path_factory.mktemp("corpus") / "in"
+    docs = [Document(f"doc{i:05d}", f"https://e.org/{i}", text, {"language": "en"}) for i, text in enumerate(texts)]
+    ParquetShardWriter(str(folder), rows_per_shard=90).write(docs)
+    return folder, pairs
+
+
+def files(folder):
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".dedup" not in p.parts
+    }
+
+
+def test_keeps_one_per_cluster_and_points_to_it(corpus, tmp_path):
+    folder, pairs = corpus
+    summary = run_batch_dedup(folder, tmp_path / "out", workers=2, clusters_out=tmp_path / "clusters.jsonl")
+    kept = {d.id for d in read_documents(tmp_path / "out" / "data")}
+    removed = [json.loads(line) for p in (tmp_path / "out" / "removed").rglob("*.gz") for line in gzip.open(p, "rt")]
+    assert len(kept) + len(removed) == summary["documents"] == 400
+    assert summary["removed"] == len(removed)
+    assert all(r["metadata"]["duplicate_of"] in kept for r in removed)
+    assert all(r["metadata"]["drop_reason"] == "dedup:near_duplicate" for r in removed)
+
+    similar = [p for p in pairs if p.jaccard >= 0.8]
+    caught = sum(not (f"doc{p.a:05d}" in kept and f"doc{p.b:05d}" in kept) for p in similar)
+    assert caught / len(similar) >= 0.95
+    # The base document comes first in input order, so it is the one kept.
+    assert all(f"doc{p.a:05d}" in kept for p in similar)
+    unrelated = [p for p in pairs if p.jaccard < 0.5]
+    wrongly = sum(f"doc{p.a:05d}" not in kept or f"doc{p.b:05d}" not in kept for p in unrelated if p.edit_rate < 0)
+    assert wrongly <= 0.01 * len(unrelated)
+
+    clusters = [json.loads(line) for line in open(tmp_path / "clusters.jsonl")]
+    assert sum(len(c["removed"]) for c in clusters) == len(removed)
+    assert all(c["kept"] in kept for c in clusters)
+
+
+def test_same_input_gives_identical_output(corpus, tmp_path):
+    folder, _ = corpus
+    run_batch_dedup(folder, tmp_path / "a", workers=1)
+    run_batch_dedup(folder, tmp_path / "b", workers=2)
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
+    folder, _ = corpus
+    settings = DedupSettings()
+    reference = tmp_path / "reference"
+    run_batch_dedup(folder, reference, settings, workers=1)
+
+    shards = shard_paths(folder)
+    # Killed during phase 1: one shard signed, a half-written file of another left behind.
+    out = tmp_path / "killed_in_phase_1"
+    signatures_phase(shards[0], 0, out / ".dedup", settings)
+    (out / ".dedup" / "bands" / "001" / ".00001.npy.999.tmp").write_bytes(b"half")
+    run_batch_dedup(folder, out, settings, workers=1)
+    assert files(out) == files(reference)
+
+    # Killed during phase 2 (which starts once every shard is signed): one band bucketed.
+    out = tmp_path / "killed_in_phase_2"
+    for index, shard in enumerate(shards):
+        signatures_phase(shard, index, out / ".dedup", settings)
+    buckets_phase(0, out / ".dedup")
+    run_batch_dedup(folder, out, settings, workers=1)
+    assert files(out) == files(reference)
+
+    # As if killed during phase 4: one output shard and its marker gone.
+    first = sorted((out / "data").iterdir())[0]
+    first.unlink()
+    (out / ".progress" / "dedup_00000").unlink()
+    run_batch_dedup(folder, out, settings, workers=1)
+    assert files(out) == files(reference)
+
+
+def test_cli(corpus, tmp_path):
+    folder, _ = corpus
+    result = CliRunner().invoke(main, ["dedup-batch", str(folder), str(tmp_path / "out"), "-w", "1"])
+    assert result.exit_code == 0, result.output
+    assert "400 documents in 5 shards" in result.output
+    missing = CliRunner().invoke(main, ["dedup-batch", str(tmp_path / "out" / "removed"), str(tmp_path / "x")])
+    assert missing.exit_code == 1 and "no .parquet shards" in missing.output

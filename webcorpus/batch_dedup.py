@@ -1,0 +1,230 @@
+"""Near-duplicate removal over a folder of Parquet shards, FineWeb style, in four phases.
+
+Each phase works on units that fit in memory and writes its results under WORK/ atomically, with a
+marker per finished unit, so an interrupted phase resumes where it stopped:
+
+1. signatures (parallel over shards): MinHash each document and write, for every band, the band's
+   hash and the document's number -> WORK/bands/BAND/SHARD.npy
+2. buckets (parallel over bands): sort one band's entries from all shards; documents sharing a
+   bucket become candidate pairs -> WORK/pairs/BAND.npy
+3. clusters: union-find over the pairs (one integer per document, never the signatures). In each
+   cluster the document first in input order (shard name order, then row order) survives; the others
+   are listed for removal with a pointer to it -> WORK/clusters.npy
+4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, and the
+   removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/dedup/.
+
+A document is numbered shard_index << 32 | row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
+from webcorpus.dedup import Signer
+from webcorpus.exclusion import ExclusionWriter
+from webcorpus.parquet import row_to_document, shard_paths
+
+ROW_BITS = 32
+BATCH_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    shingle_size: int = 5
+    bands: int = 14
+    rows: int = 8
+    seed: int = 1
+    hash: str = "sha1"
+
+    def signer(self) -> Signer:
+        return Signer(self.shingle_size, self.bands * self.rows, self.seed, self.hash)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per (document, band): a polynomial hash of the band's `rows` values."""
+    values = hashvalues.reshape(len(hashvalues), bands, rows).astype(np.uint64)
+    keys = np.zeros(values.shape[:2], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            keys = keys * np.uint64(0x100000001B3) + values[:, :, r]
+    return keys
+
+
+def signatures_phase(shard: Path, shard_index: int, work: Path, settings: DedupSettings) -> int:
+    """Phase 1 for one shard: write each band's (key, document number) pairs, sorted by key."""
+    marker = work / "done" / f"signatures_{shard_index:05d}"
+    if marker.exists():
+        return int(marker.read_text())
+    signer = settings.signer()
+    rows: list[np.ndarray] = []
+    for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text"]):
+        rows += [signer.signature(text).hashvalues for text in batch.column(0).to_pylist()]
+    count = len(rows)
+    numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
+    keys = band_keys(np.array(rows, dtype=np.uint64).reshape(count, -1), settings.bands, settings.rows)
+    for band in range(settings.bands):
+        order = np.argsort(keys[:, band], kind="stable")
+        entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
+        _save(work / "bands" / f"{band:03d}" / f"{shard_index:05d}.npy", entries)
+    _mark(marker, str(count))
+    return count
+
+
+def buckets_phase(band: int, work: Path) -> int:
+    """Phase 2 for one band: pairs (first document of a bucket, each other document in it)."""
+    marker = work / "done" / f"buckets_{band:03d}"
+    target = work / "pairs" / f"{band:03d}.npy"
+    if not marker.exists():
+        parts = [np.load(p) for p in sorted((work / "bands" / f"{band:03d}").glob("*.npy"))]
+        entries = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
+        entries = entries[np.lexsort((entries[:, 1], entries[:, 0]))]
+        keys, numbers = entries[:, 0], entries[:, 1]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+        first = numbers[np.repeat(starts, np.diff(np.r_[starts, len(keys)]))]
+        pairs = np.stack([first, numbers], axis=1)[first != numbers]
+        _save(target, pairs)
+        _mark(marker, str(len(pairs)))
+    return int((work / "done" / f"buckets_{band:03d}").read_text())
+
+
+def clusters_phase(work: Path, shard_sizes: list[int], bands: int) -> int:
+    """Phase 3: union-find over all pairs; returns how many documents are removed."""
+    target = work / "clusters.npy"
+    if (work / "done" / "clusters").exists():
+        return len(np.load(target))
+    offsets = np.cumsum([0, *shard_sizes])
+    parent = np.arange(offsets[-1], dtype=np.int64)
+
+    def dense(numbers: np.ndarray) -> np.ndarray:
+        shard = (numbers >> np.uint64(ROW_BITS)).astype(np.int64)
+        return offsets[shard] + (numbers & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for band in range(bands):
+        for a, b in dense(np.load(work / "pairs" / f"{band:03d}.npy")).reshape(-1, 2).tolist():
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                # The smaller number (earlier in input order) becomes the root, so it survives.
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
+    removed = np.flatnonzero(roots != np.arange(len(roots)))
+    _save(target, np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64))
+    _mark(work / "done" / "clusters", str(len(removed)))
+    return len(removed)
+
+
+def filter_phase(shard: Path, shard_index: int, offsets: list[int], ids: dict[int, str], output: Path) -> int:
+    """Phase 4 for one shard: write it again without its removed rows."""
+    name = shard.name
+    marker = output / ".progress" / f"dedup_{shard_index:05d}"
+    if marker.exists():
+        return int(marker.read_text())
+    clusters = np.load(output / ".dedup" / "clusters.npy")
+    start, end = offsets[shard_index], offsets[shard_index + 1]
+    mine = clusters[(clusters[:, 0] >= start) & (clusters[:, 0] < end)] if len(clusters) else clusters
+    drop = {int(r) - start: int(k) for r, k in mine}
+    table = pq.read_table(shard)
+    keep_mask = np.ones(table.num_rows, dtype=bool)
+    keep_mask[list(drop)] = False
+    removed = ExclusionWriter(output / "removed" / "dedup" / f"{Path(name).stem}.jsonl.gz")
+    if drop:
+        for row_index in sorted(drop):
+            document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
+            document.metadata["duplicate_of"] = ids[drop[row_index]]
+            document.metadata["cluster"] = drop[row_index]
+            removed(document, "dedup:near_duplicate")
+    with atomic_path(output / "data" / name) as tmp:
+        pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
+    removed.close()
+    _mark(marker, str(len(drop)))
+    return len(drop)
+
+
+def _mark(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _ids_of(shards: list[Path], offsets: list[int], numbers: set[int]) -> dict[int, str]:
+    """Document ids for dense document numbers, reading only the id column of the shards involved."""
+    ids: dict[int, str] = {}
+    for index, shard in enumerate(shards):
+        local = sorted(n - offsets[index] for n in numbers if offsets[index] <= n < offsets[index + 1])
+        if local:
+            column = pq.read_table(shard, columns=["id"]).column(0)
+            ids.update({offsets[index] + i: column[i].as_py() for i in local})
+    return ids
+
+
+def run_batch_dedup(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    settings: DedupSettings = DedupSettings(),
+    workers: int | None = None,
+    clusters_out: str | Path | None = None,
+) -> dict:
+    """All four phases; returns a summary. Rerunning after an interruption resumes."""
+    shards = shard_paths(input_dir)
+    if not shards:
+        raise FileNotFoundError(f"{input_dir}: no .parquet shards found")
+    output = Path(output_dir)
+    work = output / ".dedup"
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(output)
+    workers = workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(workers) as pool:
+        sizes = list(
+            pool.map(signatures_phase, shards, range(len(shards)), [work] * len(shards), [settings] * len(shards))
+        )
+        pairs = sum(pool.map(buckets_phase, range(settings.bands), [work] * settings.bands))
+    removed = clusters_phase(work, sizes, settings.bands)
+    offsets = [0, *np.cumsum(sizes).tolist()]
+    clusters = np.load(work / "clusters.npy")
+    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
+    with ProcessPoolExecutor(workers) as pool:
+        list(
+            pool.map(
+                filter_phase,
+                shards,
+                range(len(shards)),
+                [offsets] * len(shards),
+                [ids] * len(shards),
+                [output] * len(shards),
+            )
+        )
+    if clusters_out:
+        with atomic_path(Path(clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            groups: dict[int, list[int]] = {}
+            for member, keeper in clusters.tolist():
+                groups.setdefault(keeper, []).append(member)
+            for keeper, members in sorted(groups.items()):
+                line = {"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
+                f.write(json.dumps(line) + "\n")
+    summary = {
+        "documents": int(sum(sizes)),
+        "candidate_pairs": int(pairs),
+        "removed": int(removed),
+        "shards": len(shards),
+    }
+    write_json(output / "dedup_stats.json", summary)
+    return summary
