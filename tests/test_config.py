@@ -108,3 +108,12 @@ def test_every_stage_subcommand_has_the_yaml_options():
         flags = {opt for param in command.params for opt in param.opts}
         for spec in stage_options(cls):
             assert f"--{spec.name.replace('_', '-')}" in flags, (name, spec.name)
+
+
+def test_after_steps_are_checked_like_stages(tmp_path):
+    good = load_pipeline(write(tmp_path, GOOD + "after:\n  - dedup_batch: {bands: 20, rows: 5}\n"))
+    assert good.after[0].name == "dedup_batch" and good.after[0].options == {"bands": 20, "rows": 5}
+    with pytest.raises(ConfigError, match=r"p.yaml:15: after\[0\].dedup_batch.band: unknown option 'band'"):
+        load_pipeline(write(tmp_path, GOOD + "after:\n  - dedup_batch:\n      band: 20\n"))
+    with pytest.raises(ConfigError, match=r"p.yaml:14: after\[0\]: unknown step 'minhash'"):
+        load_pipeline(write(tmp_path, GOOD + "after:\n  - minhash\n"))

@@ -1,5 +1,6 @@
 """The whole first stage, from the YAML runner and from the shell, on the bundled sample."""
 
+import gzip
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ EXPECTED_URLS = {
     "https://blog.quietkitchen.net/recipes/lentil-soup",
     "https://www.northfield-astronomy.org/articles/observing-jupiter",
 }
+SYNDICATED_COPY = "https://www.weekend-gardener.example.com/2024/composting"
 
 
 def run_cli(*args):
@@ -33,7 +35,9 @@ def run_cli(*args):
 def test_fineweb_pipeline_on_the_sample(tmp_path):
     out = tmp_path / "out"
     result = run_cli("run", REPO / "pipelines" / "fineweb.yaml", "--output", out, "--workers", "2", "--no-progress")
-    docs = list(read_documents(out / "data"))
+    # The first stage keeps a syndicated copy of an article; near-duplicate removal then drops it.
+    assert {d.url for d in read_documents(out / "data")} == EXPECTED_URLS | {SYNDICATED_COPY}
+    docs = list(read_documents(out / "dedup_batch" / "data"))
     assert {d.url for d in docs} == EXPECTED_URLS
     assert all(d.metadata["language"] == "en" and d.metadata["language_score"] > 0.65 for d in docs)
     assert all("Privacy policy" not in d.text for d in docs)
@@ -48,14 +52,14 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert stages["gopher_quality"]["dropped"] == {"short_doc": 1}
     assert stages["c4_quality"]["dropped"] == {"curly_bracket": 1}
     assert stages["fineweb_quality"]["dropped"] == {"line_punct_ratio": 1}
-    assert summary["documents_out"] == 5
-    assert "langid" in result.output and "language 5" in result.output and "5 documents from 2 files" in result.output
+    assert summary["documents_out"] == 6
+    assert summary["after"][0]["removed"] == 1
+    assert (
+        "language 5" in result.output and "removed 1" in result.output and "5 documents from 2 files" in result.output
+    )
 
-    removed = out / "removed"
     reasons = set()
-    for path in removed.rglob("*.jsonl.gz"):
-        import gzip
-
+    for path in (out / "removed").rglob("*.jsonl.gz"):
         reasons |= {json.loads(line)["metadata"]["drop_reason"] for line in gzip.open(path, "rt")}
     assert reasons == {
         "read_warc:content_type",
@@ -76,6 +80,12 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     again = run_cli("run", REPO / "pipelines" / "fineweb.yaml", "--output", out, "--no-progress")
     assert "(2 already done)" in again.output
     assert {p: p.read_bytes() for p in (out / "data").iterdir()} == before
+    removed = [
+        json.loads(line) for line in gzip.open(next((out / "dedup_batch" / "removed" / "dedup").iterdir()), "rt")
+    ]
+    assert [(r["url"], r["metadata"]["duplicate_of"]) for r in removed] == [
+        (SYNDICATED_COPY, next(d.id for d in docs if d.url.endswith("composting-at-home")))
+    ]
 
     # Changing the pipeline and reusing the folder would mix two configurations: refused.
     changed = tmp_path / "changed.yaml"
@@ -99,24 +109,26 @@ def test_shell_pipe_matches_the_runner(tmp_path):
     pipe = (
         f"{cli} read-warc {sample}/*.warc.gz | {cli} url-filter | {cli} extract "
         f"| {cli} langid --languages en | {cli} gopher-repetition | {cli} gopher-quality | {cli} c4-quality "
-        f"| {cli} fineweb-quality | {cli} write-parquet {tmp_path / 'out'}"
+        f"| {cli} fineweb-quality | {cli} dedup | {cli} write-parquet {tmp_path / 'out'}"
     )
     done = subprocess.run(pipe, shell=True, capture_output=True, text=True, cwd=REPO, check=True)
-    assert "langid: 15 in, 9 kept" in done.stderr
-    assert "fineweb_quality: 6 in, 5 kept, dropped line_punct_ratio: 1" in done.stderr
+    assert "langid: 16 in, 10 kept" in done.stderr
+    assert "fineweb_quality: 7 in, 6 kept, dropped line_punct_ratio: 1" in done.stderr
+    assert "dedup: 6 in, 5 kept, dropped near_duplicate: 1" in done.stderr
     assert {d.url for d in read_documents(tmp_path / "out")} == EXPECTED_URLS
 
 
 def test_stats_command(tmp_path):
     out = tmp_path / "out"
     run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress")
-    summary = json.loads(run_cli("stats", out / "data", "--json").output)
+    final = out / "dedup_batch" / "data"
+    summary = json.loads(run_cli("stats", final, "--json").output)
     assert summary["documents"] == 5
     assert summary["languages"] == {"en": 5}
-    assert summary["characters"] == sum(len(d.text) for d in read_documents(out / "data"))
+    assert summary["characters"] == sum(len(d.text) for d in read_documents(final))
     assert sum(summary["length_histogram"].values()) == 5
     assert "blog.quietkitchen.net" in summary["top_domains"]
-    text = run_cli("stats", out / "data").output
+    text = run_cli("stats", final).output
     assert "documents   5" in text and "languages" in text and "top domains" in text
 
 
@@ -178,9 +190,10 @@ def test_stats_reports_foreign_and_corrupt_shards_by_path(tmp_path):
 
     out = tmp_path / "out"
     run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress", "--workers", "1")
-    pq.write_table(pa.table({"x": [1]}), out / "data" / "foreign.parquet")
-    (out / "data" / "broken.parquet").write_bytes(b"PAR1 not really")
-    result = CliRunner().invoke(main, ["stats", str(out / "data"), "--json"])
+    final = out / "dedup_batch" / "data"
+    pq.write_table(pa.table({"x": [1]}), final / "foreign.parquet")
+    (final / "broken.parquet").write_bytes(b"PAR1 not really")
+    result = CliRunner().invoke(main, ["stats", str(final), "--json"])
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
     assert summary["documents"] == 5
@@ -200,7 +213,7 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
     removed = {p.name for p in (tmp_path / "out" / "removed").iterdir()}
     assert removed == {"read_warc", "extract", "langid_3"}
     # No url_filter or quality filters here: every English page stays, blocklisted ones included.
-    assert len(list(read_documents(tmp_path / "out" / "data"))) == 11
+    assert len(list(read_documents(tmp_path / "out" / "data"))) == 12
 
 
 def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, make_warc):

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +40,12 @@ BATCH_ROWS = 2048
 
 @dataclass(frozen=True)
 class DedupSettings:
+    """Options of the batch step (`after: - dedup_batch: {...}` in a pipeline YAML)."""
+
+    name: ClassVar[str] = "dedup_batch"
+    option_help: ClassVar[dict[str, str]] = {}
+    runner_supplied: ClassVar[frozenset[str]] = frozenset()
+
     shingle_size: int = 5
     bands: int = 14
     rows: int = 8
@@ -191,6 +198,10 @@ def run_batch_dedup(
     work = output / ".dedup"
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(output)
+    recorded, wanted = output / ".dedup" / "settings.json", {**asdict(settings), "shards": [p.name for p in shards]}
+    if recorded.exists() and json.loads(recorded.read_text()) != wanted:
+        raise ValueError(f"{output}: made with other settings or input shards; use a new output folder")
+    write_json(recorded, wanted)
     workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(workers) as pool:
         sizes = list(

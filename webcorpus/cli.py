@@ -192,9 +192,15 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
     for stats in result.stats:
         for bad in stats.bad_files:
             click.echo(f"bad file: {bad}")
+    for step in result.after:
+        click.echo(
+            f"{step['step']}: {step['documents']} documents, {step['candidate_pairs']} candidate pairs, "
+            f"removed {step['removed']}"
+        )
+    final = result.after[-1]["documents"] - result.after[-1]["removed"] if result.after else result.documents_out
     click.echo(
-        f"\n{result.documents_out} documents from {result.files_done + result.files_skipped} files "
-        f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.output / 'data'}"
+        f"\n{final} documents from {result.files_done + result.files_skipped} files "
+        f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
     click.echo(f"per-stage figures: {result.output / 'stats.json'}")
     if result.failed:

@@ -17,6 +17,7 @@ TOP_LEVEL_KEYS = {
     "workers": "worker processes (default: all cores)",
     "removed": "write dropped documents per stage under OUTPUT/removed/ (true/false)",
     "stages": "the stages in order, each `- name: {options}`",
+    "after": "steps over the whole output once every file is done: `- dedup_batch: {options}`",
 }
 
 
@@ -38,6 +39,7 @@ class PipelineConfig:
     workers: int | None = None
     removed: bool = True
     steps: list[StepConfig] = field(default_factory=list)
+    after: list[StepConfig] = field(default_factory=list)
 
 
 class _Located:
@@ -101,44 +103,65 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
             config.removed = value
         elif key == "stages":
             config.steps = _load_steps(located, node)
+        elif key == "after":
+            config.after = _load_after(located, node)
     if "stages" not in seen:
         raise ConfigError(f"{path}: stages: missing (the list of stages to run)")
     return config
 
 
-def _load_steps(located: _Located, node: yaml.Node) -> list[StepConfig]:
+def _named_steps(
+    located: _Located, node: yaml.Node, section: str, known: dict[str, Any]
+) -> list[tuple[StepConfig, yaml.Node]]:
+    """A YAML list of `- name: {options}` (or `- name`), each checked against `known[name]`'s options."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        raise located.error(node, "stages", "must be a non-empty list of `- stage_name: {options}`")
+        raise located.error(node, section, "must be a non-empty list of `- name: {options}`")
     steps = []
     for index, item in enumerate(node.value):
-        where = f"stages[{index}]"
+        where = f"{section}[{index}]"
         if isinstance(item, yaml.ScalarNode):  # `- extract` with no options
             name, name_node, options_node = str(located.value(item)), item, None
         else:
             entries = located.mapping(item, where)
             if len(entries) != 1:
-                raise located.error(item, where, "each stage is one `name: {options}` mapping")
+                raise located.error(item, where, "each entry is one `name: {options}` mapping")
             name, name_node, options_node = entries[0]
-        if name not in STAGES:
-            raise located.error(name_node, where, f"unknown stage '{name}' (known: {', '.join(STAGES)})")
+        if name not in known:
+            raise located.error(
+                name_node,
+                where,
+                f"unknown {section[:-1] if section == 'stages' else 'step'} '{name}' (known: {', '.join(known)})",
+            )
         options: dict[str, Any] = {}
-        if options_node is not None and not (
-            isinstance(options_node, yaml.ScalarNode) and located.value(options_node) is None
-        ):
+        if options_node is not None and located.value(options_node) is not None:
             for key, key_node, value_node in located.mapping(options_node, f"{where}.{name}"):
                 try:
-                    options.update(check_options(STAGES[name], {key: located.value(value_node)}))
+                    options.update(check_options(known[name], {key: located.value(value_node)}))
                 except OptionError as error:
                     raise located.error(key_node, f"{where}.{name}.{key}", str(error)) from None
         try:
-            check_options(STAGES[name], options)
+            check_options(known[name], options)
         except OptionError as error:
             raise located.error(name_node, f"{where}.{name}", str(error)) from None
-        steps.append(StepConfig(name, options))
-        if index == 0 and name not in READERS:
-            raise located.error(name_node, where, f"the first stage must read input ({', '.join(READERS)})")
-        if 0 < index < len(node.value) - 1 and name not in FILTERS:
-            raise located.error(name_node, where, f"'{name}' can only be the first or last stage")
-        if index == len(node.value) - 1 and name not in WRITERS:
-            raise located.error(name_node, where, f"the last stage must write output ({', '.join(WRITERS)})")
+        steps.append((StepConfig(name, options), name_node))
     return steps
+
+
+def _load_steps(located: _Located, node: yaml.Node) -> list[StepConfig]:
+    steps = _named_steps(located, node, "stages", STAGES)
+    last = len(steps) - 1
+    for index, (step, name_node) in enumerate(steps):
+        where = f"stages[{index}]"
+        if index == 0 and step.name not in READERS:
+            raise located.error(name_node, where, f"the first stage must read input ({', '.join(READERS)})")
+        if 0 < index < last and step.name not in FILTERS:
+            raise located.error(name_node, where, f"'{step.name}' can only be the first or last stage")
+        if index == last and step.name not in WRITERS:
+            raise located.error(name_node, where, f"the last stage must write output ({', '.join(WRITERS)})")
+    return [step for step, _ in steps]
+
+
+def _load_after(located: _Located, node: yaml.Node) -> list[StepConfig]:
+    from webcorpus.batch_dedup import DedupSettings
+
+    return [step for step, _ in _named_steps(located, node, "after", {DedupSettings.name: DedupSettings})]

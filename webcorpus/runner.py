@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,12 @@ class RunResult:
     failed: list[str]
     output: Path
     wall_s: float
+    after: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final_data(self) -> Path:
+        """Where the finished documents are: the last corpus-level step's output, else data/."""
+        return Path(self.after[-1]["output"]) / "data" if self.after else self.output / "data"
 
     @property
     def documents_out(self) -> int:
@@ -244,8 +250,25 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
         output=output,
         wall_s=time.perf_counter() - started,
     )
+    if config.after and not failed:
+        result.after = run_after_steps(config, output, workers)
+        result.wall_s = time.perf_counter() - started
     write_json(output / "stats.json", run_summary(result, config))
     return result
+
+
+def run_after_steps(config: PipelineConfig, output: Path, workers: int) -> list[dict[str, Any]]:
+    """Corpus-level steps, each reading the previous one's Parquet: for now, batch deduplication."""
+    from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
+
+    summaries = []
+    source = output / "data"
+    for step in config.after:
+        target = output / step.name
+        summary = run_batch_dedup(source, target, DedupSettings(**step.options), workers)
+        summaries.append({"step": step.name, "output": str(target), **summary})
+        source = target / "data"
+    return summaries
 
 
 def _completed(output: Path, tasks: list[Task], fingerprint: str) -> set[int]:
@@ -296,6 +319,7 @@ def run_summary(result: RunResult, config: PipelineConfig) -> dict[str, Any]:
         "files_failed": result.failed,
         "documents_out": result.documents_out,
         "stages": [{"stage": n, **s.to_dict()} for n, s in zip(result.names, result.stats)],
+        "after": result.after,
     }
 
 

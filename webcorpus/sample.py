@@ -287,11 +287,20 @@ def sample_pages() -> list[list[Page]]:
         ]
     )
     quality = [_page(url, article(url.split("/")[2], title, paras)) for url, (title, paras) in QUALITY_DROPS.items()]
+    # A syndicated copy of the first article, lightly edited, on another site in the other file:
+    # it passes every filter of the first stage and is removed by near-duplicate detection.
+    title, paragraphs = next(iter(ENGLISH.values()))
+    syndicated = [paragraphs[0].replace("little more than", "not much more than"), *paragraphs[1:]]
+    copy = _page(
+        "https://www.weekend-gardener.example.com/2024/composting",
+        article("www.weekend-gardener.example.com", title, syndicated),
+    )
     file_one += quality[:2]
     file_two = (
         english[2:]
         + foreign[1:]
         + quality[2:]
+        + [copy]
         + [
             Page(
                 "https://www.yamanote-sanpo.jp/kyoto/autumn",
