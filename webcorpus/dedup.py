@@ -1,15 +1,14 @@
 """What exact and near-duplicate detection share: text normalisation, shingles, MinHash signatures.
 
 Normalisation before shingling (documented in the README): lower-case; Unicode NFKD with
-combining marks removed (é -> e); every run of digits becomes "0"; punctuation removed; whitespace
-collapsed to single spaces. Shingles are runs of `shingle_size` consecutive normalised words.
+combining diacritical marks removed (é -> e); every run of digits becomes "0"; punctuation removed;
+whitespace collapsed to single spaces. Shingles are runs of `shingle_size` consecutive normalised words.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import struct
 import unicodedata
 from collections.abc import Callable
 
@@ -17,12 +16,14 @@ from datasketch import LeanMinHash, MinHash
 
 DIGITS = re.compile(r"\d+")
 NON_WORD = re.compile(r"[^\w\s]|_")
+DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 HASHES = ("sha1", "md5", "blake2b")
 
 
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():
+        text = DIACRITICS.sub("", text)
     text = DIGITS.sub("0", NON_WORD.sub(" ", text))
     return " ".join(text.split())
 
@@ -32,8 +33,9 @@ def shingles(text: str, size: int) -> list[bytes]:
     words = normalize(text).split()
     if len(words) <= size:
         return [" ".join(words).encode()] if words else []
-    grams = {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-    return [g.encode() for g in sorted(grams)]
+    # In order of first appearance (a set's order would change with Python's hash seed).
+    grams = dict.fromkeys(" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
+    return [g.encode() for g in grams]
 
 
 def hash_function(name: str) -> Callable[[bytes], int]:
@@ -41,8 +43,10 @@ def hash_function(name: str) -> Callable[[bytes], int]:
     if name not in HASHES:
         raise ValueError(f"unknown hash '{name}' (choose from {', '.join(HASHES)})")
 
+    digest = getattr(hashlib, name)
+
     def hash32(data: bytes) -> int:
-        return struct.unpack("<I", hashlib.new(name, data).digest()[:4])[0]
+        return int.from_bytes(digest(data).digest()[:4], "little")
 
     return hash32
 
