@@ -82,7 +82,13 @@ def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 
-    # As if killed during phase 4: one output shard and its marker gone.
+    # Killed during phase 3: the clusters were never marked done.
+    (out / ".dedup" / "done" / "clusters").unlink()
+    (out / ".dedup" / "clusters.npy").unlink()
+    run_batch_dedup(folder, out, settings, workers=1)
+    assert files(out) == files(reference)
+
+    # Killed during phase 4: one output shard and its marker gone.
     first = sorted((out / "data").iterdir())[0]
     first.unlink()
     (out / ".progress" / "dedup_00000").unlink()
