@@ -79,8 +79,9 @@ def phase_signatures(shards, work, settings, workers):
 
 
 def phase_buckets(work, settings, workers):
+    units = [(band, part) for band in range(settings.bands) for part in range(settings.hash_ranges)]
     with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(bd.buckets_phase, range(settings.bands), [work] * settings.bands))
+        return sum(pool.map(bd.buckets_phase, *zip(*units), [work] * len(units)))
 
 
 def phase_filter(shards, offsets, ids, output, workers):
@@ -148,7 +149,7 @@ def main() -> None:
         rows.append(("signatures", seconds, own, workers, f"{sum(sizes):,} docs, {sum(sizes) / seconds:,.0f} docs/s"))
         seconds, own, workers, pairs = in_fresh_process(phase_buckets, work, settings, args.workers)
         rows.append(("buckets", seconds, own, workers, f"{pairs:,} candidate pairs"))
-        seconds, own, workers, removed = in_fresh_process(bd.clusters_phase, work, sizes, settings.bands)
+        seconds, own, workers, removed = in_fresh_process(bd.clusters_phase, work, sizes)
         rows.append(("clusters", seconds, own, workers, f"{removed:,} to remove"))
         offsets = [0, *np.cumsum(sizes).tolist()]
         clusters = np.load(work / "clusters.npy")

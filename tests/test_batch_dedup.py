@@ -70,15 +70,15 @@ def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
     # Killed during phase 1: one shard signed, a half-written file of another left behind.
     out = tmp_path / "killed_in_phase_1"
     signatures_phase(shards[0], 0, out / ".dedup", settings)
-    (out / ".dedup" / "bands" / "001" / ".00001.npy.999.tmp").write_bytes(b"half")
+    (out / ".dedup" / "bands" / "001" / "000" / ".00001.npy.999.tmp").write_bytes(b"half")
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 
-    # Killed during phase 2 (which starts once every shard is signed): one band bucketed.
+    # Killed during phase 2 (which starts once every shard is signed): one unit bucketed.
     out = tmp_path / "killed_in_phase_2"
     for index, shard in enumerate(shards):
         signatures_phase(shard, index, out / ".dedup", settings)
-    buckets_phase(0, out / ".dedup")
+    buckets_phase(0, 0, out / ".dedup")
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 

@@ -4,9 +4,10 @@ Each phase works on units that fit in memory and writes its results under WORK/ 
 marker per finished unit, so an interrupted phase resumes where it stopped:
 
 1. signatures (parallel over shards): MinHash each document and write, for every band, the band's
-   hash and the document's number -> WORK/bands/BAND/SHARD.npy
-2. buckets (parallel over bands): sort one band's entries from all shards; documents sharing a
-   bucket become candidate pairs -> WORK/pairs/BAND.npy
+   hash and the document's number, split into `hash_ranges` ranges of the hash
+   -> WORK/bands/BAND/RANGE/SHARD.npy
+2. buckets (parallel over band x range; one unit holds 1/hash_ranges of a band): sort the entries;
+   documents sharing a bucket become candidate pairs -> WORK/pairs/BAND_RANGE.npy
 3. clusters: union-find over the pairs (one integer per document, never the signatures). In each
    cluster the document first in input order (shard name order, then row order) survives; the others
    are listed for removal with a pointer to it -> WORK/clusters.npy
@@ -43,7 +44,14 @@ class DedupSettings:
     """Options of the batch step (`after: - dedup_batch: {...}` in a pipeline YAML)."""
 
     name: ClassVar[str] = "dedup_batch"
-    option_help: ClassVar[dict[str, str]] = {}
+    option_help: ClassVar[dict[str, str]] = {
+        "shingle_size": "Words per shingle.",
+        "bands": "LSH bands.",
+        "rows": "Hashes per band.",
+        "seed": "Seed of the MinHash permutations.",
+        "hash": "Shingle hash: sha1, md5 or blake2b.",
+        "hash_ranges": "Parts each band's buckets are split into (memory per phase-2 unit: 1/hash_ranges of a band).",
+    }
     runner_supplied: ClassVar[frozenset[str]] = frozenset()
 
     shingle_size: int = 5
@@ -51,6 +59,7 @@ class DedupSettings:
     rows: int = 8
     seed: int = 1
     hash: str = "sha1"
+    hash_ranges: int = 8
 
     def signer(self) -> Signer:
         return Signer(self.shingle_size, self.bands * self.rows, self.seed, self.hash)
@@ -87,17 +96,20 @@ def signatures_phase(shard: Path, shard_index: int, work: Path, settings: DedupS
     for band in range(settings.bands):
         order = np.argsort(keys[:, band], kind="stable")
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
-        _save(work / "bands" / f"{band:03d}" / f"{shard_index:05d}.npy", entries)
+        ranges = entries[:, 0] % np.uint64(settings.hash_ranges)
+        for part in range(settings.hash_ranges):
+            _save(work / "bands" / f"{band:03d}" / f"{part:03d}" / f"{shard_index:05d}.npy", entries[ranges == part])
     _mark(marker, str(count))
     return count
 
 
-def buckets_phase(band: int, work: Path) -> int:
-    """Phase 2 for one band: pairs (first document of a bucket, each other document in it)."""
-    marker = work / "done" / f"buckets_{band:03d}"
-    target = work / "pairs" / f"{band:03d}.npy"
+def buckets_phase(band: int, part: int, work: Path) -> int:
+    """Phase 2 for one hash range of one band: pairs (first document of a bucket, each other one)."""
+    unit = f"{band:03d}_{part:03d}"
+    marker = work / "done" / f"buckets_{unit}"
+    target = work / "pairs" / f"{unit}.npy"
     if not marker.exists():
-        parts = [np.load(p) for p in sorted((work / "bands" / f"{band:03d}").glob("*.npy"))]
+        parts = [np.load(p) for p in sorted((work / "bands" / f"{band:03d}" / f"{part:03d}").glob("*.npy"))]
         entries = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
         entries = entries[np.lexsort((entries[:, 1], entries[:, 0]))]
         keys, numbers = entries[:, 0], entries[:, 1]
@@ -106,10 +118,10 @@ def buckets_phase(band: int, work: Path) -> int:
         pairs = np.stack([first, numbers], axis=1)[first != numbers]
         _save(target, pairs)
         _mark(marker, str(len(pairs)))
-    return int((work / "done" / f"buckets_{band:03d}").read_text())
+    return int(marker.read_text())
 
 
-def clusters_phase(work: Path, shard_sizes: list[int], bands: int) -> int:
+def clusters_phase(work: Path, shard_sizes: list[int]) -> int:
     """Phase 3: union-find over all pairs; returns how many documents are removed."""
     target = work / "clusters.npy"
     if (work / "done" / "clusters").exists():
@@ -127,8 +139,8 @@ def clusters_phase(work: Path, shard_sizes: list[int], bands: int) -> int:
             i = parent[i]
         return i
 
-    for band in range(bands):
-        for a, b in dense(np.load(work / "pairs" / f"{band:03d}.npy")).reshape(-1, 2).tolist():
+    for pairs_file in sorted((work / "pairs").glob("*.npy")):
+        for a, b in dense(np.load(pairs_file)).reshape(-1, 2).tolist():
             ra, rb = root(a), root(b)
             if ra != rb:
                 # The smaller number (earlier in input order) becomes the root, so it survives.
@@ -207,8 +219,9 @@ def run_batch_dedup(
         sizes = list(
             pool.map(signatures_phase, shards, range(len(shards)), [work] * len(shards), [settings] * len(shards))
         )
-        pairs = sum(pool.map(buckets_phase, range(settings.bands), [work] * settings.bands))
-    removed = clusters_phase(work, sizes, settings.bands)
+        units = [(band, part) for band in range(settings.bands) for part in range(settings.hash_ranges)]
+        pairs = sum(pool.map(buckets_phase, *zip(*units), [work] * len(units)))
+    removed = clusters_phase(work, sizes)
     offsets = [0, *np.cumsum(sizes).tolist()]
     clusters = np.load(work / "clusters.npy")
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))

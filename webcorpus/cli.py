@@ -221,7 +221,8 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
 @click.option("--rows", default=8, show_default=True, help="Hashes per band.")
 @click.option("--seed", default=1, show_default=True, help="Seed of the MinHash permutations.")
 @click.option("--hash", "hash_name", default="sha1", show_default=True, help="Shingle hash: sha1, md5 or blake2b.")
-def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, bands, rows, seed, hash_name) -> None:
+@click.option("--hash-ranges", default=8, show_default=True, help="Split each band's buckets into this many parts.")
+def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, bands, rows, seed, hash_name, hash_ranges):
     """Remove near-duplicates across a folder of Parquet shards (FineWeb's MinHash, in resumable phases).
 
     In each cluster of near-duplicates the document first in input order (shard name, then row)
@@ -230,7 +231,7 @@ def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, band
     """
     from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
 
-    settings = DedupSettings(shingle_size, bands, rows, seed, hash_name)
+    settings = DedupSettings(shingle_size, bands, rows, seed, hash_name, hash_ranges)
     try:
         summary = run_batch_dedup(input_dir, output_dir, settings, workers, clusters_out)
     except (FileNotFoundError, ValueError) as error:
