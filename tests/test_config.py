@@ -117,3 +117,18 @@ def test_after_steps_are_checked_like_stages(tmp_path):
         load_pipeline(write(tmp_path, GOOD + "after:\n  - dedup_batch:\n      band: 20\n"))
     with pytest.raises(ConfigError, match=r"p.yaml:14: after\[0\]: unknown step 'minhash'"):
         load_pipeline(write(tmp_path, GOOD + "after:\n  - minhash\n"))
+
+
+def test_bad_values_fail_before_anything_runs(tmp_path):
+    out = tmp_path / "out"
+    bad_hash = GOOD.replace("out/x", str(out)) + "after:\n  - dedup_batch: {hash: nope}\n"
+    with pytest.raises(ConfigError, match=r"p.yaml:14: after\[0\].dedup_batch: unknown hash 'nope'"):
+        load_pipeline(write(tmp_path, bad_hash))
+    zero_rows = GOOD.replace("out/x", str(out)).replace("rows_per_shard: 10", "rows_per_shard: 0")
+    result = CliRunner().invoke(
+        main, ["run", str(write(tmp_path, zero_rows)), "--input", str(REPO / "pipelines" / "sample")]
+    )
+    assert (
+        result.exit_code == 1 and result.output.strip() == "Error: rows_per_shard and bytes_per_shard must be positive"
+    )
+    assert not out.exists()

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
-from webcorpus.dedup import Signer
+from webcorpus.dedup import Signer, hash_function
 from webcorpus.exclusion import ExclusionWriter
 from webcorpus.parquet import row_to_document, shard_paths
 
@@ -60,6 +60,12 @@ class DedupSettings:
     seed: int = 1
     hash: str = "sha1"
     hash_ranges: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("shingle_size", "bands", "rows", "hash_ranges"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        hash_function(self.hash)  # raises on an unknown name
 
     def signer(self) -> Signer:
         return Signer(self.shingle_size, self.bands * self.rows, self.seed, self.hash)

@@ -186,7 +186,7 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
         raise click.ClickException(f"{pipeline}: output: missing (set it in the YAML or pass --output)")
     try:
         result = run_pipeline(config, workers=workers, progress=progress)
-    except (InputError, RuntimeError, OSError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
     click.echo(format_table(result))
     for stats in result.stats:

@@ -164,4 +164,10 @@ def _load_steps(located: _Located, node: yaml.Node) -> list[StepConfig]:
 def _load_after(located: _Located, node: yaml.Node) -> list[StepConfig]:
     from webcorpus.batch_dedup import DedupSettings
 
-    return [step for step, _ in _named_steps(located, node, "after", {DedupSettings.name: DedupSettings})]
+    steps = _named_steps(located, node, "after", {DedupSettings.name: DedupSettings})
+    for index, (step, name_node) in enumerate(steps):
+        try:
+            DedupSettings(**step.options)  # cheap: catches values like an unknown hash before any work
+        except ValueError as error:
+            raise located.error(name_node, f"after[{index}].{step.name}", str(error)) from None
+    return [step for step, _ in steps]

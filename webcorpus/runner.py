@@ -190,13 +190,15 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
     output = Path(config.output)
     paths = expand_inputs(config.input, config.steps[0].options.get("paths_base"))
     tasks = [Task(i, p) for i, p in enumerate(paths)]
+    # Stages are built first: a bad option value stops the run before any folder is made.
+    pipeline = Pipeline(config, output)
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(output)
     done = _completed(output, tasks, config_fingerprint(config))
     pending = [t for t in tasks if t.index not in done]
     workers = max(1, min(workers or config.workers or os.cpu_count() or 1, max(1, len(pending))))
 
-    _PIPELINE = Pipeline(config, output)
+    _PIPELINE = pipeline
     failed: list[str] = []
     bar = _progress_bar(len(tasks), len(done), enabled=progress)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import sys
 from collections import Counter
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webcorpus.parquet import shard_paths
@@ -21,47 +23,64 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     paths = shard_paths(folder)
     if not paths:
         raise FileNotFoundError(f"{folder}: no .parquet shards found")
-    documents = characters = 0
-    languages: Counter[str] = Counter()
-    domains: Counter[str] = Counter()
-    lengths = [0] * (len(LENGTH_BUCKETS) + 1)
+    total = _ShardCounts()
     bad_shards = []
     for path in paths:
         try:
-            batches = list(_batches(path))
+            total.add(_count_shard(path))
         except (OSError, ValueError) as error:  # pyarrow's errors derive from these
             bad_shards.append(f"{path}: {error}")
             print(f"webcorpus: stats: skipped {path}: {error}", file=sys.stderr)
-            continue
-        for batch in batches:
-            for url, text, language in zip(*(batch.column(i).to_pylist() for i in range(3))):
-                n = len(text)
-                documents += 1
-                characters += n
-                languages[language or "unknown"] += 1
-                host = (urlsplit(url).hostname or "") if url else ""
-                domains[host.removeprefix("www.") or "unknown"] += 1
-                lengths[next((i for i, b in enumerate(LENGTH_BUCKETS) if n < b), len(LENGTH_BUCKETS))] += 1
     labels = [f"<{b:,}" for b in LENGTH_BUCKETS] + [f">={LENGTH_BUCKETS[-1]:,}"]
     return {
         "path": str(folder),
         "shards": len(paths),
-        "documents": documents,
-        "characters": characters,
-        "mean_characters": round(characters / documents, 1) if documents else 0,
-        "languages": dict(languages.most_common()),
-        "top_domains": dict(domains.most_common(top)),
-        "length_histogram": dict(zip(labels, lengths)),
+        "documents": total.documents,
+        "characters": total.characters,
+        "mean_characters": round(total.characters / total.documents, 1) if total.documents else 0,
+        "languages": dict(total.languages.most_common()),
+        "top_domains": dict(total.domains.most_common(top)),
+        "length_histogram": dict(zip(labels, total.lengths)),
         "bad_shards": bad_shards,
     }
 
 
-def _batches(path: Path):
+class _ShardCounts:
+    def __init__(self) -> None:
+        self.documents = self.characters = 0
+        self.languages: Counter[str] = Counter()
+        self.domains: Counter[str] = Counter()
+        self.lengths = [0] * (len(LENGTH_BUCKETS) + 1)
+
+    def add(self, other: _ShardCounts) -> None:
+        self.documents += other.documents
+        self.characters += other.characters
+        self.languages.update(other.languages)
+        self.domains.update(other.domains)
+        self.lengths = [a + b for a, b in zip(self.lengths, other.lengths)]
+
+
+def _count_shard(path: Path) -> _ShardCounts:
+    """One shard's counts, read batch by batch; the text never becomes Python strings.
+
+    Counted apart and merged only when the whole shard reads, so a damaged shard adds nothing.
+    """
     parquet = pq.ParquetFile(path)
     missing = {"url", "text", "language"} - set(parquet.schema_arrow.names)
     if missing:
         raise ValueError(f"not a webcorpus document shard (no column {', '.join(sorted(missing))})")
-    yield from parquet.iter_batches(batch_size=4096, columns=["url", "text", "language"])
+    counts = _ShardCounts()
+    for batch in parquet.iter_batches(batch_size=4096, columns=["url", "text", "language"]):
+        lengths = pc.utf8_length(batch.column(1)).to_pylist()
+        counts.documents += len(lengths)
+        counts.characters += sum(lengths)
+        counts.languages.update(language or "unknown" for language in batch.column(2).to_pylist())
+        for url in batch.column(0).to_pylist():
+            host = (urlsplit(url).hostname or "") if url else ""
+            counts.domains[host.removeprefix("www.") or "unknown"] += 1
+        for n in lengths:
+            counts.lengths[bisect.bisect_right(LENGTH_BUCKETS, n)] += 1
+    return counts
 
 
 def format_stats(stats: dict[str, Any], width: int = 40) -> str:
