@@ -77,7 +77,8 @@ def _report(stage: Stage, stats: StageStats | None = None) -> None:
     stats = stats or stage.stats
     reasons = ", ".join(f"{r}: {n}" for r, n in stats.dropped.most_common()) or "none"
     errors = "".join(f", {e}: {n}" for e, n in sorted(stats.errors.items()))
-    click.echo(f"{stage.name}: {stats.documents_in} in, {stats.kept} kept, dropped {reasons}{errors}", err=True)
+    counts = "".join(f", {what}: {n}" for what, n in sorted(stats.counts.items()))
+    click.echo(f"{stage.name}: {stats.documents_in} in, {stats.kept} kept, dropped {reasons}{errors}{counts}", err=True)
 
 
 def _make_filter_command(stage_class: type[Stage]) -> click.Command:

@@ -337,4 +337,7 @@ def format_table(result: RunResult) -> str:
         lines.append(f"{name:<{width}}{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}{share:>7}  {reasons}")
         for error, count in sorted(stats.errors.items()):
             lines.append(f"{'':<{width}}{'':>34}  ! {error}: {count}")
+        if stats.counts:
+            done = ", ".join(f"{what} {n}" for what, n in sorted(stats.counts.items()))
+            lines.append(f"{'':<{width}}{'':>34}  replaced: {done}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from webcorpus.stages.gopher_quality import GopherQualityFilter
 from webcorpus.stages.gopher_repetition import GopherRepetitionFilter
 from webcorpus.stages.langid import LanguageFilter
 from webcorpus.stages.minhash_dedup import MinHashDeduplicator
+from webcorpus.stages.pii import PiiScrubber
 from webcorpus.stages.read_warc import WarcReader
 from webcorpus.stages.url_filter import UrlFilter
 from webcorpus.stages.write_parquet import ParquetShardWriter
@@ -26,6 +27,7 @@ FILTERS: dict[str, type[Filter]] = {
         FineWebQualityFilter,
         ExactDeduplicator,
         MinHashDeduplicator,
+        PiiScrubber,
     )
 }
 WRITERS: dict[str, type[Stage]] = {ParquetShardWriter.name: ParquetShardWriter}

@@ -29,6 +29,8 @@ class StageStats:
     # Things that are not documents dropped by a rule: corrupt records, unreadable files, timeouts.
     errors: Counter[str] = field(default_factory=Counter)
     bad_files: list[str] = field(default_factory=list)
+    # What a stage did to the documents it kept, e.g. PII replaced per entity type.
+    counts: Counter[str] = field(default_factory=Counter)
     time_s: float = 0.0
 
     def merge(self, other: StageStats) -> None:
@@ -37,6 +39,7 @@ class StageStats:
         self.dropped.update(other.dropped)
         self.errors.update(other.errors)
         self.bad_files.extend(other.bad_files)
+        self.counts.update(other.counts)
         self.time_s += other.time_s
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,6 +49,7 @@ class StageStats:
             "dropped": dict(sorted(self.dropped.items())),
             "errors": dict(sorted(self.errors.items())),
             "bad_files": list(self.bad_files),
+            "counts": dict(sorted(self.counts.items())),
             "time_s": round(self.time_s, 6),
         }
 
@@ -57,6 +61,7 @@ class StageStats:
             dropped=Counter(data["dropped"]),
             errors=Counter(data["errors"]),
             bad_files=list(data["bad_files"]),
+            counts=Counter(data.get("counts", {})),
             time_s=data["time_s"],
         )
 

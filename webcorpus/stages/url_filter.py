@@ -6,14 +6,8 @@ import re
 
 from webcorpus.blocklists import PACKAGE_BLOCKLISTS, URL_WORD_SPLIT, Blocklists, normalize_url
 from webcorpus.document import Document
+from webcorpus.offline import offline_tld_extractor
 from webcorpus.stages.base import Filter
-
-
-def _offline_tld_extractor():
-    import tldextract
-
-    # No suffix-list URLs and no cache: tldextract uses the snapshot it ships and never the network.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 class UrlFilter(Filter):
@@ -28,7 +22,7 @@ class UrlFilter(Filter):
         super().__init__()
         self.lists = Blocklists.load(blocklists or PACKAGE_BLOCKLISTS)
         self.soft_word_threshold = soft_word_threshold
-        self.tld = _offline_tld_extractor()
+        self.tld = offline_tld_extractor()
         subwords = sorted(self.lists.banned_subwords, key=lambda w: (-len(w), w))
         self.subword_pattern = re.compile("|".join(map(re.escape, subwords))) if subwords else None
 

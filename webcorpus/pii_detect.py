@@ -1,0 +1,436 @@
+"""Finding PII with presidio's own recognizers, run only on the few stretches of text where they can match.
+
+A plain `AnalyzerEngine.analyze` tokenises the whole document with spaCy and runs every recognizer over
+all of it; the phone recognizer alone runs python-phonenumbers' matcher once per region (eight by
+default) over every number in the text. Most web pages hold no PII, so `PiiDetector` first runs a cheap
+trigger per entity, a pattern every match of that entity contains:
+
+    EMAIL_ADDRESS   an '@'
+    IP_ADDRESS      .d.d. (IPv4) or two colons with at most four hex digits between them (IPv6)
+    PHONE_NUMBER,   a chain of digits joined by at most four of phonenumbers' punctuation characters
+    CREDIT_CARD,    (its matcher joins blocks the same way), holding at least as many digits as the
+    US_SSN          shortest valid match: 4 for phones (phonenumbers' metadata), 13 for cards, 9 for SSNs
+    IBAN_CODE       two capitals and two digits (country code and check digits)
+    CRYPTO          1 or 3 and 25 more address characters (bc1 addresses contain one too)
+
+Each hit is widened to whole whitespace-separated tokens (an IBAN to up to eight more tokens, for its
+spaced groups; a phone number to a leading '+' or '(' and a trailing extension, as phonenumbers' own
+candidate pattern would take them). A token boundary looks the same to every pattern as the whitespace
+it stands in for, so a recognizer run on the windows finds what it finds on the whole document:
+
+- the pattern recognizers run once per document, over the windows joined by newlines (no pattern
+  crosses a newline), and only those whose trigger fired;
+- the phone recognizer runs once per window, and its answer is cached by the window's text: years,
+  dates and prices repeat across pages, and the matcher's answer depends on nothing else.
+
+`bench/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
+have no language of their own, so they run once per document whatever its language.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PATTERN_ENTITIES = ("EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "CRYPTO")
+NER_ENTITIES = ("PERSON", "LOCATION")
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's own default
+# presidio's recognizers are registered under one language and asked for it; it does not limit them.
+LANGUAGE = "en"
+
+CARD_MIN_DIGITS = 13  # presidio's card pattern: 4 + 3 + 3 + 3 digits at least
+SSN_MIN_DIGITS = 9
+PHONE_CACHE_SIZE = 200_000
+# A run of digits and punctuation this long is a table or junk, not a phone number: phonenumbers would
+# spend about a third of a second per kilobyte on it, so it is skipped and counted instead.
+LONGEST_PHONE_RUN = 1_000
+
+TOKEN_TRIGGERS = {
+    # entity: [(trigger, whitespace-separated tokens the window takes after the hit)]
+    "EMAIL_ADDRESS": [(re.compile("@"), 0)],
+    "IP_ADDRESS": [(re.compile(r"\.\d{1,3}\.\d{1,3}\."), 0), (re.compile(r":[0-9A-Fa-f]{0,4}:"), 0)],
+    "IBAN_CODE": [(re.compile(r"[A-Z][A-Z]\d\d"), 8)],
+    "CRYPTO": [(re.compile(r"[13][a-zA-HJ-NP-Z0-9]{25}", re.IGNORECASE), 0)],
+}
+
+
+def build_recognizers(entities: Iterable[str], phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> list[Any]:
+    """presidio's predefined recognizers for `entities`, the e-mail one using the offline suffix list."""
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        CryptoRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from webcorpus.offline import offline_tld_extractor
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        # presidio's own check calls tldextract.extract, whose default extractor downloads the suffix list.
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline_tld_extractor()(pattern_text).fqdn != ""
+
+    makers = {
+        "EMAIL_ADDRESS": lambda: OfflineEmailRecognizer(name="EmailRecognizer"),
+        "IP_ADDRESS": IpRecognizer,
+        "PHONE_NUMBER": lambda: PhoneRecognizer(supported_regions=tuple(phone_regions)),
+        "CREDIT_CARD": CreditCardRecognizer,
+        "IBAN_CODE": IbanRecognizer,
+        "US_SSN": UsSsnRecognizer,
+        "CRYPTO": CryptoRecognizer,
+    }
+    return [makers[entity]() for entity in entities]
+
+
+def shortest_phone_number() -> int:
+    """The fewest digits a valid number has in any region, per phonenumbers' metadata (4, in Germany)."""
+    import phonenumbers
+
+    shortest = 99
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        lengths = phonenumbers.PhoneMetadata.metadata_for_region(region).general_desc.possible_length
+        shortest = min(shortest, *lengths)
+    return shortest
+
+
+def _number_type(national_number: str, metadata: Any) -> Any:
+    """phonenumbers' own number-type test, the one is_valid_number() applies (a private helper of theirs)."""
+    from phonenumbers.phonenumberutil import _number_type_helper
+
+    return _number_type_helper(national_number, metadata)
+
+
+_UNKNOWN_TYPE = 99  # phonenumbers.PhoneNumberType.UNKNOWN
+
+
+@dataclass(frozen=True)
+class RegionRule:
+    """What a valid number parsed in one region must look like, from phonenumbers' metadata."""
+
+    shortest: int  # fewest digits of a national number (less digits the prefix rule may insert)
+    country_code: str
+    national_prefix: re.Pattern[str] | None
+    rewrites_prefix: bool  # a prefix transform rule (Brazil's carrier codes): no shape check, length only
+    international_prefix: re.Pattern[str]
+    # Every region sharing the country code (US and CA, GB and JE...): validity is checked against each.
+    sharing: tuple[tuple[re.Pattern[str], Any], ...]  # (general pattern, metadata) per region
+    any_general: re.Pattern[str]  # their general patterns in one: a quick no for most digit runs
+
+    @classmethod
+    def for_region(cls, region: str) -> RegionRule:
+        import phonenumbers
+
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            raise ValueError(f"unknown phone region '{region}' (use ISO codes such as US, GB, DE)")
+        transform = metadata.national_prefix_transform_rule or ""
+        inserted = sum(c.isdigit() for c in re.sub(r"\\\d", "", transform))
+        sharing = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, (region,))
+        metadatas = [phonenumbers.PhoneMetadata.metadata_for_region(other) for other in sharing]
+        prefix = metadata.national_prefix_for_parsing
+        return cls(
+            shortest=min(metadata.general_desc.possible_length) - inserted,
+            country_code=str(metadata.country_code),
+            national_prefix=re.compile(prefix) if prefix else None,
+            rewrites_prefix=bool(transform),
+            international_prefix=re.compile(metadata.international_prefix or "(?!)"),
+            sharing=tuple((re.compile(m.general_desc.national_number_pattern), m) for m in metadatas if m is not None),
+            any_general=re.compile(
+                "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in metadatas if m is not None) or ".*"
+            ),
+        )
+
+    def could_match(self, digits: str) -> bool:
+        """Whether a run of blocks with these digits could parse to a valid number in this region."""
+        international = self.international_prefix.match(digits)
+        if international and len(digits) - international.end() >= 5:  # country code + shortest number
+            return True
+        if len(digits) < self.shortest:
+            return False
+        if self.rewrites_prefix:
+            return True
+        # parse() may strip the country code, then the national prefix: try each form it could keep.
+        forms = [digits]
+        if digits.startswith(self.country_code):
+            forms.append(digits[len(self.country_code) :])
+        if self.national_prefix is not None:
+            for form in list(forms):
+                stripped = self.national_prefix.match(form)
+                if stripped and stripped.end():
+                    forms.append(form[stripped.end() :])
+        # The test is_valid_number() itself applies: the number matches one of the region's number types.
+        return any(
+            _number_type(form, metadata) != _UNKNOWN_TYPE
+            for form in forms
+            if self.any_general.fullmatch(form)
+            for general, metadata in self.sharing
+            if general.fullmatch(form)
+        )
+
+
+class PhoneShapes:
+    """What phonenumbers' matcher can match: its character classes, and which regions can use a chain.
+
+    A region's matcher only returns numbers its metadata calls valid: once parse() has taken off what it
+    takes off (country code, national prefix), the digits match one of the region's number types
+    (fixed line, mobile, toll free...), or they start with its international prefix. Every candidate
+    the matcher tries is a run of whole digit blocks of the chain, so a region none of whose runs passes
+    that test is not asked: a year such as 2023 fits none of the default regions, a date only a few.
+    """
+
+    MAX_BLOCKS = 24  # longer chains (tables of numbers) go to every region rather than being enumerated
+
+    def __init__(self, regions: Sequence[str]) -> None:
+        from phonenumbers import phonenumbermatcher as matcher
+
+        # Private names, but the very classes the matcher's candidate pattern uses: the windows must agree.
+        self.is_punctuation = re.compile(f"[{matcher._VALID_PUNCTUATION}]").match
+        self.lead = set(matcher._LEAD_CLASS_CHARS.replace("\\", ""))
+        self.chain_class = matcher._VALID_PUNCTUATION
+        self.extension = re.compile(matcher._EXTN_PATTERNS_FOR_MATCHING, re.IGNORECASE)
+        self.plus_number = re.compile(f"[{matcher._PLUS_CHARS}][{matcher._VALID_PUNCTUATION}]{{0,4}}\\d")
+        self.regions = tuple(regions)
+        self.rules = {region: RegionRule.for_region(region) for region in self.regions}
+        self.shortest = min(rule.shortest for rule in self.rules.values())
+        self.verdicts: dict[str, frozenset[str]] = {}  # digit run -> regions that could match it
+
+    def chain(self, min_digits: int) -> re.Pattern[str]:
+        return re.compile(rf"\d(?:[{self.chain_class}]{{0,4}}\d){{{min_digits - 1},}}")
+
+    def widen(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """Take in what the matcher would read with the chain: a '+' or '(' before it, an extension after
+        it, and a number before it whose extension marker claims the chain ("4 #55512" is 4, ext. 55512)."""
+        previous = _LAST_DIGIT.search(text, max(0, start - 40), start)
+        if previous is not None:
+            claimed = self.extension.match(text, previous.end())
+            if claimed is not None and claimed.end() > start:
+                start = previous.start()
+                while (
+                    start > 0
+                    and start > previous.start() - LONGEST_TOKEN
+                    and (text[start - 1].isdigit() or self.is_punctuation(text[start - 1]))
+                ):
+                    start -= 1
+        i = start
+        while i > 0 and (text[i - 1] in self.lead or self.is_punctuation(text[i - 1])):
+            i -= 1
+            if text[i] in self.lead:
+                start = i
+        extension = self.extension.match(text, end)
+        return start, extension.end() if extension else end
+
+    def regions_for(self, chain: str) -> set[str]:
+        """The regions whose matcher could find a number in this chain of digits and punctuation."""
+        blocks = [_ascii_digits(block) for block in re.findall(r"\d+", chain)]
+        if len(blocks) > self.MAX_BLOCKS:
+            return {r for r in self.regions if sum(map(len, blocks)) >= self.rules[r].shortest}
+        regions: set[str] = set()
+        for i in range(len(blocks)):
+            digits = ""
+            for block in blocks[i:]:
+                digits += block
+                if len(digits) > 24:  # longer than any national number with its prefixes
+                    break
+                if len(digits) >= self.shortest:
+                    regions |= self._regions_for_run(digits)
+        return regions
+
+    def _regions_for_run(self, digits: str) -> frozenset[str]:
+        found = self.verdicts.get(digits)
+        if found is None:
+            if len(self.verdicts) >= PHONE_CACHE_SIZE:
+                self.verdicts.clear()
+            found = frozenset(r for r in self.regions if self.rules[r].could_match(digits))
+            self.verdicts[digits] = found
+        return found
+
+
+def _ascii_digits(block: str) -> str:
+    # phonenumbers reads any Unicode digit; its patterns are written for ASCII ones.
+    return block if block.isascii() else "".join(str(unicodedata.digit(c)) for c in block)
+
+
+LONGEST_TOKEN = 1_000  # a "word" longer than this is junk; windows cut it CLIP characters from the hit
+CLIP = 320  # longer than any e-mail address (254), IBAN (34 + spaces) or crypto address (62)
+_LAST_DIGIT = re.compile(r"\d(?=\D*\Z)")
+_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
+_SPACE = re.compile(r"\s")
+_NON_SPACE = re.compile(r"\S")
+
+
+def _window(text: str, start: int, end: int, tokens_after: int) -> tuple[int, int]:
+    """From the start of the token holding `start` to the end of the `tokens_after`-th token after `end`."""
+    head = text[max(0, start - LONGEST_TOKEN) : start]
+    space = _LAST_SPACE.match(head)
+    if space:
+        left = start - len(head) + space.end()
+    else:
+        left = 0 if start <= LONGEST_TOKEN else start - CLIP
+    right = end
+    for step in range(tokens_after + 1):
+        space = _SPACE.search(text, right, right + LONGEST_TOKEN)
+        if space is None:
+            return left, min(len(text), right + (LONGEST_TOKEN if step else CLIP))
+        right = space.start()
+        if step < tokens_after:
+            word = _NON_SPACE.search(text, right)
+            if word is None:
+                break
+            right = word.start()
+    return left, right
+
+
+def windows_for(text: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Token-aligned windows around (start, end, tokens_after) hits, merged where they overlap or only
+    whitespace lies between them (a match may span that whitespace)."""
+    windows: list[tuple[int, int]] = []
+    for left, right in sorted(_window(text, *hit) for hit in hits):
+        if windows and (left <= windows[-1][1] or text[windows[-1][1] : left].isspace()):
+            windows[-1] = (windows[-1][0], max(windows[-1][1], right))
+        else:
+            windows.append((left, right))
+    return windows
+
+
+class PiiDetector:
+    """presidio's recognizers for the pattern entities, run only on trigger windows (see the module doc)."""
+
+    def __init__(
+        self,
+        entities: Sequence[str] = PATTERN_ENTITIES,
+        score_threshold: float = 0.0,
+        phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+    ) -> None:
+        unknown = sorted(set(entities) - set(PATTERN_ENTITIES))
+        if unknown:
+            raise ValueError(f"unknown PII entities {unknown} (known: {', '.join(PATTERN_ENTITIES)})")
+        self.entities = [e for e in PATTERN_ENTITIES if e in entities]
+        self.score_threshold = score_threshold
+        self.recognizers = dict(zip(self.entities, build_recognizers(self.entities, phone_regions)))
+        self.token_triggers = [(e, p, after) for e in self.entities for p, after in TOKEN_TRIGGERS.get(e, [])]
+        minimums = {"PHONE_NUMBER": shortest_phone_number(), "CREDIT_CARD": CARD_MIN_DIGITS, "US_SSN": SSN_MIN_DIGITS}
+        self.digit_minimums = {e: n for e, n in minimums.items() if e in self.entities}
+        self.shapes = PhoneShapes(phone_regions)
+        self.phone_regions = tuple(phone_regions)
+        self.phone_by_region = {}
+        if "PHONE_NUMBER" in self.entities:
+            # One recognizer per region, so a window meets only the regions that could match it.
+            self.phone_by_region = {r: build_recognizers(["PHONE_NUMBER"], [r])[0] for r in self.phone_regions}
+        self.chain = self.shapes.chain(min(self.digit_minimums.values())) if self.digit_minimums else None
+        self.phone_cache: dict[str, list[tuple[int, int, float]]] = {}
+        self.skipped_runs = 0  # digit runs longer than LONGEST_PHONE_RUN, not searched for phone numbers
+
+    def find(self, text: str) -> list[Any]:
+        """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them."""
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        hits: list[tuple[int, int, int]] = []
+        phone_hits: list[tuple[int, int, int]] = []
+        fired: set[str] = set()
+        for entity, trigger, tokens_after in self.token_triggers:
+            before = len(hits)
+            hits.extend((m.start(), m.end(), tokens_after) for m in trigger.finditer(text))
+            if len(hits) > before:
+                fired.add(entity)
+        if self.chain is not None:
+            for m in self.chain.finditer(text):
+                digits = sum(c.isdigit() for c in m.group())
+                for entity, minimum in self.digit_minimums.items():
+                    if digits < minimum:
+                        continue
+                    if entity == "PHONE_NUMBER":
+                        if m.end() - m.start() > LONGEST_PHONE_RUN:
+                            self.skipped_runs += 1
+                            continue
+                        start, end = self.shapes.widen(text, m.start(), m.end())
+                        phone_hits.append((start, end, 0))
+                    else:
+                        hits.append((m.start(), m.end(), 0))
+                        fired.add(entity)
+
+        results = []
+        for a, b in windows_for(text, phone_hits):
+            for start, end, score in self._phone_numbers(text[a:b]):
+                results.append(RecognizerResult("PHONE_NUMBER", a + start, a + end, score))
+        if hits:
+            windows = windows_for(text, hits)
+            compact = "\n".join(text[a:b] for a, b in windows)
+            starts, position = [], 0
+            for a, b in windows:
+                starts.append(position)
+                position += b - a + 1
+            for entity in sorted(fired):
+                for result in self.recognizers[entity].analyze(compact, [entity], None):
+                    window = bisect.bisect_right(starts, result.start) - 1
+                    shift = windows[window][0] - starts[window]
+                    result.start += shift
+                    result.end += shift
+                    results.append(result)
+        results = [r for r in results if r.score >= self.score_threshold]
+        return sorted(EntityRecognizer.remove_duplicates(results), key=lambda r: (r.start, r.end, r.entity_type))
+
+    def _phone_numbers(self, window: str) -> list[tuple[int, int, float]]:
+        found = self.phone_cache.get(window)
+        if found is None:
+            from presidio_analyzer import EntityRecognizer
+
+            if len(self.phone_cache) >= PHONE_CACHE_SIZE:
+                self.phone_cache.clear()
+            if self.shapes.plus_number.search(window):
+                regions = self.phone_regions  # a +country code reads the same in every region
+            else:
+                chains = self.chain.findall(window) if self.chain else []
+                regions = tuple(
+                    sorted({r for c in chains for r in self.shapes.regions_for(c)}, key=self.phone_regions.index)
+                )
+            matches = [m for r in regions for m in self.phone_by_region[r].analyze(window, ["PHONE_NUMBER"], None)]
+            found = [(r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(matches)]
+            self.phone_cache[window] = found
+        return found
+
+
+def presidio_analyzer(
+    entities: Sequence[str] = PATTERN_ENTITIES,
+    phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+    ner_model: str | None = None,
+) -> Any:
+    """A plain AnalyzerEngine with the same recognizers, on a spaCy pipeline that downloads nothing.
+
+    With `ner_model` (an installed spaCy package name or a pipeline folder) presidio's spaCy recognizer
+    is added for PERSON and LOCATION; without one the pipeline is blank (tokenizer only).
+    """
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SlimSpacyNlpEngine, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    for recognizer in build_recognizers([e for e in entities if e in PATTERN_ENTITIES], phone_regions):
+        registry.add_recognizer(recognizer)
+    if ner_model is None:
+
+        class BlankSpacyEngine(SlimSpacyNlpEngine):
+            def load(self) -> None:
+                self.nlp = {LANGUAGE: spacy.blank(LANGUAGE)}
+
+        engine = BlankSpacyEngine(models=[{"lang_code": LANGUAGE, "model_name": "blank"}])
+    else:
+        from pathlib import Path
+
+        if not (spacy.util.is_package(ner_model) or Path(ner_model).is_dir()):
+            raise ValueError(
+                f"spaCy model '{ner_model}' is not installed (install its package, or give a pipeline folder);"
+                " nothing is downloaded at run time"
+            )
+        engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": ner_model}])
+        wanted = [e for e in entities if e in NER_ENTITIES]
+        registry.add_recognizer(SpacyRecognizer(supported_language=LANGUAGE, supported_entities=wanted))
+    engine.load()
+    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=[LANGUAGE])

@@ -1,0 +1,144 @@
+"""pii: find personal data with presidio-analyzer's recognizers and replace it, offline and fast.
+
+FineWeb anonymised e-mail addresses and public IP addresses. This stage covers more of presidio's
+entity types; `webcorpus/pii_detect.py` explains how it stays fast (it runs the recognizers only where
+a cheap trigger says they can match, and gets the same spans as a plain `AnalyzerEngine`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+import zlib
+from typing import Any
+
+from webcorpus.document import Document
+from webcorpus.pii_detect import DEFAULT_PHONE_REGIONS, NER_ENTITIES, PATTERN_ENTITIES
+from webcorpus.stages.base import Filter, OptionError
+
+# FineWeb-style stand-ins: fixed values that read like the real thing but point nowhere. The IPs are
+# documentation ranges (RFC 5737, RFC 3849), which the default public-only rule would never flag again.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "EMAIL_ADDRESS": ("email@example.com", "firstname.lastname@example.org"),
+    "IP_ADDRESS": ("192.0.2.1", "198.51.100.2", "203.0.113.3"),
+    "IPV6_ADDRESS": ("2001:db8::1",),
+    "PHONE_NUMBER": ("555-0100",),
+    "CREDIT_CARD": ("0000 0000 0000 0000",),
+    "IBAN_CODE": ("XX00 0000 0000 0000 0000 00",),
+    "US_SSN": ("000-00-0000",),
+    "CRYPTO": ("1ExampleCryptoAddress",),
+    "PERSON": ("Jane Doe",),
+    "LOCATION": ("Springfield",),
+}
+# Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v 10.0.0.1").
+VERSION_BEFORE = re.compile(r"(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bfirmware|\bupdate)\s*$", re.IGNORECASE)
+
+
+class PiiScrubber(Filter):
+    name = "pii"
+    summary = "Replace e-mails, public IPs, phones, card numbers, IBANs, SSNs and crypto addresses (presidio)."
+    option_help = {
+        "entities": f"Entity types to replace (default: {', '.join(PATTERN_ENTITIES)}; "
+        f"{' and '.join(NER_ENTITIES)} need ner_model).",
+        "score_threshold": "Minimum presidio score for a match to be replaced (phone numbers score 0.4, "
+        "validated cards, IBANs, e-mails and crypto addresses 1.0, SSNs 0.05 to 0.5).",
+        "replacement": "'tag' writes <EMAIL_ADDRESS> and so on; 'placeholder' writes fixed look-alike values.",
+        "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
+        "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
+        "phone_regions": "Regions whose phone number formats are recognised (ISO codes).",
+        "ner_model": "An installed spaCy NER model (package name or folder) for PERSON and LOCATION.",
+    }
+
+    def __init__(
+        self,
+        entities: list[str] | None = None,
+        score_threshold: float = 0.4,
+        replacement: str = "tag",
+        public_ips_only: bool = True,
+        skip_version_numbers: bool = True,
+        phone_regions: list[str] | None = None,
+        ner_model: str | None = None,
+    ) -> None:
+        super().__init__()
+        from webcorpus.pii_detect import PiiDetector, presidio_analyzer
+
+        wanted = list(entities) if entities else list(PATTERN_ENTITIES)
+        unknown = [e for e in wanted if e not in PATTERN_ENTITIES + NER_ENTITIES]
+        if unknown:
+            known = ", ".join(PATTERN_ENTITIES + NER_ENTITIES)
+            raise OptionError(f"pii: unknown entity {', '.join(unknown)} (known: {known})")
+        if replacement not in ("tag", "placeholder"):
+            raise OptionError(f"pii: replacement must be 'tag' or 'placeholder', not '{replacement}'")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise OptionError(f"pii: score_threshold must be between 0 and 1, not {score_threshold}")
+        self.ner_entities = [e for e in wanted if e in NER_ENTITIES]
+        if self.ner_entities and not ner_model:
+            raise OptionError(
+                f"pii: {', '.join(self.ner_entities)} need a spaCy NER model (none is downloaded):"
+                " install one (e.g. en_core_web_sm) and set ner_model"
+            )
+        self.replacement = replacement
+        self.public_ips_only = public_ips_only
+        self.skip_version_numbers = skip_version_numbers
+        self.score_threshold = score_threshold
+        regions = list(phone_regions) if phone_regions else list(DEFAULT_PHONE_REGIONS)
+        try:
+            self.detector = PiiDetector([e for e in wanted if e in PATTERN_ENTITIES], score_threshold, regions)
+            self.ner = presidio_analyzer(self.ner_entities, regions, ner_model) if self.ner_entities else None
+        except ValueError as error:
+            raise OptionError(f"pii: {error}") from None
+
+    def find(self, text: str) -> list[Any]:
+        """The matches that will be replaced: presidio's results after the IP rules, without overlaps."""
+        results = self.detector.find(text)
+        if self.ner is not None:
+            results += self.ner.analyze(
+                text, language="en", entities=self.ner_entities, score_threshold=self.score_threshold
+            )
+        results = [r for r in results if r.entity_type != "IP_ADDRESS" or self._is_reportable_ip(text, r)]
+        # Overlaps (an SSN that also parses as a phone number): the higher score wins, then the longer span.
+        chosen: list[Any] = []  # kept in text order; bisect finds the neighbours a new match could overlap
+        for result in sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start, r.entity_type)):
+            i = bisect.bisect_left(chosen, result.start, key=lambda c: c.start)
+            if (i == 0 or chosen[i - 1].end <= result.start) and (i == len(chosen) or result.end <= chosen[i].start):
+                chosen.insert(i, result)
+        return chosen
+
+    def _is_reportable_ip(self, text: str, result: Any) -> bool:
+        if self.skip_version_numbers and VERSION_BEFORE.search(text, max(0, result.start - 12), result.start):
+            return False
+        if not self.public_ips_only:
+            return True
+        try:
+            return ipaddress.ip_interface(text[result.start : result.end]).ip.is_global
+        except ValueError:
+            return False
+
+    def replacement_for(self, entity: str, value: str) -> str:
+        if self.replacement == "tag":
+            return f"<{entity}>"
+        if entity == "IP_ADDRESS" and ":" in value:
+            entity = "IPV6_ADDRESS"
+        choices = PLACEHOLDERS[entity]
+        return choices[zlib.crc32(value.encode()) % len(choices)]  # stable across runs, unlike random
+
+    def filter(self, document: Document) -> str | None:
+        text = document.text
+        skipped = self.detector.skipped_runs
+        matches = self.find(text)
+        if self.detector.skipped_runs > skipped:
+            self.stats.errors["long_number_run_not_searched_for_phones"] += self.detector.skipped_runs - skipped
+        if not matches:
+            return None
+        pieces, position, counts = [], 0, {}
+        for match in matches:
+            pieces.append(text[position : match.start])
+            pieces.append(self.replacement_for(match.entity_type, text[match.start : match.end]))
+            position = match.end
+            counts[match.entity_type] = counts.get(match.entity_type, 0) + 1
+        pieces.append(text[position:])
+        document.text = "".join(pieces)
+        document.metadata["pii"] = dict(sorted(counts.items()))
+        self.stats.counts.update(counts)
+        return None
