@@ -194,11 +194,9 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
         for bad in stats.bad_files:
             click.echo(f"bad file: {bad}")
     for step in result.after:
-        click.echo(
-            f"{step['step']}: {step['documents']} documents, {step['candidate_pairs']} candidate pairs, "
-            f"removed {step['removed']}"
-        )
-    final = result.after[-1]["documents"] - result.after[-1]["removed"] if result.after else result.documents_out
+        click.echo(step["line"])
+    kept = [step["documents_kept"] for step in result.after if "documents_kept" in step]
+    final = kept[-1] if kept else result.documents_out
     click.echo(
         f"\n{final} documents from {result.files_done + result.files_skipped} files "
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
@@ -243,17 +241,73 @@ def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, band
     )
 
 
+@main.command("train-tokenizer")
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out", "-o", "out", required=True, type=click.Path(dir_okay=False), help="Where to write tokenizer.json."
+)
+@click.option("--vocab-size", default=32_768, show_default=True, help="Vocabulary size, at most 65,536 (uint16 ids).")
+@click.option(
+    "--max-characters", default=1_000_000_000, show_default=True, help="Train on at most this many characters."
+)
+@click.option("--min-frequency", default=2, show_default=True, help="A pair must occur this often to be merged.")
+def train_tokenizer_command(input_dir, out, vocab_size, max_characters, min_frequency):
+    """Train a byte-level BPE tokenizer (GPT-2 pre-tokenisation, <|endoftext|>) on a folder of Parquet shards.
+
+    1% of the documents (chosen by a hash of their id) are held out; the compression on them is printed.
+    """
+    from webcorpus.tokenizer import TokenizerSettings, train_tokenizer
+
+    try:
+        settings = TokenizerSettings(vocab_size, max_characters, min_frequency)
+        summary = train_tokenizer(input_dir, out, settings)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(summary["line"])
+
+
+@main.command("tokenize")
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False), help="Folder for the shards.")
+@click.option("--shard-tokens", default=100_000_000, show_default=True, help="Tokens per .bin shard.")
+@click.option(
+    "--val-buckets", default=50, show_default=True, help="Per 10,000 documents (by id hash) in the validation split."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["bin", "parquet"]), default="bin", show_default=True,
+    help="llm.c .bin shards, or Parquet with a tokens column.",
+)  # fmt: skip
+@click.option("--prefix", default="webcorpus", show_default=True, help="Shard name prefix.")
+def tokenize_command(input_dir, tokenizer_path, out, shard_tokens, val_buckets, fmt, prefix):
+    """Encode Parquet documents into uint16 token shards (llm.c layout), <|endoftext|> before each document.
+
+    Writes PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx of document
+    starts. Rerun the same command to resume an interrupted run.
+    """
+    from webcorpus.runner import tokenize_summary_line
+    from webcorpus.tokenizer import TokenizeSettings, tokenize_corpus
+
+    try:
+        settings = TokenizeSettings(str(tokenizer_path), shard_tokens, val_buckets, fmt, prefix)
+        summary = tokenize_corpus(input_dir, out, tokenizer_path, settings)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(tokenize_summary_line(summary, out))
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--top", default=10, show_default=True, help="How many top domains to list.")
 def stats(path: str, as_json: bool, top: int) -> None:
-    """Summarise a folder of Parquet shards: documents, characters, languages, domains, lengths."""
+    """Summarise a folder of Parquet shards (documents, characters, languages, domains, lengths)
+    or of token shards (shards, tokens, documents, tokens per document)."""
     from webcorpus.stats import corpus_stats, format_stats
 
     try:
         summary = corpus_stats(Path(path), top=top)
-    except (FileNotFoundError, OSError) as error:
+    except (FileNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(summary, indent=2) if as_json else format_stats(summary))
 

@@ -17,7 +17,7 @@ TOP_LEVEL_KEYS = {
     "workers": "worker processes (default: all cores)",
     "removed": "write dropped documents per stage under OUTPUT/removed/ (true/false)",
     "stages": "the stages in order, each `- name: {options}`",
-    "after": "steps over the whole output once every file is done: `- dedup_batch: {options}`",
+    "after": "steps over the whole output once every file is done: dedup_batch, train_tokenizer, tokenize",
 }
 
 
@@ -161,13 +161,26 @@ def _load_steps(located: _Located, node: yaml.Node) -> list[StepConfig]:
     return [step for step, _ in steps]
 
 
-def _load_after(located: _Located, node: yaml.Node) -> list[StepConfig]:
+def after_steps() -> dict[str, type]:
+    """Corpus-level steps by YAML name; each is a settings dataclass that checks its own values."""
     from webcorpus.batch_dedup import DedupSettings
+    from webcorpus.tokenizer import TokenizerSettings, TokenizeSettings
 
-    steps = _named_steps(located, node, "after", {DedupSettings.name: DedupSettings})
+    return {cls.name: cls for cls in (DedupSettings, TokenizerSettings, TokenizeSettings)}
+
+
+def _load_after(located: _Located, node: yaml.Node) -> list[StepConfig]:
+    known = after_steps()
+    steps = _named_steps(located, node, "after", known)
     for index, (step, name_node) in enumerate(steps):
         try:
-            DedupSettings(**step.options)  # cheap: catches values like an unknown hash before any work
+            known[step.name](**step.options)  # cheap: catches bad values before any work
         except ValueError as error:
             raise located.error(name_node, f"after[{index}].{step.name}", str(error)) from None
+    names = [step.name for step, _ in steps]
+    if "tokenize" in names and "train_tokenizer" not in names[: names.index("tokenize")]:
+        options = steps[names.index("tokenize")][0].options
+        if not options.get("tokenizer"):
+            name_node = steps[names.index("tokenize")][1]
+            raise located.error(name_node, "after.tokenize", "needs a train_tokenizer step before it, or a tokenizer:")
     return [step for step, _ in steps]

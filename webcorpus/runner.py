@@ -177,7 +177,8 @@ class RunResult:
     @property
     def final_data(self) -> Path:
         """Where the finished documents are: the last corpus-level step's output, else data/."""
-        return Path(self.after[-1]["output"]) / "data" if self.after else self.output / "data"
+        data = [step["data"] for step in self.after if "data" in step]
+        return Path(data[-1]) if data else self.output / "data"
 
     @property
     def documents_out(self) -> int:
@@ -260,17 +261,45 @@ def run_pipeline(config: PipelineConfig, workers: int | None = None, progress: b
 
 
 def run_after_steps(config: PipelineConfig, output: Path, workers: int) -> list[dict[str, Any]]:
-    """Corpus-level steps, each reading the previous one's Parquet: for now, batch deduplication."""
+    """Corpus-level steps: batch deduplication (its output feeds the next step), then tokenizer
+    training and tokenization. Each summary has the `line` the CLI prints."""
     from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
+    from webcorpus.tokenizer import TokenizerSettings, TokenizeSettings, tokenize_corpus, train_tokenizer_once
 
     summaries = []
     source = output / "data"
+    tokenizer_path: Path | None = None
     for step in config.after:
-        target = output / step.name
-        summary = run_batch_dedup(source, target, DedupSettings(**step.options), workers)
-        summaries.append({"step": step.name, "output": str(target), **summary})
-        source = target / "data"
+        if step.name == DedupSettings.name:
+            target = output / step.name
+            summary = run_batch_dedup(source, target, DedupSettings(**step.options), workers)
+            summary["line"] = (
+                f"{step.name}: {summary['documents']} documents, {summary['candidate_pairs']} candidate pairs, "
+                f"removed {summary['removed']}"
+            )
+            summary["documents_kept"] = summary["documents"] - summary["removed"]
+            summaries.append({"step": step.name, "output": str(target), "data": str(target / "data"), **summary})
+            source = target / "data"
+        elif step.name == TokenizerSettings.name:
+            tokenizer_path = output / "tokenizer.json"
+            summary = train_tokenizer_once(source, tokenizer_path, TokenizerSettings(**step.options))
+            summaries.append({"step": step.name, "output": str(tokenizer_path), **summary})
+        elif step.name == TokenizeSettings.name:
+            settings = TokenizeSettings(**step.options)
+            target = output / "tokens"
+            summary = tokenize_corpus(source, target, settings.tokenizer or tokenizer_path, settings)
+            summary["line"] = tokenize_summary_line(summary, target)
+            summaries.append({"step": step.name, "output": str(target), **summary})
     return summaries
+
+
+def tokenize_summary_line(summary: dict[str, Any], out: Path | str) -> str:
+    parts = [
+        f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
+        for name, s in summary.items()
+        if isinstance(s, dict)
+    ]
+    return f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
 
 
 def _completed(output: Path, tasks: list[Task], fingerprint: str) -> set[int]:

@@ -20,6 +20,12 @@ LENGTH_BUCKETS = [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000]
 
 
 def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
+    from webcorpus.token_shards import shard_files
+
+    if shard_files(folder):
+        from webcorpus.tokenizer import token_stats
+
+        return token_stats(folder)
     paths = shard_paths(folder)
     if not paths:
         raise FileNotFoundError(f"{folder}: no .parquet shards found")
@@ -84,6 +90,15 @@ def _count_shard(path: Path) -> _ShardCounts:
 
 
 def format_stats(stats: dict[str, Any], width: int = 40) -> str:
+    if "train" in stats:  # token shards
+        lines = [f"{stats['path']}: token shards"]
+        for split in ("val", "train"):
+            s = stats[split]
+            lines.append(
+                f"{split:<6}{s['shards']:>4} shards {s['tokens']:>15,} tokens {s['documents']:>11,} documents "
+                f"{s['tokens_per_document']:>9,} tokens/document"
+            )
+        return "\n".join(lines)
     lines = [
         f"{stats['path']}: {stats['shards']} shards",
         f"documents   {stats['documents']:,}",

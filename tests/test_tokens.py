@@ -1,0 +1,216 @@
+"""Tokenizer training, token shards in llm.c's layout, and the NumPy reader."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from webcorpus.cli import main
+from webcorpus.document import Document
+from webcorpus.stages.write_parquet import ParquetShardWriter
+from webcorpus.token_shards import HEADER_BYTES, MAGIC, ShardError, TokenShard, TokenShards, shard_files
+from webcorpus.tokenizer import (
+    BatchEncoder,
+    TokenizerSettings,
+    TokenizeSettings,
+    as_tiktoken,
+    load_tokenizer,
+    tokenize_corpus,
+    train_tokenizer,
+)
+
+WORDS = "the river garden library ocean small bright window quiet morning café naïve Straße 東京 42 3.14".split()
+
+
+def corpus(folder: Path, documents: int = 120, seed: int = 5) -> dict[str, str]:
+    rng = random.Random(seed)
+    docs = []
+    for i in range(documents):
+        sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) for _ in range(rng.randint(1, 6))]
+        docs.append(Document(f"doc-{i:04d}", f"https://example.org/{i}", ".\n".join(sentences) + "."))
+    ParquetShardWriter(str(folder), rows_per_shard=40).write(docs)
+    return {d.id: d.text for d in docs}
+
+
+@pytest.fixture
+def trained(tmp_path):
+    texts = corpus(tmp_path / "docs")
+    summary = train_tokenizer(tmp_path / "docs", tmp_path / "tokenizer.json", TokenizerSettings(vocab_size=400))
+    return tmp_path, texts, summary
+
+
+def tokenize(tmp_path: Path, out: str, **options) -> dict:
+    settings = TokenizeSettings(**{"shard_tokens": 300, "val_buckets": 1500, **options})
+    return tokenize_corpus(tmp_path / "docs", tmp_path / out, tmp_path / "tokenizer.json", settings)
+
+
+def test_round_trip_gives_the_documents_back(trained):
+    tmp_path, texts, summary = trained
+    assert summary["vocab_size"] <= 400 and summary["bytes_per_token"] > 1.0
+    result = tokenize(tmp_path, "tokens")
+    tokenizer, end = load_tokenizer(tmp_path / "tokenizer.json")
+    assert end == 0
+    decoded = []
+    for split in ("val", "train"):
+        shards = TokenShards(tmp_path / "tokens", split)
+        assert len(shards.shards) > 1  # documents run across shard boundaries
+        for tokens in shards.documents():
+            assert tokens[0] == end and end not in tokens[1:]
+            decoded.append(tokenizer.decode(tokens[1:].tolist()))
+        assert result[split]["documents"] == len(shards.document_starts())
+    assert sorted(decoded) == sorted(texts.values())  # every document once: none lost, none twice
+    assert result["val"]["documents"] > 0 and result["train"]["documents"] > result["val"]["documents"]
+    names = [p.name for p in shard_files(tmp_path / "tokens")]
+    assert names[0] == "webcorpus_val_000000.bin" and names[-1].startswith("webcorpus_train_")
+    # A window straddling a shard boundary reads through it.
+    train = TokenShards(tmp_path / "tokens", "train")
+    joined = np.concatenate([s.tokens for s in train.shards])
+    assert np.array_equal(train.window(290, 20), joined[290:310])
+
+
+def test_shard_layout_is_llm_c(trained):
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "tokens")
+    path = shard_files(tmp_path / "tokens", "train")[0]
+    header = np.fromfile(path, dtype="<i4", count=256)
+    assert header[0] == 20240520 and header[1] == 1
+    assert path.stat().st_size == HEADER_BYTES + 2 * header[2] and header[2] == 300
+    assert not header[3:].any()
+
+
+def test_identical_input_gives_identical_shards(trained):
+    tmp_path, _, _ = trained
+    train_tokenizer(tmp_path / "docs", tmp_path / "again.json", TokenizerSettings(vocab_size=400))
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "tokenizer.json").read_bytes()
+    tokenize(tmp_path, "a")
+    tokenize(tmp_path, "b")
+    files = sorted(p.name for p in (tmp_path / "a").iterdir() if p.is_file())
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir() if p.is_file())
+    assert "tokens.json" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_interrupted_tokenization_resumes_without_gaps_or_duplicates(trained, monkeypatch):
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "whole")
+    import webcorpus.tokenizer as tokenizer_module
+
+    real_write, written = tokenizer_module.write_shard, []
+
+    def write_then_die(path, tokens, starts):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # as if the process were stopped mid-run
+        written.append(path)
+        real_write(path, tokens, starts)
+
+    monkeypatch.setattr(tokenizer_module, "write_shard", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        tokenize(tmp_path, "resumed")
+    monkeypatch.setattr(tokenizer_module, "write_shard", real_write)
+    (tmp_path / "resumed" / ".webcorpus_train_000009.bin.123.tmp").write_bytes(b"half a shard")
+    tokenize(tmp_path, "resumed")
+    whole = {p.name: p.read_bytes() for p in (tmp_path / "whole").glob("*_*.*")}
+    resumed = {p.name: p.read_bytes() for p in (tmp_path / "resumed").glob("*_*.*")}
+    assert whole == resumed
+
+
+def test_other_settings_are_refused_in_a_used_folder(trained):
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "tokens")
+    with pytest.raises(ValueError, match="other input or settings"):
+        tokenize(tmp_path, "tokens", shard_tokens=301)
+
+
+def test_bad_shards_are_named(trained):
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "tokens")
+    first, second = shard_files(tmp_path / "tokens", "train")[:2]
+    first.write_bytes(first.read_bytes()[:-10])
+    with pytest.raises(ShardError, match=f"{first.name}.*truncated"):
+        TokenShard(first)
+    data = bytearray(second.read_bytes())
+    data[:4] = np.int32(12345).tobytes()
+    second.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match=f"{second.name}: magic number 12345, expected {MAGIC}"):
+        TokenShard(second)
+    with pytest.raises(ShardError, match="no such token shard"):
+        TokenShard(tmp_path / "tokens" / "missing_train_000000.bin")
+    result = CliRunner().invoke(main, ["stats", str(tmp_path / "tokens")])
+    assert result.exit_code != 0 and first.name in result.output
+
+
+def test_vocabulary_over_uint16_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="uint16"):
+        TokenizerSettings(vocab_size=70_000)
+    from tokenizers import Tokenizer, models
+
+    vocab = {f"w{i}": i for i in range(70_000)} | {"<|endoftext|>": 70_000}
+    Tokenizer(models.WordLevel(vocab, unk_token="w0")).save(str(tmp_path / "big.json"))
+    with pytest.raises(ValueError, match="do not fit in uint16"):
+        load_tokenizer(tmp_path / "big.json")
+
+
+def test_parquet_tokens_column(trained):
+    tmp_path, texts, _ = trained
+    tokenize(tmp_path, "pq", format="parquet")
+    tokenizer, end = load_tokenizer(tmp_path / "tokenizer.json")
+    rows = [row for path in sorted((tmp_path / "pq").glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+    assert {row["id"]: tokenizer.decode(row["tokens"][1:]) for row in rows} == texts
+    assert all(row["tokens"][0] == end for row in rows)
+
+
+def test_cli_and_stats(trained):
+    tmp_path, texts, _ = trained
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["train-tokenizer", str(tmp_path / "docs"), "--vocab-size", "300", "-o", str(tmp_path / "t.json")]
+    )
+    assert result.exit_code == 0 and "bytes per token" in result.output
+    out = tmp_path / "cli-tokens"
+    result = runner.invoke(
+        main, ["tokenize", str(tmp_path / "docs"), "--tokenizer", str(tmp_path / "t.json"), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["stats", str(out), "--json"])
+    stats = json.loads(result.output)
+    assert stats["val"]["documents"] + stats["train"]["documents"] == len(texts)
+    assert stats["train"]["shards"] == 1 and stats["train"]["tokens"] > 0
+    too_big = runner.invoke(main, ["train-tokenizer", str(tmp_path / "docs"), "--vocab-size", "70000", "-o", "x"])
+    assert too_big.exit_code != 0 and "65536" in too_big.output and "Traceback" not in too_big.output
+
+
+def test_reader_needs_no_torch(trained):
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "tokens")
+    code = (
+        "import sys; from webcorpus.token_shards import TokenShards; "
+        f"s = TokenShards({str(tmp_path / 'tokens')!r}, 'train'); x = s.window(0, 64); "
+        "assert x.dtype.name == 'uint16' and len(x) == 64; assert 'torch' not in sys.modules; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "ok"
+
+
+def test_tiktoken_path_gives_the_same_ids_or_is_not_used(trained, tmp_path):
+    tmp, texts, _ = trained
+    tokenizer, _ = load_tokenizer(tmp / "tokenizer.json")
+    assert as_tiktoken(tokenizer) is not None
+    encoder = BatchEncoder(tokenizer)
+    ids = encoder.encode(list(texts.values()))
+    assert encoder.engine == "tiktoken"
+    assert ids == [e.ids for e in tokenizer.encode_batch(list(texts.values()), add_special_tokens=False)]
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    word_level = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "[UNK]": 1, "river": 2}, unk_token="[UNK]"))
+    word_level.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert as_tiktoken(word_level) is None
+    assert BatchEncoder(word_level).encode(["river sea"]) == [[2, 1]]
