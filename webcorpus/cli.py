@@ -296,6 +296,84 @@ def tokenize_command(input_dir, tokenizer_path, out, shard_tokens, val_buckets, 
     click.echo(tokenize_summary_line(summary, out))
 
 
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the trainer needs PyTorch: pip install 'webcorpus[train]'") from None
+
+
+@main.command("train")
+@click.argument("tokens_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML of training options.")
+@click.option("--preset", default=None, help="tiny (CPU, seconds) or gpt2-124m; the YAML's preset otherwise.")
+@click.option("--out", "-o", "out_dir", help="Folder for ckpt.pt and log.jsonl.")
+@click.option("--max-steps", type=int, help="Optimiser steps (the learning-rate schedule ends there).")
+@click.option("--batch-size", type=int, help="Sequences per micro-step per GPU.")
+@click.option("--grad-accum", type=int, help="Micro-steps per optimiser step.")
+@click.option("--lr", type=float, help="Peak learning rate.")
+@click.option("--schedule", type=click.Choice(["cosine", "wsd"]), help="Learning-rate schedule after warmup.")
+@click.option("--compile/--no-compile", default=None, help="torch.compile the model.")
+@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt; the batches are those it would have seen.")
+def train_command(tokens_dir, config_file, preset, out_dir, max_steps, batch_size, grad_accum, lr, schedule, compile,
+                  device, resume):  # fmt: skip
+    """Train the bundled GPT on token shards made by `webcorpus tokenize` (one GPU, CPU, or torchrun).
+
+    Options come from the preset, then the --config YAML (same names as the flags, plus `model:` with
+    n_layer, n_head, n_embd, context, tie_embeddings), then the flags. Multi-GPU:
+    torchrun --nproc_per_node 8 -m webcorpus.cli train TOKENS_DIR ...
+    """
+    _need_torch()
+    import yaml
+
+    from webcorpus.token_shards import ShardError
+    from webcorpus.train.train import TrainConfig, train
+
+    options = {}
+    if config_file:
+        options = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(options, dict):
+            raise click.ClickException(f"{config_file}: expected a mapping of training options")
+    flags = {"out_dir": out_dir, "max_steps": max_steps, "batch_size": batch_size, "grad_accum": grad_accum,
+             "lr": lr, "schedule": schedule, "compile": compile, "device": device}  # fmt: skip
+    options.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        config = TrainConfig.build(preset or options.pop("preset", "tiny"), options)
+        train(tokens_dir, config, resume=resume, log=click.echo)
+    except (ShardError, FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command("sample")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--prompt", default="", help="Text to continue (empty: start after <|endoftext|>).")
+@click.option("--max-new-tokens", default=100, show_default=True)
+@click.option("--temperature", default=0.8, show_default=True)
+@click.option("--top-k", default=50, show_default=True, help="Sample among the k likeliest tokens (0: all).")
+@click.option("--seed", default=1337, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def sample_command(checkpoint, tokenizer_path, prompt, max_new_tokens, temperature, top_k, seed, device):
+    """Generate text from a checkpoint written by `webcorpus train`."""
+    _need_torch()
+    import torch
+
+    from webcorpus.tokenizer import load_tokenizer
+    from webcorpus.train.train import load_model, pick_device
+
+    try:
+        tokenizer, end = load_tokenizer(tokenizer_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    device = pick_device(device)
+    model = load_model(checkpoint, device)
+    torch.manual_seed(seed)
+    ids = [end, *tokenizer.encode(prompt, add_special_tokens=False).ids]
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature, top_k or None)
+    click.echo(tokenizer.decode(out[0].tolist()[1:]))
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -1,0 +1,149 @@
+"""Training throughput of the bundled GPT on a GPU: tokens/s, step time and MFU.
+
+    python bench/train_gpu.py [--preset gpt2-124m] [--batch-sizes 64,32,16] [--steps 30] [--tokens DIR]
+    torchrun --nproc_per_node 2 bench/train_gpu.py ...      # data parallel, one process per GPU
+
+The model is the `gpt2-124m` preset (12 layers, 768 wide, 12 heads, context 1024) with nanoGPT's
+vocabulary of 50,304 unless --vocab-size says otherwise; bf16 autocast, torch.compile, fused AdamW,
+gradient clipping, one micro-batch per optimiser step. Data: random tokens, or windows of a token
+folder (--tokens). It tries each micro-batch size in turn, largest first, and keeps the first that
+fits, then also measures --compare-batch (16, nanoGPT's setting) for a same-shape comparison.
+
+MFU counts 6 * parameters + 12 * layers * width * context FLOPs per token against --peak-tflops
+(989, the H100 SXM's dense bf16 figure). Baseline for comparison, measured on the lent H100 with torch
+2.11: nanoGPT's GPT-2 124M at micro-batch 16, bf16, compiled: 36.2 ms per step, about 452k tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import torch  # noqa: E402
+
+from webcorpus.train.model import GPT, GPTConfig  # noqa: E402
+
+NANOGPT_STEP_MS = 36.2
+NANOGPT_TOKENS_PER_S = 452_000
+
+
+def batches(args, batch_size: int, context: int, vocab: int, device: str, rank: int):
+    if args.tokens:
+        from webcorpus.token_shards import TokenShards
+        from webcorpus.train.train import Batches
+
+        source = Batches(TokenShards(args.tokens, "train"), batch_size, context, 1, rank, args.world)
+        step = 0
+        while True:
+            x, y = source.get(step)
+            step += 1
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    generator = torch.Generator(device=device).manual_seed(1 + rank)
+    while True:
+        data = torch.randint(0, vocab, (batch_size, context + 1), device=device, generator=generator)
+        yield data[:, :-1], data[:, 1:]
+
+
+def measure(args, batch_size: int, device: str, rank: int) -> dict:
+    config = GPTConfig(vocab_size=args.vocab_size, context=1024, n_layer=12, n_head=12, n_embd=768)
+    torch.manual_seed(1337)
+    raw = GPT(config).to(device)
+    model = torch.compile(raw) if args.compile else raw
+    if args.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
+    optimizer = torch.optim.AdamW(raw.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    data = batches(args, batch_size, config.context, config.vocab_size, device, rank)
+    times = []
+    for step in range(args.warmup + args.steps):
+        x, y = next(data)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    step_s = statistics.median(times)
+    tokens_per_gpu = batch_size * config.context / step_s
+    mfu = raw.flops_per_token(config.context) * tokens_per_gpu / (args.peak_tflops * 1e12)
+    return {
+        "batch_size": batch_size,
+        "step_ms": step_s * 1000,
+        "tokens_per_s_per_gpu": tokens_per_gpu,
+        "tokens_per_s": tokens_per_gpu * args.world,
+        "mfu": mfu,
+        "loss": float(loss),
+        "params": raw.num_params(),
+        "memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-sizes", default="64,48,32,16")
+    parser.add_argument("--compare-batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--vocab-size", type=int, default=50_304)
+    parser.add_argument("--peak-tflops", type=float, default=989.0)
+    parser.add_argument("--tokens", help="A token folder to read batches from (default: random tokens).")
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    args = parser.parse_args()
+
+    args.world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    if args.world > 1:
+        torch.distributed.init_process_group("nccl")
+    torch.cuda.set_device(rank)
+    device = f"cuda:{rank}"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    lead = rank == 0
+    if lead:
+        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile}")
+
+    results = []
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    for batch_size in sizes + ([args.compare_batch] if args.compare_batch not in sizes else []):
+        if results and batch_size != args.compare_batch:
+            continue  # the largest that fits is found; only the comparison size is left
+        try:
+            result = measure(args, batch_size, device, rank)
+        except torch.OutOfMemoryError:
+            if lead:
+                print(f"micro-batch {batch_size}: out of memory")
+            torch.cuda.empty_cache()
+            continue
+        results.append(result)
+        if lead:
+            print(
+                f"micro-batch {batch_size:>3}: {result['step_ms']:7.1f} ms/step, {result['tokens_per_s']:>10,.0f} "
+                f"tokens/s ({result['tokens_per_s_per_gpu']:,.0f} per GPU), MFU {100 * result['mfu']:.1f}%, "
+                f"{result['memory_gib']:.1f} GiB, loss {result['loss']:.3f}, {result['params']:,} parameters",
+                flush=True,
+            )
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    if lead and results:
+        best = max(results, key=lambda r: r["tokens_per_s_per_gpu"])
+        print(
+            f"best: micro-batch {best['batch_size']}, {best['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU = "
+            f"{best['tokens_per_s_per_gpu'] / NANOGPT_TOKENS_PER_S:.2f}x nanoGPT's {NANOGPT_TOKENS_PER_S:,} "
+            f"(its {NANOGPT_STEP_MS} ms/step at micro-batch 16 on the H100)"
+        )
+    if args.world > 1:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

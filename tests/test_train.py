@@ -1,0 +1,116 @@
+"""The bundled trainer, on the CPU: a tiny model on shards the pipeline made from the sample WARCs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+torch = pytest.importorskip("torch")
+
+from webcorpus.cli import main  # noqa: E402
+from webcorpus.train.train import TrainConfig, learning_rate, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = CliRunner().invoke(
+        main, ["run", str(REPO / "pipelines" / "fineweb.yaml"), "-o", str(out), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def quiet(*args, **kwargs) -> None:
+    pass
+
+
+def test_tiny_model_loss_falls_on_pipeline_shards(sample_run, tmp_path):
+    config = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "t"), "max_steps": 60})
+    records = train(sample_run / "tokens", config, log=quiet)
+    assert records[-1]["step"] == 60
+    first = sum(r["loss"] for r in records[:5]) / 5
+    last = sum(r["loss"] for r in records[-5:]) / 5
+    assert last < first - 1.0, (first, last)
+    vals = [r["val_loss"] for r in records if "val_loss" in r]
+    assert vals[-1] < vals[0]
+    assert (tmp_path / "t" / "ckpt.pt").exists()
+    assert len((tmp_path / "t" / "log.jsonl").read_text().splitlines()) == 60
+
+
+def test_resumed_run_matches_an_uninterrupted_one_step_for_step(sample_run, tmp_path):
+    whole = train(
+        sample_run / "tokens", TrainConfig.build("tiny", {"out_dir": str(tmp_path / "a"), "max_steps": 24}), log=quiet
+    )
+    stopped = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "b"), "max_steps": 24, "stop_step": 11})
+    first_part = train(sample_run / "tokens", stopped, log=quiet)
+    assert [r["step"] for r in first_part] == list(range(1, 12))
+    resumed = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "b"), "max_steps": 24})
+    second_part = train(sample_run / "tokens", resumed, resume=True, log=quiet)
+    assert [r["step"] for r in second_part] == list(range(12, 25))
+    for before, after in zip(whole, first_part + second_part):
+        assert (before["step"], before["loss"], before["lr"]) == (after["step"], after["loss"], after["lr"])
+
+
+def test_corrupt_or_missing_shards_are_named(sample_run, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for path in (sample_run / "tokens").iterdir():
+        if path.is_file():
+            (tokens / path.name).write_bytes(path.read_bytes())
+    shard = tokens / "webcorpus_train_000000.bin"
+    shard.write_bytes(shard.read_bytes()[:-6])
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(tokens), "--out", str(tmp_path / "t"), "--max-steps", "2"])
+    assert result.exit_code != 0 and "webcorpus_train_000000.bin" in result.output and "truncated" in result.output
+    shard.unlink()
+    result = runner.invoke(main, ["train", str(tokens), "--out", str(tmp_path / "t"), "--max-steps", "2"])
+    assert result.exit_code != 0 and "no *_train_NNNNNN.bin token shards" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_train_resume_and_sample(sample_run, tmp_path):
+    runner = CliRunner()
+    (tmp_path / "c.yaml").write_text("preset: tiny\nmax_steps: 6\nschedule: wsd\nmodel: {n_layer: 1}\n")
+    args = ["train", str(sample_run / "tokens"), "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "t")]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "step 6" in result.output and "val_loss" in result.output
+    result = runner.invoke(main, args + ["--resume", "--max-steps", "8"])
+    assert result.exit_code == 0 and "step 8" in result.output
+    result = runner.invoke(
+        main,
+        ["sample", str(tmp_path / "t" / "ckpt.pt"), "--tokenizer", str(sample_run / "tokenizer.json"),
+         "--prompt", "The garden", "--max-new-tokens", "12", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("The garden") and len(result.output) > len("The garden")
+    bad = runner.invoke(main, args[:2] + ["--preset", "huge"])
+    assert bad.exit_code != 0 and "unknown preset 'huge'" in bad.output
+
+
+def test_schedules():
+    cosine = TrainConfig.build("tiny", {"max_steps": 100, "warmup_steps": 10, "lr": 1.0})
+    assert learning_rate(cosine, 0) == pytest.approx(0.1)
+    assert learning_rate(cosine, 9) == pytest.approx(1.0)
+    assert learning_rate(cosine, 100) == pytest.approx(0.1)
+    wsd = TrainConfig.build("tiny", {"max_steps": 100, "warmup_steps": 10, "lr": 1.0, "schedule": "wsd"})
+    assert learning_rate(wsd, 50) == 1.0 and learning_rate(wsd, 79) == 1.0
+    assert learning_rate(wsd, 90) == pytest.approx(0.55) and learning_rate(wsd, 100) == pytest.approx(0.1)
+
+
+def test_data_parallel_under_torchrun_on_cpu(sample_run, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "webcorpus.cli", "train",
+         str(sample_run / "tokens"), "--out", str(tmp_path / "ddp"), "--max-steps", "4", "--device", "cpu"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "8x64x1x2 tokens per step" in done.stdout
+    records = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]  # rank 0 alone writes the log

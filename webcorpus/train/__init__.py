@@ -1,0 +1,1 @@
+"""The bundled GPT trainer (needs torch: pip install webcorpus[train]); the data stages never import it."""
