@@ -54,7 +54,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
     config = GPTConfig(vocab_size=args.vocab_size, context=1024, n_layer=12, n_head=12, n_embd=768)
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
-    model = torch.compile(raw) if args.compile else raw
+    model = torch.compile(raw, mode=args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
     optimizer = torch.optim.AdamW(raw.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
@@ -82,7 +82,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
         "tokens_per_s_per_gpu": tokens_per_gpu,
         "tokens_per_s": tokens_per_gpu * args.world,
         "mfu": mfu,
-        "loss": float(loss),
+        "loss": float(loss.detach()),
         "params": raw.num_params(),
         "memory_gib": torch.cuda.max_memory_allocated() / 2**30,
     }
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--tokens", help="A token folder to read batches from (default: random tokens).")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
     args.world = int(os.environ.get("WORLD_SIZE", 1))
@@ -110,7 +111,7 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     lead = rank == 0
     if lead:
-        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile}")
+        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({args.compile_mode or 'default'})")
 
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]

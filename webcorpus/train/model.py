@@ -50,8 +50,10 @@ class Rotary(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, heads, T, head_dim)
         T = x.size(-2)
         cos, sin = self.cos[:T].to(x.dtype), self.sin[:T].to(x.dtype)
-        x1, x2 = x[..., 0::2], x[..., 1::2]
-        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+        # Channel i is paired with channel i + head_dim/2 (GPT-NeoX's layout): contiguous halves, which
+        # compile to cheaper memory access than interleaved pairs.
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -129,7 +131,9 @@ class GPT(nn.Module):
         logits = self.head(self.norm(x))
         if targets is None:
             return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        # No explicit .float(): autocast runs cross_entropy in float32 anyway, and left to torch.compile the
+        # upcast fuses into the loss kernel instead of writing a float32 copy of all the logits.
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
     @torch.no_grad()

@@ -168,7 +168,7 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
     device = f"cuda:{local}" if distributed and torch.cuda.is_available() else pick_device(config.device)
     on_gpu = device.startswith("cuda")
     if on_gpu:
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(torch.device(device).index or 0)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
