@@ -50,6 +50,46 @@ def batches(args, batch_size: int, context: int, vocab: int, device: str, rank: 
         yield data[:, :-1], data[:, 1:]
 
 
+def profile_steps(model, raw, optimizer, data, steps: int = 3) -> None:
+    """Where the GPU time goes: CUDA kernels grouped by kind, as a share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            x, y = next(data)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                _, loss = model(x, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+    kinds: dict[str, float] = {}
+    for event in prof.key_averages():
+        name = event.key.lower()
+        total = event.device_time_total if hasattr(event, "device_time_total") else event.cuda_time_total
+        if total <= 0:
+            continue
+        if "flash" in name or "fmha" in name or "attention" in name:
+            kind = "attention (flash)"
+        elif "gemm" in name or "cutlass" in name or "sm90" in name or "nvjet" in name or "mm" in name.split("_"):
+            kind = "matmul"
+        elif "adam" in name or "multi_tensor" in name or "foreach" in name:
+            kind = "optimizer + clipping"
+        elif "triton" in name:
+            kind = "fused elementwise (triton)"
+        elif "nccl" in name:
+            kind = "nccl"
+        else:
+            kind = "other"
+        kinds[kind] = kinds.get(kind, 0.0) + total
+    whole = sum(kinds.values()) or 1.0
+    print(f"profile of {steps} steps ({whole / steps / 1000:.1f} ms of kernels per step):")
+    for kind, total in sorted(kinds.items(), key=lambda item: -item[1]):
+        print(f"  {kind:<28} {100 * total / whole:5.1f}%  {total / steps / 1000:7.1f} ms/step")
+    print(prof.key_averages().table(sort_by="device_time_total", row_limit=12, max_name_column_width=60))
+
+
 def measure(args, batch_size: int, device: str, rank: int) -> dict:
     config = GPTConfig(vocab_size=args.vocab_size, context=1024, n_layer=12, n_head=12, n_embd=768)
     torch.manual_seed(1337)
@@ -73,6 +113,8 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
         torch.cuda.synchronize()
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
+    if args.profile and rank == 0:
+        profile_steps(model, raw, optimizer, data)
     step_s = statistics.median(times)
     tokens_per_gpu = batch_size * config.context / step_s
     mfu = raw.flops_per_token(config.context) * tokens_per_gpu / (args.peak_tflops * 1e12)
@@ -98,6 +140,7 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--tokens", help="A token folder to read batches from (default: random tokens).")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--profile", action="store_true", help="Profile 3 steps and print where GPU time goes.")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
@@ -111,7 +154,9 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     lead = rank == 0
     if lead:
-        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({args.compile_mode or 'default'})")
+        print(
+            f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({args.compile_mode or 'default'})"
+        )
 
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]
