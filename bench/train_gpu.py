@@ -154,9 +154,8 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     lead = rank == 0
     if lead:
-        print(
-            f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({args.compile_mode or 'default'})"
-        )
+        mode = args.compile_mode or "default"
+        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode})")
 
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]
