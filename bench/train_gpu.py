@@ -155,7 +155,8 @@ def main() -> None:
     lead = rank == 0
     if lead:
         mode = args.compile_mode or "default"
-        print(f"{torch.cuda.get_device_name()} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode})")
+        name = torch.cuda.get_device_name()
+        print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode})")
 
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]
