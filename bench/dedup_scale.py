@@ -11,20 +11,23 @@ throw-away virtualenv, or --datatrove-venv) on the first --compare-docs document
 
 from __future__ import annotations
 
-import argparse
-import json
-import multiprocessing as mp
-import random
-import resource
-import subprocess
 import sys
-import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
+# library's tokenize module: put the repository there instead, before anything imports it.
+sys.path[0] = str(REPO)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 

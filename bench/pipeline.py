@@ -9,15 +9,18 @@ two files are in ../shared/data/README.md.
 
 from __future__ import annotations
 
-import argparse
-import glob
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
+# library's tokenize module: put the repository there instead, before anything imports it.
+sys.path[0] = str(REPO)
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
 
 from webcorpus.config import load_pipeline  # noqa: E402
 from webcorpus.runner import format_table, run_pipeline  # noqa: E402

@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
-import argparse
-import glob
-import json
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
+# library's tokenize module: put the repository there instead, before anything imports it.
+sys.path[0] = str(REPO)
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 from webcorpus.document import Document  # noqa: E402
 from webcorpus.stages import FILTERS  # noqa: E402

@@ -100,14 +100,36 @@ def shortest_phone_number() -> int:
     return shortest
 
 
-def _number_type(national_number: str, metadata: Any) -> Any:
-    """phonenumbers' own number-type test, the one is_valid_number() applies (a private helper of theirs)."""
-    from phonenumbers.phonenumberutil import _number_type_helper
-
-    return _number_type_helper(national_number, metadata)
+NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+                "voicemail", "fixed_line", "mobile")  # fmt: skip
 
 
-_UNKNOWN_TYPE = 99  # phonenumbers.PhoneNumberType.UNKNOWN
+@dataclass(frozen=True)
+class NumberShapes:
+    """One region's number descriptions, compiled once: phonenumbers' is_valid_number() test
+    (`_number_type_helper`: the general description, then any one number type) without its per-call
+    regex-cache lookups."""
+
+    general: tuple[frozenset[int], re.Pattern[str]]
+    types: tuple[tuple[frozenset[int], re.Pattern[str]], ...]
+
+    @classmethod
+    def of(cls, metadata: Any) -> NumberShapes:
+        def compiled(desc: Any) -> tuple[frozenset[int], re.Pattern[str]] | None:
+            if desc is None or not desc.national_number_pattern:
+                return None
+            return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+        types = (compiled(getattr(metadata, name, None)) for name in NUMBER_TYPES)
+        general = compiled(metadata.general_desc) or (frozenset(), re.compile("(?!)"))
+        return cls(general, tuple(t for t in types if t is not None))
+
+    def is_valid(self, national_number: str) -> bool:
+        def matches(desc: tuple[frozenset[int], re.Pattern[str]]) -> bool:
+            lengths, pattern = desc
+            return (not lengths or len(national_number) in lengths) and pattern.fullmatch(national_number) is not None
+
+        return matches(self.general) and any(matches(desc) for desc in self.types)
 
 
 @dataclass(frozen=True)
@@ -120,8 +142,9 @@ class RegionRule:
     rewrites_prefix: bool  # a prefix transform rule (Brazil's carrier codes): no shape check, length only
     international_prefix: re.Pattern[str]
     # Every region sharing the country code (US and CA, GB and JE...): validity is checked against each.
-    sharing: tuple[tuple[re.Pattern[str], Any], ...]  # (general pattern, metadata) per region
+    sharing: tuple[NumberShapes, ...]
     any_general: re.Pattern[str]  # their general patterns in one: a quick no for most digit runs
+    fewest_digits: int  # below this, neither a national number nor international prefix + 5 digits fits
 
     @classmethod
     def for_region(cls, region: str) -> RegionRule:
@@ -135,13 +158,19 @@ class RegionRule:
         sharing = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, (region,))
         metadatas = [phonenumbers.PhoneMetadata.metadata_for_region(other) for other in sharing]
         prefix = metadata.national_prefix_for_parsing
+        international = metadata.international_prefix or ""
+        shortest_prefix = 0
+        if international:
+            shortest_prefix = _shortest_match(international)
+        shortest = min(metadata.general_desc.possible_length) - inserted
         return cls(
-            shortest=min(metadata.general_desc.possible_length) - inserted,
+            shortest=shortest,
+            fewest_digits=min(shortest, shortest_prefix + 5) if international else shortest,
             country_code=str(metadata.country_code),
             national_prefix=re.compile(prefix) if prefix else None,
             rewrites_prefix=bool(transform),
             international_prefix=re.compile(metadata.international_prefix or "(?!)"),
-            sharing=tuple((re.compile(m.general_desc.national_number_pattern), m) for m in metadatas if m is not None),
+            sharing=tuple(NumberShapes.of(m) for m in metadatas if m is not None),
             any_general=re.compile(
                 "|".join(f"(?:{m.general_desc.national_number_pattern})" for m in metadatas if m is not None) or ".*"
             ),
@@ -149,6 +178,8 @@ class RegionRule:
 
     def could_match(self, digits: str) -> bool:
         """Whether a run of blocks with these digits could parse to a valid number in this region."""
+        if len(digits) < self.fewest_digits:
+            return False
         international = self.international_prefix.match(digits)
         if international and len(digits) - international.end() >= 5:  # country code + shortest number
             return True
@@ -166,13 +197,7 @@ class RegionRule:
                 if stripped and stripped.end():
                     forms.append(form[stripped.end() :])
         # The test is_valid_number() itself applies: the number matches one of the region's number types.
-        return any(
-            _number_type(form, metadata) != _UNKNOWN_TYPE
-            for form in forms
-            if self.any_general.fullmatch(form)
-            for general, metadata in self.sharing
-            if general.fullmatch(form)
-        )
+        return any(self.any_general.fullmatch(form) and any(n.is_valid(form) for n in self.sharing) for form in forms)
 
 
 class PhoneShapes:
@@ -250,6 +275,15 @@ class PhoneShapes:
             found = frozenset(r for r in self.regions if self.rules[r].could_match(digits))
             self.verdicts[digits] = found
         return found
+
+
+def _shortest_match(pattern: str) -> int:
+    """The length of the shortest string a regular expression matches (from the re module's parser)."""
+    try:
+        from re import _parser as regex_parser  # Python 3.11+
+    except ImportError:  # Python 3.10
+        import sre_parse as regex_parser
+    return regex_parser.parse(pattern).getwidth()[0]
 
 
 def _ascii_digits(block: str) -> str:
