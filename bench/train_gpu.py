@@ -50,19 +50,23 @@ def batches(args, batch_size: int, context: int, vocab: int, device: str, rank: 
         yield data[:, :-1], data[:, 1:]
 
 
+def train_step(model, raw, optimizer, x, y) -> torch.Tensor:
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        _, loss = model(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 def profile_steps(model, raw, optimizer, data, steps: int = 3) -> None:
     """Where the GPU time goes: CUDA kernels grouped by kind, as a share of the total."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
-            x, y = next(data)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                _, loss = model(x, y)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            train_step(model, raw, optimizer, *next(data))
         torch.cuda.synchronize()
     kinds: dict[str, float] = {}
     for event in prof.key_averages():
@@ -104,12 +108,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
         x, y = next(data)
         torch.cuda.synchronize()
         start = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(raw.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = train_step(model, raw, optimizer, x, y)
         torch.cuda.synchronize()
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
