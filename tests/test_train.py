@@ -92,6 +92,14 @@ def test_cli_train_resume_and_sample(sample_run, tmp_path):
     assert result.output.startswith("The garden") and len(result.output) > len("The garden")
     bad = runner.invoke(main, args[:2] + ["--preset", "huge"])
     assert bad.exit_code != 0 and "unknown preset 'huge'" in bad.output
+    (tmp_path / "bad.yaml").write_text("lr: fast\n")
+    bad = runner.invoke(main, args[:2] + ["--config", str(tmp_path / "bad.yaml")])
+    assert bad.exit_code != 0 and "bad.yaml: training option 'lr' must be float, got 'fast'" in bad.output
+    not_a_checkpoint = runner.invoke(
+        main, ["sample", str(tmp_path / "bad.yaml"), "--tokenizer", str(sample_run / "tokenizer.json")]
+    )
+    assert not_a_checkpoint.exit_code != 0 and "bad.yaml: not a webcorpus checkpoint" in not_a_checkpoint.output
+    assert "Traceback" not in not_a_checkpoint.output
 
 
 def test_schedules():

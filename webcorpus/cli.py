@@ -285,7 +285,6 @@ def tokenize_command(input_dir, tokenizer_path, out, shard_tokens, val_buckets, 
     Writes PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx of document
     starts. Rerun the same command to resume an interrupted run.
     """
-    from webcorpus.runner import tokenize_summary_line
     from webcorpus.tokenizer import TokenizeSettings, tokenize_corpus
 
     try:
@@ -293,7 +292,7 @@ def tokenize_command(input_dir, tokenizer_path, out, shard_tokens, val_buckets, 
         summary = tokenize_corpus(input_dir, out, tokenizer_path, settings)
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(tokenize_summary_line(summary, out))
+    click.echo(summary["line"])
 
 
 def _need_torch() -> None:
@@ -340,6 +339,9 @@ def train_command(tokens_dir, config_file, preset, out_dir, max_steps, batch_siz
     options.update({k: v for k, v in flags.items() if v is not None})
     try:
         config = TrainConfig.build(preset or options.pop("preset", "tiny"), options)
+    except ValueError as error:
+        raise click.ClickException(f"{config_file or 'options'}: {error}") from None
+    try:
         train(tokens_dir, config, resume=resume, log=click.echo)
     except (ShardError, FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
@@ -367,7 +369,10 @@ def sample_command(checkpoint, tokenizer_path, prompt, max_new_tokens, temperatu
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     device = pick_device(device)
-    model = load_model(checkpoint, device)
+    try:
+        model = load_model(checkpoint, device)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     torch.manual_seed(seed)
     ids = [end, *tokenizer.encode(prompt, add_special_tokens=False).ids]
     out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature, top_k or None)

@@ -347,7 +347,9 @@ class PiiDetector:
             raise ValueError(f"unknown PII entities {unknown} (known: {', '.join(PATTERN_ENTITIES)})")
         self.entities = [e for e in PATTERN_ENTITIES if e in entities]
         self.score_threshold = score_threshold
-        self.recognizers = dict(zip(self.entities, build_recognizers(self.entities, phone_regions)))
+        # Phone numbers have one recognizer per region (below); the other entities one each.
+        others = [e for e in self.entities if e != "PHONE_NUMBER"]
+        self.recognizers = dict(zip(others, build_recognizers(others)))
         self.token_triggers = [(e, p, after) for e in self.entities for p, after in TOKEN_TRIGGERS.get(e, [])]
         minimums = {"PHONE_NUMBER": shortest_phone_number(), "CREDIT_CARD": CARD_MIN_DIGITS, "US_SSN": SSN_MIN_DIGITS}
         self.digit_minimums = {e: n for e, n in minimums.items() if e in self.entities}

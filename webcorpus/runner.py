@@ -288,18 +288,8 @@ def run_after_steps(config: PipelineConfig, output: Path, workers: int) -> list[
             settings = TokenizeSettings(**step.options)
             target = output / "tokens"
             summary = tokenize_corpus(source, target, settings.tokenizer or tokenizer_path, settings)
-            summary["line"] = tokenize_summary_line(summary, target)
             summaries.append({"step": step.name, "output": str(target), **summary})
     return summaries
-
-
-def tokenize_summary_line(summary: dict[str, Any], out: Path | str) -> str:
-    parts = [
-        f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
-        for name, s in summary.items()
-        if isinstance(s, dict)
-    ]
-    return f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
 
 
 def _completed(output: Path, tasks: list[Task], fingerprint: str) -> set[int]:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +33,17 @@ END_OF_TEXT = "<|endoftext|>"
 MAX_VOCAB = 65_536  # ids must fit in uint16
 BUCKETS = 10_000
 HELD_OUT_BUCKETS = 100
+
+
+def input_fingerprint(folder: str | Path, settings: Any, *extra: bytes) -> str:
+    """What a step's output depends on: its settings, any extra bytes (a tokenizer file) and the input
+    shards (names and sizes). A rerun with the same fingerprint may reuse what is there."""
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    for part in extra:
+        digest.update(part)
+    for path in shard_paths(folder):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
 
 
 def bucket(document_id: str) -> int:
@@ -135,17 +146,15 @@ def train_tokenizer(folder: str | Path, out: str | Path, settings: TokenizerSett
 def train_tokenizer_once(folder: str | Path, out: str | Path, settings: TokenizerSettings) -> dict[str, Any]:
     """train_tokenizer, skipped when `out` was already made from this input with these settings (resume)."""
     out = Path(out)
-    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
-    for path in shard_paths(folder):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    fingerprint = input_fingerprint(folder, settings)
     marker = out.with_name(f".{out.name}.done.json")
     if out.exists() and marker.exists():
         done = json.loads(marker.read_text())
-        if done.get("fingerprint") == digest.hexdigest():
+        if done.get("fingerprint") == fingerprint:
             return {**done["summary"], "line": done["summary"]["line"] + " (already trained)"}
     summary = train_tokenizer(folder, out, settings)
     with atomic_open(marker) as f:
-        json.dump({"fingerprint": digest.hexdigest(), "summary": summary}, f)
+        json.dump({"fingerprint": fingerprint, "summary": summary}, f)
     return summary
 
 
@@ -334,14 +343,6 @@ class _SplitWriter:
         self.starts = []
 
 
-def _fingerprint(folder: Path, tokenizer_path: Path, settings: TokenizeSettings) -> str:
-    digest = hashlib.sha256(Path(tokenizer_path).read_bytes())
-    digest.update(json.dumps(asdict(settings) | {"tokenizer": None}, sort_keys=True).encode())
-    for path in shard_paths(folder):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
-
-
 def tokenize_corpus(
     folder: str | Path, out: str | Path, tokenizer_path: str | Path, settings: TokenizeSettings, progress: bool = False
 ) -> dict[str, Any]:
@@ -352,7 +353,8 @@ def tokenize_corpus(
     """
     folder, out, tokenizer_path = Path(folder), Path(out), Path(tokenizer_path)
     tokenizer, end = load_tokenizer(tokenizer_path)
-    fingerprint = _fingerprint(folder, tokenizer_path, settings)
+    # The tokenizer counts by its contents, not by the path it was given.
+    fingerprint = input_fingerprint(folder, replace(settings, tokenizer=None), tokenizer_path.read_bytes())
     marker = out / ".progress" / "settings.json"
     if marker.exists():
         if json.loads(marker.read_text())["fingerprint"] != fingerprint:
@@ -391,6 +393,12 @@ def tokenize_corpus(
         json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["engine"] = encoder.engine
+    parts = [
+        f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
+        for name, s in summary.items()
+        if isinstance(s, dict)
+    ]
+    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({encoder.engine}) -> {out}"
     return summary
 
 

@@ -73,10 +73,19 @@ class TrainConfig:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
         values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
-        known = {f.name for f in fields(cls)}
+        known = {f.name: f for f in fields(cls)}
         for key, value in (overrides or {}).items():
             if key not in known:
                 raise ValueError(f"unknown training option '{key}' (known: {', '.join(sorted(known))})")
+            expected = type(known[key].default) if known[key].default is not None else None
+            if expected in (int, float, bool, str) and value is not None:
+                fits = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+                if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                    fits = True
+                if not fits:
+                    raise ValueError(f"training option '{key}' must be {expected.__name__}, got {value!r}")
+            if key == "model" and not isinstance(value, dict):
+                raise ValueError(f"training option 'model' must be a mapping, got {value!r}")
             if key == "model":
                 values["model"] = {**values["model"], **value}
             elif value is not None:
@@ -144,7 +153,11 @@ def save_checkpoint(path: Path, model: GPT, optimizer: torch.optim.Optimizer, st
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu") -> GPT:
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    try:
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state["model_config"]
+    except Exception as error:  # torch raises pickle, zip and key errors alike for a foreign file
+        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {error})") from None
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval()
