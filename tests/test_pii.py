@@ -209,6 +209,101 @@ def test_spans_equal_a_plain_analyzer_engine():
     assert found > 150
 
 
+def phone_corpus(seed: int, documents: int) -> list[str]:
+    """phonenumbers' example numbers of many regions, in every format, damaged at random, among dates,
+    page ranges, calendar rows, extensions and words glued to them."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    rng = random.Random(seed)
+    examples = []
+    for region in ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "NL"):
+        for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None:
+                formats = (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.E164)
+                examples += [phonenumbers.format_number(number, f) for f in formats]
+                examples.append("00" + phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:])
+
+    def damaged(number: str) -> str:
+        roll = rng.random()
+        if roll < 0.2:
+            return number.replace(" ", rng.choice(["-", ".", "", "/", " - "]))
+        if roll < 0.35:
+            return "".join(str(rng.randrange(10)) if c.isdigit() and rng.random() < 0.1 else c for c in number)
+        if roll < 0.45:
+            return number[: -rng.randint(1, 3)]
+        if roll < 0.55:
+            return number + rng.choice([" ext. 12", " x 45", " #23", ",,9", " - 1234", str(rng.randrange(100))])
+        return rng.choice(["", "(", "tel:", "abc"]) + number + rng.choice(["", ")", "def", "%"])
+
+    others = ["2019", "211-227 (2003)", "2023-01-15", "15/01/2023", "12.03.2024", "9:30-17:00", "p. 12-14",
+              "2012-01-02 08:00:00", "$1,299.99", "#55512", " ".join(f"{d:02}" for d in range(1, 32))]  # fmt: skip
+    texts = []
+    for _ in range(documents):
+        parts = []
+        for _ in range(rng.randint(5, 40)):
+            roll = rng.random()
+            if roll < 0.35:
+                parts.append(damaged(rng.choice(examples)))
+            elif roll < 0.6:
+                parts.append(rng.choice(others))
+            elif roll < 0.65:
+                parts.append(" ".join(str(rng.randrange(10 ** rng.randint(1, 5))) for _ in range(rng.randint(2, 8))))
+            else:
+                parts.append(rng.choice(["call", "us", "at", "or", "fax", "room", "page"]))
+        texts.append(rng.choice([" ", ", ", "\n", " - "]).join(parts))
+    return texts
+
+
+def test_phone_spans_equal_presidio_on_numbers_of_many_regions():
+    detector = PiiDetector(["PHONE_NUMBER"], score_threshold=0.0)
+    engine = presidio_analyzer(["PHONE_NUMBER"])
+    found = 0
+    for text in phone_corpus(seed=5, documents=80):
+        ours = [(r.start, r.end, r.score) for r in detector.find(text)]
+        theirs = sorted((r.start, r.end, r.score) for r in engine.analyze(text, language="en"))
+        assert ours == theirs, text
+        found += len(ours)
+    assert found > 200
+
+
+def test_region_rules_skip_only_strings_phonenumbers_would_reject(monkeypatch):
+    # The shortcut's one claim: every string phonenumbers' matcher hands to parse() is listed by `tries`,
+    # and a region whose rule turns a string down finds no valid number in it.
+    import phonenumbers
+    from phonenumbers import phonenumbermatcher
+
+    detector = PiiDetector(["PHONE_NUMBER"])
+    shapes = detector.shapes
+    parsed: list[str] = []
+    original = phonenumbermatcher.PhoneNumberMatcher._parse_and_verify
+
+    def recording(self, candidate, offset):
+        parsed.append(candidate)
+        return original(self, candidate, offset)
+
+    monkeypatch.setattr(phonenumbermatcher.PhoneNumberMatcher, "_parse_and_verify", recording)
+    checked = turned_down = 0
+    for text in phone_corpus(seed=8, documents=25):
+        for region in shapes.regions:
+            parsed.clear()
+            if list(phonenumbers.PhoneNumberMatcher(text, region)):
+                continue  # after a match the matcher moves on differently; `tries` covers runs that find none
+            assert set(parsed) <= set(shapes.tries(text)), text
+        for tried in set(shapes.tries(text)):
+            for region in set(shapes.regions) - shapes._regions_for_try(tried):
+                checked += 1
+                matcher = phonenumbers.PhoneNumberMatcher(tried, region)
+                assert original(matcher, tried, 0) is None, (tried, region)
+                try:
+                    parses = phonenumbers.parse(tried, region) is not None
+                except phonenumbers.NumberParseException:
+                    parses = False
+                turned_down += parses  # strings that parse, but to no valid number of the region
+    assert checked > 1000 and turned_down > 100
+
+
 def test_person_and_location_with_an_installed_spacy_model(tmp_path):
     spacy = pytest.importorskip("spacy")
     nlp = spacy.blank("en")

@@ -20,8 +20,12 @@ it stands in for, so a recognizer run on the windows finds what it finds on the 
 
 - the pattern recognizers run once per document, over the windows joined by newlines (no pattern
   crosses a newline), and only those whose trigger fired;
-- the phone recognizer runs once per window, and its answer is cached by the window's text: years,
-  dates and prices repeat across pages, and the matcher's answer depends on nothing else.
+- phone numbers are found by what presidio's phone recognizer runs, phonenumbers' matcher with the
+  recognizer's leniency and score, once per window and region, cached by the window's text (years,
+  dates and prices repeat across pages, and the matcher's answer depends on nothing else). Each region
+  has a rule compiled from phonenumbers' metadata saying which digit strings could be a valid number
+  there (`RegionRule`); a region is skipped for a window if no string the matcher would parse passes
+  its rule, and inside the matcher parse() is skipped for a string that does not (`PhoneShapes`).
 
 `bench/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
 have no language of their own, so they run once per document whatever its language.
@@ -30,9 +34,10 @@ have no language of their own, so they run once per document whatever its langua
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,30 +206,38 @@ class RegionRule:
 
 
 class PhoneShapes:
-    """What phonenumbers' matcher can match: its character classes, and which regions can use a chain.
+    """What phonenumbers' matcher can match: its character classes, and which regions can use a window.
 
     A region's matcher only returns numbers its metadata calls valid: once parse() has taken off what it
-    takes off (country code, national prefix), the digits match one of the region's number types
-    (fixed line, mobile, toll free...), or they start with its international prefix. Every candidate
-    the matcher tries is a run of whole digit blocks of the chain, so a region none of whose runs passes
-    that test is not asked: a year such as 2023 fits none of the default regions, a date only a few.
+    takes off (an extension, the country code, the national prefix), the digits match one of the
+    region's number types (fixed line, mobile, toll free...), or they start with its international
+    prefix. `tries` lists every string the matcher hands to parse() while it finds nothing; if no region
+    rule lets one of them through, the matcher finds nothing in that region, because its first match
+    would have been one of them. A year such as 2023 fits none of the default regions, a date only a few,
+    and a calendar row "01 02 03 ... 31" none: the matcher reads it whole, then token by token.
     """
-
-    MAX_BLOCKS = 24  # longer chains (tables of numbers) go to every region rather than being enumerated
 
     def __init__(self, regions: Sequence[str]) -> None:
         from phonenumbers import phonenumbermatcher as matcher
 
-        # Private names, but the very classes the matcher's candidate pattern uses: the windows must agree.
+        # Private names, but the very patterns the matcher uses: the windows and tries must agree with it.
         self.is_punctuation = re.compile(f"[{matcher._VALID_PUNCTUATION}]").match
         self.lead = set(matcher._LEAD_CLASS_CHARS.replace("\\", ""))
         self.chain_class = matcher._VALID_PUNCTUATION
         self.extension = re.compile(matcher._EXTN_PATTERNS_FOR_MATCHING, re.IGNORECASE)
         self.plus_number = re.compile(f"[{matcher._PLUS_CHARS}][{matcher._VALID_PUNCTUATION}]{{0,4}}\\d")
+        self.candidate = matcher._PATTERN
+        self.second_number = matcher._SECOND_NUMBER_START_PATTERN
+        self.inner_matches = matcher._INNER_MATCHES
+        self.unwanted_end = matcher._UNWANTED_END_CHAR_PATTERN
+        self.matching_brackets = matcher._MATCHING_BRACKETS
+        self.publication_pages = matcher._PUB_PAGES
         self.regions = tuple(regions)
         self.rules = {region: RegionRule.for_region(region) for region in self.regions}
         self.shortest = min(rule.shortest for rule in self.rules.values())
-        self.verdicts: dict[str, frozenset[str]] = {}  # digit run -> regions that could match it
+        self.plus = re.compile(f"[{matcher._PLUS_CHARS}]")
+        self.verdicts: dict[str, frozenset[str]] = {}  # digits -> regions that could match them
+        self.try_verdicts: dict[str, frozenset[str]] = {}  # string the matcher parses -> regions
 
     def chain(self, min_digits: int) -> re.Pattern[str]:
         return re.compile(rf"\d(?:[{self.chain_class}]{{0,4}}\d){{{min_digits - 1},}}")
@@ -251,23 +264,61 @@ class PhoneShapes:
         extension = self.extension.match(text, end)
         return start, extension.end() if extension else end
 
-    def regions_for(self, chain: str) -> set[str]:
-        """The regions whose matcher could find a number in this chain of digits and punctuation."""
-        blocks = [_ascii_digits(block) for block in re.findall(r"\d+", chain)]
-        if len(blocks) > self.MAX_BLOCKS:
-            return {r for r in self.regions if sum(map(len, blocks)) >= self.rules[r].shortest}
+    def tries(self, window: str) -> Iterator[str]:
+        """Every string phonenumbers' matcher parses in `window` when none of them is a valid number (its
+        `_find`, `_extract_match` and `_extract_inner_match`, minus the checks that only reject)."""
+        index = 0
+        found = self.candidate.search(window, index)
+        while found is not None:
+            candidate = _trim_after(self.second_number, found.group())
+            yield candidate
+            for inner in self.inner_matches:
+                group = inner.search(candidate)
+                if group is not None:
+                    yield _trim_after(self.unwanted_end, candidate[: group.start()])
+                while group is not None:
+                    yield _trim_after(self.unwanted_end, group.group(1))
+                    group = inner.search(candidate, group.start() + 1)
+            index = found.start() + max(1, len(candidate))
+            found = self.candidate.search(window, index)
+
+    def matcher(self, window: str, region: str, leniency: int) -> Iterator[Any]:
+        """phonenumbers' own matcher over `window`, except that it does not parse a string this region's
+        rule has already turned down (parse() would have found no valid number in it)."""
+        return iter(_shape_checked_matcher()(window, region, leniency=leniency, shapes=self))
+
+    def regions_for(self, window: str) -> set[str]:
+        """The regions whose matcher could find a number in this window."""
         regions: set[str] = set()
-        for i in range(len(blocks)):
-            digits = ""
-            for block in blocks[i:]:
-                digits += block
-                if len(digits) > 24:  # longer than any national number with its prefixes
-                    break
-                if len(digits) >= self.shortest:
-                    regions |= self._regions_for_run(digits)
+        for tried in self.tries(window):
+            regions |= self._regions_for_try(tried)
+            if len(regions) == len(self.regions):
+                break
         return regions
 
-    def _regions_for_run(self, digits: str) -> frozenset[str]:
+    def _regions_for_try(self, tried: str) -> frozenset[str]:
+        found = self.try_verdicts.get(tried)
+        if found is None:
+            if len(self.try_verdicts) >= PHONE_CACHE_SIZE:
+                self.try_verdicts.clear()
+            found = self.try_verdicts[tried] = self._judge_try(tried)
+        return found
+
+    def _judge_try(self, tried: str) -> frozenset[str]:
+        if not self.matching_brackets.fullmatch(tried) or self.publication_pages.search(tried):
+            return frozenset()  # _parse_and_verify turns these down before it parses
+        if len(_ASCII_LETTERS.findall(tried)) >= 3 or self.plus.search(tried):
+            # parse() would read the letters as keypad digits; after a '+' comes any country's number.
+            return frozenset(self.regions)
+        blocks = [_ascii_digits(block) for block in _DIGITS.findall(tried)]
+        regions = self._regions_for_digits("".join(blocks))
+        if len(blocks) > 1:  # parse() may take the last block off as an extension ("555-0199 #23")
+            regions |= self._regions_for_digits("".join(blocks[:-1]))
+        return regions
+
+    def _regions_for_digits(self, digits: str) -> frozenset[str]:
+        if not self.shortest <= len(digits) <= 24:  # 24: longer than any national number with its prefixes
+            return frozenset()
         found = self.verdicts.get(digits)
         if found is None:
             if len(self.verdicts) >= PHONE_CACHE_SIZE:
@@ -275,6 +326,33 @@ class PhoneShapes:
             found = frozenset(r for r in self.regions if self.rules[r].could_match(digits))
             self.verdicts[digits] = found
         return found
+
+
+@functools.cache
+def _shape_checked_matcher() -> type:
+    """PhoneNumberMatcher (imported when first needed) that asks PhoneShapes before each parse()."""
+    from phonenumbers import PhoneNumberMatcher
+
+    class ShapeCheckedMatcher(PhoneNumberMatcher):
+        def __init__(self, text: str, region: str, leniency: int, shapes: PhoneShapes) -> None:
+            super().__init__(text, region, leniency=leniency)
+            self.shapes = shapes
+
+        def _parse_and_verify(self, candidate: str, offset: int) -> Any:
+            if self.preferred_region not in self.shapes._regions_for_try(candidate):
+                return None  # what parse() and the validity check would have concluded, only sooner
+            return super()._parse_and_verify(candidate, offset)
+
+    return ShapeCheckedMatcher
+
+
+def _trim_after(pattern: re.Pattern[str], text: str) -> str:
+    found = pattern.search(text)
+    return text[: found.start()] if found else text
+
+
+_DIGITS = re.compile(r"\d+")
+_ASCII_LETTERS = re.compile("[A-Za-z]")
 
 
 def _shortest_match(pattern: str) -> int:
@@ -355,10 +433,9 @@ class PiiDetector:
         self.digit_minimums = {e: n for e, n in minimums.items() if e in self.entities}
         self.shapes = PhoneShapes(phone_regions)
         self.phone_regions = tuple(phone_regions)
-        self.phone_by_region = {}
-        if "PHONE_NUMBER" in self.entities:
-            # One recognizer per region, so a window meets only the regions that could match it.
-            self.phone_by_region = {r: build_recognizers(["PHONE_NUMBER"], [r])[0] for r in self.phone_regions}
+        # presidio's phone recognizer runs phonenumbers' matcher per region with its leniency and scores
+        # each match the same; here the matcher runs per region only where that region could match.
+        self.phone_recognizer = build_recognizers(["PHONE_NUMBER"], self.phone_regions)[0]
         self.chain = self.shapes.chain(min(self.digit_minimums.values())) if self.digit_minimums else None
         self.phone_cache: dict[str, list[tuple[int, int, float]]] = {}
         self.skipped_runs = 0  # digit runs longer than LONGEST_PHONE_RUN, not searched for phone numbers
@@ -415,18 +492,21 @@ class PiiDetector:
     def _phone_numbers(self, window: str) -> list[tuple[int, int, float]]:
         found = self.phone_cache.get(window)
         if found is None:
-            from presidio_analyzer import EntityRecognizer
+            from presidio_analyzer import EntityRecognizer, RecognizerResult
 
             if len(self.phone_cache) >= PHONE_CACHE_SIZE:
                 self.phone_cache.clear()
             if self.shapes.plus_number.search(window):
                 regions = self.phone_regions  # a +country code reads the same in every region
             else:
-                chains = self.chain.findall(window) if self.chain else []
-                regions = tuple(
-                    sorted({r for c in chains for r in self.shapes.regions_for(c)}, key=self.phone_regions.index)
-                )
-            matches = [m for r in regions for m in self.phone_by_region[r].analyze(window, ["PHONE_NUMBER"], None)]
+                wanted = self.shapes.regions_for(window)
+                regions = tuple(r for r in self.phone_regions if r in wanted)
+            leniency, score = self.phone_recognizer.leniency, self.phone_recognizer.SCORE
+            matches = [
+                RecognizerResult("PHONE_NUMBER", match.start, match.end, score)
+                for region in regions
+                for match in self.shapes.matcher(window, region, leniency)
+            ]
             found = [(r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(matches)]
             self.phone_cache[window] = found
         return found
