@@ -60,7 +60,7 @@ def train_step(model, raw, optimizer, x, y) -> torch.Tensor:
     return loss
 
 
-def profile_steps(model, raw, optimizer, data, steps: int = 3) -> None:
+def profile_steps(model, raw, optimizer, data, steps: int = 3, rows: int = 12) -> None:
     """Where the GPU time goes: CUDA kernels grouped by kind, as a share of the total."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -91,13 +91,48 @@ def profile_steps(model, raw, optimizer, data, steps: int = 3) -> None:
     print(f"profile of {steps} steps ({whole / steps / 1000:.1f} ms of kernels per step):")
     for kind, total in sorted(kinds.items(), key=lambda item: -item[1]):
         print(f"  {kind:<28} {100 * total / whole:5.1f}%  {total / steps / 1000:7.1f} ms/step")
-    print(prof.key_averages().table(sort_by="device_time_total", row_limit=12, max_name_column_width=60))
+    print(prof.key_averages().table(sort_by="device_time_total", row_limit=rows, max_name_column_width=90))
+
+
+def check_fused_loss(device: str, rows: int = 8192, vocab: int = 50_304, width: int = 768) -> None:
+    """The fused head + loss against F.linear + F.cross_entropy: loss and both gradients, under bf16 autocast."""
+    import torch.nn.functional as F
+
+    from webcorpus.train import fused_loss
+
+    torch.manual_seed(0)
+    x = torch.randn(rows, width, device=device, requires_grad=True)
+    weight = (torch.randn(vocab, width, device=device) * 0.02).requires_grad_()
+    targets = torch.randint(0, vocab, (rows,), device=device)
+    results = []
+    for fused in (True, False):
+        x.grad = weight.grad = None
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            if fused:
+                loss = fused_loss.head_cross_entropy(x, weight, targets)
+            else:
+                loss = F.cross_entropy(F.linear(x, weight), targets)
+        (loss * 3.0).backward()
+        results.append((loss.detach().float(), x.grad.clone(), weight.grad.clone()))
+    (fused_l, fused_gx, fused_gw), (plain_l, plain_gx, plain_gw) = results
+
+    def rel(a, b):
+        return float((a - b).abs().max() / b.abs().max())
+
+    print(
+        f"fused loss check ({rows} rows): loss {float(fused_l):.6f} vs {float(plain_l):.6f}, "
+        f"max relative difference of grad x {rel(fused_gx, plain_gx):.2e}, grad weight {rel(fused_gw, plain_gw):.2e}"
+    )
 
 
 def measure(args, batch_size: int, device: str, rank: int) -> dict:
     config = GPTConfig(vocab_size=args.vocab_size, context=1024, n_layer=12, n_head=12, n_embd=768)
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
+    raw.fused_loss = args.loss == "fused"
+    if args.residual == "bf16":  # experiment: the residual stream in bf16 instead of float32
+        embed_forward = raw.embed.forward
+        raw.embed.forward = lambda idx: embed_forward(idx).to(torch.bfloat16)
     model = torch.compile(raw, mode=args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
@@ -113,7 +148,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
     if args.profile and rank == 0:
-        profile_steps(model, raw, optimizer, data)
+        profile_steps(model, raw, optimizer, data, rows=args.profile_rows)
     step_s = statistics.median(times)
     tokens_per_gpu = batch_size * config.context / step_s
     mfu = raw.flops_per_token(config.context) * tokens_per_gpu / (args.peak_tflops * 1e12)
@@ -140,6 +175,21 @@ def main() -> None:
     parser.add_argument("--tokens", help="A token folder to read batches from (default: random tokens).")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--profile", action="store_true", help="Profile 3 steps and print where GPU time goes.")
+    parser.add_argument("--profile-rows", type=int, default=12, help="Kernels listed by --profile.")
+    parser.add_argument(
+        "--attention",
+        choices=["default", "cudnn"],
+        default="default",
+        help="SDPA backend: torch's default choice, or cuDNN's attention only.",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=["fused", "plain"],
+        default="fused",
+        help="Head + loss in one Triton kernel (fused_loss.py), or F.linear + F.cross_entropy.",
+    )
+    parser.add_argument("--residual", choices=["float32", "bf16"], default="float32")
+    parser.add_argument("--tune", action="store_true", help="Inductor's coordinate-descent tuning of its kernels.")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
@@ -151,12 +201,24 @@ def main() -> None:
     device = f"cuda:{rank}"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    if args.attention == "cudnn":
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_math_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(True)
+    if args.tune:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True
     lead = rank == 0
     if lead:
         mode = args.compile_mode or "default"
         name = torch.cuda.get_device_name()
-        print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode})")
+        print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode}), "
+              f"attention={args.attention}, loss={args.loss}, tune={args.tune}")  # fmt: skip
 
+    if lead and args.loss == "fused":
+        check_fused_loss(device)
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     for batch_size in sizes + ([args.compare_batch] if args.compare_batch not in sizes else []):

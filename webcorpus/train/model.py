@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from webcorpus.train import fused_loss
+
 
 @dataclass
 class GPTConfig:
@@ -98,6 +100,8 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    fused_loss = True  # head + loss in one Triton kernel on CUDA (fused_loss.py); bench/train_gpu.py compares
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
@@ -127,12 +131,17 @@ class GPT(nn.Module):
         return 6 * self.num_params() + 12 * self.config.n_layer * self.config.n_embd * T
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """(logits, None) without targets; (logits or None, mean loss) with them."""
         x = self.embed(idx)
         for block in self.blocks:
             x = block(x)
-        logits = self.head(self.norm(x))
+        x = self.norm(x)
         if targets is None:
-            return logits, None
+            return self.head(x), None
+        if self.fused_loss and fused_loss.available(x):
+            # The logits are overwritten by their gradient inside the loss (see fused_loss.py): none to return.
+            return None, fused_loss.head_cross_entropy(x.view(-1, x.size(-1)), self.head.weight, targets.reshape(-1))
+        logits = self.head(x)
         # No explicit .float(): autocast runs cross_entropy in float32 anyway, and left to torch.compile the
         # upcast fuses into the loss kernel instead of writing a float32 copy of all the logits.
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))

@@ -1,0 +1,91 @@
+"""The output head and its cross-entropy loss in one autograd step, with one Triton kernel for the loss.
+
+At GPT-2's vocabulary the logits dwarf every other activation: a micro-batch of 64 x 1024 tokens has
+6.6 GB of them in bf16. `F.cross_entropy` reads them to find each row's log-sum-exp, saves them, and in
+the backward pass reads them again to write a gradient of the same size; torch.compile fuses the
+float32 upcast but not the passes. Here one kernel, run per row in the forward pass, computes the loss
+and overwrites the row's logits with their gradient, (softmax - one_hot) / rows: the logits are read
+from memory once (the second pass over a row finds it in L2) and written once, and no second buffer of
+that size exists. The backward pass then only scales that gradient into the two matrix products.
+
+Used on CUDA when Triton is installed (it comes with torch's CUDA wheels); elsewhere the model uses
+`F.cross_entropy`. bench/train_gpu.py checks both give the same loss and gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only torch: the model falls back to F.cross_entropy
+    triton = None
+
+BLOCK = 4096  # columns per step of the loop over a row
+WARPS = 16
+
+
+def available(tensor: torch.Tensor) -> bool:
+    return triton is not None and tensor.is_cuda
+
+
+if triton is not None:
+
+    @triton.jit
+    def _cross_entropy_rows(logits, row_stride, targets, losses, n_cols, scale, WRITE_GRAD: tl.constexpr,
+                            BLOCK: tl.constexpr):  # fmt: skip
+        row = tl.program_id(0).to(tl.int64)
+        base = logits + row * row_stride
+        target = tl.load(targets + row)
+        # Online log-sum-exp: a running maximum and the sum of exponentials relative to it.
+        running_max = float("-inf")
+        running_sum = 0.0
+        for start in range(0, n_cols, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            x = tl.load(base + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
+            new_max = tl.maximum(running_max, tl.max(x, 0))
+            running_sum = running_sum * tl.exp(running_max - new_max) + tl.sum(tl.exp(x - new_max), 0)
+            running_max = new_max
+        log_sum_exp = running_max + tl.log(running_sum)
+        tl.store(losses + row, log_sum_exp - tl.load(base + target).to(tl.float32))
+        if WRITE_GRAD:
+            for start in range(0, n_cols, BLOCK):
+                cols = start + tl.arange(0, BLOCK)
+                mask = cols < n_cols
+                x = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
+                grad = tl.exp(x - log_sum_exp) - tl.where(cols == target, 1.0, 0.0)
+                tl.store(base + cols, (grad * scale).to(logits.dtype.element_ty), mask=mask)
+
+
+class HeadCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of `x @ weight.T` against `targets`; the logits never leave this function."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, write_grad: bool) -> torch.Tensor:
+        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+        x, low_weight = x.to(dtype), weight.to(dtype)
+        logits = x @ low_weight.t()
+        rows, cols = logits.shape
+        losses = torch.empty(rows, dtype=torch.float32, device=x.device)
+        _cross_entropy_rows[(rows,)](
+            logits, logits.stride(0), targets, losses, cols, 1.0 / rows, WRITE_GRAD=write_grad, BLOCK=BLOCK,
+            num_warps=WARPS,
+        )  # fmt: skip
+        ctx.save_for_backward(x, low_weight, logits)  # logits now hold d(loss)/d(logits)
+        ctx.weight_dtype = weight.dtype
+        return losses.mean()
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        x, low_weight, grad_logits = ctx.saved_tensors
+        grad_x = (grad_logits @ low_weight) * grad_loss.to(x.dtype)
+        grad_weight = (grad_logits.t() @ x).to(ctx.weight_dtype) * grad_loss
+        return grad_x, grad_weight, None, None
+
+
+@torch.compiler.disable  # runs as is inside a compiled model: Inductor has nothing to fuse here
+def head_cross_entropy(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """x: (rows, width) final hidden states, weight: (vocab, width), targets: (rows,) token ids."""
+    write_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return HeadCrossEntropy.apply(x, weight, targets.contiguous(), write_grad)
