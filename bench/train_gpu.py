@@ -188,7 +188,12 @@ def main() -> None:
         default="fused",
         help="Head + loss in one Triton kernel (fused_loss.py), or F.linear + F.cross_entropy.",
     )
-    parser.add_argument("--residual", choices=["float32", "bf16"], default="float32")
+    parser.add_argument(
+        "--residual",
+        choices=["float32", "bf16"],
+        default="float32",
+        help="Experiment: the residual stream in bf16 (the trainer keeps it in float32, as nanoGPT does).",
+    )
     parser.add_argument("--tune", action="store_true", help="Inductor's coordinate-descent tuning of its kernels.")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
@@ -215,7 +220,7 @@ def main() -> None:
         mode = args.compile_mode or "default"
         name = torch.cuda.get_device_name()
         print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode}), "
-              f"attention={args.attention}, loss={args.loss}, tune={args.tune}")  # fmt: skip
+              f"attention={args.attention}, loss={args.loss}, residual={args.residual}, tune={args.tune}")  # fmt: skip
 
     if lead and args.loss == "fused":
         check_fused_loss(device)
