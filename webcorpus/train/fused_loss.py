@@ -84,7 +84,9 @@ class HeadCrossEntropy(torch.autograd.Function):
         return grad_x, grad_weight, None, None
 
 
-@torch.compiler.disable  # runs as is inside a compiled model: Inductor has nothing to fuse here
+# Outside the compiled graph: traced by Inductor (torch 2.11) the kernel's launch failed, and around it
+# there is nothing left to fuse.
+@torch.compiler.disable
 def head_cross_entropy(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """x: (rows, width) final hidden states, weight: (vocab, width), targets: (rows,) token ids."""
     write_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
