@@ -161,11 +161,14 @@ def test_vocabulary_over_uint16_is_an_error(tmp_path):
 
 def test_parquet_tokens_column(trained):
     tmp_path, texts, _ = trained
-    tokenize(tmp_path, "pq", format="parquet")
+    first = tokenize(tmp_path, "pq", format="parquet")
     tokenizer, end = load_tokenizer(tmp_path / "tokenizer.json")
     rows = [row for path in sorted((tmp_path / "pq").glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
     assert {row["id"]: tokenizer.decode(row["tokens"][1:]) for row in rows} == texts
     assert all(row["tokens"][0] == end for row in rows)
+    # A rerun finds every shard written and counts them from the files.
+    assert tokenize(tmp_path, "pq", format="parquet")["parquet"] == first["parquet"]
+    assert first["parquet"]["tokens"] == sum(len(row["tokens"]) for row in rows)
 
 
 def test_cli_and_stats(trained):

@@ -257,4 +257,8 @@ def run_batch_dedup(
         "shards": len(shards),
     }
     write_json(output / "dedup_stats.json", summary)
-    return summary
+    line = (
+        f"dedup_batch: {summary['documents']} documents in {summary['shards']} shards, {summary['candidate_pairs']} "
+        f"candidate pairs, removed {summary['removed']} -> {output / 'data'}"
+    )
+    return {**summary, "documents_kept": summary["documents"] - summary["removed"], "line": line}

@@ -230,15 +230,12 @@ def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, band
     """
     from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
 
-    settings = DedupSettings(shingle_size, bands, rows, seed, hash_name, hash_ranges)
     try:
+        settings = DedupSettings(shingle_size, bands, rows, seed, hash_name, hash_ranges)
         summary = run_batch_dedup(input_dir, output_dir, settings, workers, clusters_out)
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(
-        f"dedup: {summary['documents']} documents in {summary['shards']} shards, "
-        f"{summary['candidate_pairs']} candidate pairs, removed {summary['removed']} -> {output_dir}/data"
-    )
+    click.echo(summary["line"])
 
 
 @main.command("train-tokenizer")

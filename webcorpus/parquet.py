@@ -54,6 +54,16 @@ def shard_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
 
 
+def read_texts(folder: str | Path) -> Iterator[tuple[str, str]]:
+    """(id, text) of every document, shard by shard in name order, streamed in batches."""
+    paths = shard_paths(folder)
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no .parquet shards found")
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text"]):
+            yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
+
+
 def read_documents(folder: str | Path, columns: list[str] | None = None) -> Iterator[Document]:
     for path in shard_paths(folder):
         parquet = pq.ParquetFile(path)

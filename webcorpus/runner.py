@@ -273,11 +273,6 @@ def run_after_steps(config: PipelineConfig, output: Path, workers: int) -> list[
         if step.name == DedupSettings.name:
             target = output / step.name
             summary = run_batch_dedup(source, target, DedupSettings(**step.options), workers)
-            summary["line"] = (
-                f"{step.name}: {summary['documents']} documents, {summary['candidate_pairs']} candidate pairs, "
-                f"removed {summary['removed']}"
-            )
-            summary["documents_kept"] = summary["documents"] - summary["removed"]
             summaries.append({"step": step.name, "output": str(target), "data": str(target / "data"), **summary})
             source = target / "data"
         elif step.name == TokenizerSettings.name:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
-from webcorpus.parquet import shard_paths
+from webcorpus.parquet import read_texts, shard_paths
 from webcorpus.token_shards import shard_files, write_shard
 
 END_OF_TEXT = "<|endoftext|>"
@@ -48,16 +48,6 @@ def input_fingerprint(folder: str | Path, settings: Any, *extra: bytes) -> str:
 
 def bucket(document_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(document_id.encode(), digest_size=8).digest(), "little") % BUCKETS
-
-
-def corpus_texts(folder: str | Path, columns: tuple[str, ...] = ("id", "text")) -> Iterator[tuple[str, str]]:
-    """(id, text) of every document, shard by shard in name order, streamed in batches."""
-    paths = shard_paths(folder)
-    if not paths:
-        raise FileNotFoundError(f"{folder}: no .parquet shards found")
-    for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=list(columns)):
-            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
 
 
 # ---- training ------------------------------------------------------------------------------------
@@ -106,7 +96,7 @@ def train_tokenizer(folder: str | Path, out: str | Path, settings: TokenizerSett
     used = {"documents": 0, "characters": 0}
 
     def training_texts() -> Iterator[str]:
-        for document_id, text in corpus_texts(folder):
+        for document_id, text in read_texts(folder):
             if bucket(document_id) < HELD_OUT_BUCKETS:
                 continue
             if used["characters"] + len(text) > settings.max_characters:
@@ -120,7 +110,7 @@ def train_tokenizer(folder: str | Path, out: str | Path, settings: TokenizerSett
     seconds = time.perf_counter() - start
     with atomic_path(out) as tmp:
         tokenizer.save(str(tmp))
-    held_out = [text for document_id, text in corpus_texts(folder) if bucket(document_id) < HELD_OUT_BUCKETS]
+    held_out = [text for document_id, text in read_texts(folder) if bucket(document_id) < HELD_OUT_BUCKETS]
     summary = {
         "tokenizer": str(out),
         "vocab_size": tokenizer.get_vocab_size(),
@@ -375,7 +365,7 @@ def tokenize_corpus(
             split: _SplitWriter(out, settings.prefix, split, settings.shard_tokens, done) for split in ("val", "train")
         }
         batch: list[tuple[str, str]] = []
-        for item in corpus_texts(folder):
+        for item in read_texts(folder):
             batch.append(item)
             if len(batch) == settings.batch_documents:
                 _encode_batch(encoder, end, batch, writers, settings.val_buckets)
@@ -414,16 +404,20 @@ def _tokenize_to_parquet(folder: Path, out: Path, encoder: BatchEncoder, end: in
     totals = {"shards": 0, "tokens": 0, "documents": 0}
     for path in shard_paths(folder):
         target = out / path.name
-        table = pq.read_table(path, columns=["id", "text"])
-        ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
-        tokens = [[end, *ids] for ids in encoder.encode(texts)]
-        if not target.exists():
-            splits = ["val" if bucket(i) < settings.val_buckets else "train" for i in ids]
+        if target.exists():  # written by an interrupted run: count it, do not encode it again
+            lengths = pq.read_table(target, columns=["tokens"]).column("tokens").combine_chunks().value_lengths()
+            token_counts = lengths.to_numpy(zero_copy_only=False).tolist()
+        else:
+            table = pq.read_table(path, columns=["id", "text"])
+            document_ids = table.column("id").to_pylist()
+            tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
+            splits = ["val" if bucket(i) < settings.val_buckets else "train" for i in document_ids]
             with atomic_path(target) as tmp:
-                pq.write_table(pa.table({"id": ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
+                pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
+            token_counts = [len(t) for t in tokens]
         totals["shards"] += 1
-        totals["documents"] += len(ids)
-        totals["tokens"] += sum(map(len, tokens))
+        totals["documents"] += len(token_counts)
+        totals["tokens"] += sum(token_counts)
     return {"parquet": totals}
 
 

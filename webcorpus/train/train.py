@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from webcorpus.atomic import atomic_path
 from webcorpus.token_shards import TokenShards
 from webcorpus.train.model import GPT, GPTConfig
 
@@ -140,7 +141,6 @@ def vocab_size_of(tokens_dir: Path, default: int = 50_304) -> int:
 
 
 def save_checkpoint(path: Path, model: GPT, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -148,16 +148,21 @@ def save_checkpoint(path: Path, model: GPT, optimizer: torch.optim.Optimizer, st
         "config": asdict(config),
         "model_config": asdict(model.config),
     }
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a checkpoint is whole or absent
+    with atomic_path(path) as tmp:  # a checkpoint is whole or absent
+        torch.save(state, tmp)
+
+
+def read_checkpoint(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
+    try:
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state["model_config"], state["model"]
+    except Exception as error:  # torch raises pickle, zip and key errors alike for a foreign file
+        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {error})") from None
+    return state
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu") -> GPT:
-    try:
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        state["model_config"]
-    except Exception as error:  # torch raises pickle, zip and key errors alike for a foreign file
-        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {error})") from None
+    state = read_checkpoint(checkpoint, device)
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval()
@@ -208,7 +213,7 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
     if resume:
         if not checkpoint.exists():
             raise FileNotFoundError(f"{checkpoint}: no checkpoint to resume from")
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = read_checkpoint(checkpoint, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
