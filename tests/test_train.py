@@ -112,6 +112,27 @@ def test_schedules():
     assert learning_rate(wsd, 90) == pytest.approx(0.55) and learning_rate(wsd, 100) == pytest.approx(0.1)
 
 
+def test_residual_stream_dtype_follows_the_config_under_autocast():
+    from webcorpus.train.model import GPT, GPTConfig
+
+    seen = {}
+    for dtype in ("bfloat16", "float32"):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=64, context=16, n_layer=2, n_head=2, n_embd=32, residual_dtype=dtype))
+        model.blocks[1].register_forward_pre_hook(
+            lambda _, inputs, d=dtype: seen.setdefault(d, []).append(inputs[0].dtype)
+        )
+        idx = torch.randint(0, 64, (2, 16))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, loss = model(idx, idx)
+        loss.backward()
+        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())
+        model(idx, idx)  # no autocast (the CPU trainer): float32 whatever the setting
+    assert seen == {"bfloat16": [torch.bfloat16, torch.float32], "float32": [torch.float32, torch.float32]}
+    with pytest.raises(ValueError, match="residual_dtype must be 'float32' or 'bfloat16', not 'float16'"):
+        GPTConfig(residual_dtype="float16")
+
+
 def test_data_parallel_under_torchrun_on_cpu(sample_run, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "webcorpus.cli", "train",

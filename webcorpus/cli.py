@@ -317,7 +317,7 @@ def train_command(tokens_dir, config_file, preset, out_dir, max_steps, batch_siz
     """Train the bundled GPT on token shards made by `webcorpus tokenize` (one GPU, CPU, or torchrun).
 
     Options come from the preset, then the --config YAML (same names as the flags, plus `model:` with
-    n_layer, n_head, n_embd, context, tie_embeddings), then the flags. Multi-GPU:
+    n_layer, n_head, n_embd, context, tie_embeddings, residual_dtype), then the flags. Multi-GPU:
     torchrun --nproc_per_node 8 -m webcorpus.cli train TOKENS_DIR ...
     """
     _need_torch()

@@ -4,9 +4,10 @@ At GPT-2's vocabulary the logits dwarf every other activation: a micro-batch of 
 6.6 GB of them in bf16. `F.cross_entropy` reads them to find each row's log-sum-exp, saves them, and in
 the backward pass reads them again to write a gradient of the same size; torch.compile fuses the
 float32 upcast but not the passes. Here one kernel, run per row in the forward pass, computes the loss
-and overwrites the row's logits with their gradient, (softmax - one_hot) / rows: the logits are read
-from memory once (the second pass over a row finds it in L2) and written once, and no second buffer of
-that size exists. The backward pass then only scales that gradient into the two matrix products.
+and overwrites the row's logits with their gradient, (softmax - one_hot) / rows: two passes over each row
+(the second partly served from L2) and one write, and no second buffer of that size exists. The backward
+pass then only scales that gradient into the two matrix products. On the H100 the kernel takes 6.1 ms
+for 64 x 1024 rows, 2.15 TB/s counted as one read and one write (a plain copy reaches 3.0).
 
 Used on CUDA when Triton is installed (it comes with torch's CUDA wheels); elsewhere the model uses
 `F.cross_entropy`. bench/train_gpu.py checks both give the same loss and gradients.
@@ -22,7 +23,7 @@ try:
 except ImportError:  # CPU-only torch: the model falls back to F.cross_entropy
     triton = None
 
-BLOCK = 4096  # columns per step of the loop over a row
+BLOCK = 8192  # columns per step of the loop over a row; with WARPS, the fastest of bench/fused_loss_kernel.py
 WARPS = 16
 
 
@@ -38,15 +39,20 @@ if triton is not None:
         row = tl.program_id(0).to(tl.int64)
         base = logits + row * row_stride
         target = tl.load(targets + row)
-        # Online log-sum-exp: a running maximum and the sum of exponentials relative to it.
-        running_max = float("-inf")
-        running_sum = 0.0
+        # Online log-sum-exp: a running maximum and the sum of exponentials relative to it, kept per lane
+        # and combined once at the end, so the loop has no block-wide reduction (and barrier) per step: 3%
+        # faster than reducing every step on the H100 (bench/fused_loss_kernel.py). The start is finite so
+        # that a lane which only ever sees padding (-inf) keeps a sum of 0 instead of NaN.
+        lane_max = tl.full([BLOCK], -1e30, tl.float32)
+        lane_sum = tl.zeros([BLOCK], tl.float32)
         for start in range(0, n_cols, BLOCK):
             cols = start + tl.arange(0, BLOCK)
             x = tl.load(base + cols, mask=cols < n_cols, other=float("-inf")).to(tl.float32)
-            new_max = tl.maximum(running_max, tl.max(x, 0))
-            running_sum = running_sum * tl.exp(running_max - new_max) + tl.sum(tl.exp(x - new_max), 0)
-            running_max = new_max
+            new_max = tl.maximum(lane_max, x)
+            lane_sum = lane_sum * tl.exp(lane_max - new_max) + tl.exp(x - new_max)
+            lane_max = new_max
+        running_max = tl.max(lane_max, 0)
+        running_sum = tl.sum(lane_sum * tl.exp(lane_max - running_max), 0)
         log_sum_exp = running_max + tl.log(running_sum)
         tl.store(losses + row, log_sum_exp - tl.load(base + target).to(tl.float32))
         if WRITE_GRAD:
@@ -58,6 +64,15 @@ if triton is not None:
                 tl.store(base + cols, (grad * scale).to(logits.dtype.element_ty), mask=mask)
 
 
+def cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor, losses: torch.Tensor, write_grad: bool) -> None:
+    """Each row's loss into `losses`; with write_grad, the row's logits are overwritten by their gradient."""
+    rows, cols = logits.shape
+    _cross_entropy_rows[(rows,)](
+        logits, logits.stride(0), targets, losses, cols, 1.0 / rows, WRITE_GRAD=write_grad, BLOCK=BLOCK,
+        num_warps=WARPS,
+    )  # fmt: skip
+
+
 class HeadCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of `x @ weight.T` against `targets`; the logits never leave this function."""
 
@@ -66,12 +81,8 @@ class HeadCrossEntropy(torch.autograd.Function):
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
         x, low_weight = x.to(dtype), weight.to(dtype)
         logits = x @ low_weight.t()
-        rows, cols = logits.shape
-        losses = torch.empty(rows, dtype=torch.float32, device=x.device)
-        _cross_entropy_rows[(rows,)](
-            logits, logits.stride(0), targets, losses, cols, 1.0 / rows, WRITE_GRAD=write_grad, BLOCK=BLOCK,
-            num_warps=WARPS,
-        )  # fmt: skip
+        losses = torch.empty(logits.shape[0], dtype=torch.float32, device=x.device)
+        cross_entropy_rows(logits, targets, losses, write_grad)
         ctx.save_for_backward(x, low_weight, logits)  # logits now hold d(loss)/d(logits)
         ctx.weight_dtype = weight.dtype
         return losses.mean()

@@ -2,7 +2,8 @@
 through `scaled_dot_product_attention`, a GELU MLP, and a tied or untied output head.
 
 Modelled on nanoGPT's model.py; the differences are rotary positions instead of learned ones and RMSNorm
-instead of LayerNorm, as in most models trained since.
+instead of LayerNorm, as in most models trained since, and, under bf16 autocast on a GPU, a residual
+stream kept in bf16 as llm.c does (`residual_dtype`; nanoGPT keeps it in float32).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ class GPTConfig:
     n_embd: int = 768
     tie_embeddings: bool = True
     rope_base: float = 10_000.0
+    # The residual stream's dtype under autocast (on GPU). "bfloat16" halves the bytes every norm, add and
+    # rotary kernel moves, as llm.c does; "float32" keeps it as nanoGPT does. Without autocast: float32.
+    residual_dtype: str = "bfloat16"
+
+    def __post_init__(self) -> None:
+        if self.residual_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"residual_dtype must be 'float32' or 'bfloat16', not '{self.residual_dtype}'")
 
 
 class RMSNorm(nn.Module):
@@ -35,7 +43,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        # The weight in the input's dtype: given a bf16 residual stream and a float32 weight, torch warns
+        # that it cannot dispatch to its fused kernel.
+        return F.rms_norm(x, (x.size(-1),), self.weight.to(x.dtype), self.eps)
 
 
 class Rotary(nn.Module):
@@ -133,6 +143,8 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """(logits, None) without targets; (logits or None, mean loss) with them."""
         x = self.embed(idx)
+        if torch.is_autocast_enabled(x.device.type):
+            x = x.to(getattr(torch, self.config.residual_dtype))
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
