@@ -112,6 +112,11 @@ def test_schedules():
     assert learning_rate(wsd, 90) == pytest.approx(0.55) and learning_rate(wsd, 100) == pytest.approx(0.1)
 
 
+def test_gpt2_preset_compiles_unless_told_not_to():
+    assert TrainConfig.build("gpt2-124m").compile and not TrainConfig.build("tiny").compile
+    assert not TrainConfig.build("gpt2-124m", {"compile": False}).compile
+
+
 def test_residual_stream_dtype_follows_the_config_under_autocast():
     from webcorpus.train.model import GPT, GPTConfig
 
