@@ -188,24 +188,12 @@ def main() -> None:
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--profile", action="store_true", help="Profile 3 steps and print where GPU time goes.")
     parser.add_argument("--profile-rows", type=int, default=12, help="Kernels listed by --profile.")
-    parser.add_argument(
-        "--attention",
-        choices=["default", "cudnn"],
-        default="default",
-        help="SDPA backend: torch's default choice, or cuDNN's attention only.",
-    )
-    parser.add_argument(
-        "--loss",
-        choices=["fused", "plain"],
-        default="fused",
-        help="Head + loss in one Triton kernel (fused_loss.py), or F.linear + F.cross_entropy.",
-    )
-    parser.add_argument(
-        "--residual",
-        choices=["float32", "bfloat16"],
-        default="bfloat16",
-        help="The residual stream's dtype under autocast (the model's residual_dtype).",
-    )
+    for flag, choices, explanation in (  # the first choice is the default
+        ("--attention", ["default", "cudnn"], "SDPA backend: torch's default choice, or cuDNN's attention only."),
+        ("--loss", ["fused", "plain"], "Head + loss in one Triton kernel (fused_loss.py), or F.cross_entropy."),
+        ("--residual", ["bfloat16", "float32"], "The residual stream's dtype under autocast (residual_dtype)."),
+    ):
+        parser.add_argument(flag, choices=choices, default=choices[0], help=explanation)
     parser.add_argument(
         "--inductor", default="", help="Inductor settings to try, e.g. coordinate_descent_tuning=1,aggressive_fusion=1"
     )

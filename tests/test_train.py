@@ -112,6 +112,18 @@ def test_schedules():
     assert learning_rate(wsd, 90) == pytest.approx(0.55) and learning_rate(wsd, 100) == pytest.approx(0.1)
 
 
+def test_model_options_are_checked_before_training():
+    with pytest.raises(ValueError, match="unknown model option 'n_layers'"):
+        TrainConfig.build("tiny", {"model": {"n_layers": 3}})
+    with pytest.raises(ValueError, match="model option 'n_layer' must be int, got 'two'"):
+        TrainConfig.build("tiny", {"model": {"n_layer": "two"}})
+    with pytest.raises(ValueError, match="residual_dtype must be 'float32' or 'bfloat16'"):
+        TrainConfig.build("tiny", {"model": {"residual_dtype": "float16"}})
+    with pytest.raises(ValueError, match="training option 'max_steps' must be int, got True"):
+        TrainConfig.build("tiny", {"max_steps": True})
+    assert TrainConfig.build("tiny", {"lr": 1, "model": {"n_layer": 3}}).model["n_layer"] == 3
+
+
 def test_gpt2_preset_compiles_unless_told_not_to():
     assert TrainConfig.build("gpt2-124m").compile and not TrainConfig.build("tiny").compile
     assert not TrainConfig.build("gpt2-124m", {"compile": False}).compile

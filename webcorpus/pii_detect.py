@@ -37,7 +37,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,12 +297,7 @@ class PhoneShapes:
         return regions
 
     def _regions_for_try(self, tried: str) -> frozenset[str]:
-        found = self.try_verdicts.get(tried)
-        if found is None:
-            if len(self.try_verdicts) >= PHONE_CACHE_SIZE:
-                self.try_verdicts.clear()
-            found = self.try_verdicts[tried] = self._judge_try(tried)
-        return found
+        return _cached(self.try_verdicts, tried, self._judge_try)
 
     def _judge_try(self, tried: str) -> frozenset[str]:
         if not self.matching_brackets.fullmatch(tried) or self.publication_pages.search(tried):
@@ -319,13 +314,10 @@ class PhoneShapes:
     def _regions_for_digits(self, digits: str) -> frozenset[str]:
         if not self.shortest <= len(digits) <= 24:  # 24: longer than any national number with its prefixes
             return frozenset()
-        found = self.verdicts.get(digits)
-        if found is None:
-            if len(self.verdicts) >= PHONE_CACHE_SIZE:
-                self.verdicts.clear()
-            found = frozenset(r for r in self.regions if self.rules[r].could_match(digits))
-            self.verdicts[digits] = found
-        return found
+        return _cached(self.verdicts, digits, self._judge_digits)
+
+    def _judge_digits(self, digits: str) -> frozenset[str]:
+        return frozenset(r for r in self.regions if self.rules[r].could_match(digits))
 
 
 @functools.cache
@@ -344,6 +336,16 @@ def _shape_checked_matcher() -> type:
             return super()._parse_and_verify(candidate, offset)
 
     return ShapeCheckedMatcher
+
+
+def _cached(cache: dict[str, Any], key: str, compute: Callable[[str], Any]) -> Any:
+    """cache[key], computed on a miss. Bounded: emptied when full, since a corpus streams past."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= PHONE_CACHE_SIZE:
+            cache.clear()
+        found = cache[key] = compute(key)
+    return found
 
 
 def _trim_after(pattern: re.Pattern[str], text: str) -> str:
@@ -425,7 +427,8 @@ class PiiDetector:
             raise ValueError(f"unknown PII entities {unknown} (known: {', '.join(PATTERN_ENTITIES)})")
         self.entities = [e for e in PATTERN_ENTITIES if e in entities]
         self.score_threshold = score_threshold
-        # Phone numbers have one recognizer per region (below); the other entities one each.
+        # Phone numbers go through phonenumbers' matcher directly (_find_phone_numbers); the others
+        # through presidio's recognizers, one per entity.
         others = [e for e in self.entities if e != "PHONE_NUMBER"]
         self.recognizers = dict(zip(others, build_recognizers(others)))
         self.token_triggers = [(e, p, after) for e in self.entities for p, after in TOKEN_TRIGGERS.get(e, [])]
@@ -433,8 +436,8 @@ class PiiDetector:
         self.digit_minimums = {e: n for e, n in minimums.items() if e in self.entities}
         self.shapes = PhoneShapes(phone_regions)
         self.phone_regions = tuple(phone_regions)
-        # presidio's phone recognizer runs phonenumbers' matcher per region with its leniency and scores
-        # each match the same; here the matcher runs per region only where that region could match.
+        # Kept for its settings: presidio's phone recognizer runs phonenumbers' matcher per region with
+        # this leniency and gives each match this score; here the matcher runs only where a region could match.
         self.phone_recognizer = build_recognizers(["PHONE_NUMBER"], self.phone_regions)[0]
         self.chain = self.shapes.chain(min(self.digit_minimums.values())) if self.digit_minimums else None
         self.phone_cache: dict[str, list[tuple[int, int, float]]] = {}
@@ -490,26 +493,23 @@ class PiiDetector:
         return sorted(EntityRecognizer.remove_duplicates(results), key=lambda r: (r.start, r.end, r.entity_type))
 
     def _phone_numbers(self, window: str) -> list[tuple[int, int, float]]:
-        found = self.phone_cache.get(window)
-        if found is None:
-            from presidio_analyzer import EntityRecognizer, RecognizerResult
+        return _cached(self.phone_cache, window, self._find_phone_numbers)
 
-            if len(self.phone_cache) >= PHONE_CACHE_SIZE:
-                self.phone_cache.clear()
-            if self.shapes.plus_number.search(window):
-                regions = self.phone_regions  # a +country code reads the same in every region
-            else:
-                wanted = self.shapes.regions_for(window)
-                regions = tuple(r for r in self.phone_regions if r in wanted)
-            leniency, score = self.phone_recognizer.leniency, self.phone_recognizer.SCORE
-            matches = [
-                RecognizerResult("PHONE_NUMBER", match.start, match.end, score)
-                for region in regions
-                for match in self.shapes.matcher(window, region, leniency)
-            ]
-            found = [(r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(matches)]
-            self.phone_cache[window] = found
-        return found
+    def _find_phone_numbers(self, window: str) -> list[tuple[int, int, float]]:
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        if self.shapes.plus_number.search(window):
+            regions = self.phone_regions  # a +country code reads the same in every region
+        else:
+            wanted = self.shapes.regions_for(window)
+            regions = tuple(r for r in self.phone_regions if r in wanted)
+        leniency, score = self.phone_recognizer.leniency, self.phone_recognizer.SCORE
+        matches = [
+            RecognizerResult("PHONE_NUMBER", match.start, match.end, score)
+            for region in regions
+            for match in self.shapes.matcher(window, region, leniency)
+        ]
+        return [(r.start, r.end, r.score) for r in EntityRecognizer.remove_duplicates(matches)]
 
 
 def presidio_analyzer(

@@ -72,32 +72,41 @@ class TrainConfig:
     device: str = "auto"
     peak_tflops: float = 989.0  # H100 SXM dense bf16, for MFU
 
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "wsd"):
+            raise ValueError(f"schedule must be 'cosine' or 'wsd', not '{self.schedule}'")
+        GPTConfig(**self.model)  # the model's own checks, before any data is read
+
     @classmethod
     def build(cls, preset: str = "tiny", overrides: dict[str, Any] | None = None) -> TrainConfig:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
         values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
-        known = {f.name: f for f in fields(cls)}
-        for key, value in (overrides or {}).items():
-            if key not in known:
-                raise ValueError(f"unknown training option '{key}' (known: {', '.join(sorted(known))})")
-            expected = type(known[key].default) if known[key].default is not None else None
-            if expected in (int, float, bool, str) and value is not None:
-                fits = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-                if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                    fits = True
-                if not fits:
-                    raise ValueError(f"training option '{key}' must be {expected.__name__}, got {value!r}")
-            if key == "model" and not isinstance(value, dict):
-                raise ValueError(f"training option 'model' must be a mapping, got {value!r}")
+        for key, value in checked_options(cls, overrides or {}, "training option").items():
             if key == "model":
-                values["model"] = {**values["model"], **value}
+                if not isinstance(value, dict):
+                    raise ValueError(f"training option 'model' must be a mapping, got {value!r}")
+                values["model"] = {**values["model"], **checked_options(GPTConfig, value, "model option")}
             elif value is not None:
                 values[key] = value
-        config = cls(**values)
-        if config.schedule not in ("cosine", "wsd"):
-            raise ValueError(f"schedule must be 'cosine' or 'wsd', not '{config.schedule}'")
-        return config
+        return cls(**values)
+
+
+def checked_options(config_class: type, options: dict[str, Any], what: str) -> dict[str, Any]:
+    """`options`, once each name is a field of the dataclass and each value has its default's type (an int
+    is a float; a bool is not an int). A YAML typo is an error here, not a TypeError deep in the run."""
+    known = {f.name: f for f in fields(config_class)}
+    for key, value in options.items():
+        if key not in known:
+            raise ValueError(f"unknown {what} '{key}' (known: {', '.join(sorted(known))})")
+        expected = type(known[key].default)
+        if expected in (int, float, bool, str) and value is not None:
+            fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
+            if fits and isinstance(value, bool) and expected is not bool:
+                fits = False
+            if not fits:
+                raise ValueError(f"{what} '{key}' must be {expected.__name__}, got {value!r}")
+    return options
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
