@@ -136,6 +136,9 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
     raw.fused_loss = args.loss == "fused"
+    for module in raw.modules():
+        if hasattr(module, "fused"):  # the attention's and MLP's products with their neighbours fused
+            module.fused = args.linear == "fused"
     model = torch.compile(raw, mode=args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
@@ -192,11 +195,13 @@ def main() -> None:
         ("--attention", ["default", "cudnn"], "SDPA backend: torch's default choice, or cuDNN's attention only."),
         ("--loss", ["fused", "plain"], "Head + loss in one Triton kernel (fused_loss.py), or F.cross_entropy."),
         ("--residual", ["bfloat16", "float32"], "The residual stream's dtype under autocast (residual_dtype)."),
+        ("--linear", ["fused", "plain"], "GELU and rotary inside the matrix products (fused_linear.py), or not."),
     ):
         parser.add_argument(flag, choices=choices, default=choices[0], help=explanation)
     parser.add_argument(
         "--inductor", default="", help="Inductor settings to try, e.g. coordinate_descent_tuning=1,aggressive_fusion=1"
     )
+    parser.add_argument("--fused-config", help="JSON file of tile configurations for fused_linear.py's kernels")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
@@ -218,12 +223,19 @@ def main() -> None:
 
         name, value = setting.split("=")
         setattr(inductor_config, name, type(getattr(inductor_config, name))(int(value)))
+    if args.fused_config:
+        import json
+
+        from webcorpus.train import fused_linear
+
+        for name, config in json.loads(Path(args.fused_config).read_text()).items():
+            fused_linear.CONFIGS[name] = dict(fused_linear.CONFIGS[name], **config)
     lead = rank == 0
     if lead:
         mode = args.compile_mode or "default"
         name = torch.cuda.get_device_name()
         print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode}), "
-              f"attention={args.attention}, loss={args.loss}, residual={args.residual}, "
+              f"attention={args.attention}, loss={args.loss}, linear={args.linear}, residual={args.residual}, "
               f"inductor={args.inductor or 'default'}")  # fmt: skip
 
     if lead and args.loss == "fused":

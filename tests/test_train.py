@@ -150,6 +150,39 @@ def test_residual_stream_dtype_follows_the_config_under_autocast():
         GPTConfig(residual_dtype="float16")
 
 
+def test_pair_order_of_the_fused_projection_leaves_attention_unchanged():
+    # The Triton kernels (GPU only) compute q and k from the projection weight in pair order and turn
+    # neighbouring channels together; this is that arithmetic in torch against model.py's rotary.
+    import torch.nn.functional as F
+
+    from webcorpus.train import fused_linear
+    from webcorpus.train.model import Rotary
+
+    torch.manual_seed(0)
+    B, T, H, D = 2, 16, 3, 8
+    x, w = torch.randn(B, T, H * D, dtype=torch.float64), torch.randn(3 * H * D, H * D, dtype=torch.float64)
+    rotary = Rotary(D, T, 10_000.0)
+    q, k, v = (x @ w.T).view(B, T, 3, H, D).unbind(2)
+    q, k = rotary(q), rotary(k)
+    qp, kp, vp = (x @ fused_linear.pair_order(w, H).T).view(B, T, 3, H, D).unbind(2)
+    cos, sin = rotary.cos[None, :, None, :].double(), rotary.sin[None, :, None, :].double()
+
+    def turn_pairs(t):
+        t1, t2 = t[..., 0::2], t[..., 1::2]
+        return torch.stack((t1 * cos - t2 * sin, t1 * sin + t2 * cos), dim=-1).flatten(-2)
+
+    qp, kp = turn_pairs(qp), turn_pairs(kp)
+    assert torch.equal(vp, v)
+    assert not torch.allclose(qp, q)  # the channels are in another order...
+    assert torch.allclose(qp @ kp.transpose(-1, -2), q @ k.transpose(-1, -2))  # ...the same for q and k
+
+    def attend(q, k, v):
+        return F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)), is_causal=True)
+
+    assert torch.allclose(attend(qp, kp, vp), attend(q, k, v))
+    assert not fused_linear.available(x)  # on the CPU the model never takes the fused path
+
+
 def test_data_parallel_under_torchrun_on_cpu(sample_run, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "webcorpus.cli", "train",

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from webcorpus.train import fused_loss
+from webcorpus.train import fused_linear, fused_loss
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Rotary(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
+    fused = True  # projection + rotary in one Triton kernel on Hopper GPUs under autocast (fused_linear.py)
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         assert config.n_embd % config.n_head == 0
@@ -79,22 +81,29 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.size()
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).unbind(2)
-        # Rotary in the (B, T, heads, head_dim) layout the projection wrote: rotating after the transpose
-        # read memory with a stride and cost 12% of a GPT-2-small step on an H100.
-        q, k = self.rotary(q), self.rotary(k)
+        if self.fused and fused_linear.usable(x, C, C // self.n_head):
+            q, k, v = fused_linear.rotary_qkv(x, self.qkv.weight, self.rotary.cos, self.rotary.sin, self.n_head)
+        else:
+            q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).unbind(2)
+            # Rotary in the (B, T, heads, head_dim) layout the projection wrote: rotating after the
+            # transpose read memory with a stride and cost 12% of a GPT-2-small step on an H100.
+            q, k = self.rotary(q), self.rotary(k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # flash attention where available
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
 class MLP(nn.Module):
+    fused = True  # GELU and its gradient inside the matrix products on Hopper GPUs (fused_linear.py)
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.up = nn.Linear(config.n_embd, 4 * config.n_embd, bias=False)
         self.down = nn.Linear(4 * config.n_embd, config.n_embd, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and fused_linear.usable(x, x.size(-1)):
+            return fused_linear.gelu_mlp(x, self.up.weight, self.down.weight)
         return self.down(F.gelu(self.up(x), approximate="tanh"))
 
 

@@ -1,0 +1,232 @@
+"""The fused matrix products of webcorpus/train/fused_linear.py against cuBLAS plus torch.compile's
+elementwise kernels, at GPT-2 small's shapes (width 768, 12 heads, context 1024), on a GPU.
+
+    python bench/fused_linear.py [--rows 65536] [--sweep]
+
+First each function is checked on fresh random bf16 inputs against torch in float64 (relative error of
+the whole output), then each is timed (median of triton.testing.do_bench) beside the unfused pair it
+replaces: the matrix product through torch (cuBLAS) and the elementwise work compiled by torch.compile.
+--sweep also times every tile configuration in CONFIGS for each function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from webcorpus.train import fused_linear as fl  # noqa: E402
+
+WIDTH, HEADS, CONTEXT = 768, 12, 1024
+HEAD_DIM = WIDTH // HEADS
+CONFIGS = [
+    {"BM": 128, "BN": 256, "BK": 64, "SPLIT": 2, "num_stages": 3, "num_warps": 8},
+    {"BM": 128, "BN": 256, "BK": 64, "SPLIT": 2, "num_stages": 3, "num_warps": 8, "WS": True},
+    {"BM": 128, "BN": 256, "BK": 64, "SPLIT": 4, "num_stages": 3, "num_warps": 8, "WS": True},
+    {"BM": 128, "BN": 128, "BK": 64, "SPLIT": 4, "num_stages": 3, "num_warps": 8, "PER_SM": 2},
+    {"BM": 128, "BN": 128, "BK": 64, "SPLIT": 4, "num_stages": 3, "num_warps": 8, "PER_SM": 2, "WS": True},
+    {"BM": 128, "BN": 128, "BK": 64, "SPLIT": 2, "num_stages": 3, "num_warps": 8, "PER_SM": 2},
+    {"BM": 128, "BN": 128, "BK": 64, "SPLIT": 1, "num_stages": 3, "num_warps": 8, "PER_SM": 2},
+]
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """model.py's rotary on (B, T, H, D)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    c, s = cos[None, : x.size(1), None, :].to(x.dtype), sin[None, : x.size(1), None, :].to(x.dtype)
+    return torch.cat((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1)
+
+
+def to_pairs(x: torch.Tensor) -> torch.Tensor:
+    """Channels of each head from model.py's layout (i with i + D/2) to pair order (2i with 2i+1)."""
+    return x.unflatten(-1, (2, x.size(-1) // 2)).transpose(-1, -2).flatten(-2)
+
+
+def from_pairs(x: torch.Tensor) -> torch.Tensor:
+    return x.unflatten(-1, (x.size(-1) // 2, 2)).transpose(-1, -2).flatten(-2)
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return ((got.double() - want).norm() / want.norm()).item()
+
+
+def rotary_tables(device) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (10_000.0 ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.float32) / HEAD_DIM))
+    angles = torch.outer(torch.arange(CONTEXT, dtype=torch.float32), inv_freq).to(device)
+    return angles.cos().contiguous(), angles.sin().contiguous()
+
+
+def check(rows: int, device: str) -> list[str]:
+    """Relative errors against float64; bf16 outputs land near 2e-3 to 4e-3."""
+    lines = []
+    bf = dict(device=device, dtype=torch.bfloat16)
+    x, w_up = torch.randn(rows, WIDTH, **bf), torch.randn(4 * WIDTH, WIDTH, **bf) / WIDTH**0.5
+    pre64 = x.double() @ w_up.double().T
+    pre, act = fl.linear_gelu(x, w_up)
+    lines.append(f"linear_gelu       pre {relative_error(pre, pre64):.2e}  act {relative_error(act, gelu(pre64)):.2e}")
+    grad, w_down = torch.randn(rows, WIDTH, **bf), torch.randn(WIDTH, 4 * WIDTH, **bf) / (4 * WIDTH) ** 0.5
+    p = pre.double().requires_grad_()
+    gelu(p).backward(grad.double() @ w_down.double())
+    lines.append(f"linear_gelu_grad  {relative_error(fl.linear_gelu_grad(grad, w_down, pre), p.grad):.2e}")
+    cos, sin = rotary_tables(device)
+    c64, s64 = cos.double(), sin.double()
+    w_qkv = fl.pair_order(torch.randn(3 * WIDTH, WIDTH, **bf) / WIDTH**0.5, HEADS)
+    # The reference works on the projection in pair order (as the kernel's weight is), turns q and k in
+    # model.py's layout, and returns them in pair order.
+    ref = (x.double() @ w_qkv.double().T).view(-1, CONTEXT, 3, HEADS, HEAD_DIM).requires_grad_()
+    want = (to_pairs(rotate(from_pairs(ref[:, :, 0]), c64, s64)), to_pairs(rotate(from_pairs(ref[:, :, 1]), c64, s64)),
+            ref[:, :, 2])  # fmt: skip
+    got = fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM)
+    errors = "  ".join(f"{n} {relative_error(g, w.reshape(rows, WIDTH)):.2e}" for n, g, w in zip("qkv", got, want))
+    lines.append(f"linear_rotary     {errors}")
+    # Upstream gradients in the layouts cuDNN's attention backward may give: (B, H, T, D) buffers seen as
+    # (B, T, H, D), and a plain (B, T, H, D) one.
+    B = rows // CONTEXT
+    dq = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
+    dk = torch.randn(B, CONTEXT, HEADS, HEAD_DIM, **bf)
+    dv = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
+    torch.autograd.backward(want, (dq.double(), dk.double(), dv.double()))
+    error = relative_error(fl.rotary_grad(dq, dk, dv, cos, sin), ref.grad.view(rows, -1))
+    lines.append(f"rotary_grad       {error:.2e}")
+    return lines
+
+
+def model_check(device: str, compiled: bool) -> str:
+    """Two layers of the gpt2-124m shape, fused against plain: loss and every gradient, bf16 autocast."""
+    from webcorpus.train.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layer=2)).to(device)
+    idx = torch.randint(0, 50_304, (4, CONTEXT + 1), device=device)
+    results = []
+    for fused in (True, False):
+        for module in model.modules():
+            if hasattr(module, "fused"):
+                module.fused = fused
+        model.zero_grad(set_to_none=True)
+        run = torch.compile(model) if compiled else model
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            _, loss = run(idx[:, :-1], idx[:, 1:])
+        loss.backward()
+        results.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (fused_loss, fused_grads), (plain_loss, plain_grads) = results
+    worst = max(fused_grads, key=lambda n: relative_error(fused_grads[n], plain_grads[n].double()))
+    error = relative_error(fused_grads[worst], plain_grads[worst].double())
+    return (f"model ({'compiled' if compiled else 'eager'}): loss {fused_loss:.5f} fused vs {plain_loss:.5f} plain, "
+            f"largest relative gradient difference {error:.2e} ({worst})")  # fmt: skip
+
+
+def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[str]:
+    import triton
+
+    bf = dict(device=device, dtype=torch.bfloat16)
+
+    def ms(fn) -> float:
+        return triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median")
+
+    x, w_up = torch.randn(rows, WIDTH, **bf), torch.randn(4 * WIDTH, WIDTH, **bf) / WIDTH**0.5
+    grad, w_down = torch.randn(rows, WIDTH, **bf), torch.randn(WIDTH, 4 * WIDTH, **bf) / (4 * WIDTH) ** 0.5
+    w_qkv = torch.randn(3 * WIDTH, WIDTH, **bf) / WIDTH**0.5
+    cos, sin = rotary_tables(device)
+    pre = x @ w_up.T
+    B = rows // CONTEXT
+    dq = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
+    dk = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
+    dv = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
+
+    compiled_gelu = torch.compile(gelu)
+    gelu_grad = torch.compile(lambda g, p: torch.ops.aten.gelu_backward(g, p, approximate="tanh"))
+
+    @torch.compile
+    def qkv_rotary(x, w):
+        q, k, v = (x @ w.T).view(B, CONTEXT, 3, HEADS, HEAD_DIM).unbind(2)
+        return rotate(q, cos, sin), rotate(k, cos, sin), v
+
+    @torch.compile
+    def rotary_backward(dq, dk, dv):
+        # The gradient torch.compile derives for model.py's rotary + unbind, on given dq, dk, dv.
+        dq1, dq2 = dq.chunk(2, -1)
+        dk1, dk2 = dk.chunk(2, -1)
+        c, s = cos[None, :, None, :].to(dq.dtype), sin[None, :, None, :].to(dq.dtype)
+        return torch.stack((torch.cat((dq1 * c + dq2 * s, dq2 * c - dq1 * s), -1),
+                            torch.cat((dk1 * c + dk2 * s, dk2 * c - dk1 * s), -1), dv), 2).view(rows, -1)  # fmt: skip
+
+    flops_up = 2 * rows * WIDTH * 4 * WIDTH
+    lines = []
+
+    def row(name: str, base: float, fused: float, flops: int) -> None:
+        lines.append(f"{name:<28} {base:7.3f} ms -> {fused:7.3f} ms  ({base / fused:4.2f}x; fused at "
+                     f"{flops / fused / 1e9:5.0f} TFLOP/s)")  # fmt: skip
+
+    cublas_up = ms(lambda: x @ w_up.T)
+    lines.append(f"cuBLAS x @ w_up.T            {cublas_up:7.3f} ms ({flops_up / cublas_up / 1e9:.0f} TFLOP/s)")
+    cublas_dn = ms(lambda: grad @ w_down)
+    lines.append(f"cuBLAS grad @ w_down         {cublas_dn:7.3f} ms ({flops_up / cublas_dn / 1e9:.0f} TFLOP/s)")
+    base_gelu, base_grad = ms(lambda: compiled_gelu(x @ w_up.T)), ms(lambda: gelu_grad(grad @ w_down, pre))
+    base_rotary = ms(lambda: qkv_rotary(x, w_qkv))
+    best: dict[str, tuple[float, dict]] = {}
+
+    def timed(name: str, fn, cfg: dict) -> float:
+        took = ms(fn)
+        if name not in best or took < best[name][0]:
+            best[name] = (took, cfg)
+        return took
+
+    for cfg in CONFIGS if sweep else [None]:
+        lines.append("[" + " ".join(f"{k}={v}" for k, v in (cfg or fl.CONFIGS["gelu"]).items()) + "]")
+        try:
+            row("  plain product (vs cuBLAS)", cublas_up, timed("plain", lambda c=cfg: fl.matmul(x, w_up, c), cfg),
+                flops_up)  # fmt: skip
+            row("  linear_gelu", base_gelu, timed("gelu", lambda c=cfg: fl.linear_gelu(x, w_up, c), cfg), flops_up)
+            fused = timed("gelu_grad", lambda c=cfg: fl.linear_gelu_grad(grad, w_down, pre, c), cfg)
+            row("  linear_gelu_grad", base_grad, fused, flops_up)
+            if fl._tiles_fit(cfg or fl.CONFIGS["rotary"], WIDTH, HEAD_DIM):
+                fused = timed("rotary", lambda c=cfg: fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM, c), cfg)
+                row("  linear_rotary", base_rotary, fused, flops_up * 3 // 4)
+        except Exception as error:  # a configuration that does not compile (shared memory) is skipped
+            lines.append(f"  failed: {type(error).__name__}: {str(error)[-1500:]}")
+    bytes_moved = 2 * 2 * rows * 3 * WIDTH
+    base = ms(lambda: rotary_backward(dq, dk, dv))
+    for per_program in (32, 64, 128):
+        fused = ms(lambda n=per_program: fl.rotary_grad(dq, dk, dv, cos, sin, n))
+        lines.append(f"rotary_grad ({per_program:3d} rows)       {base:7.3f} ms -> {fused:7.3f} ms "
+                     f"({base / fused:4.2f}x; {bytes_moved / fused / 1e9:.2f} TB/s)")  # fmt: skip
+    if sweep:
+        for name, (took, cfg) in best.items():
+            lines.append(f"best {name:<10} {took:.3f} ms  {json.dumps(cfg)}")
+        if best_out:
+            Path(best_out).write_text(json.dumps({name: cfg for name, (_, cfg) in best.items()}, indent=1))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=65_536, help="tokens per product (micro-batch x 1024)")
+    parser.add_argument("--sweep", action="store_true", help="time every configuration in CONFIGS")
+    parser.add_argument("--best-out", help="with --sweep: write the fastest configuration of each kernel (JSON)")
+    args = parser.parse_args()
+    if not torch.cuda.is_available() or not fl.available(torch.empty(0, device="cuda")):
+        sys.exit("bench/fused_linear.py needs a CUDA GPU of compute capability 9.0 or later and Triton")
+    torch.manual_seed(0)
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, rows {args.rows}")
+    try:
+        print("\n".join(check(8192, "cuda")), flush=True)
+        print(model_check("cuda", compiled=False), flush=True)
+        print(model_check("cuda", compiled=True), flush=True)
+    except Exception as error:  # still time the rest
+        print(f"check failed: {type(error).__name__}: {error}", flush=True)
+    print("\n".join(timings(args.rows, "cuda", args.sweep, args.best_out)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""Matrix products with their elementwise neighbours folded in: one Triton kernel per product.
+
+In GPT-2 small at 64 x 1024 tokens per step, the elementwise work beside the matrix products (GELU and
+its gradient, rotary positions and their gradient) moved 3.5 GB per layer through device memory, 13 ms
+of a 121 ms step on the H100, at full bandwidth already: the only way to make it cheaper is to not write
+and re-read the tensors at all. Here the product that makes a tensor finishes it before writing it:
+
+- `linear_gelu(x, w)`: `pre = x @ w.T` and `gelu(pre)` from one kernel (both are needed later);
+- `linear_gelu_grad(g, w, pre)`: `(g @ w) * gelu'(pre)`, the MLP's gradient through its activation;
+- `linear_rotary(x, w, ...)`: the attention projection `x @ w.T` split into q, k and v, with q and k
+  turned by their rotary angles.
+
+The kernel is a persistent matrix product over TMA tensor descriptors (Hopper and later); the work
+after the last multiply-add happens in registers before the tile is stored. The rotary gradient, which
+follows cuDNN's attention backward, is a separate gather kernel (`rotary_grad`): it reads dq, dk and dv
+wherever attention left them and writes the un-rotated gradient of the projection in one pass.
+
+`bench/fused_linear.py` checks every function against plain torch in float64 and times each against
+cuBLAS plus the elementwise kernel torch.compile makes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+    from triton.tools.tensor_descriptor import TensorDescriptor
+except ImportError:  # CPU-only torch: the model uses plain torch for all of this
+    triton = None
+
+# A product's tile (BM x BN, BK deep per step), stored in SPLIT pieces, its pipelining depth, warps, and
+# whether Triton specialises warps (WS): the base each kernel's configuration below starts from.
+_DEFAULT = {
+    "BM": 128, "BN": 256, "BK": 64, "SPLIT": 2, "GROUP_M": 8, "num_stages": 3, "num_warps": 8, "WS": False,
+    "PER_SM": 1,  # programs per multiprocessor of the persistent grid
+}  # fmt: skip
+# Each kernel's fastest in `python bench/fused_linear.py --sweep` on the H100 (ms for 65,536 rows; the
+# unfused pair, cuBLAS + torch.compile's kernel, in brackets): linear_gelu 0.688 (0.743) with two
+# programs per multiprocessor, one's epilogue overlapping the other's products; linear_gelu_grad 0.784
+# (0.852) and linear_rotary 0.427 (0.492) with 128 x 256 tiles; Triton's warp specialisation on in all.
+CONFIGS = {
+    "plain": dict(_DEFAULT, WS=True),
+    "gelu": dict(_DEFAULT, BN=128, SPLIT=4, PER_SM=2, WS=True),
+    "gelu_grad": dict(_DEFAULT, WS=True),
+    "rotary": dict(_DEFAULT, WS=True),
+}
+
+PLAIN, GELU, GELU_GRAD, ROTARY = 0, 1, 2, 3
+
+
+def available(tensor: torch.Tensor) -> bool:
+    """Triton present and a Hopper GPU (H100, H200: compute capability 9.x), the one kind these kernels
+    were tuned and checked on; elsewhere the model keeps cuBLAS and torch.compile's kernels."""
+    return triton is not None and tensor.is_cuda and torch.cuda.get_device_capability(tensor.device)[0] == 9
+
+
+if triton is not None:
+
+    @triton.jit
+    def _tile_position(tile, num_pid_m, num_pid_n, GROUP_M: tl.constexpr):
+        # GROUP_M row tiles in a row share each column tile of the weight while it is in L2.
+        per_group = GROUP_M * num_pid_n
+        first_m = (tile // per_group) * GROUP_M
+        size_m = tl.minimum(num_pid_m - first_m, GROUP_M)
+        return first_m + (tile % per_group) % size_m, (tile % per_group) // size_m
+
+    @triton.jit
+    def _gelu_gate(x):
+        # tanh-approximated GELU is x * (1 + tanh(u)) / 2, and (1 + tanh(u)) / 2 = sigmoid(2u).
+        u = 0.7978845608028654 * (x + 0.044715 * x * x * x)  # sqrt(2 / pi)
+        return tl.sigmoid(2.0 * u)
+
+    @triton.jit
+    def _epilogue(acc, m0, n0, out0, out1, aux, cos, sin, T, C,
+                  EPILOGUE: tl.constexpr, BM: tl.constexpr, W: tl.constexpr, D: tl.constexpr):  # fmt: skip
+        dtype = out0.dtype
+        if EPILOGUE == 0:
+            out0.store([m0, n0], acc.to(dtype))
+        elif EPILOGUE == 1:
+            pre = acc.to(dtype)  # rounded as a plain product's output would be, then the activation
+            out0.store([m0, n0], pre)
+            x = pre.to(tl.float32)
+            out1.store([m0, n0], (x * _gelu_gate(x)).to(dtype))
+        elif EPILOGUE == 2:
+            grad = acc.to(dtype).to(tl.float32)
+            x = aux.load([m0, n0]).to(tl.float32)
+            s = _gelu_gate(x)
+            slope = s + x * s * (1.0 - s) * (2.0 * 0.7978845608028654) * (1.0 + 3.0 * 0.044715 * x * x)
+            out0.store([m0, n0], (grad * slope).to(dtype))
+        else:
+            # out0 is a (3, rows, C) buffer: q, k, v. A tile never straddles two of them (the host checks
+            # C % W == 0), and v passes through the same arithmetic turned by angle 0, so that there is
+            # one store and no branch (two stores under an `if` broke Triton 3.6's loop flattening).
+            # The weight's q and k rows come in pair order (see `pair_order`): each rotated pair is two
+            # neighbouring columns, which the accumulator keeps in one thread, so no data moves.
+            part = n0 // C
+            x1, x2 = tl.split(tl.reshape(acc, (BM, W // 2, 2)))
+            t = (m0 + tl.arange(0, BM)) % T
+            frequency = ((n0 - part * C) // 2 + tl.arange(0, W // 2)) % (D // 2)
+            at = t[:, None] * (D // 2) + frequency[None, :]
+            turn = part < 2
+            c = tl.where(turn, tl.load(cos + at), 1.0)
+            s = tl.where(turn, tl.load(sin + at), 0.0)
+            turned = tl.reshape(tl.join(x1 * c - x2 * s, x1 * s + x2 * c), (1, BM, W))
+            out0.store([part, m0, n0 - part * C], turned.to(dtype))
+
+    @triton.jit
+    def _halves(x, BM: tl.constexpr, W: tl.constexpr):
+        return tl.split(tl.permute(tl.reshape(x, (BM, 2, W // 2)), (0, 2, 1)))
+
+    @triton.jit
+    def _matmul(a, b, out0, out1, aux, cos, sin, M, N, K, T, C,
+                EPILOGUE: tl.constexpr, B_KN: tl.constexpr, D: tl.constexpr, BM: tl.constexpr,
+                BN: tl.constexpr, BK: tl.constexpr, SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
+                NUM_PROGRAMS: tl.constexpr, WS: tl.constexpr):  # fmt: skip
+        """out = a @ b.T (b given as (N, K)) or a @ b (B_KN: b given as (K, N)), then the epilogue."""
+        num_pid_m, num_pid_n = tl.cdiv(M, BM), tl.cdiv(N, BN)
+        k_tiles = tl.cdiv(K, BK)
+        # The epilogue recomputes its tile's position from its own counter (as Triton's persistent
+        # matmul tutorial does) so the software pipeliner can overlap it with the next tile's loads.
+        tile_out = tl.program_id(0) - NUM_PROGRAMS
+        for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS, flatten=True, warp_specialize=WS):
+            pid_m, pid_n = _tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
+            acc = tl.zeros((BM, BN), tl.float32)
+            for k in range(k_tiles):
+                tile_a = a.load([pid_m * BM, k * BK])
+                if B_KN:
+                    acc = tl.dot(tile_a, b.load([k * BK, pid_n * BN]), acc)
+                else:
+                    acc = tl.dot(tile_a, b.load([pid_n * BN, k * BK]).T, acc)
+            tile_out += NUM_PROGRAMS
+            pid_m, pid_n = _tile_position(tile_out, num_pid_m, num_pid_n, GROUP_M)
+            m0, n0 = pid_m * BM, pid_n * BN
+            # Stores of a half or a quarter of the tile at a time: less shared memory for the epilogue.
+            if SPLIT == 4:
+                left, right = _halves(acc, BM, BN)
+                a0, a1 = _halves(left, BM, BN // 2)
+                a2, a3 = _halves(right, BM, BN // 2)
+                W: tl.constexpr = BN // 4
+                _epilogue(a0, m0, n0, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, W, D)
+                _epilogue(a1, m0, n0 + W, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, W, D)
+                _epilogue(a2, m0, n0 + 2 * W, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, W, D)
+                _epilogue(a3, m0, n0 + 3 * W, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, W, D)
+            elif SPLIT == 2:
+                left, right = _halves(acc, BM, BN)
+                _epilogue(left, m0, n0, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN // 2, D)
+                _epilogue(right, m0, n0 + BN // 2, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN // 2, D)
+            else:
+                _epilogue(acc, pid_m * BM, pid_n * BN, out0, out1, aux, cos, sin, T, C,
+                          EPILOGUE, BM, BN, D)  # fmt: skip
+
+    @triton.jit
+    def _rotary_grad(dq, dk, dv, out, cos, sin, n_rows, T, H,
+                     sq_b, sq_t, sq_h, sk_b, sk_t, sk_h, sv_b, sv_t, sv_h,
+                     BR: tl.constexpr, D: tl.constexpr):  # fmt: skip
+        """out[(b, t), part * H * D + h * D + d] = gradient before rotation, for one block of rows and
+        one head; dq, dk, dv are (B, T, H, D) with any strides but a unit one for D, q and k in pair order."""
+        rows = tl.program_id(0) * BR + tl.arange(0, BR)
+        valid = (rows < n_rows)[:, None]
+        rows = tl.minimum(rows, n_rows - 1)  # out-of-range rows read row n_rows - 1 and store nothing
+        h = tl.program_id(1)
+        b, t = rows // T, rows % T
+        channel = tl.arange(0, D)[None, :]
+        at = t[:, None] * (D // 2) + tl.arange(0, D // 2)[None, :]
+        c, s = tl.load(cos + at), tl.load(sin + at)
+        out_row = out + rows[:, None].to(tl.int64) * (3 * H * D) + h * D + channel
+        dtype = out.dtype.element_ty
+        # Rotation by -angle undoes rotation by +angle: the gradient of x1*c - x2*s, x1*s + x2*c.
+        g = tl.load(dq + (b * sq_b + t * sq_t + h * sq_h).to(tl.int64)[:, None] + channel).to(tl.float32)
+        g1, g2 = tl.split(tl.reshape(g, (BR, D // 2, 2)))
+        tl.store(out_row, tl.reshape(tl.join(g1 * c + g2 * s, g2 * c - g1 * s), (BR, D)).to(dtype), mask=valid)
+        g = tl.load(dk + (b * sk_b + t * sk_t + h * sk_h).to(tl.int64)[:, None] + channel).to(tl.float32)
+        g1, g2 = tl.split(tl.reshape(g, (BR, D // 2, 2)))
+        tl.store(out_row + H * D, tl.reshape(tl.join(g1 * c + g2 * s, g2 * c - g1 * s), (BR, D)).to(dtype),
+                 mask=valid)  # fmt: skip
+        tl.store(out_row + 2 * H * D, tl.load(dv + (b * sv_b + t * sv_t + h * sv_h).to(tl.int64)[:, None] + channel),
+                 mask=valid)  # fmt: skip
+
+
+def _programs(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def _launch(a, b, outs, epilogue, *, b_kn=False, aux=None, cos=None, sin=None, T=1, C=1, D=64, config=None):
+    name = ("plain", "gelu", "gelu_grad", "rotary")[epilogue]
+    cfg = dict(_DEFAULT, **(config or CONFIGS[name]))
+    BM, BN, BK, SPLIT = cfg["BM"], cfg["BN"], cfg["BK"], cfg["SPLIT"]
+    M, K = a.shape
+    N = b.shape[1] if b_kn else b.shape[0]
+    W = BN // SPLIT
+    descriptor = TensorDescriptor.from_tensor
+    out_descs = [descriptor(o, [1, BM, W] if o.dim() == 3 else [BM, W]) for o in outs]
+    tiles = triton.cdiv(M, BM) * triton.cdiv(N, BN)
+    programs = min(cfg["PER_SM"] * _programs(a.device), tiles)
+    _matmul[(programs,)](
+        descriptor(a, [BM, BK]), descriptor(b, [BK, BN] if b_kn else [BN, BK]), out_descs[0], out_descs[-1],
+        descriptor(aux, [BM, W]) if aux is not None else out_descs[0],
+        cos if cos is not None else a, sin if sin is not None else a, M, N, K, T, C,
+        EPILOGUE=epilogue, B_KN=b_kn, D=D, BM=BM, BN=BN, BK=BK, SPLIT=SPLIT, GROUP_M=cfg["GROUP_M"],
+        NUM_PROGRAMS=programs, WS=cfg["WS"], num_stages=cfg["num_stages"], num_warps=cfg["num_warps"],
+    )  # fmt: skip
+
+
+def _tiles_fit(config: dict, width: int, head_dim: int | None) -> bool:
+    """Each stored piece of a tile lies in one of q, k, v and covers whole heads or part of one."""
+    tile = config["BN"] // config["SPLIT"]
+    return width % tile == 0 and (head_dim is None or tile % head_dim == 0 or head_dim % tile == 0)
+
+
+def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None) -> torch.Tensor:
+    """a @ weight.T through the same kernel with nothing fused: the bench's like-for-like comparison."""
+    out = a.new_empty(a.shape[0], weight.shape[0])
+    _launch(a, weight, [out], PLAIN, config=config)
+    return out
+
+
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None):
+    """(pre, gelu(pre)) with pre = x @ weight.T; x: (rows, in), weight: (out, in), both bf16."""
+    pre, act = x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
+    _launch(x, weight, [pre, act], GELU, config=config)
+    return pre, act
+
+
+def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor, config: dict | None = None):
+    """(grad @ weight) * gelu'(pre): the gradient at the activation's input, given the gradient at the
+    output of `act @ weight.T`; grad: (rows, out), weight: (out, hidden), pre: (rows, hidden)."""
+    result = torch.empty_like(pre)
+    _launch(grad, weight, [result], GELU_GRAD, b_kn=True, aux=pre, config=config)
+    return result
+
+
+def linear_rotary(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, context: int,
+                  head_dim: int, config: dict | None = None) -> torch.Tensor:  # fmt: skip
+    """(3, rows, width): q, k, v from x @ weight.T with weight (3 * width, in), q and k turned by the
+    rotary angles of position row % context; cos, sin: float32 (context, head_dim / 2). The q and k rows
+    of the weight must be in pair order (`pair_order`), and q and k come out in it."""
+    width = weight.shape[0] // 3
+    cfg = dict(_DEFAULT, **(config or CONFIGS["rotary"]))
+    if not _tiles_fit(cfg, width, head_dim):
+        raise ValueError(f"width {width} and head_dim {head_dim} do not fit tiles of {cfg['BN'] // cfg['SPLIT']}")
+    qkv = x.new_empty(3, x.shape[0], width)
+    _launch(x, weight, [qkv], ROTARY, cos=cos, sin=sin, T=context, C=width, D=head_dim, config=config)
+    return qkv
+
+
+def pair_order(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """The attention projection's weight (3 * width, in) with the rows of q and k reordered so that each
+    head's channel i and i + head_dim/2, the pair rotary turns together (GPT-NeoX's layout, model.py),
+    become neighbours 2i and 2i+1. q and k computed from it hold the same channels in another order, the
+    same for both, so every q . k, and so attention, is unchanged."""
+    three_width, fan_in = weight.shape
+    qk = weight[: 2 * three_width // 3].view(2, heads, 2, -1, fan_in).transpose(2, 3).reshape(-1, fan_in)
+    return torch.cat((qk, weight[2 * three_width // 3 :]))
+
+
+def rotary_grad(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                rows_per_program: int = 64) -> torch.Tensor:  # fmt: skip
+    """The gradient at the projection's output, (B * T, 3 * H * D), from the gradients of rotated q and
+    k (in pair order) and of v, each (B, T, H, D) with a unit stride along D."""
+    B, T, H, D = dq.shape
+    out = dq.new_empty(B * T, 3 * H * D)
+    grid = (triton.cdiv(B * T, rows_per_program), H)
+    _rotary_grad[grid](
+        dq, dk, dv, out, cos, sin, B * T, T, H, *dq.stride()[:3], *dk.stride()[:3], *dv.stride()[:3],
+        BR=rows_per_program, D=D,
+    )  # fmt: skip
+    return out
+
+
+# The kernels as torch operators, so that torch.compile keeps them in its graph as opaque calls (a raw
+# Triton launch with tensor descriptors inside a compiled graph is not traceable), and the two autograd
+# steps the model uses.
+if triton is not None:
+
+    @torch.library.custom_op("webcorpus::linear_gelu", mutates_args=())
+    def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return linear_gelu(x, weight)
+
+    @_linear_gelu_op.register_fake
+    def _(x, weight):
+        return x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
+
+    @torch.library.custom_op("webcorpus::linear_gelu_grad", mutates_args=())
+    def _linear_gelu_grad_op(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        return linear_gelu_grad(grad, weight, pre)
+
+    @_linear_gelu_grad_op.register_fake
+    def _(grad, weight, pre):
+        return torch.empty_like(pre)
+
+    @torch.library.custom_op("webcorpus::linear_rotary", mutates_args=())
+    def _linear_rotary_op(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                          context: int, head_dim: int) -> torch.Tensor:  # fmt: skip
+        return linear_rotary(x, weight, cos, sin, context, head_dim)
+
+    @_linear_rotary_op.register_fake
+    def _(x, weight, cos, sin, context, head_dim):
+        return x.new_empty(3, x.shape[0], weight.shape[0] // 3)
+
+    @torch.library.custom_op("webcorpus::rotary_grad", mutates_args=())
+    def _rotary_grad_op(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch.Tensor,
+                        sin: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        return rotary_grad(dq, dk, dv, cos, sin)
+
+    @_rotary_grad_op.register_fake
+    def _(dq, dk, dv, cos, sin):
+        B, T, H, D = dq.shape
+        return dq.new_empty(B * T, 3 * H * D)
+
+
+class GeluMLP(torch.autograd.Function):
+    """act(x @ w_up.T) @ w_down.T with GELU folded into the first product and its gradient into the
+    product that brings the gradient back through w_down."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+        pre, act = torch.ops.webcorpus.linear_gelu(x, w_up)
+        ctx.save_for_backward(x, w_up, w_down, pre, act)
+        return act @ w_down.t()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w_up, w_down, pre, act = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_pre = torch.ops.webcorpus.linear_gelu_grad(grad, w_down, pre)
+        return grad_pre @ w_up, grad_pre.t() @ x, grad.t() @ act
+
+
+class RotaryQKV(torch.autograd.Function):
+    """q, k, v as (B, T, heads, head_dim) from x @ w.T, q and k turned by their rotary angles."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, T: int, heads: int):
+        qkv = torch.ops.webcorpus.linear_rotary(x, w, cos, sin, T, w.shape[0] // 3 // heads)
+        ctx.save_for_backward(x, w, cos, sin)
+        return qkv.view(3, x.shape[0] // T, T, heads, -1).unbind(0)
+
+    @staticmethod
+    def backward(ctx, dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor):
+        x, w, cos, sin = ctx.saved_tensors
+        unit = [g if g.stride(-1) == 1 else g.contiguous() for g in (dq, dk, dv)]
+        grad = torch.ops.webcorpus.rotary_grad(*unit, cos, sin)
+        return grad @ w, grad.t() @ x, None, None, None, None
+
+
+def usable(x: torch.Tensor, width: int, head_dim: int | None = None) -> bool:
+    """The fused path applies: CUDA under autocast, Triton, Hopper or later, and shapes the tiles fit."""
+    fits = _tiles_fit(CONFIGS["rotary" if head_dim else "gelu"], width, head_dim)
+    return fits and available(x) and torch.is_autocast_enabled("cuda")
+
+
+def gelu_mlp(x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
+    """x: (..., width) under CUDA autocast; the weights as nn.Linear holds them (float32 parameters)."""
+    dtype = torch.get_autocast_dtype("cuda")
+    with torch.autocast("cuda", enabled=False):
+        flat = x.reshape(-1, x.shape[-1]).to(dtype).contiguous()
+        return GeluMLP.apply(flat, w_up.to(dtype), w_down.to(dtype)).view(*x.shape[:-1], -1)
+
+
+def rotary_qkv(x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int):
+    """x: (B, T, width) under CUDA autocast -> q, k, v each (B, T, heads, head_dim), q and k in pair
+    order (attention gives the same result)."""
+    dtype = torch.get_autocast_dtype("cuda")
+    B, T, C = x.shape
+    with torch.autocast("cuda", enabled=False):
+        flat = x.reshape(B * T, C).to(dtype).contiguous()
+        return RotaryQKV.apply(flat, pair_order(w.to(dtype), heads), cos.contiguous(), sin.contiguous(), T, heads)
