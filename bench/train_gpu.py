@@ -5,7 +5,8 @@
 
 The model is the `gpt2-124m` preset (12 layers, 768 wide, 12 heads, context 1024) with nanoGPT's
 vocabulary of 50,304 unless --vocab-size says otherwise; bf16 autocast with the residual stream in bf16
-(the model's default on GPU; --residual float32 for nanoGPT's), the fused head + loss, torch.compile,
+(the model's default on GPU; --residual float32 for nanoGPT's), the fused head + loss, GELU and rotary
+inside the matrix products on Hopper GPUs (fused_linear.py; --linear plain turns them off), torch.compile,
 fused AdamW, gradient clipping, one micro-batch per optimiser step. Data: random tokens, or windows of a
 token folder (--tokens). It tries each micro-batch size in turn, largest first, and keeps the first that
 fits, then also measures --compare-batch (16, nanoGPT's setting) for a same-shape comparison.

@@ -1,9 +1,10 @@
 """Matrix products with their elementwise neighbours folded in: one Triton kernel per product.
 
 In GPT-2 small at 64 x 1024 tokens per step, the elementwise work beside the matrix products (GELU and
-its gradient, rotary positions and their gradient) moved 3.5 GB per layer through device memory, 13 ms
-of a 121 ms step on the H100, at full bandwidth already: the only way to make it cheaper is to not write
-and re-read the tensors at all. Here the product that makes a tensor finishes it before writing it:
+its gradient, rotary positions and their gradient) moved about 3 GB per layer through device memory,
+14.5 ms of a 121 ms step on the H100, most of it at full bandwidth already: the way to make it cheaper
+is to not write and re-read the tensors at all. Here the product that makes a tensor finishes it
+before writing it:
 
 - `linear_gelu(x, w)`: `pre = x @ w.T` and `gelu(pre)` from one kernel (both are needed later);
 - `linear_gelu_grad(g, w, pre)`: `(g @ w) * gelu'(pre)`, the MLP's gradient through its activation;
@@ -16,7 +17,8 @@ follows cuDNN's attention backward, is a separate gather kernel (`rotary_grad`):
 wherever attention left them and writes the un-rotated gradient of the projection in one pass.
 
 `bench/fused_linear.py` checks every function against plain torch in float64 and times each against
-cuBLAS plus the elementwise kernel torch.compile makes.
+cuBLAS plus the elementwise kernel torch.compile makes. In the whole training step on the H100 they
+gave 231.7 vs 239.2 ms at micro-batch 128 (README, GPU throughput).
 """
 
 from __future__ import annotations
