@@ -103,22 +103,21 @@ def check(rows: int, device: str) -> list[str]:
 
 def model_check(device: str, compiled: bool) -> str:
     """Two layers of the gpt2-124m shape, fused against plain: loss and every gradient, bf16 autocast."""
-    from webcorpus.train.model import GPT, GPTConfig
+    from webcorpus.train.model import GPT, GPTConfig, use_fused_products
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(n_layer=2)).to(device)
     idx = torch.randint(0, 50_304, (4, CONTEXT + 1), device=device)
     results = []
     for fused in (True, False):
-        for module in model.modules():
-            if hasattr(module, "fused"):
-                module.fused = fused
+        use_fused_products(fused)
         model.zero_grad(set_to_none=True)
         run = torch.compile(model) if compiled else model
         with torch.autocast("cuda", dtype=torch.bfloat16):
             _, loss = run(idx[:, :-1], idx[:, 1:])
         loss.backward()
         results.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    use_fused_products(True)
     (fused_loss, fused_grads), (plain_loss, plain_grads) = results
     worst = max(fused_grads, key=lambda n: relative_error(fused_grads[n], plain_grads[n].double()))
     error = relative_error(fused_grads[worst], plain_grads[worst].double())
@@ -190,7 +189,7 @@ def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[s
             row("  linear_gelu", base_gelu, timed("gelu", lambda c=cfg: fl.linear_gelu(x, w_up, c), cfg), flops_up)
             fused = timed("gelu_grad", lambda c=cfg: fl.linear_gelu_grad(grad, w_down, pre, c), cfg)
             row("  linear_gelu_grad", base_grad, fused, flops_up)
-            if fl._tiles_fit(cfg or fl.CONFIGS["rotary"], WIDTH, HEAD_DIM):
+            if fl.tiles_fit(cfg or fl.CONFIGS["rotary"], WIDTH, HEAD_DIM):
                 fused = timed("rotary", lambda c=cfg: fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM, c), cfg)
                 row("  linear_rotary", base_rotary, fused, flops_up * 3 // 4)
         except Exception as error:  # a configuration that does not compile (shared memory) is skipped

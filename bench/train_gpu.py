@@ -32,7 +32,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import torch  # noqa: E402
 
-from webcorpus.train.model import GPT, GPTConfig  # noqa: E402
+from webcorpus.train.model import GPT, GPTConfig, use_fused_products  # noqa: E402
 
 NANOGPT_STEP_MS = 36.2
 NANOGPT_TOKENS_PER_S = 452_000
@@ -137,9 +137,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
     raw.fused_loss = args.loss == "fused"
-    for module in raw.modules():
-        if hasattr(module, "fused"):  # the attention's and MLP's products with their neighbours fused
-            module.fused = args.linear == "fused"
+    use_fused_products(args.linear == "fused")
     model = torch.compile(raw, mode=args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
@@ -230,6 +228,8 @@ def main() -> None:
         from webcorpus.train import fused_linear
 
         for name, config in json.loads(Path(args.fused_config).read_text()).items():
+            if name not in fused_linear.CONFIGS:
+                sys.exit(f"{args.fused_config}: unknown kernel '{name}' (known: {', '.join(fused_linear.CONFIGS)})")
             fused_linear.CONFIGS[name] = dict(fused_linear.CONFIGS[name], **config)
     lead = rank == 0
     if lead:

@@ -7,7 +7,7 @@ Both runs go through `webcorpus.train.train.train` with the `gpt2-124m` preset (
 autocast, one GPU) on the same batches from the same seed; only the one model setting differs. It
 prints the training loss every --every steps for each value, then the validation losses and the largest
 gap between the curves. Used to check `residual_dtype: bfloat16` before making it the GPU default, and
-the Triton products of fused_linear.py (`kernels`, not a model setting: the attention's and MLP's `fused`).
+the Triton products of fused_linear.py (`kernels`, not a model setting: `use_fused_products` in model.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from webcorpus.train.model import MLP, CausalSelfAttention  # noqa: E402
+from webcorpus.train.model import use_fused_products  # noqa: E402
 from webcorpus.train.train import TrainConfig, train  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     curves: dict[str, list[dict]] = {}
     for value in values.split(","):
         if name == "kernels":
-            MLP.fused = CausalSelfAttention.fused = value == "fused"
+            use_fused_products(value == "fused")
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig.build(
                 args.preset,

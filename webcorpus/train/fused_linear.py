@@ -49,7 +49,7 @@ CONFIGS = {
     "rotary": dict(_DEFAULT, WS=True),
 }
 
-PLAIN, GELU, GELU_GRAD, ROTARY = 0, 1, 2, 3
+EPILOGUES = {"plain": 0, "gelu": 1, "gelu_grad": 2, "rotary": 3}  # the kernel's EPILOGUE for each
 
 
 def available(tensor: torch.Tensor) -> bool:
@@ -150,8 +150,7 @@ if triton is not None:
                 _epilogue(left, m0, n0, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN // 2, D)
                 _epilogue(right, m0, n0 + BN // 2, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN // 2, D)
             else:
-                _epilogue(acc, pid_m * BM, pid_n * BN, out0, out1, aux, cos, sin, T, C,
-                          EPILOGUE, BM, BN, D)  # fmt: skip
+                _epilogue(acc, m0, n0, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN, D)
 
     @triton.jit
     def _rotary_grad(dq, dk, dv, out, cos, sin, n_rows, T, H,
@@ -185,9 +184,12 @@ def _programs(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def _launch(a, b, outs, epilogue, *, b_kn=False, aux=None, cos=None, sin=None, T=1, C=1, D=64, config=None):
-    name = ("plain", "gelu", "gelu_grad", "rotary")[epilogue]
-    cfg = dict(_DEFAULT, **(config or CONFIGS[name]))
+def _config(kind: str, config: dict | None) -> dict:
+    return dict(_DEFAULT, **(config or CONFIGS[kind]))
+
+
+def _launch(a, b, outs, kind, *, b_kn=False, aux=None, cos=None, sin=None, T=1, C=1, D=64, config=None):
+    cfg = _config(kind, config)
     BM, BN, BK, SPLIT = cfg["BM"], cfg["BN"], cfg["BK"], cfg["SPLIT"]
     M, K = a.shape
     N = b.shape[1] if b_kn else b.shape[0]
@@ -200,13 +202,14 @@ def _launch(a, b, outs, epilogue, *, b_kn=False, aux=None, cos=None, sin=None, T
         descriptor(a, [BM, BK]), descriptor(b, [BK, BN] if b_kn else [BN, BK]), out_descs[0], out_descs[-1],
         descriptor(aux, [BM, W]) if aux is not None else out_descs[0],
         cos if cos is not None else a, sin if sin is not None else a, M, N, K, T, C,
-        EPILOGUE=epilogue, B_KN=b_kn, D=D, BM=BM, BN=BN, BK=BK, SPLIT=SPLIT, GROUP_M=cfg["GROUP_M"],
+        EPILOGUE=EPILOGUES[kind], B_KN=b_kn, D=D, BM=BM, BN=BN, BK=BK, SPLIT=SPLIT, GROUP_M=cfg["GROUP_M"],
         NUM_PROGRAMS=programs, WS=cfg["WS"], num_stages=cfg["num_stages"], num_warps=cfg["num_warps"],
     )  # fmt: skip
 
 
-def _tiles_fit(config: dict, width: int, head_dim: int | None) -> bool:
-    """Each stored piece of a tile lies in one of q, k, v and covers whole heads or part of one."""
+def tiles_fit(config: dict, width: int, head_dim: int | None) -> bool:
+    """Each stored piece of a tile lies in one of q, k, v and covers whole heads or part of one (for the
+    MLP, head_dim None, the pieces divide the width: the only shapes checked on the GPU)."""
     tile = config["BN"] // config["SPLIT"]
     return width % tile == 0 and (head_dim is None or tile % head_dim == 0 or head_dim % tile == 0)
 
@@ -214,14 +217,14 @@ def _tiles_fit(config: dict, width: int, head_dim: int | None) -> bool:
 def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None) -> torch.Tensor:
     """a @ weight.T through the same kernel with nothing fused: the bench's like-for-like comparison."""
     out = a.new_empty(a.shape[0], weight.shape[0])
-    _launch(a, weight, [out], PLAIN, config=config)
+    _launch(a, weight, [out], "plain", config=config)
     return out
 
 
 def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None):
     """(pre, gelu(pre)) with pre = x @ weight.T; x: (rows, in), weight: (out, in), both bf16."""
     pre, act = x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
-    _launch(x, weight, [pre, act], GELU, config=config)
+    _launch(x, weight, [pre, act], "gelu", config=config)
     return pre, act
 
 
@@ -229,7 +232,7 @@ def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor
     """(grad @ weight) * gelu'(pre): the gradient at the activation's input, given the gradient at the
     output of `act @ weight.T`; grad: (rows, out), weight: (out, hidden), pre: (rows, hidden)."""
     result = torch.empty_like(pre)
-    _launch(grad, weight, [result], GELU_GRAD, b_kn=True, aux=pre, config=config)
+    _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, config=config)
     return result
 
 
@@ -239,11 +242,11 @@ def linear_rotary(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin:
     rotary angles of position row % context; cos, sin: float32 (context, head_dim / 2). The q and k rows
     of the weight must be in pair order (`pair_order`), and q and k come out in it."""
     width = weight.shape[0] // 3
-    cfg = dict(_DEFAULT, **(config or CONFIGS["rotary"]))
-    if not _tiles_fit(cfg, width, head_dim):
+    cfg = _config("rotary", config)
+    if not tiles_fit(cfg, width, head_dim):
         raise ValueError(f"width {width} and head_dim {head_dim} do not fit tiles of {cfg['BN'] // cfg['SPLIT']}")
     qkv = x.new_empty(3, x.shape[0], width)
-    _launch(x, weight, [qkv], ROTARY, cos=cos, sin=sin, T=context, C=width, D=head_dim, config=config)
+    _launch(x, weight, [qkv], "rotary", cos=cos, sin=sin, T=context, C=width, D=head_dim, config=config)
     return qkv
 
 
@@ -348,8 +351,8 @@ class RotaryQKV(torch.autograd.Function):
 
 
 def usable(x: torch.Tensor, width: int, head_dim: int | None = None) -> bool:
-    """The fused path applies: CUDA under autocast, Triton, Hopper or later, and shapes the tiles fit."""
-    fits = _tiles_fit(CONFIGS["rotary" if head_dim else "gelu"], width, head_dim)
+    """The fused path applies: CUDA under autocast, Triton, a Hopper GPU, and shapes the tiles fit."""
+    fits = tiles_fit(CONFIGS["rotary" if head_dim else "gelu"], width, head_dim)
     return fits and available(x) and torch.is_autocast_enabled("cuda")
 
 

@@ -107,6 +107,11 @@ class MLP(nn.Module):
         return self.down(F.gelu(self.up(x), approximate="tanh"))
 
 
+def use_fused_products(on: bool) -> None:
+    """fused_linear.py's kernels on or off for every model (where `usable` allows them); benches compare."""
+    MLP.fused = CausalSelfAttention.fused = on
+
+
 class Block(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
