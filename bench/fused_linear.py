@@ -182,7 +182,7 @@ def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[s
         return took
 
     for cfg in CONFIGS if sweep else [None]:
-        lines.append("[" + " ".join(f"{k}={v}" for k, v in (cfg or fl.CONFIGS["gelu"]).items()) + "]")
+        lines.append("[" + " ".join(f"{k}={v}" for k, v in cfg.items()) + "]" if cfg else "[fused_linear.CONFIGS]")
         try:
             row("  plain product (vs cuBLAS)", cublas_up, timed("plain", lambda c=cfg: fl.matmul(x, w_up, c), cfg),
                 flops_up)  # fmt: skip
