@@ -204,6 +204,8 @@ def main() -> None:
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
+    if not torch.cuda.is_available():
+        sys.exit("bench/train_gpu.py needs a CUDA GPU (the trainer itself runs on the CPU: webcorpus train)")
     args.world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("LOCAL_RANK", 0))
     if args.world > 1:
