@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--best-out", help="with --sweep: write the fastest configuration of each kernel (JSON)")
     args = parser.parse_args()
     if not torch.cuda.is_available() or not fl.available(torch.empty(0, device="cuda")):
-        sys.exit("bench/fused_linear.py needs a CUDA GPU of compute capability 9.0 or later and Triton")
+        sys.exit("bench/fused_linear.py needs a Hopper GPU (compute capability 9.x, H100 or H200) and Triton")
     torch.manual_seed(0)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, rows {args.rows}")
     try:
