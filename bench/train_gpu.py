@@ -32,7 +32,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import torch  # noqa: E402
 
-from webcorpus.train.model import GPT, GPTConfig, use_fused_products  # noqa: E402
+from webcorpus.train.model import GPT, GPTConfig, compile_model, use_fused_products  # noqa: E402
 
 NANOGPT_STEP_MS = 36.2
 NANOGPT_TOKENS_PER_S = 452_000
@@ -138,7 +138,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
     raw = GPT(config).to(device)
     raw.fused_loss = args.loss == "fused"
     use_fused_products(args.linear == "fused")
-    model = torch.compile(raw, mode=args.compile_mode) if args.compile else raw
+    model = compile_model(raw, args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
     optimizer = torch.optim.AdamW(raw.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
@@ -191,10 +191,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="Profile 3 steps and print where GPU time goes.")
     parser.add_argument("--profile-rows", type=int, default=12, help="Kernels listed by --profile.")
     for flag, choices, explanation in (  # the first choice is the default
-        ("--attention", ["default", "cudnn"], "SDPA backend: torch's default choice, or cuDNN's attention only."),
+        ("--attention", ["default", "cudnn", "flash"], "SDPA backend: torch's default choice, or only the one named."),
         ("--loss", ["fused", "plain"], "Head + loss in one Triton kernel (fused_loss.py), or F.cross_entropy."),
         ("--residual", ["bfloat16", "float32"], "The residual stream's dtype under autocast (residual_dtype)."),
         ("--linear", ["fused", "plain"], "GELU and rotary inside the matrix products (fused_linear.py), or not."),
+        ("--blas", ["default", "cublaslt"], "torch's BLAS for matrix products: its default, or cuBLASLt preferred."),
     ):
         parser.add_argument(flag, choices=choices, default=choices[0], help=explanation)
     parser.add_argument(
@@ -214,16 +215,23 @@ def main() -> None:
     device = f"cuda:{rank}"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    if args.attention == "cudnn":
-        torch.backends.cuda.enable_flash_sdp(False)
+    if args.blas != "default":
+        torch.backends.cuda.preferred_blas_library(args.blas)
+    if args.attention != "default":
+        torch.backends.cuda.enable_flash_sdp(args.attention == "flash")
         torch.backends.cuda.enable_mem_efficient_sdp(False)
         torch.backends.cuda.enable_math_sdp(False)
-        torch.backends.cuda.enable_cudnn_sdp(True)
+        torch.backends.cuda.enable_cudnn_sdp(args.attention == "cudnn")
     for setting in filter(None, args.inductor.split(",")):
         import torch._inductor.config as inductor_config
 
         name, value = setting.split("=")
-        setattr(inductor_config, name, type(getattr(inductor_config, name))(int(value)))
+        *path, name = name.split(".")  # e.g. triton.mix_order_reduction_split_size
+        section = inductor_config
+        for part in path:
+            section = getattr(section, part)
+        current = getattr(section, name)
+        setattr(section, name, int(value) if current is None else type(current)(int(value)))
     if args.fused_config:
         import json
 
@@ -239,7 +247,7 @@ def main() -> None:
         name = torch.cuda.get_device_name()
         print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode}), "
               f"attention={args.attention}, loss={args.loss}, linear={args.linear}, residual={args.residual}, "
-              f"inductor={args.inductor or 'default'}")  # fmt: skip
+              f"blas={args.blas}, inductor={args.inductor or 'default'}")  # fmt: skip
 
     if lead and args.loss == "fused":
         check_fused_loss(device)

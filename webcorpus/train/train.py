@@ -24,7 +24,7 @@ import torch
 
 from webcorpus.atomic import atomic_path
 from webcorpus.token_shards import TokenShards
-from webcorpus.train.model import GPT, GPTConfig
+from webcorpus.train.model import GPT, GPTConfig, compile_model
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains on a CPU in seconds; what the tests use.
@@ -231,7 +231,7 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
         step = state["step"]
     raw_model = model
     if config.compile:
-        model = torch.compile(model)
+        model = compile_model(model)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if on_gpu else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
