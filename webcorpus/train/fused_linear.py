@@ -18,7 +18,7 @@ wherever attention left them and writes the un-rotated gradient of the projectio
 
 `bench/fused_linear.py` checks every function against plain torch in float64 and times each against
 cuBLAS plus the elementwise kernel torch.compile makes. In the whole training step on the H100 they
-gave 231.7 vs 239.2 ms at micro-batch 128 (README, GPU throughput).
+gave 228.1 vs 237.2 ms at micro-batch 128 (README, GPU throughput).
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ _DEFAULT = {
     "FAST_TANH": True,  # GELU's tanh by the hardware's approximation (see _gelu_gate)
 }  # fmt: skip
 # Each kernel's fastest in `python bench/fused_linear.py --sweep` on the H100 (ms for 65,536 rows; the
-# unfused pair, cuBLAS + torch.compile's kernel, in brackets): linear_gelu 0.688 (0.743) with two
-# programs per multiprocessor, one's epilogue overlapping the other's products; linear_gelu_grad 0.784
-# (0.852) and linear_rotary 0.427 (0.492) with 128 x 256 tiles; Triton's warp specialisation on in all.
+# unfused pair, cuBLAS + torch.compile's kernel, in brackets): linear_gelu 0.640 (0.713) with two
+# programs per multiprocessor, one's epilogue overlapping the other's products; linear_gelu_grad 0.740
+# (0.851) and linear_rotary 0.428-0.436 (0.487) with 128 x 256 tiles; Triton's warp specialisation on
+# (for rotary within the spread of two runs).
 CONFIGS = {
     "plain": dict(_DEFAULT, WS=True),
     "gelu": dict(_DEFAULT, BN=128, SPLIT=4, PER_SM=2, WS=True),
