@@ -129,6 +129,25 @@ def test_gpt2_preset_compiles_unless_told_not_to():
     assert not TrainConfig.build("gpt2-124m", {"compile": False}).compile
 
 
+def test_compiled_model_computes_the_same_loss_and_gradients_as_eager():
+    """compile_model hands Inductor a setting of its own (where torch has it): the math must not move."""
+    from webcorpus.train.model import GPT, GPTConfig, compile_model
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=96, context=16, n_layer=1, n_head=2, n_embd=32))
+    idx = torch.randint(0, 96, (2, 17))
+    results = []
+    for run in (model, compile_model(model)):
+        model.zero_grad(set_to_none=True)
+        _, loss = run(idx[:, :-1], idx[:, 1:])
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-5)
+    for eager, compiled in zip(eager_grads, compiled_grads):
+        torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-6)
+
+
 def test_residual_stream_dtype_follows_the_config_under_autocast():
     from webcorpus.train.model import GPT, GPTConfig
 

@@ -109,8 +109,9 @@ class MLP(nn.Module):
 
 def compile_model(model: nn.Module, mode: str | None = None) -> nn.Module:
     """torch.compile, with Inductor's pipelining of the RMSNorm backward kernel turned on where torch has
-    the setting and leaves it off (torch 2.11): that kernel reads a row per step of its loop, and waited
-    on each read without it (8.8 vs 6.5 ms per step at micro-batch 128 on the H100). A mode replaces it."""
+    the setting and leaves it off (torch 2.11): that kernel reads two rows per step of its loop, and
+    without it waited on each read (8.8 vs 6.5 ms per step at micro-batch 128 on the H100). torch.compile
+    takes a mode or settings, not both: given a mode (the bench's experiments), the setting is left out."""
     import torch._inductor.config as inductor_config  # not loaded by `import torch`
 
     triton_settings = inductor_config.triton
