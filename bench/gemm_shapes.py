@@ -44,10 +44,15 @@ TILINGS = [
 ]
 
 
-def triton_products(rows: int) -> None:
-    """fused_linear.py's persistent product (nothing fused) on the forward and input-gradient shapes."""
+def ms(fn) -> float:
+    """Median time of fn in milliseconds, by CUDA events."""
     import triton
 
+    return triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median")
+
+
+def triton_products(rows: int) -> None:
+    """fused_linear.py's persistent product (nothing fused) on the forward and input-gradient shapes."""
     from webcorpus.train import fused_linear as fl
 
     bf = dict(device="cuda", dtype=torch.bfloat16)
@@ -60,16 +65,14 @@ def triton_products(rows: int) -> None:
         cells = []
         for tiling in TILINGS:
             config = dict(fl.CONFIGS["plain"], **tiling)
-            out = torch.empty_like(want)
 
-            def run(out=out, config=config, a=a, b=b, b_t=b_t):
-                fl._launch(a, b, [out], "plain", b_kn=not b_t, config=config)
+            def run(config=config, a=a, b=b, b_t=b_t):
+                return fl.matmul(a, b, config, b_kn=not b_t)
 
             try:
-                run()
-                got, ref = out[:4096].float(), want[:4096].float()  # a slice: the head's logits are 13 GB
+                got, ref = run()[:4096].float(), want[:4096].float()  # a slice: the head's logits are 13 GB
                 error = float((got - ref).norm() / ref.norm())
-                took = triton.testing.do_bench(run, warmup=50, rep=300, return_mode="median")
+                took = ms(run)
                 cells.append(f"{took:7.3f} ({flops / took / 1e9:4.0f}{'!' if error > 1e-2 else ''})")
             except Exception as failure:  # a tiling that does not compile or fit
                 cells.append(f"failed {type(failure).__name__}")
@@ -84,7 +87,6 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench/gemm_shapes.py needs a CUDA GPU")
-    import triton
 
     bf = dict(device="cuda", dtype=torch.bfloat16)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, rows {args.rows}")
@@ -93,7 +95,7 @@ def main() -> None:
     totals = dict.fromkeys(libraries, 0.0)
     for library in libraries:
         torch.backends.cuda.preferred_blas_library(library)
-        took = triton.testing.do_bench(lambda: square @ square, warmup=50, rep=300, return_mode="median")
+        took = ms(lambda: square @ square)
         print(f"{library}: 8192^3 product {took:.3f} ms, {2 * 8192**3 / took / 1e9:.0f} TFLOP/s")
     header = "  ".join(f"{lib + ' ms':>12} {'TFLOP/s':>7} {'step ms':>7}" for lib in libraries)
     print(f"{'product':<26} {'count':>5}  {header}")
@@ -104,7 +106,7 @@ def main() -> None:
         cells = []
         for library in libraries:
             torch.backends.cuda.preferred_blas_library(library)
-            took = triton.testing.do_bench(lambda a=a_op, b=b_op: a @ b, warmup=50, rep=300, return_mode="median")
+            took = ms(lambda a=a_op, b=b_op: a @ b)
             totals[library] += took * count
             cells.append(f"{took:12.3f} {flops / took / 1e9:7.0f} {took * count:7.2f}")
         print(f"{name:<26} {count:>5}  " + "  ".join(cells), flush=True)

@@ -229,7 +229,9 @@ def main() -> None:
         *path, name = name.split(".")  # e.g. triton.mix_order_reduction_split_size
         section = inductor_config
         for part in path:
-            section = getattr(section, part)
+            section = getattr(section, part, None)
+        if section is None or not hasattr(section, name):
+            sys.exit(f"--inductor: torch {torch.__version__} has no Inductor setting '{setting.split('=')[0]}'")
         current = getattr(section, name)
         setattr(section, name, int(value) if current is None else type(current)(int(value)))
     if args.fused_config:

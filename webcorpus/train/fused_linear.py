@@ -229,10 +229,11 @@ def tiles_fit(config: dict, width: int, head_dim: int | None) -> bool:
     return width % tile == 0 and (head_dim is None or tile % head_dim == 0 or head_dim % tile == 0)
 
 
-def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None) -> torch.Tensor:
-    """a @ weight.T through the same kernel with nothing fused: the bench's like-for-like comparison."""
-    out = a.new_empty(a.shape[0], weight.shape[0])
-    _launch(a, weight, [out], "plain", config=config)
+def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None, b_kn: bool = False) -> torch.Tensor:
+    """a @ weight.T (or a @ weight with b_kn) through the same kernel with nothing fused: the benches'
+    like-for-like comparison with cuBLAS."""
+    out = a.new_empty(a.shape[0], weight.shape[1] if b_kn else weight.shape[0])
+    _launch(a, weight, [out], "plain", b_kn=b_kn, config=config)
     return out
 
 
