@@ -58,6 +58,15 @@ def _tile_position(tile, num_pid_m, num_pid_n, GROUP_M: gl.constexpr):
     return first_m + (tile % per_group) % size_m, (tile % per_group) // size_m
 
 
+@gluon.jit
+def _tile_counts(a_desc, c_desc, M, N, K):
+    """Row tiles, column tiles, and steps along K of the product."""
+    BM: gl.constexpr = a_desc.block_type.shape[0]
+    BK: gl.constexpr = a_desc.block_type.shape[1]
+    BN: gl.constexpr = c_desc.block_type.shape[1]
+    return gl.cdiv(M, BM), gl.cdiv(N, BN), gl.cdiv(K, BK)
+
+
 # Both partitions below take the same arguments (Gluon asks that of worker partitions): the descriptors,
 # the shared-memory ring (a_bufs, b_bufs, with `ready` and `empty` barriers per stage), each consumer's
 # epilogue buffer, the turn-taking barriers, the sizes, then constants. WHICH says which consumer.
@@ -69,14 +78,13 @@ def _loader(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, order,
     BM: gl.constexpr = a_desc.block_type.shape[0]
     BK: gl.constexpr = a_desc.block_type.shape[1]
     BN: gl.constexpr = c_desc.block_type.shape[1]
-    STAGES: gl.constexpr = a_bufs.shape[0]
-    num_pid_m, num_pid_n, k_tiles = gl.cdiv(M, BM), gl.cdiv(N, BN), gl.cdiv(K, BK)
+    num_pid_m, num_pid_n, k_tiles = _tile_counts(a_desc, c_desc, M, N, K)
     slot = 0
     for tile in range(gl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS):
         pid_m, pid_n = _tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
         for k in range(k_tiles):
-            s = slot % STAGES
-            mbarrier.wait(empty.index(s), ((slot // STAGES) & 1) ^ 1)  # a fresh barrier passes phase 1
+            s = slot % a_bufs.shape[0]
+            mbarrier.wait(empty.index(s), ((slot // a_bufs.shape[0]) & 1) ^ 1)  # a fresh barrier passes phase 1
             bar = ready.index(s)
             mbarrier.expect(bar, a_desc.block_type.nbytes + b_desc.block_type.nbytes)
             tma.async_copy_global_to_shared(a_desc, [pid_m * BM, k * BK], bar, a_bufs.index(s))
@@ -93,11 +101,10 @@ def _consumer(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, orde
               CONSUMERS: gl.constexpr):  # fmt: skip
     """One warpgroup: every CONSUMERS-th tile of this program, multiply-adds then its store."""
     BM: gl.constexpr = a_desc.block_type.shape[0]
-    BK: gl.constexpr = a_desc.block_type.shape[1]
     BN: gl.constexpr = c_desc.block_type.shape[1]
     STAGES: gl.constexpr = a_bufs.shape[0]
     layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BN, 16])
-    num_pid_m, num_pid_n, k_tiles = gl.cdiv(M, BM), gl.cdiv(N, BN), gl.cdiv(K, BK)
+    num_pid_m, num_pid_n, k_tiles = _tile_counts(a_desc, c_desc, M, N, K)
     c_smem = c_bufs.index(WHICH)
     local = WHICH  # the tile's place in the loader's order, so its first stage is local * k_tiles
     for tile in range(gl.program_id(0) + WHICH * NUM_PROGRAMS, num_pid_m * num_pid_n, CONSUMERS * NUM_PROGRAMS):
