@@ -46,16 +46,10 @@ try:
         warpgroup_mma_wait,
     )
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    from webcorpus.train.fused_linear import tile_position  # the same tile order as the Triton kernel
 except ImportError as missing:
     sys.exit(f"bench/pingpong_gemm.py needs Triton with Gluon (3.6; torch's CUDA wheels bring it): {missing}")
-
-
-@gluon.jit
-def _tile_position(tile, num_pid_m, num_pid_n, GROUP_M: gl.constexpr):
-    per_group = GROUP_M * num_pid_n
-    first_m = (tile // per_group) * GROUP_M
-    size_m = gl.minimum(num_pid_m - first_m, GROUP_M)
-    return first_m + (tile % per_group) % size_m, (tile % per_group) // size_m
 
 
 @gluon.jit
@@ -81,7 +75,7 @@ def _loader(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, order,
     num_pid_m, num_pid_n, k_tiles = _tile_counts(a_desc, c_desc, M, N, K)
     slot = 0
     for tile in range(gl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS):
-        pid_m, pid_n = _tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
+        pid_m, pid_n = tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
         for k in range(k_tiles):
             s = slot % a_bufs.shape[0]
             mbarrier.wait(empty.index(s), ((slot // a_bufs.shape[0]) & 1) ^ 1)  # a fresh barrier passes phase 1
@@ -108,7 +102,7 @@ def _consumer(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, orde
     c_smem = c_bufs.index(WHICH)
     local = WHICH  # the tile's place in the loader's order, so its first stage is local * k_tiles
     for tile in range(gl.program_id(0) + WHICH * NUM_PROGRAMS, num_pid_m * num_pid_n, CONSUMERS * NUM_PROGRAMS):
-        pid_m, pid_n = _tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
+        pid_m, pid_n = tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
         slot = local * k_tiles
         acc = gl.zeros((BM, BN), gl.float32, layout)
         if CONSUMERS == 2:

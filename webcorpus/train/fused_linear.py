@@ -66,7 +66,7 @@ def available(tensor: torch.Tensor) -> bool:
 if triton is not None:
 
     @triton.jit
-    def _tile_position(tile, num_pid_m, num_pid_n, GROUP_M: tl.constexpr):
+    def tile_position(tile, num_pid_m, num_pid_n, GROUP_M: tl.constexpr):
         # GROUP_M row tiles in a row share each column tile of the weight while it is in L2.
         per_group = GROUP_M * num_pid_n
         first_m = (tile // per_group) * GROUP_M
@@ -138,7 +138,7 @@ if triton is not None:
         # matmul tutorial does) so the software pipeliner can overlap it with the next tile's loads.
         tile_out = tl.program_id(0) - NUM_PROGRAMS
         for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS, flatten=True, warp_specialize=WS):
-            pid_m, pid_n = _tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
+            pid_m, pid_n = tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
             acc = tl.zeros((BM, BN), tl.float32)
             for k in range(k_tiles):
                 tile_a = a.load([pid_m * BM, k * BK])
@@ -147,7 +147,7 @@ if triton is not None:
                 else:
                     acc = tl.dot(tile_a, b.load([pid_n * BN, k * BK]).T, acc)
             tile_out += NUM_PROGRAMS
-            pid_m, pid_n = _tile_position(tile_out, num_pid_m, num_pid_n, GROUP_M)
+            pid_m, pid_n = tile_position(tile_out, num_pid_m, num_pid_n, GROUP_M)
             m0, n0 = pid_m * BM, pid_n * BN
             # Stores of a half or a quarter of the tile at a time: less shared memory for the epilogue.
             if SPLIT == 4:
