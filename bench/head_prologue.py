@@ -79,12 +79,12 @@ def _head_grad_x(logits, w, out, lse2, targets, M, V, N, scale,
 
 @triton.jit
 def _head_grad_w(logits, x, out, lse2, targets, M, V, N, scale,
-                 BV: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, GROUP_M: tl.constexpr):  # fmt: skip
-    """out (V, N) = scale * (softmax - one_hot)(logits (M, V)).T @ x (M, N)."""
-    pid_v, pid_n = tile_position(tl.program_id(0), tl.cdiv(V, BV), tl.cdiv(N, BN), GROUP_M)
-    v0, n0 = pid_v * BV, pid_n * BN
-    cols = v0 + tl.arange(0, BV)
-    acc = tl.zeros((BV, BN), tl.float32)
+                 BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, GROUP_M: tl.constexpr):  # fmt: skip
+    """out (V, N) = scale * (softmax - one_hot)(logits (M, V)).T @ x (M, N); BM vocabulary rows a tile."""
+    pid_v, pid_n = tile_position(tl.program_id(0), tl.cdiv(V, BM), tl.cdiv(N, BN), GROUP_M)
+    v0, n0 = pid_v * BM, pid_n * BN
+    cols = v0 + tl.arange(0, BM)
+    acc = tl.zeros((BM, BN), tl.float32)
     for k in range(0, tl.cdiv(M, BK)):
         rows = k * BK + tl.arange(0, BK)
         row_lse2 = tl.load(lse2 + rows, mask=rows < M, other=0.0)
@@ -122,29 +122,19 @@ def row_lse2(logits: torch.Tensor, targets: torch.Tensor, block: int = 8192, war
     return losses, lse2
 
 
-def head_grad_x(logits, w, lse2, targets, scale, cfg):
+def triton_grad(which: str, logits, other, lse2, targets, scale, cfg):
+    """which "x": scale * P @ other (the weight, (V, N)); "w": scale * P.T @ other (the input, (M, N))."""
     M, V = logits.shape
-    N = w.shape[1]
-    out = torch.empty(M, N, dtype=logits.dtype, device=logits.device)
+    N = other.shape[1]
     BM, BN, BK = cfg["BM"], cfg["BN"], cfg["BK"]
-    grid = (triton.cdiv(M, BM) * triton.cdiv(N, BN),)
-    _head_grad_x[grid](
-        TensorDescriptor.from_tensor(logits, [BM, BK]), TensorDescriptor.from_tensor(w, [BK, BN]),
+    if which == "x":
+        rows, kernel, logits_block, dtype = M, _head_grad_x, [BM, BK], logits.dtype
+    else:
+        rows, kernel, logits_block, dtype = V, _head_grad_w, [BK, BM], torch.float32
+    out = torch.empty(rows, N, dtype=dtype, device=logits.device)
+    kernel[(triton.cdiv(rows, BM) * triton.cdiv(N, BN),)](
+        TensorDescriptor.from_tensor(logits, logits_block), TensorDescriptor.from_tensor(other, [BK, BN]),
         TensorDescriptor.from_tensor(out, [BM, BN]), lse2, targets, M, V, N, scale, BM=BM, BN=BN, BK=BK,
-        GROUP_M=cfg["GROUP_M"], num_warps=cfg["warps"], num_stages=cfg["stages"],
-    )  # fmt: skip
-    return out
-
-
-def head_grad_w(logits, x, lse2, targets, scale, cfg):
-    M, V = logits.shape
-    N = x.shape[1]
-    out = torch.empty(V, N, dtype=torch.float32, device=logits.device)
-    BV, BN, BK = cfg["BM"], cfg["BN"], cfg["BK"]
-    grid = (triton.cdiv(V, BV) * triton.cdiv(N, BN),)
-    _head_grad_w[grid](
-        TensorDescriptor.from_tensor(logits, [BK, BV]), TensorDescriptor.from_tensor(x, [BK, BN]),
-        TensorDescriptor.from_tensor(out, [BV, BN]), lse2, targets, M, V, N, scale, BV=BV, BN=BN, BK=BK,
         GROUP_M=cfg["GROUP_M"], num_warps=cfg["warps"], num_stages=cfg["stages"],
     )  # fmt: skip
     return out
@@ -400,12 +390,13 @@ def main() -> None:
         return
     for cfg in CONFIGS if args.sweep else CONFIGS[:1]:
         cells = []
-        for name, fn, want in (("grad x", head_grad_x, want_x), ("grad W", head_grad_w, want_w)):
-            other = w if fn is head_grad_x else x
+        for which, other, want in (("x", w, want_x), ("w", x, want_w)):
+            name = f"grad {which}"
             try:
-                got = fn(logits, other, lse2, targets, scale, cfg)
+                got = triton_grad(which, logits, other, lse2, targets, scale, cfg)
                 error = float((got.float() - want.float()).norm() / want.float().norm())
-                took = ms(lambda fn=fn, other=other, cfg=cfg: fn(logits, other, lse2, targets, scale, cfg))
+                took = ms(lambda which=which, other=other, cfg=cfg: triton_grad(which, logits, other, lse2, targets,
+                                                                                scale, cfg))  # fmt: skip
                 flops = 2 * M * V * N
                 cells.append(f"{name} {took:6.2f} ms ({flops / took / 1e9:4.0f} TFLOP/s, error {error:.1e})")
             except Exception as failure:
