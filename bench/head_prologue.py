@@ -46,6 +46,7 @@ from triton.experimental.gluon.language.nvidia.hopper import (  # noqa: E402
 from triton.experimental.gluon.nvidia.hopper import TensorDescriptor as GluonDescriptor  # noqa: E402
 from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
 
+from bench.pingpong_gemm import tile_counts  # noqa: E402  (rows, columns and k steps of a tiled product)
 from webcorpus.train import fused_loss  # noqa: E402
 from webcorpus.train.fused_linear import tile_position  # noqa: E402
 
@@ -163,14 +164,6 @@ GLUON_VARIANTS = [
 ]
 
 
-@gluon.jit
-def _counts(l_desc, w_desc, M, V, N):
-    BM: gl.constexpr = l_desc.block_type.shape[0]
-    BK: gl.constexpr = l_desc.block_type.shape[1]
-    BN: gl.constexpr = w_desc.block_type.shape[1]
-    return gl.cdiv(M, BM), gl.cdiv(N, BN), gl.cdiv(V, BK)
-
-
 # Both partitions take the same arguments (Gluon asks that of workers). Two rings of shared memory:
 # logits tiles (l_bufs, LSTAGES deep), loaded and freed by the transformer alone, and per step of the
 # product the transformed tile and the weight's (p_bufs, w_bufs, STAGES deep), freed by the consumers.
@@ -191,7 +184,7 @@ def _gx_transformer(l_desc, w_desc, l_bufs, p_bufs, w_bufs, l_ready, w_ready, p_
     LSTAGES: gl.constexpr = l_bufs.shape[0]
     STAGES: gl.constexpr = p_bufs.shape[0]
     layout: gl.constexpr = gl.BlockedLayout([1, 8], [256 // BK, BK // 8], [4, 1], [1, 0])
-    num_pid_m, num_pid_n, k_tiles = _counts(l_desc, w_desc, M, V, N)
+    num_pid_m, num_pid_n, k_tiles = tile_counts(l_desc, w_desc, M, N, V)
     steps = gl.cdiv(num_pid_m * num_pid_n - gl.program_id(0), NUM_PROGRAMS) * k_tiles
     for step in range(0, gl.minimum(LSTAGES, steps)):
         pid_m, pid_n, k = _tile_of_step(step, k_tiles, num_pid_m, num_pid_n, GROUP_M, NUM_PROGRAMS)
@@ -251,7 +244,7 @@ def _gx_consumer(l_desc, w_desc, l_bufs, p_bufs, w_bufs, l_ready, w_ready, p_rea
     HALF: gl.constexpr = BM // 2
     STAGES: gl.constexpr = p_bufs.shape[0]
     layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BN, 16])
-    num_pid_m, num_pid_n, k_tiles = _counts(l_desc, w_desc, M, V, N)
+    num_pid_m, num_pid_n, k_tiles = tile_counts(l_desc, w_desc, M, N, V)
     steps = gl.cdiv(num_pid_m * num_pid_n - gl.program_id(0), NUM_PROGRAMS) * k_tiles
     if WHICH == 0:
         for step in range(0, gl.minimum(STAGES - 1, steps)):

@@ -53,7 +53,7 @@ except ImportError as missing:
 
 
 @gluon.jit
-def _tile_counts(a_desc, c_desc, M, N, K):
+def tile_counts(a_desc, c_desc, M, N, K):
     """Row tiles, column tiles, and steps along K of the product."""
     BM: gl.constexpr = a_desc.block_type.shape[0]
     BK: gl.constexpr = a_desc.block_type.shape[1]
@@ -72,7 +72,7 @@ def _loader(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, order,
     BM: gl.constexpr = a_desc.block_type.shape[0]
     BK: gl.constexpr = a_desc.block_type.shape[1]
     BN: gl.constexpr = c_desc.block_type.shape[1]
-    num_pid_m, num_pid_n, k_tiles = _tile_counts(a_desc, c_desc, M, N, K)
+    num_pid_m, num_pid_n, k_tiles = tile_counts(a_desc, c_desc, M, N, K)
     slot = 0
     for tile in range(gl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS):
         pid_m, pid_n = tile_position(tile, num_pid_m, num_pid_n, GROUP_M)
@@ -98,7 +98,7 @@ def _consumer(a_desc, b_desc, c_desc, a_bufs, b_bufs, ready, empty, c_bufs, orde
     BN: gl.constexpr = c_desc.block_type.shape[1]
     STAGES: gl.constexpr = a_bufs.shape[0]
     layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BN, 16])
-    num_pid_m, num_pid_n, k_tiles = _tile_counts(a_desc, c_desc, M, N, K)
+    num_pid_m, num_pid_n, k_tiles = tile_counts(a_desc, c_desc, M, N, K)
     c_smem = c_bufs.index(WHICH)
     local = WHICH  # the tile's place in the loader's order, so its first stage is local * k_tiles
     for tile in range(gl.program_id(0) + WHICH * NUM_PROGRAMS, num_pid_m * num_pid_n, CONSUMERS * NUM_PROGRAMS):
