@@ -6,7 +6,9 @@ elementwise kernels, at GPT-2 small's shapes (width 768, 12 heads, context 1024)
 First each function is checked on fresh random bf16 inputs against torch in float64 (relative error of
 the whole output), then each is timed (median of triton.testing.do_bench) beside the unfused pair it
 replaces: the matrix product through torch (cuBLAS) and the elementwise work compiled by torch.compile.
---sweep also times every tile configuration in CONFIGS for each function.
+The MLP's two products run on pingpong.py's Gluon kernel by default (where Gluon is present); the
+check and the timings show fused_linear.py's Triton kernel beside it. --sweep also times every tile
+configuration in CONFIGS for each function (those always take the Triton kernel).
 """
 
 from __future__ import annotations
@@ -72,12 +74,16 @@ def check(rows: int, device: str) -> list[str]:
     bf = dict(device=device, dtype=torch.bfloat16)
     x, w_up = torch.randn(rows, WIDTH, **bf), torch.randn(4 * WIDTH, WIDTH, **bf) / WIDTH**0.5
     pre64 = x.double() @ w_up.double().T
-    pre, act = fl.linear_gelu(x, w_up)
-    lines.append(f"linear_gelu       pre {relative_error(pre, pre64):.2e}  act {relative_error(act, gelu(pre64)):.2e}")
     grad, w_down = torch.randn(rows, WIDTH, **bf), torch.randn(WIDTH, 4 * WIDTH, **bf) / (4 * WIDTH) ** 0.5
-    p = pre.double().requires_grad_()
-    gelu(p).backward(grad.double() @ w_down.double())
-    lines.append(f"linear_gelu_grad  {relative_error(fl.linear_gelu_grad(grad, w_down, pre), p.grad):.2e}")
+    # The MLP's products through pingpong.py's Gluon kernel (the default), then through the Triton one.
+    for kernel, config in (("", None), (" (Triton)", fl.CONFIGS["gelu"])):
+        pre, act = fl.linear_gelu(x, w_up, config)
+        lines.append(f"linear_gelu{kernel:<9} pre {relative_error(pre, pre64):.2e}  "
+                     f"act {relative_error(act, gelu(pre64)):.2e}")  # fmt: skip
+        p = pre.double().requires_grad_()
+        gelu(p).backward(grad.double() @ w_down.double())
+        error = relative_error(fl.linear_gelu_grad(grad, w_down, pre, config and fl.CONFIGS["gelu_grad"]), p.grad)
+        lines.append(f"linear_gelu_grad{kernel:<9} {error:.2e}")
     cos, sin = rotary_tables(device)
     c64, s64 = cos.double(), sin.double()
     w_qkv = fl.pair_order(torch.randn(3 * WIDTH, WIDTH, **bf) / WIDTH**0.5, HEADS)
@@ -182,13 +188,18 @@ def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[s
         return took
 
     for cfg in CONFIGS if sweep else [None]:
-        lines.append("[" + " ".join(f"{k}={v}" for k, v in cfg.items()) + "]" if cfg else "[fused_linear.CONFIGS]")
+        lines.append("[" + " ".join(f"{k}={v}" for k, v in cfg.items()) + "]" if cfg else "[the default kernels]")
         try:
             row("  plain product (vs cuBLAS)", cublas_up, timed("plain", lambda c=cfg: fl.matmul(x, w_up, c), cfg),
                 flops_up)  # fmt: skip
             row("  linear_gelu", base_gelu, timed("gelu", lambda c=cfg: fl.linear_gelu(x, w_up, c), cfg), flops_up)
             fused = timed("gelu_grad", lambda c=cfg: fl.linear_gelu_grad(grad, w_down, pre, c), cfg)
             row("  linear_gelu_grad", base_grad, fused, flops_up)
+            if cfg is None:  # the default takes the MLP's products to pingpong.py: the Triton kernel beside it
+                fused = ms(lambda: fl.linear_gelu(x, w_up, fl.CONFIGS["gelu"]))
+                row("  linear_gelu (Triton)", base_gelu, fused, flops_up)
+                fused = ms(lambda: fl.linear_gelu_grad(grad, w_down, pre, fl.CONFIGS["gelu_grad"]))
+                row("  linear_gelu_grad (Triton)", base_grad, fused, flops_up)
             if fl.tiles_fit(cfg or fl.CONFIGS["rotary"], WIDTH, HEAD_DIM):
                 fused = timed("rotary", lambda c=cfg: fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM, c), cfg)
                 row("  linear_rotary", base_rotary, fused, flops_up * 3 // 4)

@@ -6,10 +6,11 @@
 The model is the `gpt2-124m` preset (12 layers, 768 wide, 12 heads, context 1024) with nanoGPT's
 vocabulary of 50,304 unless --vocab-size says otherwise; bf16 autocast with the residual stream in bf16
 (the model's default on GPU; --residual float32 for nanoGPT's), the fused head + loss, GELU and rotary
-inside the matrix products on Hopper GPUs (fused_linear.py; --linear plain turns them off), torch.compile,
-fused AdamW, gradient clipping, one micro-batch per optimiser step. Data: random tokens, or windows of a
-token folder (--tokens). It tries each micro-batch size in turn, largest first, and keeps the first that
-fits, then also measures --compare-batch (16, nanoGPT's setting) for a same-shape comparison.
+inside the matrix products on Hopper GPUs (fused_linear.py, with the MLP's two products on pingpong.py's
+Gluon kernel; --linear triton keeps those on fused_linear.py's Triton kernel, --linear plain turns all of
+it off), torch.compile, fused AdamW, gradient clipping, one micro-batch per optimiser step. Data: random
+tokens, or windows of a token folder (--tokens). It tries each micro-batch size in turn, largest first,
+and keeps the first that fits, then also measures --compare-batch (16, nanoGPT's setting) for a same-shape comparison.
 
 Step time: --steps steps run back to back with one synchronisation at the end, as in a training loop
 (the figure also printed, the median of steps each synchronised, was 0.4-2.4% slower on the H100).
@@ -32,6 +33,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import torch  # noqa: E402
 
+from webcorpus.train import fused_linear  # noqa: E402
 from webcorpus.train.model import GPT, GPTConfig, compile_model, use_fused_products  # noqa: E402
 
 NANOGPT_STEP_MS = 36.2
@@ -137,7 +139,8 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
     raw.fused_loss = args.loss == "fused"
-    use_fused_products(args.linear == "fused")
+    use_fused_products(args.linear != "plain")
+    fused_linear.PINGPONG = args.linear == "fused"
     model = compile_model(raw, args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
@@ -194,14 +197,15 @@ def main() -> None:
         ("--attention", ["default", "cudnn", "flash"], "SDPA backend: torch's default choice, or only the one named."),
         ("--loss", ["fused", "plain"], "Head + loss in one Triton kernel (fused_loss.py), or F.cross_entropy."),
         ("--residual", ["bfloat16", "float32"], "The residual stream's dtype under autocast (residual_dtype)."),
-        ("--linear", ["fused", "plain"], "GELU and rotary inside the matrix products (fused_linear.py), or not."),
+        ("--linear", ["fused", "triton", "plain"], "GELU, rotary in the products; MLP's on Triton too; or neither."),
         ("--blas", ["default", "cublaslt"], "torch's BLAS for matrix products: its default, or cuBLASLt preferred."),
     ):
         parser.add_argument(flag, choices=choices, default=choices[0], help=explanation)
     parser.add_argument(
         "--inductor", default="", help="Inductor settings to try, e.g. coordinate_descent_tuning=1,aggressive_fusion=1"
     )
-    parser.add_argument("--fused-config", help="JSON file of tile configurations for fused_linear.py's kernels")
+    parser.add_argument("--fused-config", help="JSON file of tile configurations for fused_linear.py's Triton kernels "
+                        "(the MLP's two take them with --linear triton)")  # fmt: skip
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
@@ -236,8 +240,6 @@ def main() -> None:
         setattr(section, name, int(value) if current is None else type(current)(int(value)))
     if args.fused_config:
         import json
-
-        from webcorpus.train import fused_linear
 
         for name, config in json.loads(Path(args.fused_config).read_text()).items():
             if name not in fused_linear.CONFIGS:

@@ -12,7 +12,9 @@ before writing it:
   turned by their rotary angles.
 
 The kernel is a persistent matrix product over TMA tensor descriptors (Hopper and later); the work
-after the last multiply-add happens in registers before the tile is stored. The rotary gradient, which
+after the last multiply-add happens in registers before the tile is stored. The MLP's two products run
+on pingpong.py's Gluon kernel instead where it applies (Triton with Gluon, whole tiles), which hides
+that work behind the next tile's multiply-adds (`PINGPONG`). The rotary gradient, which
 follows cuDNN's attention backward, is a separate gather kernel (`rotary_grad`): it reads dq, dk and dv
 wherever attention left them and writes the un-rotated gradient of the projection in one pass.
 
@@ -39,7 +41,7 @@ except ImportError:  # CPU-only torch: the model uses plain torch for all of thi
 _DEFAULT = {
     "BM": 128, "BN": 256, "BK": 64, "SPLIT": 2, "GROUP_M": 8, "num_stages": 3, "num_warps": 8, "WS": False,
     "PER_SM": 1,  # programs per multiprocessor of the persistent grid
-    "FAST_TANH": True,  # GELU's tanh by the hardware's approximation (see _gelu_gate)
+    "FAST_TANH": True,  # GELU's tanh by the hardware's approximation (see gelu_gate)
 }  # fmt: skip
 # Each kernel's fastest in `python bench/fused_linear.py --sweep` on the H100 (ms for 65,536 rows; the
 # unfused pair, cuBLAS + torch.compile's kernel, in brackets): linear_gelu 0.640 (0.713) with two
@@ -54,6 +56,9 @@ CONFIGS = {
 }
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter, for checks without a GPU
+# The MLP's two products through pingpong.py's Gluon kernel where it applies (faster on the H100: its
+# docstring); False keeps them on the Triton kernel below, as `config` does (benches compare).
+PINGPONG = True
 EPILOGUES = {"plain": 0, "gelu": 1, "gelu_grad": 2, "rotary": 3}  # the kernel's EPILOGUE for each
 
 
@@ -74,7 +79,7 @@ if triton is not None:
         return first_m + (tile % per_group) % size_m, (tile % per_group) // size_m
 
     @triton.jit
-    def _gelu_gate(x, FAST_TANH: tl.constexpr):
+    def gelu_gate(x, FAST_TANH: tl.constexpr):
         # tanh-approximated GELU is x * (1 + tanh(u)) / 2. The hardware's tanh.approx is one special-
         # function instruction where sigmoid(2u) = (1 + tanh(u)) / 2 takes two (exp and reciprocal); its
         # error (about 2^-11 relative) is under the bf16 rounding of the output. llm.c's GELU compiles to
@@ -88,6 +93,12 @@ if triton is not None:
             return tl.sigmoid(2.0 * u)
 
     @triton.jit
+    def gelu_slope(x, FAST_TANH: tl.constexpr):
+        # d/dx of x * s(x), s = gelu_gate: s + x * s * (1 - s) * 2u'(x).
+        s = gelu_gate(x, FAST_TANH)
+        return s + x * s * (1.0 - s) * (2.0 * 0.7978845608028654) * (1.0 + 3.0 * 0.044715 * x * x)
+
+    @triton.jit
     def _epilogue(acc, m0, n0, out0, out1, aux, cos, sin, T, C,
                   EPILOGUE: tl.constexpr, BM: tl.constexpr, W: tl.constexpr, D: tl.constexpr,
                   FAST_TANH: tl.constexpr):  # fmt: skip
@@ -98,13 +109,10 @@ if triton is not None:
             pre = acc.to(dtype)  # rounded as a plain product's output would be, then the activation
             out0.store([m0, n0], pre)
             x = pre.to(tl.float32)
-            out1.store([m0, n0], (x * _gelu_gate(x, FAST_TANH)).to(dtype))
+            out1.store([m0, n0], (x * gelu_gate(x, FAST_TANH)).to(dtype))
         elif EPILOGUE == 2:
             grad = acc.to(dtype).to(tl.float32)
-            x = aux.load([m0, n0]).to(tl.float32)
-            s = _gelu_gate(x, FAST_TANH)
-            slope = s + x * s * (1.0 - s) * (2.0 * 0.7978845608028654) * (1.0 + 3.0 * 0.044715 * x * x)
-            out0.store([m0, n0], (grad * slope).to(dtype))
+            out0.store([m0, n0], (grad * gelu_slope(aux.load([m0, n0]).to(tl.float32), FAST_TANH)).to(dtype))
         else:
             # out0 is a (3, rows, C) buffer: q, k, v. A tile never straddles two of them (the host checks
             # C % W == 0), and v passes through the same arithmetic turned by angle 0, so that there is
@@ -237,10 +245,24 @@ def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None, b_
     return out
 
 
+def _pingpong(M: int, N: int, K: int, config: dict | None):
+    """pingpong.py's module where it takes this product: switched on, no Triton tiling asked for, and
+    whole tiles (it needs Gluon, in Triton 3.6)."""
+    if not PINGPONG or config is not None or _INTERPRETED:
+        return None
+    from webcorpus.train import pingpong  # imports this module's Triton helpers
+
+    return pingpong if pingpong.fits(M, N, K) else None
+
+
 def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None):
     """(pre, gelu(pre)) with pre = x @ weight.T; x: (rows, in), weight: (out, in), both bf16."""
     pre, act = x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
-    _launch(x, weight, [pre, act], "gelu", config=config)
+    kernel = _pingpong(x.shape[0], weight.shape[0], x.shape[1], config)
+    if kernel:
+        kernel.matmul(x, weight, [pre, act], "gelu")
+    else:
+        _launch(x, weight, [pre, act], "gelu", config=config)
     return pre, act
 
 
@@ -248,7 +270,11 @@ def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor
     """(grad @ weight) * gelu'(pre): the gradient at the activation's input, given the gradient at the
     output of `act @ weight.T`; grad: (rows, out), weight: (out, hidden), pre: (rows, hidden)."""
     result = torch.empty_like(pre)
-    _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, config=config)
+    kernel = _pingpong(grad.shape[0], weight.shape[1], grad.shape[1], config)
+    if kernel:
+        kernel.matmul(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre)
+    else:
+        _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, config=config)
     return result
 
 
