@@ -61,15 +61,16 @@ def compile_only() -> None:
     from triton.runtime.jit import mangle_type
 
     kernels = [(epilogue, {}) for epilogue in ("plain", "gelu", "gelu_grad")] + list(VARIANTS.items())[1:]
+    kernels += [("gelu, row scale", {}), ("gelu_grad, row scale", {})]
     for name, changes in kernels:
-        epilogue = name if name in ("plain", "gelu", "gelu_grad") else "plain"
+        epilogue = name.split(",")[0] if name.startswith(("plain", "gelu")) else "plain"
         b_kn = epilogue == "gelu_grad"
-        blocks, constants, options = pingpong.signature(epilogue, b_kn, changes)
+        blocks, constants, options = pingpong.signature(epilogue, b_kn, changes, "row scale" in name)
         descs = [pingpong.descriptor(torch.empty(1024, 768, dtype=torch.bfloat16), block) for block in blocks]
         names = ["a_desc", "b_desc", "c_desc", "d_desc", "aux_desc"]
         consts = dict(constants, NUM_PROGRAMS=132)
-        signature = {**{n: mangle_type(d) for n, d in zip(names, descs)}, "M": "i32", "N": "i32", "K": "i32",
-                     **dict.fromkeys(consts, "constexpr")}  # fmt: skip
+        signature = {**{n: mangle_type(d) for n, d in zip(names, descs)}, "scale": "*fp32", "M": "i32", "N": "i32",
+                     "K": "i32", **dict.fromkeys(consts, "constexpr")}  # fmt: skip
         kernel = triton.compile(
             GluonASTSource(pingpong._pingpong_matmul, signature, constexprs=consts), target=GPUTarget("cuda", 90, 32),
             options=options,

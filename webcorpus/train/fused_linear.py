@@ -59,6 +59,9 @@ _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpr
 # The MLP's two products through pingpong.py's Gluon kernel where it applies (faster on the H100: its
 # docstring); False keeps them on the Triton kernel below, as `config` does (benches compare).
 PINGPONG = True
+# RMSNorms folded into the products that read their output (`gelu_mlp`, `rotary_qkv`): the norm's output
+# is never written. False computes it first, as the unfused model does (benches compare).
+FOLD_NORMS = True
 EPILOGUES = {"plain": 0, "gelu": 1, "gelu_grad": 2, "rotary": 3}  # the kernel's EPILOGUE for each
 
 
@@ -135,11 +138,13 @@ if triton is not None:
         return tl.split(tl.permute(tl.reshape(x, (BM, 2, W // 2)), (0, 2, 1)))
 
     @triton.jit
-    def _matmul(a, b, out0, out1, aux, cos, sin, M, N, K, T, C,
+    def _matmul(a, b, out0, out1, aux, cos, sin, scale, M, N, K, T, C,
                 EPILOGUE: tl.constexpr, B_KN: tl.constexpr, D: tl.constexpr, BM: tl.constexpr,
                 BN: tl.constexpr, BK: tl.constexpr, SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
-                NUM_PROGRAMS: tl.constexpr, WS: tl.constexpr, FAST_TANH: tl.constexpr):  # fmt: skip
-        """out = a @ b.T (b given as (N, K)) or a @ b (B_KN: b given as (K, N)), then the epilogue."""
+                NUM_PROGRAMS: tl.constexpr, WS: tl.constexpr, FAST_TANH: tl.constexpr,
+                SCALE: tl.constexpr):  # fmt: skip
+        """out = a @ b.T (b given as (N, K)) or a @ b (B_KN: b given as (K, N)), each row times scale[row]
+        with SCALE, then the epilogue."""
         num_pid_m, num_pid_n = tl.cdiv(M, BM), tl.cdiv(N, BN)
         k_tiles = tl.cdiv(K, BK)
         # The epilogue recomputes its tile's position from its own counter (as Triton's persistent
@@ -157,6 +162,9 @@ if triton is not None:
             tile_out += NUM_PROGRAMS
             pid_m, pid_n = tile_position(tile_out, num_pid_m, num_pid_n, GROUP_M)
             m0, n0 = pid_m * BM, pid_n * BN
+            if SCALE:
+                rows = m0 + tl.arange(0, BM)
+                acc = acc * tl.load(scale + rows, mask=rows < M, other=1.0)[:, None]
             # Stores of a half or a quarter of the tile at a time: less shared memory for the epilogue.
             if SPLIT == 4:
                 left, right = _halves(acc, BM, BN)
@@ -175,11 +183,12 @@ if triton is not None:
                 _epilogue(acc, m0, n0, out0, out1, aux, cos, sin, T, C, EPILOGUE, BM, BN, D, FAST_TANH)
 
     @triton.jit
-    def _rotary_grad(dq, dk, dv, out, cos, sin, n_rows, T, H,
+    def _rotary_grad(dq, dk, dv, out, cos, sin, scale, n_rows, T, H,
                      sq_b, sq_t, sq_h, sk_b, sk_t, sk_h, sv_b, sv_t, sv_h,
-                     BR: tl.constexpr, D: tl.constexpr):  # fmt: skip
-        """out[(b, t), part * H * D + h * D + d] = gradient before rotation, for one block of rows and
-        one head; dq, dk, dv are (B, T, H, D) with any strides but a unit one for D, q and k in pair order."""
+                     BR: tl.constexpr, D: tl.constexpr, SCALE: tl.constexpr):  # fmt: skip
+        """out[(b, t), part * H * D + h * D + d] = gradient before rotation (times scale[row] with SCALE),
+        for one block of rows and one head; dq, dk, dv are (B, T, H, D) with any strides but a unit one
+        for D, q and k in pair order."""
         rows = tl.program_id(0) * BR + tl.arange(0, BR)
         valid = (rows < n_rows)[:, None]
         rows = tl.minimum(rows, n_rows - 1)  # out-of-range rows read row n_rows - 1 and store nothing
@@ -188,6 +197,8 @@ if triton is not None:
         channel = tl.arange(0, D)[None, :]
         at = t[:, None] * (D // 2) + tl.arange(0, D // 2)[None, :]
         c, s = tl.load(cos + at), tl.load(sin + at)
+        r = tl.load(scale + rows)[:, None] if SCALE else 1.0
+        c, s = c * r, s * r  # the row's scale rides on the rotation
         out_row = out + rows[:, None].to(tl.int64) * (3 * H * D) + h * D + channel
         dtype = out.dtype.element_ty
         # Rotation by -angle undoes rotation by +angle: the gradient of x1*c - x2*s, x1*s + x2*c.
@@ -198,8 +209,8 @@ if triton is not None:
         g1, g2 = tl.split(tl.reshape(g, (BR, D // 2, 2)))
         tl.store(out_row + H * D, tl.reshape(tl.join(g1 * c + g2 * s, g2 * c - g1 * s), (BR, D)).to(dtype),
                  mask=valid)  # fmt: skip
-        tl.store(out_row + 2 * H * D, tl.load(dv + (b * sv_b + t * sv_t + h * sv_h).to(tl.int64)[:, None] + channel),
-                 mask=valid)  # fmt: skip
+        g = tl.load(dv + (b * sv_b + t * sv_t + h * sv_h).to(tl.int64)[:, None] + channel)
+        tl.store(out_row + 2 * H * D, (g.to(tl.float32) * r).to(dtype) if SCALE else g, mask=valid)
 
 
 def _programs(device: torch.device) -> int:
@@ -210,7 +221,7 @@ def _config(kind: str, config: dict | None) -> dict:
     return dict(_DEFAULT, **(config or CONFIGS[kind]))
 
 
-def _launch(a, b, outs, kind, *, b_kn=False, aux=None, cos=None, sin=None, T=1, C=1, D=64, config=None):
+def _launch(a, b, outs, kind, *, b_kn=False, aux=None, cos=None, sin=None, scale=None, T=1, C=1, D=64, config=None):
     cfg = _config(kind, config)
     BM, BN, BK, SPLIT = cfg["BM"], cfg["BN"], cfg["BK"], cfg["SPLIT"]
     M, K = a.shape
@@ -223,9 +234,9 @@ def _launch(a, b, outs, kind, *, b_kn=False, aux=None, cos=None, sin=None, T=1, 
     _matmul[(programs,)](
         descriptor(a, [BM, BK]), descriptor(b, [BK, BN] if b_kn else [BN, BK]), out_descs[0], out_descs[-1],
         descriptor(aux, [BM, W]) if aux is not None else out_descs[0],
-        cos if cos is not None else a, sin if sin is not None else a, M, N, K, T, C,
-        EPILOGUE=EPILOGUES[kind], B_KN=b_kn, D=D, BM=BM, BN=BN, BK=BK, SPLIT=SPLIT, GROUP_M=cfg["GROUP_M"],
-        NUM_PROGRAMS=programs, WS=cfg["WS"], FAST_TANH=cfg["FAST_TANH"] and not _INTERPRETED,
+        cos if cos is not None else a, sin if sin is not None else a, scale if scale is not None else a, M, N, K,
+        T, C, EPILOGUE=EPILOGUES[kind], B_KN=b_kn, D=D, BM=BM, BN=BN, BK=BK, SPLIT=SPLIT, GROUP_M=cfg["GROUP_M"],
+        NUM_PROGRAMS=programs, WS=cfg["WS"], FAST_TANH=cfg["FAST_TANH"] and not _INTERPRETED, SCALE=scale is not None,
         num_stages=cfg["num_stages"], num_warps=cfg["num_warps"],
     )  # fmt: skip
 
@@ -255,40 +266,45 @@ def _pingpong(M: int, N: int, K: int, config: dict | None):
     return pingpong if pingpong.fits(M, N, K) else None
 
 
-def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None):
-    """(pre, gelu(pre)) with pre = x @ weight.T; x: (rows, in), weight: (out, in), both bf16."""
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None, scale: torch.Tensor | None = None):
+    """(pre, gelu(pre)) with pre = x @ weight.T, each row times scale[row] if given (float32); x: (rows,
+    in), weight: (out, in), both bf16."""
     pre, act = x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
     kernel = _pingpong(x.shape[0], weight.shape[0], x.shape[1], config)
     if kernel:
-        kernel.matmul(x, weight, [pre, act], "gelu")
+        kernel.matmul(x, weight, [pre, act], "gelu", scale=scale)
     else:
-        _launch(x, weight, [pre, act], "gelu", config=config)
+        _launch(x, weight, [pre, act], "gelu", scale=scale, config=config)
     return pre, act
 
 
-def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor, config: dict | None = None):
+def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor, config: dict | None = None,
+                     scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """(grad @ weight) * gelu'(pre): the gradient at the activation's input, given the gradient at the
-    output of `act @ weight.T`; grad: (rows, out), weight: (out, hidden), pre: (rows, hidden)."""
+    output of `act @ weight.T`, each row times scale[row] if given; grad: (rows, out), weight: (out,
+    hidden), pre: (rows, hidden)."""
     result = torch.empty_like(pre)
     kernel = _pingpong(grad.shape[0], weight.shape[1], grad.shape[1], config)
     if kernel:
-        kernel.matmul(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre)
+        kernel.matmul(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, scale=scale)
     else:
-        _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, config=config)
+        _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, scale=scale, config=config)
     return result
 
 
 def linear_rotary(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, context: int,
-                  head_dim: int, config: dict | None = None) -> torch.Tensor:  # fmt: skip
-    """(3, rows, width): q, k, v from x @ weight.T with weight (3 * width, in), q and k turned by the
-    rotary angles of position row % context; cos, sin: float32 (context, head_dim / 2). The q and k rows
-    of the weight must be in pair order (`pair_order`), and q and k come out in it."""
+                  head_dim: int, config: dict | None = None,
+                  scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """(3, rows, width): q, k, v from x @ weight.T with weight (3 * width, in), each row times scale[row]
+    if given, q and k turned by the rotary angles of position row % context; cos, sin: float32 (context,
+    head_dim / 2). The q and k rows of the weight must be in pair order (`pair_order`), and q and k come
+    out in it."""
     width = weight.shape[0] // 3
     cfg = _config("rotary", config)
     if not tiles_fit(cfg, width, head_dim):
         raise ValueError(f"width {width} and head_dim {head_dim} do not fit tiles of {cfg['BN'] // cfg['SPLIT']}")
     qkv = x.new_empty(3, x.shape[0], width)
-    _launch(x, weight, [qkv], "rotary", cos=cos, sin=sin, T=context, C=width, D=head_dim, config=config)
+    _launch(x, weight, [qkv], "rotary", cos=cos, sin=sin, scale=scale, T=context, C=width, D=head_dim, config=config)
     return qkv
 
 
@@ -303,15 +319,16 @@ def pair_order(weight: torch.Tensor, heads: int) -> torch.Tensor:
 
 
 def rotary_grad(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                rows_per_program: int = 64) -> torch.Tensor:  # fmt: skip
+                rows_per_program: int = 64, scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """The gradient at the projection's output, (B * T, 3 * H * D), from the gradients of rotated q and
-    k (in pair order) and of v, each (B, T, H, D) with a unit stride along D."""
+    k (in pair order) and of v, each (B, T, H, D) with a unit stride along D; each row times scale[row]
+    if given."""
     B, T, H, D = dq.shape
     out = dq.new_empty(B * T, 3 * H * D)
     grid = (triton.cdiv(B * T, rows_per_program), H)
     _rotary_grad[grid](
-        dq, dk, dv, out, cos, sin, B * T, T, H, *dq.stride()[:3], *dk.stride()[:3], *dv.stride()[:3],
-        BR=rows_per_program, D=D,
+        dq, dk, dv, out, cos, sin, scale if scale is not None else cos, B * T, T, H, *dq.stride()[:3],
+        *dk.stride()[:3], *dv.stride()[:3], BR=rows_per_program, D=D, SCALE=scale is not None,
     )  # fmt: skip
     return out
 
@@ -322,74 +339,89 @@ def rotary_grad(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch
 if triton is not None:
 
     @torch.library.custom_op("webcorpus::linear_gelu", mutates_args=())
-    def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return linear_gelu(x, weight)
+    def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        return linear_gelu(x, weight, scale=scale)
 
     @_linear_gelu_op.register_fake
-    def _(x, weight):
+    def _(x, weight, scale=None):
         return x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
 
     @torch.library.custom_op("webcorpus::linear_gelu_grad", mutates_args=())
-    def _linear_gelu_grad_op(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-        return linear_gelu_grad(grad, weight, pre)
+    def _linear_gelu_grad_op(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor,
+                             scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        return linear_gelu_grad(grad, weight, pre, scale=scale)
 
     @_linear_gelu_grad_op.register_fake
-    def _(grad, weight, pre):
+    def _(grad, weight, pre, scale=None):
         return torch.empty_like(pre)
 
     @torch.library.custom_op("webcorpus::linear_rotary", mutates_args=())
     def _linear_rotary_op(x: torch.Tensor, weight: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                          context: int, head_dim: int) -> torch.Tensor:  # fmt: skip
-        return linear_rotary(x, weight, cos, sin, context, head_dim)
+                          context: int, head_dim: int, scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        return linear_rotary(x, weight, cos, sin, context, head_dim, scale=scale)
 
     @_linear_rotary_op.register_fake
-    def _(x, weight, cos, sin, context, head_dim):
+    def _(x, weight, cos, sin, context, head_dim, scale=None):
         return x.new_empty(3, x.shape[0], weight.shape[0] // 3)
 
     @torch.library.custom_op("webcorpus::rotary_grad", mutates_args=())
     def _rotary_grad_op(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch.Tensor,
-                        sin: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        return rotary_grad(dq, dk, dv, cos, sin)
+                        sin: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        return rotary_grad(dq, dk, dv, cos, sin, scale=scale)
 
     @_rotary_grad_op.register_fake
-    def _(dq, dk, dv, cos, sin):
+    def _(dq, dk, dv, cos, sin, scale=None):
         B, T, H, D = dq.shape
         return dq.new_empty(B * T, 3 * H * D)
 
 
+def _scale_grad(x: torch.Tensor, grad_x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor | None:
+    """The gradient of a row scale s in out = s * (x @ w.T), given grad_x = (s * grad_out) @ w, the
+    gradient the product passes to x: sum over the output of grad_out * (x @ w.T) = (x . grad_x) / s."""
+    if scale is None:
+        return None
+    return (x.float() * grad_x.float()).sum(-1) / scale
+
+
 class GeluMLP(torch.autograd.Function):
-    """act(x @ w_up.T) @ w_down.T with GELU folded into the first product and its gradient into the
-    product that brings the gradient back through w_down."""
+    """act(s * (x @ w_up.T)) @ w_down.T with GELU folded into the first product and its gradient into the
+    product that brings the gradient back through w_down; s is an optional float32 scale per row (an
+    RMSNorm's, see `gelu_mlp`), applied inside the products too."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
-        pre, act = torch.ops.webcorpus.linear_gelu(x, w_up)
-        ctx.save_for_backward(x, w_up, w_down, pre, act)
+    def forward(ctx, x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, scale: torch.Tensor | None):
+        pre, act = torch.ops.webcorpus.linear_gelu(x, w_up, scale)
+        ctx.save_for_backward(x, w_up, w_down, pre, act, scale)
         return act @ w_down.t()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, w_up, w_down, pre, act = ctx.saved_tensors
+        x, w_up, w_down, pre, act, scale = ctx.saved_tensors
         grad = grad.contiguous()
-        grad_pre = torch.ops.webcorpus.linear_gelu_grad(grad, w_down, pre)
-        return grad_pre @ w_up, grad_pre.t() @ x, grad.t() @ act
+        grad_pre = torch.ops.webcorpus.linear_gelu_grad(grad, w_down, pre, scale)  # the row scale included
+        grad_x = grad_pre @ w_up
+        return grad_x, grad_pre.t() @ x, grad.t() @ act, _scale_grad(x, grad_x, scale)
 
 
 class RotaryQKV(torch.autograd.Function):
-    """q, k, v as (B, T, heads, head_dim) from x @ w.T, q and k turned by their rotary angles."""
+    """q, k, v as (B, T, heads, head_dim) from s * (x @ w.T), q and k turned by their rotary angles; s
+    as in GeluMLP."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, T: int, heads: int):
-        qkv = torch.ops.webcorpus.linear_rotary(x, w, cos, sin, T, w.shape[0] // 3 // heads)
-        ctx.save_for_backward(x, w, cos, sin)
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, T: int, heads: int,
+                scale: torch.Tensor | None):  # fmt: skip
+        qkv = torch.ops.webcorpus.linear_rotary(x, w, cos, sin, T, w.shape[0] // 3 // heads, scale)
+        ctx.save_for_backward(x, w, cos, sin, scale)
         return qkv.view(3, x.shape[0] // T, T, heads, -1).unbind(0)
 
     @staticmethod
     def backward(ctx, dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor):
-        x, w, cos, sin = ctx.saved_tensors
+        x, w, cos, sin, scale = ctx.saved_tensors
         unit = [g if g.stride(-1) == 1 else g.contiguous() for g in (dq, dk, dv)]
-        grad = torch.ops.webcorpus.rotary_grad(*unit, cos, sin)
-        return grad @ w, grad.t() @ x, None, None, None, None
+        grad = torch.ops.webcorpus.rotary_grad(*unit, cos, sin, scale)  # the row scale included
+        grad_x = grad @ w
+        return grad_x, grad.t() @ x, None, None, None, None, _scale_grad(x, grad_x, scale)
 
 
 def usable(x: torch.Tensor, width: int, head_dim: int | None = None) -> bool:
@@ -398,19 +430,34 @@ def usable(x: torch.Tensor, width: int, head_dim: int | None = None) -> bool:
     return fits and available(x) and torch.is_autocast_enabled("cuda")
 
 
-def gelu_mlp(x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor) -> torch.Tensor:
-    """x: (..., width) under CUDA autocast; the weights as nn.Linear holds them (float32 parameters)."""
-    dtype = torch.get_autocast_dtype("cuda")
-    with torch.autocast("cuda", enabled=False):
-        flat = x.reshape(-1, x.shape[-1]).to(dtype).contiguous()
-        return GeluMLP.apply(flat, w_up.to(dtype), w_down.to(dtype)).view(*x.shape[:-1], -1)
+def _rows(x: torch.Tensor, dtype: torch.dtype, norm: torch.nn.Module | None, weight: torch.Tensor):
+    """x flattened to rows in `dtype`, and, given an RMSNorm, its scale per row (float32) and the weight
+    with the norm's weight folded in: rms_norm(x) @ w.T = scale * (x @ (w * norm.weight).T), so the norm's
+    output is never written; the products apply the scale."""
+    if norm is not None and not FOLD_NORMS:
+        x, norm = norm(x), None
+    flat = x.reshape(-1, x.shape[-1]).to(dtype).contiguous()
+    if norm is None:
+        return flat, None, weight.to(dtype)
+    scale = torch.rsqrt(x.float().pow(2).mean(-1) + norm.eps).reshape(-1)
+    return flat, scale, (weight * norm.weight).to(dtype)
 
 
-def rotary_qkv(x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int):
-    """x: (B, T, width) under CUDA autocast -> q, k, v each (B, T, heads, head_dim), q and k in pair
-    order (attention gives the same result)."""
+def gelu_mlp(x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, norm: torch.nn.Module | None = None):
+    """gelu(norm(x) @ w_up.T) @ w_down.T, norm an RMSNorm (model.py's) or None; x: (..., width) under CUDA
+    autocast; the weights as nn.Linear holds them (float32 parameters)."""
     dtype = torch.get_autocast_dtype("cuda")
-    B, T, C = x.shape
     with torch.autocast("cuda", enabled=False):
-        flat = x.reshape(B * T, C).to(dtype).contiguous()
-        return RotaryQKV.apply(flat, pair_order(w.to(dtype), heads), cos.contiguous(), sin.contiguous(), T, heads)
+        flat, scale, w_up = _rows(x, dtype, norm, w_up)
+        return GeluMLP.apply(flat, w_up, w_down.to(dtype), scale).view(*x.shape[:-1], -1)
+
+
+def rotary_qkv(x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int,
+               norm: torch.nn.Module | None = None):  # fmt: skip
+    """x: (B, T, width) under CUDA autocast -> q, k, v of norm(x) (norm an RMSNorm or None) each (B, T,
+    heads, head_dim), q and k in pair order (attention gives the same result)."""
+    dtype = torch.get_autocast_dtype("cuda")
+    T = x.shape[1]
+    with torch.autocast("cuda", enabled=False):
+        flat, scale, w = _rows(x, dtype, norm, w)
+        return RotaryQKV.apply(flat, pair_order(w, heads), cos.contiguous(), sin.contiguous(), T, heads, scale)

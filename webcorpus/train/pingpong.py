@@ -15,7 +15,8 @@ tiles: the plain product alone is no faster than cuBLAS (`bench/pingpong_gemm.py
 with rotary positions, whose epilogue is lighter, was no faster than the Triton kernel (0.904 vs 0.88-0.91
 ms), so it stays there.
 
-Epilogues: "plain" stores the product; "gelu" stores the product rounded to bf16 and GELU of it (both
+Every epilogue can first multiply each row by a float32 scale (an RMSNorm's, folded in: fused_linear.py's
+`gelu_mlp`). Epilogues: "plain" stores the product; "gelu" stores the product rounded to bf16 and GELU of it (both
 are needed later); "gelu_grad" multiplies the product by GELU's slope at `aux` (the pre-activation, loaded by
 TMA while the multiply-adds run) before storing.
 """
@@ -67,8 +68,8 @@ if gluon is not None:
     # sizes, then constants. WHICH says which consumer.
     @gluon.jit
     def _loader(a_desc, b_desc, c_desc, d_desc, aux_desc, a_bufs, b_bufs, ready, empty, c_bufs, aux_ready, order,
-                M, N, K, WHICH: gl.constexpr, EPILOGUE: gl.constexpr, B_KN: gl.constexpr, GROUP_M: gl.constexpr,
-                NUM_PROGRAMS: gl.constexpr):  # fmt: skip
+                scale, M, N, K, WHICH: gl.constexpr, EPILOGUE: gl.constexpr, B_KN: gl.constexpr,
+                GROUP_M: gl.constexpr, NUM_PROGRAMS: gl.constexpr, SCALE: gl.constexpr):  # fmt: skip
         """Every k step of every tile of this program, in order, into the next free stage."""
         BM: gl.constexpr = a_desc.block_type.shape[0]
         BK: gl.constexpr = a_desc.block_type.shape[1]
@@ -92,8 +93,8 @@ if gluon is not None:
 
     @gluon.jit
     def _consumer(a_desc, b_desc, c_desc, d_desc, aux_desc, a_bufs, b_bufs, ready, empty, c_bufs, aux_ready, order,
-                  M, N, K, WHICH: gl.constexpr, EPILOGUE: gl.constexpr, B_KN: gl.constexpr, GROUP_M: gl.constexpr,
-                  NUM_PROGRAMS: gl.constexpr):  # fmt: skip
+                  scale, M, N, K, WHICH: gl.constexpr, EPILOGUE: gl.constexpr, B_KN: gl.constexpr,
+                  GROUP_M: gl.constexpr, NUM_PROGRAMS: gl.constexpr, SCALE: gl.constexpr):  # fmt: skip
         """One warpgroup: every other tile of this program, its multiply-adds, then its epilogue."""
         BM: gl.constexpr = a_desc.block_type.shape[0]
         BN: gl.constexpr = c_desc.block_type.shape[1]
@@ -131,6 +132,9 @@ if gluon is not None:
             mbarrier.arrive(order.index(1 - WHICH), count=1)
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
             mbarrier.arrive(empty.index((slot + STAGES - 1) % STAGES), count=1)
+            if SCALE:
+                rows = m0 + gl.arange(0, BM, layout=gl.SliceLayout(1, layout))
+                acc = acc * gl.expand_dims(gl.load(scale + rows), 1)
             out = acc.to(c_desc.dtype)  # rounded as a plain product's output would be
             if EPILOGUE == "gelu_grad":
                 mbarrier.wait(aux_bar, (local // 2) & 1)
@@ -155,9 +159,9 @@ if gluon is not None:
         tma.store_wait(pendings=0)
 
     @gluon.jit
-    def _pingpong_matmul(a_desc, b_desc, c_desc, d_desc, aux_desc, M, N, K, EPILOGUE: gl.constexpr,
+    def _pingpong_matmul(a_desc, b_desc, c_desc, d_desc, aux_desc, scale, M, N, K, EPILOGUE: gl.constexpr,
                          B_KN: gl.constexpr, GROUP_M: gl.constexpr, NUM_PROGRAMS: gl.constexpr,
-                         STAGES: gl.constexpr):  # fmt: skip
+                         STAGES: gl.constexpr, SCALE: gl.constexpr):  # fmt: skip
         dtype: gl.constexpr = a_desc.dtype
         a_bufs = gl.allocate_shared_memory(dtype, [STAGES] + a_desc.block_type.shape, a_desc.layout)
         b_bufs = gl.allocate_shared_memory(dtype, [STAGES] + b_desc.block_type.shape, b_desc.layout)
@@ -178,11 +182,11 @@ if gluon is not None:
         # constexpr-ness. Registers: a consumer's 128 x 128 float32 accumulator is 128 per thread.
         gl.warp_specialize([
             (_consumer, (a_desc, b_desc, c_desc, d_desc, aux_desc, a_bufs, b_bufs, ready, empty, c_bufs, aux_ready,
-                         order, M, N, K, FIRST, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS)),
+                         order, scale, M, N, K, FIRST, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS, SCALE)),
             (_consumer, (a_desc, b_desc, c_desc, d_desc, aux_desc, a_bufs, b_bufs, ready, empty, c_bufs, aux_ready,
-                         order, M, N, K, SECOND, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS)),
+                         order, scale, M, N, K, SECOND, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS, SCALE)),
             (_loader, (a_desc, b_desc, c_desc, d_desc, aux_desc, a_bufs, b_bufs, ready, empty, c_bufs, aux_ready,
-                       order, M, N, K, SECOND, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS)),
+                       order, scale, M, N, K, SECOND, EPILOGUE, B_KN, GROUP_M, NUM_PROGRAMS, SCALE)),
         ], [4, 1], [232, 24])  # fmt: skip
 
 
@@ -191,28 +195,30 @@ def descriptor(tensor: torch.Tensor, block: list[int]):
     return TensorDescriptor.from_tensor(tensor, block, gl.NVMMASharedLayout.get_default_for(block, gl.bfloat16))
 
 
-def signature(epilogue: str, b_kn: bool, settings: dict | None = None) -> tuple[list, dict, dict]:
+def signature(epilogue: str, b_kn: bool, settings: dict | None = None, scale: bool = False) -> tuple[list, dict, dict]:
     """Descriptors' blocks, the constants and the launch options of a kernel: shared by `matmul` and the
     bench's compile-only check."""
     s = dict(SETTINGS, **(settings or {}))
     BM, BN, BK = s["BM"], s["BN"], s["BK"]
     blocks = [[BM, BK], [BK, BN] if b_kn else [BN, BK], [BM, BN], [BM, BN], [BM, BN]]
-    constants = {"EPILOGUE": epilogue, "B_KN": b_kn, "GROUP_M": s["GROUP_M"], "STAGES": s["STAGES"]}
+    constants = {"EPILOGUE": epilogue, "B_KN": b_kn, "GROUP_M": s["GROUP_M"], "STAGES": s["STAGES"], "SCALE": scale}
     return blocks, constants, {"num_warps": 4, "maxnreg": s["maxnreg"]}
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor, outs: list[torch.Tensor], epilogue: str = "plain", b_kn: bool = False,
-           aux: torch.Tensor | None = None, settings: dict | None = None) -> None:  # fmt: skip
+           aux: torch.Tensor | None = None, scale: torch.Tensor | None = None,
+           settings: dict | None = None) -> None:  # fmt: skip
     """outs[0] (and outs[1] for "gelu") from a @ b.T (b given as (N, K)), or a @ b with b_kn (b given as
-    (K, N)), and the epilogue; bf16 throughout. The caller checks `fits`."""
-    blocks, constants, options = signature(epilogue, b_kn, settings)
+    (K, N)), each row times scale[row] if given (float32), and the epilogue; bf16 otherwise. The caller
+    checks `fits`."""
+    blocks, constants, options = signature(epilogue, b_kn, settings, scale is not None)
     M, K = a.shape
     N = b.shape[1] if b_kn else b.shape[0]
     c, d = descriptor(outs[0], blocks[2]), descriptor(outs[-1], blocks[3])
     programs = torch.cuda.get_device_properties(a.device).multi_processor_count
     _pingpong_matmul[(programs,)](
         descriptor(a, blocks[0]), descriptor(b, blocks[1]), c, d, descriptor(aux, blocks[4]) if aux is not None else c,
-        M, N, K, NUM_PROGRAMS=programs, **constants, **options,
+        scale if scale is not None else a, M, N, K, NUM_PROGRAMS=programs, **constants, **options,
     )  # fmt: skip
 
 
