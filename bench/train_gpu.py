@@ -1,6 +1,6 @@
 """Training throughput of the bundled GPT on a GPU: tokens/s, step time and MFU.
 
-    python bench/train_gpu.py [--preset gpt2-124m] [--batch-sizes 128,96,64] [--steps 30] [--tokens DIR]
+    python bench/train_gpu.py [--preset gpt2-124m] [--batch-sizes 192,176,160,128] [--steps 30] [--tokens DIR]
     torchrun --nproc_per_node 2 bench/train_gpu.py ...      # data parallel, one process per GPU
 
 The model is the `gpt2-124m` preset (12 layers, 768 wide, 12 heads, context 1024) with nanoGPT's
@@ -183,7 +183,7 @@ def measure(args, batch_size: int, device: str, rank: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-sizes", default="128,96,64,48,32,16")
+    parser.add_argument("--batch-sizes", default="192,176,160,128,96,64,48,32,16")
     parser.add_argument("--compare-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
