@@ -11,6 +11,10 @@ before writing it:
 - `linear_rotary(x, w, ...)`: the attention projection `x @ w.T` split into q, k and v, with q and k
   turned by their rotary angles.
 
+Each can also scale its rows by a float32 vector before the rest, which is how the model's RMSNorms are
+folded in (`gelu_mlp`, `rotary_qkv`): rms_norm(x) @ w.T = s * (x @ (w * norm.weight).T) with s = 1/rms(x)
+per row, so the norm's output is never written (`FOLD_NORMS`).
+
 The kernel is a persistent matrix product over TMA tensor descriptors (Hopper and later); the work
 after the last multiply-add happens in registers before the tile is stored. The MLP's two products run
 on pingpong.py's Gluon kernel instead where it applies (Triton with Gluon, whole tiles), which hides
