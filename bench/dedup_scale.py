@@ -30,9 +30,9 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
+from webcorpus.dedup_truth import edit, prose_words  # noqa: E402
 
 from webcorpus import batch_dedup as bd  # noqa: E402
-from webcorpus.dedup_truth import edit, prose_words  # noqa: E402
 from webcorpus.document import Document  # noqa: E402
 from webcorpus.parquet import shard_paths  # noqa: E402
 from webcorpus.stages.write_parquet import ParquetShardWriter  # noqa: E402

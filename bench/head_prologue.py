@@ -45,10 +45,10 @@ from triton.experimental.gluon.language.nvidia.hopper import (  # noqa: E402
 )
 from triton.experimental.gluon.nvidia.hopper import TensorDescriptor as GluonDescriptor  # noqa: E402
 from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
-
-from webcorpus.train import fused_loss  # noqa: E402
 from webcorpus.train.fused_linear import tile_position  # noqa: E402
 from webcorpus.train.pingpong import tile_counts  # noqa: E402  (rows, columns and k steps of a tiled product)
+
+from webcorpus.train import fused_loss  # noqa: E402
 
 LOG2E = 1.4426950408889634
 

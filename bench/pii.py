@@ -30,6 +30,7 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 
 from webcorpus.pii_detect import PATTERN_ENTITIES, PiiDetector, presidio_analyzer  # noqa: E402
+
 from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
 from webcorpus.stages.read_warc import WarcReader  # noqa: E402
 

@@ -31,10 +31,6 @@ import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from webcorpus.document import Document  # noqa: E402
-from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
-from webcorpus.stages.read_warc import WarcReader  # noqa: E402
-from webcorpus.stages.write_parquet import ParquetShardWriter  # noqa: E402
 from webcorpus.tokenizer import (  # noqa: E402
     BatchEncoder,
     TokenizerSettings,
@@ -42,6 +38,11 @@ from webcorpus.tokenizer import (  # noqa: E402
     load_tokenizer,
     train_tokenizer,
 )
+
+from webcorpus.document import Document  # noqa: E402
+from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
+from webcorpus.stages.read_warc import WarcReader  # noqa: E402
+from webcorpus.stages.write_parquet import ParquetShardWriter  # noqa: E402
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ NANOGPT_TOKENS_PER_S = 452_000
 def batches(args, batch_size: int, context: int, vocab: int, device: str, rank: int):
     if args.tokens:
         from webcorpus.token_shards import TokenShards
+
         from webcorpus.train.train import Batches
 
         source = Batches(TokenShards(args.tokens, "train"), batch_size, context, 1, rank, args.world)

@@ -45,7 +45,7 @@ def main() -> None:
                 args.preset,
                 {
                     "model": {name: value} if name != "kernels" else {},
-                    "out_dir": out,
+                    "out": out,
                     "batch_size": args.batch_size,
                     "grad_accum": 1,
                     "max_steps": args.steps,

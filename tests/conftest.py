@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from webcorpus.sample import ENGLISH, Page, article, write_sample, write_warc
+from webcorpus.testing.sample_warc import ENGLISH, Page, article, write_sample, write_warc
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WARC = REPO.parent / "shared" / "data" / "warc"

@@ -4,12 +4,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from webcorpus.batch_dedup import DedupSettings, buckets_phase, run_batch_dedup, signatures_phase
 from webcorpus.cli import main
-from webcorpus.dedup_truth import make_corpus
+from webcorpus.dedup.batch import MinHashDedup, buckets_phase, signatures_phase
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
-from webcorpus.stages.write_parquet import ParquetShardWriter
+from webcorpus.pipeline.step import CorpusContext
+from webcorpus.stages.write_parquet import ParquetWriter
+from webcorpus.testing.dedup_truth import make_corpus
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +18,12 @@ def corpus(tmp_path_factory):
     texts, pairs = make_corpus(docs=200)
     folder = tmp_path_factory.mktemp("corpus") / "in"
     docs = [Document(f"doc{i:05d}", f"https://e.org/{i}", text, {"language": "en"}) for i, text in enumerate(texts)]
-    ParquetShardWriter(str(folder), rows_per_shard=90).write(docs)
+    ParquetWriter(rows_per_shard=90).write(docs, folder)
     return folder, pairs
+
+
+def run_batch_dedup(source, target, step=None, workers=1):
+    return (step or MinHashDedup()).run_corpus(source, target, CorpusContext(workers=workers))
 
 
 def files(folder):
@@ -31,13 +36,14 @@ def files(folder):
 
 def test_keeps_one_per_cluster_and_points_to_it(corpus, tmp_path):
     folder, pairs = corpus
-    summary = run_batch_dedup(folder, tmp_path / "out", workers=2, clusters_out=tmp_path / "clusters.jsonl")
+    step = MinHashDedup(clusters_out=str(tmp_path / "clusters.jsonl"))
+    summary = run_batch_dedup(folder, tmp_path / "out", step, workers=2)
     kept = {d.id for d in read_documents(tmp_path / "out" / "data")}
     removed = [json.loads(line) for p in (tmp_path / "out" / "removed").rglob("*.gz") for line in gzip.open(p, "rt")]
     assert len(kept) + len(removed) == summary["documents"] == 400
     assert summary["removed"] == len(removed)
     assert all(r["metadata"]["duplicate_of"] in kept for r in removed)
-    assert all(r["metadata"]["drop_reason"] == "dedup:near_duplicate" for r in removed)
+    assert all(r["metadata"]["drop_reason"] == "minhash_dedup:near_duplicate" for r in removed)
 
     similar = [p for p in pairs if p.jaccard >= 0.8]
     caught = sum(not (f"doc{p.a:05d}" in kept and f"doc{p.b:05d}" in kept) for p in similar)
@@ -62,7 +68,7 @@ def test_same_input_gives_identical_output(corpus, tmp_path):
 
 def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
     folder, _ = corpus
-    settings = DedupSettings()
+    settings = MinHashDedup()
     reference = tmp_path / "reference"
     run_batch_dedup(folder, reference, settings, workers=1)
 
@@ -98,8 +104,8 @@ def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
 
 def test_cli(corpus, tmp_path):
     folder, _ = corpus
-    result = CliRunner().invoke(main, ["dedup-batch", str(folder), str(tmp_path / "out"), "-w", "1"])
+    result = CliRunner().invoke(main, ["minhash-dedup", str(folder), str(tmp_path / "out"), "-w", "1"])
     assert result.exit_code == 0, result.output
     assert "400 documents in 5 shards" in result.output
-    missing = CliRunner().invoke(main, ["dedup-batch", str(tmp_path / "out" / "removed"), str(tmp_path / "x")])
+    missing = CliRunner().invoke(main, ["minhash-dedup", str(tmp_path / "out" / "removed"), str(tmp_path / "x")])
     assert missing.exit_code == 1 and "no .parquet shards" in missing.output

@@ -3,12 +3,12 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from webcorpus.cli import main
-from webcorpus.config import ConfigError, load_pipeline
+from webcorpus.pipeline.config import ConfigError, load_pipeline
 
 GOOD = """\
 input: data/*.warc.gz
 output: out/x
-stages:
+steps:
   - read_warc: {}
   - url_filter:
       soft_word_threshold: 3
@@ -39,6 +39,10 @@ def test_bundled_pipeline_loads():
         "c4_quality",
         "fineweb_quality",
         "write_parquet",
+        "minhash_dedup",
+        "pii",
+        "train_tokenizer",
+        "tokenize",
     ]
     assert config.removed is True
 
@@ -56,26 +60,26 @@ def test_good_pipeline_loads_with_typed_options(tmp_path):
         (
             "      threshold: 0.5",
             "      threshhold: 0.5",
-            r"p.yaml:10: stages\[3\].langid.threshhold: unknown option 'threshhold'",
+            r"p.yaml:10: steps\[3\].langid.threshhold: unknown option 'threshhold'",
         ),
         (
             "      threshold: 0.5",
             "      threshold: high",
-            r"p.yaml:10: stages\[3\].langid.threshold: 'threshold' must be a float",
+            r"p.yaml:10: steps\[3\].langid.threshold: 'threshold' must be a number",
         ),
-        ("      rows_per_shard: 10", "      rows_per_shard: 1.5", r"p.yaml:12: .*rows_per_shard' must be a int"),
-        ("  - extract\n", "  - extrakt\n", r"p.yaml:7: stages\[2\]: unknown stage 'extrakt'"),
+        ("      rows_per_shard: 10", "      rows_per_shard: 1.5", r"p.yaml:12: .*rows_per_shard' must be an integer"),
+        ("  - extract\n", "  - extrakt\n", r"p.yaml:7: steps\[2\]: unknown step 'extrakt'"),
         ("output: out/x", "outptu: out/x", r"p.yaml:2: outptu: unknown key"),
         ("output: out/x", "output: [1, 2]", r"p.yaml:2: output: must be a folder path"),
-        ("  - read_warc: {}\n", "", r"p.yaml:4: stages\[0\]: the first stage must read input"),
+        ("  - read_warc: {}\n", "", r"p.yaml:4: steps\[0\]: the first step must read input"),
         ("      languages: [en, de]", "      languages: 5", r"p.yaml:9: .*languages' must be a list of strings"),
         (
             "input: data/*.warc.gz",
             "input: data/*.warc.gz\nworkers: 0",
             r"p.yaml:2: workers: must be a positive integer",
         ),
-        ("  - extract\n", "  - extract: {a: 1, b: 2}\n", r"p.yaml:7: stages\[2\].extract.a: unknown option"),
-        ("stages:", "stages: [", r"p.yaml:\d+: not valid YAML"),
+        ("  - extract\n", "  - extract: {a: 1, b: 2}\n", r"p.yaml:7: steps\[2\].extract.a: unknown option"),
+        ("steps:", "steps: [", r"p.yaml:\d+: not valid YAML"),
     ],
 )
 def test_errors_name_the_key_and_line(tmp_path, old, new, expected):
@@ -95,40 +99,66 @@ def test_cli_reports_one_line_and_does_not_start(tmp_path):
 
 def test_missing_pipeline_file(tmp_path):
     result = CliRunner().invoke(main, ["run", str(tmp_path / "absent.yaml")])
-    assert result.exit_code == 1 and "absent.yaml: cannot read pipeline file" in result.output
+    assert result.exit_code == 1 and "absent.yaml: cannot read the file" in result.output
 
 
-def test_every_stage_subcommand_has_the_yaml_options():
-    from webcorpus.stages import STAGES
-    from webcorpus.stages.base import stage_options
+def test_every_step_subcommand_has_the_yaml_options():
+    from webcorpus.pipeline.options import options_of
+    from webcorpus.pipeline.registry import STEPS, step_class
 
-    for name, cls in STAGES.items():
+    for name in STEPS:
         command = main.get_command(None, name.replace("_", "-"))
         assert command is not None, name
         flags = {opt for param in command.params for opt in param.opts}
-        for spec in stage_options(cls):
+        for spec in options_of(step_class(name)):
             assert f"--{spec.name.replace('_', '-')}" in flags, (name, spec.name)
 
 
-def test_after_steps_are_checked_like_stages(tmp_path):
-    good = load_pipeline(write(tmp_path, GOOD + "after:\n  - dedup_batch: {bands: 20, rows: 5}\n"))
-    assert good.after[0].name == "dedup_batch" and good.after[0].options == {"bands": 20, "rows": 5}
-    with pytest.raises(ConfigError, match=r"p.yaml:15: after\[0\].dedup_batch.band: unknown option 'band'"):
-        load_pipeline(write(tmp_path, GOOD + "after:\n  - dedup_batch:\n      band: 20\n"))
-    with pytest.raises(ConfigError, match=r"p.yaml:14: after\[0\]: unknown step 'minhash'"):
-        load_pipeline(write(tmp_path, GOOD + "after:\n  - minhash\n"))
+def test_corpus_steps_are_checked_like_the_others(tmp_path):
+    good = load_pipeline(write(tmp_path, GOOD + "  - minhash_dedup: {bands: 20, rows: 5}\n"))
+    assert good.steps[-1].name == "minhash_dedup" and good.steps[-1].options == {"bands": 20, "rows": 5}
+    with pytest.raises(ConfigError, match=r"p.yaml:14: steps\[5\].minhash_dedup.band: unknown option 'band'"):
+        load_pipeline(write(tmp_path, GOOD + "  - minhash_dedup:\n      band: 20\n"))
+    with pytest.raises(ConfigError, match=r"p.yaml:13: steps\[5\]: unknown step 'minhash'"):
+        load_pipeline(write(tmp_path, GOOD + "  - minhash\n"))
+    with pytest.raises(
+        ConfigError, match=r"p.yaml:13: steps\[5\]: unknown step 'dedup_batch' \(renamed to 'minhash_dedup'\)"
+    ):
+        load_pipeline(write(tmp_path, GOOD + "  - dedup_batch\n"))
+    with pytest.raises(
+        ConfigError, match=r"p.yaml:13: steps\[5\].minhash_dedup.hash: 'hash' must be one of 'sha1', 'md5'"
+    ):
+        load_pipeline(write(tmp_path, GOOD + "  - minhash_dedup: {hash: nope}\n"))
+    with pytest.raises(ConfigError, match=r"p.yaml:3: stages: 'stages:' and 'after:' are now one list"):
+        load_pipeline(write(tmp_path, GOOD.replace("steps:", "stages:")))
+
+
+def test_step_order_is_checked(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"p.yaml:13: steps\[5\]: 'read_warc' reads input, so it can only be the first step"
+    ):
+        load_pipeline(write(tmp_path, GOOD + "  - read_warc\n"))
+    with pytest.raises(ConfigError, match=r"p.yaml:13: steps\[5\]: 'write_parquet' ends a run of per-document steps"):
+        load_pipeline(write(tmp_path, GOOD + "  - pii\n"))
+    with pytest.raises(ConfigError, match=r"p.yaml:13: steps\[5\]: tokenize needs a train_tokenizer step before it"):
+        load_pipeline(write(tmp_path, GOOD + "  - tokenize\n"))
+    # A corpus step may stand in the middle, with per-document steps after it.
+    middle = load_pipeline(write(tmp_path, GOOD + "  - minhash_dedup\n  - pii\n  - exact_dedup\n"))
+    assert [s.role for s in middle.steps][-3:] == ["corpus", "filter", "filter"]
 
 
 def test_bad_values_fail_before_anything_runs(tmp_path):
     out = tmp_path / "out"
-    bad_hash = GOOD.replace("out/x", str(out)) + "after:\n  - dedup_batch: {hash: nope}\n"
-    with pytest.raises(ConfigError, match=r"p.yaml:14: after\[0\].dedup_batch: unknown hash 'nope'"):
-        load_pipeline(write(tmp_path, bad_hash))
     zero_rows = GOOD.replace("out/x", str(out)).replace("rows_per_shard: 10", "rows_per_shard: 0")
     result = CliRunner().invoke(
         main, ["run", str(write(tmp_path, zero_rows)), "--input", str(REPO / "pipelines" / "sample")]
     )
-    assert (
-        result.exit_code == 1 and result.output.strip() == "Error: rows_per_shard and bytes_per_shard must be positive"
+    assert result.exit_code == 1
+    assert result.output.strip().endswith(
+        "p.yaml:11: steps[4].write_parquet: rows_per_shard and bytes_per_shard must be positive"
     )
+    assert not out.exists()
+    bad_languages = GOOD.replace("out/x", str(out)).replace("[en, de]", "[en, de]\n      model: /nonexistent.ftz")
+    result = CliRunner().invoke(main, ["run", str(write(tmp_path, bad_languages)), "--input", str(REPO / "pipelines")])
+    assert result.exit_code == 1 and "nonexistent.ftz" in result.output
     assert not out.exists()

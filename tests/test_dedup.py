@@ -3,11 +3,10 @@ import json
 from click.testing import CliRunner
 
 from webcorpus.cli import main
-from webcorpus.dedup import Signer, normalize, shingles
-from webcorpus.dedup_truth import make_corpus
+from webcorpus.dedup.minhash import Signer, normalize, shingles
+from webcorpus.dedup.stream import ExactDedup, StreamMinHashDedup
 from webcorpus.document import Document
-from webcorpus.stages.exact_dedup import ExactDeduplicator
-from webcorpus.stages.minhash_dedup import MinHashDeduplicator
+from webcorpus.testing.dedup_truth import make_corpus
 
 BANDS, ROWS = 14, 8
 
@@ -19,7 +18,7 @@ def test_normalisation_before_shingling():
 
 
 def test_exact_dedup_ignores_case_and_whitespace_and_keeps_the_first():
-    dedup = ExactDeduplicator()
+    dedup = ExactDedup()
     docs = [Document("1", "u", "Hello  World"), Document("2", "u", "hello world\n"), Document("3", "u", "Other")]
     assert [d.id for d in dedup.run(docs)] == ["1", "3"]
     assert docs[1].metadata["duplicate_of"] == "1"
@@ -29,7 +28,7 @@ def test_exact_dedup_ignores_case_and_whitespace_and_keeps_the_first():
 def test_streaming_near_dedup_keeps_first_and_points_to_it():
     texts, _ = make_corpus(docs=20)
     base, variant_of_base = texts[0], texts[20]  # variant 0 has edit rate 0: identical text
-    dedup = MinHashDeduplicator()
+    dedup = StreamMinHashDedup()
     docs = [Document("a", "u", base), Document("b", "u", texts[1]), Document("c", "u", variant_of_base)]
     assert [d.id for d in dedup.run(docs)] == ["a", "b"]
     assert docs[2].metadata["duplicate_of"] == "a"
@@ -37,9 +36,9 @@ def test_streaming_near_dedup_keeps_first_and_points_to_it():
 
 def test_signatures_are_deterministic():
     text = "the same text gives the same signature every time it is signed"
-    a, b = Signer().signature(text), Signer().signature(text)
+    a, b = Signer(5, 112, 1, "sha1").signature(text), Signer(5, 112, 1, "sha1").signature(text)
     assert list(a.hashvalues) == list(b.hashvalues)
-    assert list(Signer(seed=2).signature(text).hashvalues) != list(a.hashvalues)
+    assert list(Signer(5, 112, 2, "sha1").signature(text).hashvalues) != list(a.hashvalues)
 
 
 def collides(x, y) -> bool:
@@ -49,7 +48,7 @@ def collides(x, y) -> bool:
 
 def test_detection_against_ground_truth():
     texts, pairs = make_corpus(docs=400)
-    signer = Signer(shingle_size=5, num_perm=BANDS * ROWS)
+    signer = Signer(shingle_size=5, num_perm=BANDS * ROWS, seed=1, hash="sha1")
     signatures = [signer.signature(t) for t in texts]
     detected = [collides(signatures[p.a], signatures[p.b]) for p in pairs]
 
@@ -81,7 +80,7 @@ def test_detection_against_ground_truth():
 def test_dedup_subcommand_in_a_pipe():
     texts, _ = make_corpus(docs=5)
     lines = [json.dumps({"id": f"d{i}", "url": "", "text": t}) for i, t in enumerate(texts[:5] + [texts[0]])]
-    result = CliRunner().invoke(main, ["dedup"], input="\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["stream-minhash-dedup"], input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.output
     kept = [json.loads(line)["id"] for line in result.stdout.splitlines()]
     assert kept == ["d0", "d1", "d2", "d3", "d4"]

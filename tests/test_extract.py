@@ -1,6 +1,6 @@
 from webcorpus.document import Document
-from webcorpus.sample import ENGLISH, NAV, article
 from webcorpus.stages.extract import TrafilaturaExtractor
+from webcorpus.testing.sample_warc import ENGLISH, NAV, article
 
 
 def page(paragraphs):

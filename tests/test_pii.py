@@ -15,14 +15,14 @@ from conftest import copy_pipeline, html_page
 from webcorpus.cli import main
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents
-from webcorpus.pii_detect import PATTERN_ENTITIES, PiiDetector, presidio_analyzer
-from webcorpus.stages.base import OptionError
-from webcorpus.stages.pii import PiiScrubber
+from webcorpus.pii.detector import PATTERN_ENTITIES, PiiDetector, presidio_analyzer
+from webcorpus.pii.stage import PiiScrubber
+from webcorpus.pipeline.options import OptionError, check_options
 
 
 @pytest.fixture(scope="module")
 def scrubber() -> PiiScrubber:
-    return PiiScrubber()
+    return PiiScrubber(replacement="tag")
 
 
 def scrub(scrubber: PiiScrubber, text: str) -> Document:
@@ -74,7 +74,9 @@ def test_near_misses_are_left_alone(scrubber, text):
 
 
 def test_private_addresses_are_replaced_when_asked():
-    document = scrub(PiiScrubber(entities=["IP_ADDRESS"], public_ips_only=False), "router 192.168.1.1 here")
+    document = scrub(
+        PiiScrubber(entities=["IP_ADDRESS"], public_ips_only=False, replacement="tag"), "router 192.168.1.1 here"
+    )
     assert document.text == "router <IP_ADDRESS> here"
 
 
@@ -94,22 +96,22 @@ def test_text_without_pii_is_byte_identical(scrubber):
 
 def test_each_entity_can_be_switched_off():
     text = "Mail jane@example.com or call (415) 555-2671."
-    only_mail = scrub(PiiScrubber(entities=["EMAIL_ADDRESS"]), text)
+    only_mail = scrub(PiiScrubber(entities=["EMAIL_ADDRESS"], replacement="tag"), text)
     assert only_mail.text == "Mail <EMAIL_ADDRESS> or call (415) 555-2671."
-    only_phone = scrub(PiiScrubber(entities=["PHONE_NUMBER"]), text)
+    only_phone = scrub(PiiScrubber(entities=["PHONE_NUMBER"], replacement="tag"), text)
     assert only_phone.text == "Mail jane@example.com or call <PHONE_NUMBER>."
 
 
 def test_score_threshold_decides(scrubber):
     text = "Call (415) 555-2671 or mail jane@example.com."
     # Phone numbers score 0.4, validated e-mail addresses 1.0.
-    strict = scrub(PiiScrubber(score_threshold=0.5), text)
+    strict = scrub(PiiScrubber(score_threshold=0.5, replacement="tag"), text)
     assert strict.text == "Call (415) 555-2671 or mail <EMAIL_ADDRESS>."
     assert scrub(scrubber, text).text == "Call <PHONE_NUMBER> or mail <EMAIL_ADDRESS>."
 
 
 def test_placeholders_are_fixed_values_and_deterministic():
-    stage = PiiScrubber(replacement="placeholder")
+    stage = PiiScrubber()  # placeholders are the default, as in FineWeb
     text = "Mail jane@example.com, server 8.8.8.8, card 4111 1111 1111 1111."
     first, second = scrub(stage, text).text, scrub(stage, text).text
     assert first == second
@@ -130,8 +132,8 @@ def test_overlapping_matches_keep_the_stronger_one(scrubber):
 def test_bad_options_are_one_line_errors():
     with pytest.raises(OptionError, match="unknown entity NAME"):
         PiiScrubber(entities=["NAME"])
-    with pytest.raises(OptionError, match="replacement must be"):
-        PiiScrubber(replacement="mask")
+    with pytest.raises(OptionError, match="'replacement' must be one of 'placeholder', 'tag'"):
+        check_options(PiiScrubber, {"replacement": "mask"})
     with pytest.raises(OptionError, match="need a spaCy NER model"):
         PiiScrubber(entities=["PERSON"])
     with pytest.raises(OptionError, match="unknown phone region 'XX'"):
@@ -146,7 +148,7 @@ def test_runs_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    stage = PiiScrubber()
+    stage = PiiScrubber(replacement="tag")
     assert scrub(stage, "Mail jane@example.com now").text == "Mail <EMAIL_ADDRESS> now"
 
 
@@ -310,9 +312,14 @@ def test_person_and_location_with_an_installed_spacy_model(tmp_path):
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "PERSON", "pattern": "Alice Smith"}, {"label": "GPE", "pattern": "Lyon"}])
     nlp.to_disk(tmp_path / "model")
-    stage = PiiScrubber(entities=["PERSON", "LOCATION", "EMAIL_ADDRESS"], ner_model=str(tmp_path / "model"))
+    stage = PiiScrubber(
+        entities=["PERSON", "LOCATION", "EMAIL_ADDRESS"], ner_model=str(tmp_path / "model"), replacement="tag"
+    )
     document = scrub(stage, "Alice Smith moved to Lyon; mail alice@example.com.")
     assert document.text == "<PERSON> moved to <LOCATION>; mail <EMAIL_ADDRESS>."
+
+
+CLI = [sys.executable, "-m", "webcorpus.cli"]
 
 
 def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
@@ -321,7 +328,7 @@ def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
         json.dumps({"id": "2", "url": "u", "text": "Nothing to see.", "metadata": {}}),
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "webcorpus.cli", "pii", "--entities", "EMAIL_ADDRESS,IP_ADDRESS"],
+        [*CLI, "pii", "--entities", "EMAIL_ADDRESS,IP_ADDRESS", "--replacement", "tag"],
         input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
     out = [json.loads(line) for line in done.stdout.splitlines()]
@@ -335,7 +342,9 @@ def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
     ]
     make_warc("pii.warc.gz", [html_page("https://garden.example.org/contact", paragraphs)])
     pipeline = copy_pipeline(
-        tmp_path, f"input: {tmp_path}/pii.warc.gz\nstages:\n  - read_warc\n  - extract\n  - pii\n  - write_parquet\n"
+        tmp_path,
+        f"input: {tmp_path}/pii.warc.gz\n"
+        "steps:\n  - read_warc\n  - extract\n  - pii: {replacement: tag}\n  - write_parquet\n",
     )
     result = CliRunner().invoke(main, ["run", str(pipeline), "-o", str(tmp_path / "out"), "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -344,4 +353,4 @@ def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
     assert "<EMAIL_ADDRESS>" in document.text and "<PHONE_NUMBER>" in document.text
     assert document.metadata["pii"] == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert [s["counts"] for s in stats["stages"] if s["stage"] == "pii"] == [{"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}]
+    assert [s["counts"] for s in stats["steps"] if s["step"] == "pii"] == [{"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}]

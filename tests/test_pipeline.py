@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import REPO, many_pages
 
 from webcorpus.cli import main
 from webcorpus.parquet import read_documents
-from webcorpus.sample import write_warc
+from webcorpus.testing.sample_warc import write_warc
 
 CLI = [sys.executable, "-m", "webcorpus.cli"]
 EXPECTED_URLS = {
@@ -37,13 +38,19 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     result = run_cli("run", REPO / "pipelines" / "fineweb.yaml", "--output", out, "--workers", "2", "--no-progress")
     # The first stage keeps a syndicated copy of an article; near-duplicate removal then drops it.
     assert {d.url for d in read_documents(out / "data")} == EXPECTED_URLS | {SYNDICATED_COPY}
-    docs = list(read_documents(out / "dedup_batch" / "data"))
+    docs = list(read_documents(out / "minhash_dedup" / "data"))
     assert {d.url for d in docs} == EXPECTED_URLS
+    # PII runs after dedup, as in FineWeb; the finished corpus is its output.
+    assert [d.text for d in read_documents(out / "pii" / "data")] == [d.text for d in docs]
     assert all(d.metadata["language"] == "en" and d.metadata["language_score"] > 0.65 for d in docs)
     assert all("Privacy policy" not in d.text for d in docs)
 
     summary = json.loads((out / "stats.json").read_text())
-    stages = {s["stage"]: s for s in summary["stages"]}
+    assert [s["step"] for s in summary["steps"] if not s["implicit"]] == [
+        "read_warc", "url_filter", "extract", "langid", "gopher_repetition", "gopher_quality", "c4_quality",
+        "fineweb_quality", "write_parquet", "minhash_dedup", "pii", "train_tokenizer", "tokenize",
+    ]  # fmt: skip
+    stages = {s["step"]: s for s in summary["steps"]}
     assert stages["read_warc"]["dropped"] == {"content_type": 3, "http_status": 2}
     assert stages["url_filter"]["dropped"] == {"banned_word": 1, "domain": 1}
     assert stages["extract"]["dropped"] == {"no_text": 1}
@@ -52,8 +59,10 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert stages["gopher_quality"]["dropped"] == {"short_doc": 1}
     assert stages["c4_quality"]["dropped"] == {"curly_bracket": 1}
     assert stages["fineweb_quality"]["dropped"] == {"line_punct_ratio": 1}
-    assert summary["documents_out"] == 6
-    assert summary["after"][0]["removed"] == 1
+    assert stages["minhash_dedup"]["dropped"] == {"near_duplicate": 1}
+    assert stages["minhash_dedup"]["summary"]["removed"] == 1
+    assert stages["tokenize"]["kept"] == 5 and stages["tokenize"]["counts"]["tokens"] > 0
+    assert summary["documents_out"] == 5 and summary["final_data"] == str(out / "pii" / "data")
     assert (
         "language 5" in result.output and "removed 1" in result.output and "5 documents from 2 files" in result.output
     )
@@ -81,7 +90,8 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert "(2 already done)" in again.output
     assert {p: p.read_bytes() for p in (out / "data").iterdir()} == before
     removed = [
-        json.loads(line) for line in gzip.open(next((out / "dedup_batch" / "removed" / "dedup").iterdir()), "rt")
+        json.loads(line)
+        for line in gzip.open(next((out / "minhash_dedup" / "removed" / "minhash_dedup").iterdir()), "rt")
     ]
     assert [(r["url"], r["metadata"]["duplicate_of"]) for r in removed] == [
         (SYNDICATED_COPY, next(d.id for d in docs if d.url.endswith("composting-at-home")))
@@ -109,19 +119,22 @@ def test_shell_pipe_matches_the_runner(tmp_path):
     pipe = (
         f"{cli} read-warc {sample}/*.warc.gz | {cli} url-filter | {cli} extract "
         f"| {cli} langid --languages en | {cli} gopher-repetition | {cli} gopher-quality | {cli} c4-quality "
-        f"| {cli} fineweb-quality | {cli} dedup | {cli} write-parquet {tmp_path / 'out'}"
+        f"| {cli} fineweb-quality | {cli} stream-minhash-dedup | {cli} write-parquet {tmp_path / 'out'}"
     )
     done = subprocess.run(pipe, shell=True, capture_output=True, text=True, cwd=REPO, check=True)
     assert "langid: 16 in, 10 kept" in done.stderr
     assert "fineweb_quality: 7 in, 6 kept, dropped line_punct_ratio: 1" in done.stderr
-    assert "dedup: 6 in, 5 kept, dropped near_duplicate: 1" in done.stderr
+    assert "stream_minhash_dedup: 6 in, 5 kept, dropped near_duplicate: 1" in done.stderr
     assert {d.url for d in read_documents(tmp_path / "out")} == EXPECTED_URLS
 
 
 def test_stats_command(tmp_path):
     out = tmp_path / "out"
     run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress")
-    final = out / "dedup_batch" / "data"
+    final = out / "pii" / "data"
+    # On the run folder: the finished corpus once (not data/ and every later folder added up), named.
+    assert json.loads(run_cli("stats", out, "--json").output)["documents"] == 5
+    assert f"its finished corpus is {final}" in run_cli("stats", out).output
     summary = json.loads(run_cli("stats", final, "--json").output)
     assert summary["documents"] == 5
     assert summary["languages"] == {"en": 5}
@@ -136,7 +149,7 @@ def _pipeline(tmp_path, inputs, out):
     path = tmp_path / f"{out.name}.yaml"
     path.write_text(
         f"input: {inputs}\noutput: {out}\nworkers: 2\n"
-        "stages:\n  - read_warc\n  - url_filter\n  - extract\n  - langid: {languages: [en]}\n"
+        "steps:\n  - read_warc\n  - url_filter\n  - extract\n  - langid: {languages: [en]}\n"
         "  - write_parquet: {rows_per_shard: 7}\n"
     )
     return path
@@ -190,7 +203,7 @@ def test_stats_reports_foreign_and_corrupt_shards_by_path(tmp_path):
 
     out = tmp_path / "out"
     run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress", "--workers", "1")
-    final = out / "dedup_batch" / "data"
+    final = out / "pii" / "data"
     pq.write_table(pa.table({"x": [1]}), final / "foreign.parquet")
     (final / "broken.parquet").write_bytes(b"PAR1 not really")
     result = CliRunner().invoke(main, ["stats", str(final), "--json"])
@@ -206,7 +219,7 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
     config = tmp_path / "twice.yaml"
     config.write_text(
         f"input: {REPO / 'pipelines' / 'sample'}/*.warc.gz\noutput: {tmp_path / 'out'}\n"
-        "stages:\n  - read_warc\n  - extract\n  - langid: {label_only: true}\n"
+        "steps:\n  - read_warc\n  - extract\n  - langid: {label_only: true}\n"
         "  - langid: {languages: [en]}\n  - write_parquet\n"
     )
     run_cli("run", config, "--no-progress", "--workers", "1")
@@ -217,12 +230,12 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
 
 
 def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, make_warc):
-    from webcorpus import runner
-    from webcorpus.config import load_pipeline
+    from webcorpus.pipeline import runner
+    from webcorpus.pipeline.config import load_pipeline
 
     for i in range(3):
         make_warc(f"in/{i}.warc.gz", many_pages(3, start=i * 3))
-    original = runner.Pipeline.run_task
+    original = runner.DocumentPassRunner.run_task
     parent = os.getpid()
 
     def crash_on_second_file(self, task, counter=None):
@@ -230,13 +243,89 @@ def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, 
             os._exit(1)  # as a segfault or the OOM killer would end it
         return original(self, task, counter)
 
-    monkeypatch.setattr(runner.Pipeline, "run_task", crash_on_second_file)
+    monkeypatch.setattr(runner.DocumentPassRunner, "run_task", crash_on_second_file)
     config = load_pipeline(REPO / "pipelines" / "fineweb.yaml")
     config.input, config.output = [str(tmp_path / "in" / "*.warc.gz")], str(tmp_path / "out")
-    result = runner.run_pipeline(config, workers=2, progress=False)
+    # Forked workers inherit the patched method (spawned ones would import the module afresh).
+    result = runner.run_pipeline(config, workers=2, progress=False, start_method="fork")
     assert any("1.warc.gz: a worker process died" in f for f in result.failed)
     assert not (tmp_path / "out" / ".progress" / "00001.json").exists()
 
-    monkeypatch.setattr(runner.Pipeline, "run_task", original)
+    monkeypatch.setattr(runner.DocumentPassRunner, "run_task", original)
     again = runner.run_pipeline(config, workers=2, progress=False)
     assert again.failed == [] and len(list((tmp_path / "out" / ".progress").glob("*.json"))) == 3
+
+
+def test_a_corpus_step_in_the_middle_with_document_steps_after_it(tmp_path):
+    config = tmp_path / "middle.yaml"
+    config.write_text(
+        f"input: {REPO / 'pipelines' / 'sample'}/*.warc.gz\n"
+        "steps:\n  - read_warc\n  - extract\n  - langid: {languages: [en]}\n"
+        "  - minhash_dedup\n  - pii: {replacement: tag}\n  - exact_dedup\n"
+    )
+    outputs = []
+    for workers in ("1", "2"):  # in-process, and spawned worker processes
+        out = tmp_path / f"w{workers}"
+        result = run_cli("run", config, "-o", out, "-w", workers, "--no-progress")
+        outputs.append(_files(out))
+    assert outputs[0] == outputs[1]
+    summary = json.loads((out / "stats.json").read_text())
+    assert [(s["step"], s["implicit"]) for s in summary["steps"]] == [
+        ("read_warc", False), ("extract", False), ("langid", False), ("write_parquet", True),
+        ("minhash_dedup", False), ("read_parquet", True), ("pii", False), ("exact_dedup", False),
+        ("write_parquet", True),
+    ]  # fmt: skip
+    steps = {s["step"]: s for s in summary["steps"]}
+    # No quality filters: every English page reaches dedup, near-copies among them included.
+    assert steps["minhash_dedup"]["documents_in"] == 12 and steps["minhash_dedup"]["kept"] == 9
+    assert steps["pii"]["documents_in"] == 9 and steps["exact_dedup"]["kept"] == 9
+    assert summary["final_data"] == str(out / "pii" / "data")
+    assert len(list(read_documents(out / "pii" / "data"))) == 9
+    assert "read_parquet *" in result.output and "added by the runner" in result.output
+
+
+def test_train_help_imports_no_data_library():
+    probe = (
+        "import sys; from webcorpus.cli import main\n"
+        "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('trafilatura', 'presidio_analyzer', 'pyarrow', 'datasketch') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "--max-steps" in done.stdout and "--kernels" not in done.stdout
+    assert done.stdout.strip().endswith("[]")
+
+
+def test_a_wheel_runs_the_main_job_from_another_folder(tmp_path):
+    # Build the wheel (not an editable install), install it into a fresh virtualenv that borrows this
+    # one's dependencies, and run the main job from an empty folder: the bundled blocklists must be inside.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", REPO],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = (tmp_path / "dist").glob("webcorpus-*.whl")
+    import zipfile
+
+    packaged = {Path(name).parent for name in zipfile.ZipFile(wheel).namelist() if name.endswith("__init__.py")}
+    assert packaged == {p.parent.relative_to(REPO) for p in (REPO / "webcorpus").rglob("__init__.py")}
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "venv"], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    site = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    ours = subprocess.run([sys.executable, "-c", "import yaml, os; print(os.path.dirname(os.path.dirname(yaml.__file__)))"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (Path(site) / "borrowed.pth").write_text(ours + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, wheel], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [python, "-m", "webcorpus.cli", "run", REPO / "pipelines" / "fineweb.yaml", "--no-progress", "-w", "1",
+         "--input", f"{REPO}/pipelines/sample/*.warc.gz", "--output", "out"],
+        cwd=elsewhere, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    where = subprocess.run([python, "-c", "import webcorpus; print(webcorpus.__file__)"], capture_output=True,
+                           text=True, check=True, cwd=elsewhere).stdout  # fmt: skip
+    assert where.startswith(site)
+    assert "5 documents from 2 files" in done.stdout
+    assert (elsewhere / "out" / "tokens" / "webcorpus_val_000000.bin").exists()

@@ -3,7 +3,7 @@
 import pytest
 
 from webcorpus.document import Document
-from webcorpus.stages.base import stage_options
+from webcorpus.pipeline.options import options_of as stage_options
 from webcorpus.stages.c4_quality import C4QualityFilter, count_sentences
 from webcorpus.stages.fineweb_quality import FineWebQualityFilter
 from webcorpus.stages.gopher_quality import GopherQualityFilter

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, html_page, shared_warc
 
-from webcorpus.sample import Page, write_sample
 from webcorpus.stages.read_warc import InputError, WarcReader, decode_html, expand_inputs
+from webcorpus.testing.sample_warc import Page, write_sample
 
 
 def read_all(*paths):

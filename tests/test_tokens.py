@@ -15,17 +15,17 @@ from click.testing import CliRunner
 
 from webcorpus.cli import main
 from webcorpus.document import Document
-from webcorpus.stages.write_parquet import ParquetShardWriter
-from webcorpus.token_shards import HEADER_BYTES, MAGIC, ShardError, TokenShard, TokenShards, shard_files
-from webcorpus.tokenizer import (
-    BatchEncoder,
-    TokenizerSettings,
-    TokenizeSettings,
-    as_tiktoken,
-    load_tokenizer,
-    tokenize_corpus,
-    train_tokenizer,
-)
+from webcorpus.pipeline.step import CorpusContext
+from webcorpus.stages.write_parquet import ParquetWriter
+from webcorpus.tokens.bpe import TrainTokenizer, load_tokenizer
+from webcorpus.tokens.shards import HEADER_BYTES, MAGIC, ShardError, TokenShard, TokenShards, shard_files
+from webcorpus.tokens.tiktoken_bridge import BatchEncoder, as_tiktoken
+from webcorpus.tokens.tokenize import Tokenize
+
+
+def train_tokenizer(source: Path, target: Path, step: TrainTokenizer) -> dict:
+    return step.run_corpus(source, target, CorpusContext())
+
 
 WORDS = "the river garden library ocean small bright window quiet morning café naïve Straße 東京 42 3.14".split()
 
@@ -36,20 +36,22 @@ def corpus(folder: Path, documents: int = 120, seed: int = 5) -> dict[str, str]:
     for i in range(documents):
         sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) for _ in range(rng.randint(1, 6))]
         docs.append(Document(f"doc-{i:04d}", f"https://example.org/{i}", ".\n".join(sentences) + "."))
-    ParquetShardWriter(str(folder), rows_per_shard=40).write(docs)
+    ParquetWriter(rows_per_shard=40).write(docs, folder)
     return {d.id: d.text for d in docs}
 
 
 @pytest.fixture
 def trained(tmp_path):
     texts = corpus(tmp_path / "docs")
-    summary = train_tokenizer(tmp_path / "docs", tmp_path / "tokenizer.json", TokenizerSettings(vocab_size=400))
+    summary = train_tokenizer(tmp_path / "docs", tmp_path / "tokenizer.json", TrainTokenizer(vocab_size=400))
     return tmp_path, texts, summary
 
 
 def tokenize(tmp_path: Path, out: str, **options) -> dict:
-    settings = TokenizeSettings(**{"shard_tokens": 300, "val_buckets": 1500, **options})
-    return tokenize_corpus(tmp_path / "docs", tmp_path / out, tmp_path / "tokenizer.json", settings)
+    step = Tokenize(
+        **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_buckets": 1500, **options}
+    )
+    return step.run_corpus(tmp_path / "docs", tmp_path / out, CorpusContext())
 
 
 def test_round_trip_gives_the_documents_back(trained):
@@ -88,7 +90,7 @@ def test_shard_layout_is_llm_c(trained):
 
 def test_identical_input_gives_identical_shards(trained):
     tmp_path, _, _ = trained
-    train_tokenizer(tmp_path / "docs", tmp_path / "again.json", TokenizerSettings(vocab_size=400))
+    train_tokenizer(tmp_path / "docs", tmp_path / "again.json", TrainTokenizer(vocab_size=400))
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "tokenizer.json").read_bytes()
     tokenize(tmp_path, "a")
     tokenize(tmp_path, "b")
@@ -102,7 +104,7 @@ def test_identical_input_gives_identical_shards(trained):
 def test_interrupted_tokenization_resumes_without_gaps_or_duplicates(trained, monkeypatch):
     tmp_path, _, _ = trained
     tokenize(tmp_path, "whole")
-    import webcorpus.tokenizer as tokenizer_module
+    import webcorpus.tokens.tokenize as tokenizer_module
 
     real_write, written = tokenizer_module.write_shard, []
 
@@ -150,7 +152,7 @@ def test_bad_shards_are_named(trained):
 
 def test_vocabulary_over_uint16_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="uint16"):
-        TokenizerSettings(vocab_size=70_000)
+        TrainTokenizer(vocab_size=70_000)
     from tokenizers import Tokenizer, models
 
     vocab = {f"w{i}": i for i in range(70_000)} | {"<|endoftext|>": 70_000}
@@ -175,19 +177,19 @@ def test_cli_and_stats(trained):
     tmp_path, texts, _ = trained
     runner = CliRunner()
     result = runner.invoke(
-        main, ["train-tokenizer", str(tmp_path / "docs"), "--vocab-size", "300", "-o", str(tmp_path / "t.json")]
+        main, ["train-tokenizer", str(tmp_path / "docs"), str(tmp_path / "t.json"), "--vocab-size", "300"]
     )
     assert result.exit_code == 0 and "bytes per token" in result.output
     out = tmp_path / "cli-tokens"
     result = runner.invoke(
-        main, ["tokenize", str(tmp_path / "docs"), "--tokenizer", str(tmp_path / "t.json"), "-o", str(out)]
+        main, ["tokenize", str(tmp_path / "docs"), str(out), "--tokenizer", str(tmp_path / "t.json")]
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["stats", str(out), "--json"])
     stats = json.loads(result.output)
     assert stats["val"]["documents"] + stats["train"]["documents"] == len(texts)
     assert stats["train"]["shards"] == 1 and stats["train"]["tokens"] > 0
-    too_big = runner.invoke(main, ["train-tokenizer", str(tmp_path / "docs"), "--vocab-size", "70000", "-o", "x"])
+    too_big = runner.invoke(main, ["train-tokenizer", str(tmp_path / "docs"), "x", "--vocab-size", "70000"])
     assert too_big.exit_code != 0 and "65536" in too_big.output and "Traceback" not in too_big.output
 
 
@@ -195,7 +197,7 @@ def test_reader_needs_no_torch(trained):
     tmp_path, _, _ = trained
     tokenize(tmp_path, "tokens")
     code = (
-        "import sys; from webcorpus.token_shards import TokenShards; "
+        "import sys; from webcorpus.tokens.shards import TokenShards; "
         f"s = TokenShards({str(tmp_path / 'tokens')!r}, 'train'); x = s.window(0, 64); "
         "assert x.dtype.name == 'uint16' and len(x) == 64; assert 'torch' not in sys.modules; print('ok')"
     )

@@ -31,7 +31,7 @@ def quiet(*args, **kwargs) -> None:
 
 
 def test_tiny_model_loss_falls_on_pipeline_shards(sample_run, tmp_path):
-    config = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "t"), "max_steps": 60})
+    config = TrainConfig.build("tiny", {"out": str(tmp_path / "t"), "max_steps": 60})
     records = train(sample_run / "tokens", config, log=quiet)
     assert records[-1]["step"] == 60
     first = sum(r["loss"] for r in records[:5]) / 5
@@ -45,12 +45,12 @@ def test_tiny_model_loss_falls_on_pipeline_shards(sample_run, tmp_path):
 
 def test_resumed_run_matches_an_uninterrupted_one_step_for_step(sample_run, tmp_path):
     whole = train(
-        sample_run / "tokens", TrainConfig.build("tiny", {"out_dir": str(tmp_path / "a"), "max_steps": 24}), log=quiet
+        sample_run / "tokens", TrainConfig.build("tiny", {"out": str(tmp_path / "a"), "max_steps": 24}), log=quiet
     )
-    stopped = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "b"), "max_steps": 24, "stop_step": 11})
+    stopped = TrainConfig.build("tiny", {"out": str(tmp_path / "b"), "max_steps": 24, "stop_step": 11})
     first_part = train(sample_run / "tokens", stopped, log=quiet)
     assert [r["step"] for r in first_part] == list(range(1, 12))
-    resumed = TrainConfig.build("tiny", {"out_dir": str(tmp_path / "b"), "max_steps": 24})
+    resumed = TrainConfig.build("tiny", {"out": str(tmp_path / "b"), "max_steps": 24})
     second_part = train(sample_run / "tokens", resumed, resume=True, log=quiet)
     assert [r["step"] for r in second_part] == list(range(12, 25))
     for before, after in zip(whole, first_part + second_part):
@@ -94,7 +94,7 @@ def test_cli_train_resume_and_sample(sample_run, tmp_path):
     assert bad.exit_code != 0 and "unknown preset 'huge'" in bad.output
     (tmp_path / "bad.yaml").write_text("lr: fast\n")
     bad = runner.invoke(main, args[:2] + ["--config", str(tmp_path / "bad.yaml")])
-    assert bad.exit_code != 0 and "bad.yaml: training option 'lr' must be float, got 'fast'" in bad.output
+    assert bad.exit_code != 0 and "bad.yaml:1: lr: 'lr' must be a number, got 'fast'" in bad.output
     not_a_checkpoint = runner.invoke(
         main, ["sample", str(tmp_path / "bad.yaml"), "--tokenizer", str(sample_run / "tokenizer.json")]
     )
@@ -113,13 +113,15 @@ def test_schedules():
 
 
 def test_model_options_are_checked_before_training():
-    with pytest.raises(ValueError, match="unknown model option 'n_layers'"):
+    with pytest.raises(ValueError, match="unknown option 'n_layers' for the model"):
         TrainConfig.build("tiny", {"model": {"n_layers": 3}})
-    with pytest.raises(ValueError, match="model option 'n_layer' must be int, got 'two'"):
+    with pytest.raises(ValueError, match="'n_layer' must be an integer, got 'two'"):
         TrainConfig.build("tiny", {"model": {"n_layer": "two"}})
-    with pytest.raises(ValueError, match="residual_dtype must be 'float32' or 'bfloat16'"):
+    with pytest.raises(ValueError, match="'residual_dtype' must be one of 'bfloat16', 'float32'"):
         TrainConfig.build("tiny", {"model": {"residual_dtype": "float16"}})
-    with pytest.raises(ValueError, match="training option 'max_steps' must be int, got True"):
+    with pytest.raises(ValueError, match="'kernels' must be one of 'fused', 'fused_pingpong', 'torch'"):
+        TrainConfig.build("tiny", {"model": {"kernels": "cuda"}})
+    with pytest.raises(ValueError, match="'max_steps' must be an integer, got True"):
         TrainConfig.build("tiny", {"max_steps": True})
     assert TrainConfig.build("tiny", {"lr": 1, "model": {"n_layer": 3}}).model["n_layer"] == 3
 
@@ -165,7 +167,7 @@ def test_residual_stream_dtype_follows_the_config_under_autocast():
         assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())
         model(idx, idx)  # no autocast (the CPU trainer): float32 whatever the setting
     assert seen == {"bfloat16": [torch.bfloat16, torch.float32], "float32": [torch.float32, torch.float32]}
-    with pytest.raises(ValueError, match="residual_dtype must be 'float32' or 'bfloat16', not 'float16'"):
+    with pytest.raises(ValueError, match="'residual_dtype' must be one of 'bfloat16', 'float32', got 'float16'"):
         GPTConfig(residual_dtype="float16")
 
 
@@ -174,7 +176,7 @@ def test_pair_order_of_the_fused_projection_leaves_attention_unchanged():
     # neighbouring channels together; this is that arithmetic in torch against model.py's rotary.
     import torch.nn.functional as F
 
-    from webcorpus.train import fused_linear
+    from webcorpus.train.kernels import fused_linear
     from webcorpus.train.model import Rotary
 
     torch.manual_seed(0)

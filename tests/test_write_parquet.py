@@ -3,7 +3,7 @@ import pytest
 
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents
-from webcorpus.stages.write_parquet import ParquetShardWriter
+from webcorpus.stages.write_parquet import ParquetWriter
 
 
 def docs(n, text="some text"):
@@ -19,8 +19,7 @@ def docs(n, text="some text"):
 
 
 def test_rows_per_shard_and_round_trip(tmp_path):
-    writer = ParquetShardWriter(str(tmp_path), rows_per_shard=4, prefix="t")
-    shards = writer.write(docs(10))
+    shards = ParquetWriter(rows_per_shard=4).write(docs(10), tmp_path, prefix="t")
     assert [p.name for p in shards] == ["t_00000.parquet", "t_00001.parquet", "t_00002.parquet"]
     assert [pq.ParquetFile(p).metadata.num_rows for p in shards] == [4, 4, 2]
     back = list(read_documents(tmp_path))
@@ -32,7 +31,7 @@ def test_rows_per_shard_and_round_trip(tmp_path):
 
 
 def test_bytes_per_shard(tmp_path):
-    shards = ParquetShardWriter(str(tmp_path), bytes_per_shard=100).write(docs(10, "x" * 60))
+    shards = ParquetWriter(bytes_per_shard=100).write(docs(10, "x" * 60), tmp_path)
     assert len(shards) == 5
 
 
@@ -41,13 +40,12 @@ def test_a_failure_mid_shard_leaves_no_partial_file(tmp_path):
         yield from docs(3)
         raise RuntimeError("upstream broke")
 
-    writer = ParquetShardWriter(str(tmp_path), rows_per_shard=2)
     with pytest.raises(RuntimeError):
-        writer.write(failing())
+        ParquetWriter(rows_per_shard=2).write(failing(), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["part_00000.parquet"]  # the complete shard only
 
 
 def test_same_documents_give_identical_bytes(tmp_path):
-    a = ParquetShardWriter(str(tmp_path / "a")).write(docs(50))
-    b = ParquetShardWriter(str(tmp_path / "b")).write(docs(50))
+    a = ParquetWriter().write(docs(50), tmp_path / "a")
+    b = ParquetWriter().write(docs(50), tmp_path / "b")
     assert a[0].read_bytes() == b[0].read_bytes()

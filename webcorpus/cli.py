@@ -1,121 +1,128 @@
-"""The `webcorpus` command. It parses options and calls the stages; the work lives in the stages.
+"""The `webcorpus` command. It parses options and calls the library; the work lives elsewhere.
 
-Every stage of the YAML has a subcommand of the same name (dashes for underscores) taking the
-same options, reading documents as JSON lines on stdin and writing them on stdout:
+Every step of the registry is a subcommand of the same name (dashes for underscores) whose flags are
+generated from the step's option schema, so the shell and the YAML take the same options:
 
     webcorpus read-warc data/*.warc.gz | webcorpus url-filter | webcorpus extract \\
         | webcorpus langid --languages en | webcorpus write-parquet out/
+
+Step subcommands are built only when asked for: `webcorpus train --help` imports no step.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import typing
 from pathlib import Path
 from typing import Any
 
 import click
 
 from webcorpus import __version__
-from webcorpus.document import read_jsonl, write_jsonl
-from webcorpus.stages import FILTERS, Stage
-from webcorpus.stages.base import StageStats, stage_options
-from webcorpus.stages.read_warc import InputError, WarcReader
-from webcorpus.stages.write_parquet import ParquetShardWriter
+from webcorpus.pipeline.options import OptionSpec, options_of
+from webcorpus.pipeline.registry import STEPS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class StepCommands(click.Group):
+    """The fixed commands plus one per registered step, the latter built on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands) + [name.replace("_", "-") for name in STEPS]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name.replace("-", "_") in STEPS:
+            from webcorpus.pipeline.registry import step_class
+
+            return step_command(step_class(name.replace("-", "_")))
+        return None
+
+
+@click.group(cls=StepCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="webcorpus")
 def main() -> None:
     """Turn CommonCrawl WARC files into language-model training data, FineWeb style.
 
-    Run a whole pipeline with `webcorpus run pipelines/fineweb.yaml`, or chain the stage
+    Run a whole pipeline with `webcorpus run pipelines/fineweb.yaml`, or chain the step
     subcommands in a shell pipe (documents travel as JSON lines).
     """
 
 
-def _stage_click_options(stage_class: type[Stage]):
-    """Click options built from the stage's own option specs, so CLI and YAML always agree."""
+# ---- flags from option schemas ------------------------------------------------------------------
+
+
+def schema_flags(owner: type, defaults: bool = True):
+    """Click options for every option of `owner` (a step class or a settings dataclass). With `defaults`
+    false every flag defaults to None, so that only the flags given override a preset or a YAML file."""
 
     def decorate(command):
-        for spec in reversed(stage_options(stage_class)):
-            flag = spec.name.replace("_", "-")
-            default = None if spec.required else spec.default
-            base = spec.base_type
-            if base is bool:
-                option = click.option(
-                    f"--{flag}/--no-{flag}", spec.name, default=default, show_default=True, help=spec.help
-                )
-            elif typing.get_origin(base) is list:
-                option = click.option(
-                    f"--{flag}", spec.name, multiple=True, help=f"{spec.help} Repeat or separate with commas."
-                )
-            else:
-                option = click.option(
-                    f"--{flag}", spec.name, type=base, default=default, show_default=default is not None, help=spec.help
-                )
-            command = option(command)
+        for spec in reversed(options_of(owner)):
+            if spec.is_mapping:
+                continue
+            command = _flag(spec, defaults)(command)
         return command
 
     return decorate
 
 
-def _stage_kwargs(stage_class: type[Stage], given: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {}
-    for spec in stage_options(stage_class):
-        value = given.get(spec.name)
-        if typing.get_origin(spec.base_type) is list:
+def _flag(spec: OptionSpec, defaults: bool):
+    flag = spec.name.replace("_", "-")
+    default = spec.default if defaults and not spec.required else None
+    if spec.base_type is bool:
+        return click.option(f"--{flag}/--no-{flag}", spec.name, default=default, show_default=defaults, help=spec.help)
+    if spec.is_list:
+        return click.option(f"--{flag}", spec.name, multiple=True, help=f"{spec.help} Repeat or separate with commas.")
+    kind = click.Choice(spec.choices) if spec.choices else spec.base_type
+    shown = defaults and default is not None
+    return click.option(f"--{flag}", spec.name, type=kind, default=default, show_default=shown, help=spec.help)
+
+
+def schema_values(owner: type, given: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for `owner` from parsed flags (comma lists split; flags not given left out)."""
+    values = {}
+    for spec in options_of(owner):
+        if spec.name not in given:
+            continue
+        value = given[spec.name]
+        if spec.is_list:
             value = [item for v in value for item in v.split(",") if item] if value else None
             if value is None and not spec.optional:
                 continue
-        kwargs[spec.name] = value
-    return kwargs
+        values[spec.name] = value
+    return values
 
 
-def _report(stage: Stage, stats: StageStats | None = None) -> None:
-    stats = stats or stage.stats
-    reasons = ", ".join(f"{r}: {n}" for r, n in stats.dropped.most_common()) or "none"
-    errors = "".join(f", {e}: {n}" for e, n in sorted(stats.errors.items()))
-    counts = "".join(f", {what}: {n}" for what, n in sorted(stats.counts.items()))
-    click.echo(f"{stage.name}: {stats.documents_in} in, {stats.kept} kept, dropped {reasons}{errors}{counts}", err=True)
+# ---- step subcommands ---------------------------------------------------------------------------
 
 
-def _make_filter_command(stage_class: type[Stage]) -> click.Command:
-    @click.command(
-        name=stage_class.name.replace("_", "-"), help=f"{stage_class.summary}\n\nJSON lines in on stdin, out on stdout."
-    )
-    @_stage_click_options(stage_class)
-    @click.option(
-        "--removed",
-        type=click.Path(dir_okay=False),
-        help="Write dropped documents (with metadata.drop_reason) to this .jsonl[.gz] file.",
-    )
-    def command(removed: str | None, **options: Any) -> None:
-        stage = _build(stage_class, _stage_kwargs(stage_class, options))
-        exclusion = None
-        if removed:
-            from webcorpus.exclusion import ExclusionWriter
-
-            exclusion = ExclusionWriter(removed)
-            stage.on_drop = exclusion
-        stage.start_task()
-        _pipe(stage.run(read_jsonl(sys.stdin)))
-        if exclusion is not None:
-            exclusion.close()
-        _report(stage)
-
-    return command
+def step_command(step_class: type) -> click.Command:
+    """The subcommand of one step, shaped by its role."""
+    builders = {"read": _reader_command, "filter": _filter_command, "write": _writer_command, "corpus": _corpus_command}
+    command = builders[step_class.role](step_class)
+    return schema_flags(step_class)(command)
 
 
-def _build(stage_class: type[Stage], kwargs: dict[str, Any]) -> Stage:
+def _build(step_class: type, options: dict[str, Any]) -> Any:
     try:
-        return stage_class(**kwargs)
+        return step_class(**schema_values(step_class, options))
     except (OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
 
 
+def _report(step: Any) -> None:
+    stats = step.stats
+    reasons = ", ".join(f"{r}: {n}" for r, n in stats.dropped.most_common()) or "none"
+    errors = "".join(f", {e}: {n}" for e, n in sorted(stats.errors.items()))
+    counts = "".join(f", {what}: {n}" for what, n in sorted(stats.counts.items()))
+    click.echo(f"{step.name}: {stats.documents_in} in, {stats.kept} kept, dropped {reasons}{errors}{counts}", err=True)
+    for bad in stats.bad_files:
+        click.echo(f"{step.name}: bad file: {bad}", err=True)
+
+
 def _pipe(documents) -> None:
+    from webcorpus.document import write_jsonl
+
     try:
         write_jsonl(documents, sys.stdout)
         sys.stdout.flush()
@@ -123,37 +130,98 @@ def _pipe(documents) -> None:
         sys.stdout = None  # type: ignore[assignment]
 
 
-for _filter in FILTERS.values():
-    main.add_command(_make_filter_command(_filter))
+def _filter_command(step_class: type) -> click.Command:
+    @click.command(
+        step_class.name.replace("_", "-"), help=f"{step_class.summary}\n\nJSON lines in on stdin, out on stdout."
+    )
+    @click.option(
+        "--removed",
+        type=click.Path(dir_okay=False),
+        help="Write dropped documents (with metadata.drop_reason) to this .jsonl[.gz] file.",
+    )
+    def command(removed: str | None, **options: Any) -> None:
+        from webcorpus.document import read_jsonl
+
+        step = _build(step_class, options)
+        exclusion = None
+        if removed:
+            from webcorpus.pipeline.exclusion import ExclusionWriter
+
+            exclusion = ExclusionWriter(removed)
+            step.on_drop = exclusion
+        step.start_task()
+        _pipe(step.run(read_jsonl(sys.stdin)))
+        if exclusion is not None:
+            exclusion.close()
+        _report(step)
+
+    return command
 
 
-@main.command("read-warc")
-@click.argument("inputs", nargs=-1, required=True)
-@_stage_click_options(WarcReader)
-def read_warc(inputs: tuple[str, ...], **options: Any) -> None:
-    """Read WARC files and print their HTML pages as JSON-line documents.
+def _reader_command(step_class: type) -> click.Command:
+    @click.command(
+        step_class.name.replace("_", "-"), help=f"{step_class.summary}\n\nDocuments out on stdout as JSON lines."
+    )
+    @click.argument("inputs", nargs=-1, required=True)
+    def command(inputs: tuple[str, ...], **options: Any) -> None:
+        reader = _build(step_class, options)
+        try:
+            paths = reader.expand(inputs)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        _pipe(reader.run(paths))
+        _report(reader)
 
-    INPUTS are .warc/.warc.gz files, folders, globs or CommonCrawl warc.paths[.gz] lists.
-    Non-200 responses and non-HTML content are dropped; damaged files keep what came before.
-    """
-    reader = _build(WarcReader, _stage_kwargs(WarcReader, options))
-    try:
-        paths = reader.expand(inputs)
-    except InputError as error:
-        raise click.ClickException(str(error)) from None
-    _pipe(reader.run(paths))
-    _report(reader)
+    return command
 
 
-@main.command("write-parquet")
-@click.argument("output_dir", type=click.Path(file_okay=False))
-@_stage_click_options(ParquetShardWriter)
-@click.option("--prefix", default="part", show_default=True, help="Shard names: PREFIX_00000.parquet, ...")
-def write_parquet(output_dir: str, prefix: str, **options: Any) -> None:
-    """Write JSON-line documents from stdin into sharded Parquet files in OUTPUT_DIR."""
-    writer = _build(ParquetShardWriter, {"output_dir": output_dir, "prefix": prefix, **options})
-    shards = writer.write(read_jsonl(sys.stdin))
-    click.echo(f"write_parquet: {writer.stats.kept} documents in {len(shards)} shards under {output_dir}", err=True)
+def _writer_command(step_class: type) -> click.Command:
+    @click.command(step_class.name.replace("_", "-"), help=f"{step_class.summary}\n\nJSON lines in on stdin.")
+    @click.argument("output_dir", type=click.Path(file_okay=False))
+    @click.option("--prefix", default="part", show_default=True, help="File names: PREFIX_00000.parquet, ...")
+    def command(output_dir: str, prefix: str, **options: Any) -> None:
+        from webcorpus.document import read_jsonl
+
+        writer = _build(step_class, options)
+        writer.open(Path(output_dir), prefix)
+        for _ in writer.run(read_jsonl(sys.stdin)):
+            pass
+        click.echo(
+            f"{writer.name}: {writer.stats.kept} documents in {len(writer.written)} files under {output_dir}", err=True
+        )
+
+    return command
+
+
+def _corpus_command(step_class: type) -> click.Command:
+    what = "file" if step_class.output_is_file else "folder"
+
+    @click.command(
+        step_class.name.replace("_", "-"),
+        help=f"{step_class.summary}\n\nINPUT is a folder of Parquet shards; OUTPUT the {what} to write "
+        f"(in a pipeline: RUN_DIR/{step_class.output_name}).",
+    )
+    @click.argument("input_dir", type=click.Path(exists=True))
+    @click.argument("output", type=click.Path(dir_okay=not step_class.output_is_file))
+    @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+    @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+    def command(input_dir: str, output: str, workers: int | None, progress: bool, **options: Any) -> None:
+        import os
+
+        from webcorpus.pipeline.step import CorpusContext
+
+        step = _build(step_class, options)
+        context = CorpusContext(workers=workers or os.cpu_count() or 1, progress=progress)
+        try:
+            summary = step.run_corpus(Path(input_dir), Path(output), context)
+        except (FileNotFoundError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(summary["line"])
+
+    return command
+
+
+# ---- whole runs ---------------------------------------------------------------------------------
 
 
 @main.command()
@@ -163,15 +231,16 @@ def write_parquet(output_dir: str, prefix: str, **options: Any) -> None:
 )
 @click.option("--input", "-i", "inputs", multiple=True, help="Replace the YAML's input (repeatable).")
 @click.option("--output", "-o", help="Replace the YAML's output folder.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str | None, progress: bool) -> None:
     """Run the pipeline described by the YAML file PIPELINE.
 
-    Input files are processed in parallel, one task per file. Rerunning into the same output
-    folder skips files already done, so an interrupted run resumes where it stopped.
+    Per-document steps run in parallel, one task per input file; corpus steps (minhash_dedup,
+    train_tokenizer, tokenize) run over everything written before them. Rerunning into the same
+    output folder skips what is done, so an interrupted run resumes where it stopped.
     """
-    from webcorpus.config import ConfigError, load_pipeline
-    from webcorpus.runner import format_table, run_pipeline
+    from webcorpus.pipeline.config import ConfigError, load_pipeline
+    from webcorpus.pipeline.runner import format_table, run_pipeline
 
     try:
         config = load_pipeline(pipeline)
@@ -190,106 +259,39 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
     except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
     click.echo(format_table(result))
-    for stats in result.stats:
-        for bad in stats.bad_files:
-            click.echo(f"bad file: {bad}")
-    for step in result.after:
-        click.echo(step["line"])
-    kept = [step["documents_kept"] for step in result.after if "documents_kept" in step]
-    final = kept[-1] if kept else result.documents_out
+    for bad in result.bad_files:
+        click.echo(f"bad file: {bad}")
+    for report in result.steps:
+        if "line" in report.summary:
+            click.echo(report.summary["line"])
     click.echo(
-        f"\n{final} documents from {result.files_done + result.files_skipped} files "
+        f"\n{result.documents_out} documents from {result.files_done + result.files_skipped} files "
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
-    click.echo(f"per-stage figures: {result.output / 'stats.json'}")
+    click.echo(f"per-step figures: {result.output / 'stats.json'}")
     if result.failed:
         for failure in result.failed:
             click.echo(f"failed: {failure}", err=True)
         raise click.ClickException(f"{len(result.failed)} files failed; rerun the same command to retry them")
 
 
-@main.command("dedup-batch")
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path(file_okay=False))
-@click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
-@click.option(
-    "--clusters-out", type=click.Path(dir_okay=False), help="Write each cluster (kept id, removed ids) as JSON lines."
-)
-@click.option("--shingle-size", default=5, show_default=True, help="Words per shingle.")
-@click.option("--bands", default=14, show_default=True, help="LSH bands.")
-@click.option("--rows", default=8, show_default=True, help="Hashes per band.")
-@click.option("--seed", default=1, show_default=True, help="Seed of the MinHash permutations.")
-@click.option("--hash", "hash_name", default="sha1", show_default=True, help="Shingle hash: sha1, md5 or blake2b.")
-@click.option("--hash-ranges", default=8, show_default=True, help="Split each band's buckets into this many parts.")
-def dedup_batch(input_dir, output_dir, workers, clusters_out, shingle_size, bands, rows, seed, hash_name, hash_ranges):
-    """Remove near-duplicates across a folder of Parquet shards (FineWeb's MinHash, in resumable phases).
-
-    In each cluster of near-duplicates the document first in input order (shard name, then row)
-    is kept; the others go to OUTPUT_DIR/removed/dedup/ with `duplicate_of` and `cluster`.
-    Rerun the same command to resume an interrupted run.
-    """
-    from webcorpus.batch_dedup import DedupSettings, run_batch_dedup
+@main.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--top", default=10, show_default=True, help="How many top domains to list.")
+def stats(path: str, as_json: bool, top: int) -> None:
+    """Summarise a run folder's finished corpus, a folder of Parquet shards (documents, characters,
+    languages, domains, lengths) or of token shards (shards, tokens, documents per split)."""
+    from webcorpus.stats import corpus_stats, format_stats
 
     try:
-        settings = DedupSettings(shingle_size, bands, rows, seed, hash_name, hash_ranges)
-        summary = run_batch_dedup(input_dir, output_dir, settings, workers, clusters_out)
-    except (FileNotFoundError, ValueError) as error:
+        summary = corpus_stats(Path(path), top=top)
+    except (FileNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(summary["line"])
+    click.echo(json.dumps(summary, indent=2) if as_json else format_stats(summary))
 
 
-@main.command("train-tokenizer")
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--out", "-o", "out", required=True, type=click.Path(dir_okay=False), help="Where to write tokenizer.json."
-)
-@click.option("--vocab-size", default=32_768, show_default=True, help="Vocabulary size, at most 65,536 (uint16 ids).")
-@click.option(
-    "--max-characters", default=1_000_000_000, show_default=True, help="Train on at most this many characters."
-)
-@click.option("--min-frequency", default=2, show_default=True, help="A pair must occur this often to be merged.")
-def train_tokenizer_command(input_dir, out, vocab_size, max_characters, min_frequency):
-    """Train a byte-level BPE tokenizer (GPT-2 pre-tokenisation, <|endoftext|>) on a folder of Parquet shards.
-
-    1% of the documents (chosen by a hash of their id) are held out; the compression on them is printed.
-    """
-    from webcorpus.tokenizer import TokenizerSettings, train_tokenizer
-
-    try:
-        settings = TokenizerSettings(vocab_size, max_characters, min_frequency)
-        summary = train_tokenizer(input_dir, out, settings)
-    except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(summary["line"])
-
-
-@main.command("tokenize")
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False), help="Folder for the shards.")
-@click.option("--shard-tokens", default=100_000_000, show_default=True, help="Tokens per .bin shard.")
-@click.option(
-    "--val-buckets", default=50, show_default=True, help="Per 10,000 documents (by id hash) in the validation split."
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["bin", "parquet"]), default="bin", show_default=True,
-    help="llm.c .bin shards, or Parquet with a tokens column.",
-)  # fmt: skip
-@click.option("--prefix", default="webcorpus", show_default=True, help="Shard name prefix.")
-def tokenize_command(input_dir, tokenizer_path, out, shard_tokens, val_buckets, fmt, prefix):
-    """Encode Parquet documents into uint16 token shards (llm.c layout), <|endoftext|> before each document.
-
-    Writes PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx of document
-    starts. Rerun the same command to resume an interrupted run.
-    """
-    from webcorpus.tokenizer import TokenizeSettings, tokenize_corpus
-
-    try:
-        settings = TokenizeSettings(str(tokenizer_path), shard_tokens, val_buckets, fmt, prefix)
-        summary = tokenize_corpus(input_dir, out, tokenizer_path, settings)
-    except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(summary["line"])
+# ---- training -----------------------------------------------------------------------------------
 
 
 def _need_torch() -> None:
@@ -299,45 +301,37 @@ def _need_torch() -> None:
         raise click.ClickException("the trainer needs PyTorch: pip install 'webcorpus[train]'") from None
 
 
+def _train_config_class() -> type:
+    """TrainConfig without importing torch (its module does), for building `train`'s flags."""
+    from webcorpus.train.config import TrainConfig
+
+    return TrainConfig
+
+
 @main.command("train")
 @click.argument("tokens_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML of training options.")
-@click.option("--preset", default=None, help="tiny (CPU, seconds) or gpt2-124m; the YAML's preset otherwise.")
-@click.option("--out", "-o", "out_dir", help="Folder for ckpt.pt and log.jsonl.")
-@click.option("--max-steps", type=int, help="Optimiser steps (the learning-rate schedule ends there).")
-@click.option("--batch-size", type=int, help="Sequences per micro-step per GPU.")
-@click.option("--grad-accum", type=int, help="Micro-steps per optimiser step.")
-@click.option("--lr", type=float, help="Peak learning rate.")
-@click.option("--schedule", type=click.Choice(["cosine", "wsd"]), help="Learning-rate schedule after warmup.")
-@click.option("--compile/--no-compile", default=None, help="torch.compile the model.")
-@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
+@schema_flags(_train_config_class(), defaults=False)
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt; the batches are those it would have seen.")
-def train_command(tokens_dir, config_file, preset, out_dir, max_steps, batch_size, grad_accum, lr, schedule, compile,
-                  device, resume):  # fmt: skip
+def train_command(tokens_dir: str, config_file: str | None, resume: bool, **flags: Any) -> None:
     """Train the bundled GPT on token shards made by `webcorpus tokenize` (one GPU, CPU, or torchrun).
 
-    Options come from the preset, then the --config YAML (same names as the flags, plus `model:` with
-    n_layer, n_head, n_embd, context, tie_embeddings, residual_dtype), then the flags. Multi-GPU:
-    torchrun --nproc_per_node 8 -m webcorpus.cli train TOKENS_DIR ...
+    Options come from the preset (--preset tiny: CPU, seconds; gpt2-124m), then the --config YAML (the
+    same names, plus `model:` with n_layer, n_head, n_embd, context, tie_embeddings, residual_dtype,
+    kernels), then the flags. Multi-GPU: torchrun --nproc_per_node 8 -m webcorpus.cli train TOKENS_DIR ...
     """
-    _need_torch()
-    import yaml
+    from webcorpus.train.config import ConfigError, TrainConfig, load_train_options
 
-    from webcorpus.token_shards import ShardError
-    from webcorpus.train.train import TrainConfig, train
-
-    options = {}
-    if config_file:
-        options = yaml.safe_load(Path(config_file).read_text()) or {}
-        if not isinstance(options, dict):
-            raise click.ClickException(f"{config_file}: expected a mapping of training options")
-    flags = {"out_dir": out_dir, "max_steps": max_steps, "batch_size": batch_size, "grad_accum": grad_accum,
-             "lr": lr, "schedule": schedule, "compile": compile, "device": device}  # fmt: skip
-    options.update({k: v for k, v in flags.items() if v is not None})
     try:
-        config = TrainConfig.build(preset or options.pop("preset", "tiny"), options)
-    except ValueError as error:
-        raise click.ClickException(f"{config_file or 'options'}: {error}") from None
+        options = load_train_options(config_file) if config_file else {}
+        options.update({k: v for k, v in schema_values(TrainConfig, flags).items() if v is not None})
+        config = TrainConfig.build(options.pop("preset", None), options)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    _need_torch()
+    from webcorpus.tokens.shards import ShardError
+    from webcorpus.train.train import train
+
     try:
         train(tokens_dir, config, resume=resume, log=click.echo)
     except (ShardError, FileNotFoundError, ValueError) as error:
@@ -358,7 +352,7 @@ def sample_command(checkpoint, tokenizer_path, prompt, max_new_tokens, temperatu
     _need_torch()
     import torch
 
-    from webcorpus.tokenizer import load_tokenizer
+    from webcorpus.tokens.bpe import load_tokenizer
     from webcorpus.train.train import load_model, pick_device
 
     try:
@@ -376,25 +370,12 @@ def sample_command(checkpoint, tokenizer_path, prompt, max_new_tokens, temperatu
     click.echo(tokenizer.decode(out[0].tolist()[1:]))
 
 
-@main.command()
-@click.argument("path", type=click.Path(exists=True))
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--top", default=10, show_default=True, help="How many top domains to list.")
-def stats(path: str, as_json: bool, top: int) -> None:
-    """Summarise a folder of Parquet shards (documents, characters, languages, domains, lengths)
-    or of token shards (shards, tokens, documents, tokens per document)."""
-    from webcorpus.stats import corpus_stats, format_stats
-
-    try:
-        summary = corpus_stats(Path(path), top=top)
-    except (FileNotFoundError, OSError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(json.dumps(summary, indent=2) if as_json else format_stats(summary))
+# ---- blocklists ---------------------------------------------------------------------------------
 
 
 @main.group()
 def blocklists() -> None:
-    """Manage URL blocklists (format: see the README)."""
+    """Manage URL blocklists (format: docs/steps.md, url_filter)."""
 
 
 @blocklists.command("import")
@@ -411,7 +392,7 @@ def blocklists() -> None:
 )
 def import_blocklist(archive: str, out: str, categories: tuple[str, ...]) -> None:
     """Import a UT1-style blacklist ARCHIVE (tar.gz of CATEGORY/domains and CATEGORY/urls)."""
-    from webcorpus.blocklists import import_ut1_archive
+    from webcorpus.stages.blocklists import import_ut1_archive
 
     try:
         written = import_ut1_archive(archive, out, list(categories) or None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import sys
 from collections import Counter
@@ -20,10 +21,17 @@ LENGTH_BUCKETS = [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000]
 
 
 def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
-    from webcorpus.token_shards import shard_files
+    """Counts of a folder of Parquet or token shards; of a run folder (it has stats.json), its finished
+    corpus: the documents the last step that wrote documents wrote, never those of earlier steps too."""
+    from webcorpus.tokens.shards import shard_files
 
+    run_summary = Path(folder) / "stats.json"
+    if run_summary.is_file():
+        final = json.loads(run_summary.read_text(encoding="utf-8")).get("final_data")
+        if final:
+            return {**corpus_stats(final, top), "run": str(folder)}
     if shard_files(folder):
-        from webcorpus.tokenizer import token_stats
+        from webcorpus.tokens.stats import token_stats
 
         return token_stats(folder)
     paths = shard_paths(folder)
@@ -99,7 +107,8 @@ def format_stats(stats: dict[str, Any], width: int = 40) -> str:
                 f"{s['tokens_per_document']:>9,} tokens/document"
             )
         return "\n".join(lines)
-    lines = [
+    lines = [f"run {stats['run']}: its finished corpus is {stats['path']}"] if "run" in stats else []
+    lines += [
         f"{stats['path']}: {stats['shards']} shards",
         f"documents   {stats['documents']:,}",
         f"characters  {stats['characters']:,} (mean {stats['mean_characters']:,} per document)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
 from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, split_words
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")

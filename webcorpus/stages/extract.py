@@ -6,8 +6,8 @@ import trafilatura
 from trafilatura.deduplication import LRU_TEST
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
-from webcorpus.timelimit import TimeLimitExceeded, time_limit
+from webcorpus.pipeline.step import Filter
+from webcorpus.stages.timelimit import TimeLimitExceeded, time_limit
 
 
 class TrafilaturaExtractor(Filter):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
 from webcorpus.text import TERMINAL_PUNCTUATION, find_duplicates, split_words
 
 

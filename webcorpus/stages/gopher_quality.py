@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
 from webcorpus.text import has_alpha, is_symbol, split_words
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
 from webcorpus.text import find_duplicates, split_words
 
 PARAGRAPH_BREAK = re.compile(r"\n{2,}")

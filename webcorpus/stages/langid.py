@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
 
 
 def bundled_model_path() -> str:

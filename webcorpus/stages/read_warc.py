@@ -15,7 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
 from webcorpus.document import Document
-from webcorpus.stages.base import Stage
+from webcorpus.pipeline.step import Reader
 
 # warcio warns once per read of every odd target URI it repairs; at crawl scale that is noise.
 logging.getLogger("warcio").setLevel(logging.ERROR)
@@ -116,7 +116,7 @@ def _header_charset(content_type: str) -> str | None:
     return None
 
 
-class WarcReader(Stage):
+class WarcReader(Reader):
     name = "read_warc"
     summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
     option_help = {
@@ -132,10 +132,6 @@ class WarcReader(Stage):
 
     def expand(self, patterns: Iterable[str]) -> list[Path]:
         return expand_inputs(patterns, self.paths_base)
-
-    def run(self, paths: Iterable[str | Path]) -> Iterator[Document]:  # type: ignore[override]
-        for path in paths:
-            yield from self.read(Path(path))
 
     def read(self, path: Path) -> Iterator[Document]:
         """Documents of one file. Damage ends the file, not the run: what came before is kept."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from webcorpus.blocklists import PACKAGE_BLOCKLISTS, URL_WORD_SPLIT, Blocklists, normalize_url
 from webcorpus.document import Document
 from webcorpus.offline import offline_tld_extractor
-from webcorpus.stages.base import Filter
+from webcorpus.pipeline.step import Filter
+from webcorpus.stages.blocklists import URL_WORD_SPLIT, Blocklists, bundled_blocklists, normalize_url
 
 
 class UrlFilter(Filter):
@@ -20,7 +20,7 @@ class UrlFilter(Filter):
 
     def __init__(self, blocklists: str | None = None, soft_word_threshold: int = 2) -> None:
         super().__init__()
-        self.lists = Blocklists.load(blocklists or PACKAGE_BLOCKLISTS)
+        self.lists = Blocklists.load(blocklists or bundled_blocklists())
         self.soft_word_threshold = soft_word_threshold
         self.tld = offline_tld_extractor()
         subwords = sorted(self.lists.banned_subwords, key=lambda w: (-len(w), w))

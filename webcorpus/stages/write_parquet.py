@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,42 +13,48 @@ import pyarrow.parquet as pq
 from webcorpus.atomic import tmp_path
 from webcorpus.document import Document
 from webcorpus.parquet import SCHEMA, document_to_row
-from webcorpus.stages.base import Stage
+from webcorpus.pipeline.step import Writer
 
 ROW_GROUP_ROWS = 2048
 
 
-class ParquetShardWriter(Stage):
+class ParquetWriter(Writer):
     name = "write_parquet"
     summary = "Write documents to sharded Parquet files (zstd); each shard appears atomically."
     option_help = {
         "rows_per_shard": "Start a new shard after this many documents.",
         "bytes_per_shard": "Start a new shard once this many bytes of text are written.",
-        "compression": "Parquet compression codec (zstd, snappy, gzip, none).",
-        "prefix": "Shard file names are PREFIX_00000.parquet, PREFIX_00001.parquet, ...",
+        "compression": "Parquet compression codec.",
     }
-    runner_supplied = frozenset({"output_dir", "prefix"})
 
     def __init__(
         self,
-        output_dir: str,
         rows_per_shard: int = 100_000,
         bytes_per_shard: int = 1_000_000_000,
-        compression: str = "zstd",
-        prefix: str = "part",
+        compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"] = "zstd",
     ) -> None:
         super().__init__()
         if rows_per_shard < 1 or bytes_per_shard < 1:
             raise ValueError("rows_per_shard and bytes_per_shard must be positive")
-        self.output_dir = Path(output_dir)
         self.rows_per_shard = rows_per_shard
         self.bytes_per_shard = bytes_per_shard
         self.compression = compression
-        self.prefix = prefix
+        self.output_dir: Path | None = None
         self.shards: list[Path] = []
 
+    def open(self, folder: Path, prefix: str) -> None:
+        """Write the next shards as FOLDER/PREFIX_00000.parquet, PREFIX_00001.parquet, ..."""
+        self.output_dir, self.prefix = Path(folder), prefix
+        self.shards: list[Path] = []
+
+    @property
+    def written(self) -> list[Path]:
+        return self.shards
+
     def run(self, documents: Iterable[Document]) -> Iterator[Document]:
-        """Write every document, passing each one on (so a writer can sit mid-pipeline too)."""
+        """Write every document into the folder given to `open`, passing each one on."""
+        if self.output_dir is None:
+            raise RuntimeError("write_parquet: open(folder, prefix) first")
         self.output_dir.mkdir(parents=True, exist_ok=True)
         shard = _Shard(self._next_path(), self.compression)
         try:
@@ -64,12 +71,15 @@ class ParquetShardWriter(Stage):
         finally:
             shard.abandon()
 
-    def write(self, documents: Iterable[Document]) -> list[Path]:
+    def write(self, documents: Iterable[Document], folder: str | Path, prefix: str = "part") -> list[Path]:
+        """Write all of `documents` as FOLDER/PREFIX_NNNNN.parquet; returns the shards."""
+        self.open(Path(folder), prefix)
         for _ in self.run(documents):
             pass
         return self.shards
 
     def _next_path(self) -> Path:
+        assert self.output_dir is not None
         return self.output_dir / f"{self.prefix}_{len(self.shards):05d}.parquet"
 
 
@@ -77,6 +87,7 @@ class _Shard:
     """One shard being written to its temporary name; `close` renames it into place."""
 
     def __init__(self, path: Path, compression: str) -> None:
+
         self.path = path
         self.tmp = tmp_path(path)
         self.compression = compression
@@ -102,12 +113,12 @@ class _Shard:
         self._flush()
         assert self.writer is not None
         self.writer.close()
-        self.writer = None
+        self.writer: pq.ParquetWriter | None = None
         os.replace(self.tmp, self.path)
         return self.path
 
     def abandon(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            self.writer = None
+            self.writer: pq.ParquetWriter | None = None
         self.tmp.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from webcorpus.token_shards import TokenShards
+from webcorpus.tokens.shards import TokenShards
 
 
 def batches(shards: TokenShards, batch_size: int, context: int, seed: int = 0):

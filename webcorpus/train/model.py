@@ -9,31 +9,13 @@ stream kept in bf16 as llm.c does (`residual_dtype`; nanoGPT keeps it in float32
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from webcorpus.train import fused_linear, fused_loss
-
-
-@dataclass
-class GPTConfig:
-    vocab_size: int = 50_304
-    context: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    tie_embeddings: bool = True
-    rope_base: float = 10_000.0
-    # The residual stream's dtype under autocast (on GPU). "bfloat16" halves the bytes every norm, add and
-    # rotary kernel moves, as llm.c does; "float32" keeps it as nanoGPT does. Without autocast: float32.
-    residual_dtype: str = "bfloat16"
-
-    def __post_init__(self) -> None:
-        if self.residual_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"residual_dtype must be 'float32' or 'bfloat16', not '{self.residual_dtype}'")
+from webcorpus.train.config import GPTConfig
+from webcorpus.train.kernels import fused_linear, fused_loss
 
 
 class RMSNorm(nn.Module):
@@ -69,10 +51,10 @@ class Rotary(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
-    fused = True  # projection + rotary in one Triton kernel on Hopper GPUs under autocast (fused_linear.py)
-
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        # Projection + rotary (+ the norm) in one Triton kernel on Hopper GPUs under autocast (fused_linear.py).
+        self.fused = config.kernels != "torch"
         assert config.n_embd % config.n_head == 0
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
@@ -95,17 +77,18 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    fused = True  # GELU and its gradient inside the matrix products on Hopper GPUs (fused_linear.py)
-
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        # GELU and its gradient (+ the norm) inside the matrix products on Hopper GPUs (fused_linear.py).
+        self.fused = config.kernels != "torch"
+        self.pingpong = config.kernels == "fused_pingpong"
         self.up = nn.Linear(config.n_embd, 4 * config.n_embd, bias=False)
         self.down = nn.Linear(4 * config.n_embd, config.n_embd, bias=False)
 
     def forward(self, x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
         """The MLP of norm(x); the fused path folds the norm into its first product, as attention does."""
         if self.fused and fused_linear.usable(x, x.size(-1)):
-            return fused_linear.gelu_mlp(x, self.up.weight, self.down.weight, norm)
+            return fused_linear.gelu_mlp(x, self.up.weight, self.down.weight, norm, self.pingpong)
         return self.down(F.gelu(self.up(norm(x)), approximate="tanh"))
 
 
@@ -122,11 +105,6 @@ def compile_model(model: nn.Module, mode: str | None = None) -> nn.Module:
     return torch.compile(model, mode=mode)
 
 
-def use_fused_products(on: bool) -> None:
-    """fused_linear.py's kernels on or off for every model (where `usable` allows them); benches compare."""
-    MLP.fused = CausalSelfAttention.fused = on
-
-
 class Block(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -139,8 +117,6 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    fused_loss = True  # head + loss in one Triton kernel on CUDA (fused_loss.py); bench/train_gpu.py compares
-
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
@@ -179,7 +155,7 @@ class GPT(nn.Module):
         x = self.norm(x)
         if targets is None:
             return self.head(x), None
-        if self.fused_loss and fused_loss.available(x):
+        if self.config.kernels != "torch" and fused_loss.available(x):
             # The logits are overwritten by their gradient inside the loss (see fused_loss.py): none to return.
             return None, fused_loss.head_cross_entropy(x.view(-1, x.size(-1)), self.head.weight, targets.reshape(-1))
         logits = self.head(x)

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,90 +23,9 @@ import numpy as np
 import torch
 
 from webcorpus.atomic import atomic_path
-from webcorpus.token_shards import TokenShards
-from webcorpus.train.model import GPT, GPTConfig, compile_model
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Trains on a CPU in seconds; what the tests use.
-    "tiny": {
-        "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "context": 64},
-        "batch_size": 8, "grad_accum": 1, "max_steps": 60, "lr": 3e-3, "warmup_steps": 5,
-        "eval_interval": 20, "eval_batches": 4, "checkpoint_interval": 20, "log_interval": 10,
-    },
-    # GPT-2 small's shape; ~0.5M tokens per optimiser step as in nanoGPT's reproduction. Compiled: on an
-    # H100 a micro-batch of 16 takes 33.4 ms compiled, 41.3 eager. 16 fits a 24 GB card; on an 80 GB one
-    # `--batch-size 64 --grad-accum 8` is faster (64 ran 1.07x the tokens/s of 16 in bench/train_gpu.py).
-    "gpt2-124m": {
-        "model": {"n_layer": 12, "n_head": 12, "n_embd": 768, "context": 1024},
-        "batch_size": 16, "grad_accum": 32, "max_steps": 19_073, "lr": 6e-4, "warmup_steps": 715,
-        "eval_interval": 250, "eval_batches": 20, "checkpoint_interval": 1000, "log_interval": 10,
-        "compile": True,
-    },
-}  # fmt: skip
-
-
-@dataclass
-class TrainConfig:
-    preset: str = "tiny"
-    model: dict[str, Any] = field(default_factory=dict)
-    out_dir: str = "out/train"
-    seed: int = 1337
-    batch_size: int = 8  # sequences per micro-step and rank
-    grad_accum: int = 1
-    max_steps: int = 60
-    stop_step: int | None = None  # stop (with a checkpoint) before max_steps; the schedule still ends there
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    schedule: str = "cosine"  # or "wsd": warmup, stable, then linear decay over the last decay_fraction
-    decay_fraction: float = 0.2
-    warmup_steps: int = 5
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    eval_interval: int = 20
-    eval_batches: int = 4
-    checkpoint_interval: int = 20
-    log_interval: int = 10
-    compile: bool = False
-    device: str = "auto"
-    peak_tflops: float = 989.0  # H100 SXM dense bf16, for MFU
-
-    def __post_init__(self) -> None:
-        if self.schedule not in ("cosine", "wsd"):
-            raise ValueError(f"schedule must be 'cosine' or 'wsd', not '{self.schedule}'")
-        GPTConfig(**self.model)  # the model's own checks, before any data is read
-
-    @classmethod
-    def build(cls, preset: str = "tiny", overrides: dict[str, Any] | None = None) -> TrainConfig:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
-        values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
-        for key, value in checked_options(cls, overrides or {}, "training option").items():
-            if key == "model":
-                if not isinstance(value, dict):
-                    raise ValueError(f"training option 'model' must be a mapping, got {value!r}")
-                values["model"] = {**values["model"], **checked_options(GPTConfig, value, "model option")}
-            elif value is not None:
-                values[key] = value
-        return cls(**values)
-
-
-def checked_options(config_class: type, options: dict[str, Any], what: str) -> dict[str, Any]:
-    """`options`, once each name is a field of the dataclass and each value has its default's type (an int
-    is a float; a bool is not an int). A YAML typo is an error here, not a TypeError deep in the run."""
-    known = {f.name: f for f in fields(config_class)}
-    for key, value in options.items():
-        if key not in known:
-            raise ValueError(f"unknown {what} '{key}' (known: {', '.join(sorted(known))})")
-        expected = type(known[key].default)
-        if expected in (int, float, bool, str) and value is not None:
-            fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
-            if fits and isinstance(value, bool) and expected is not bool:
-                fits = False
-            if not fits:
-                raise ValueError(f"{what} '{key}' must be {expected.__name__}, got {value!r}")
-    return options
+from webcorpus.tokens.shards import TokenShards
+from webcorpus.train.config import GPTConfig, TrainConfig
+from webcorpus.train.model import GPT, compile_model
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -166,7 +85,8 @@ def save_checkpoint(path: Path, model: GPT, optimizer: torch.optim.Optimizer, st
 
 def read_checkpoint(checkpoint: str | Path, device: str = "cpu") -> dict[str, Any]:
     try:
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        # weights_only: tensors and plain data only, so a crafted checkpoint cannot run code.
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         state["model_config"], state["model"]
     except Exception as error:  # torch raises pickle, zip and key errors alike for a foreign file
         raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {error})") from None
@@ -188,7 +108,7 @@ def pick_device(name: str) -> str:
 
 def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log=print) -> list[dict[str, Any]]:
     """Train; returns the logged records (also appended to OUT_DIR/log.jsonl on rank 0)."""
-    tokens_dir, out = Path(tokens_dir), Path(config.out_dir)
+    tokens_dir, out = Path(tokens_dir), Path(config.out)
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     rank, world, local = 0, 1, 0
     if distributed:
@@ -252,7 +172,8 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
         out.mkdir(parents=True, exist_ok=True)
         log(
             f"train: {raw_model.num_params():,} parameters, {len(train_batches.shards):,} train tokens, "
-            f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{world} tokens per step, on {device}"
+            f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{world} tokens per step, on {device}, "
+            f"kernels {model_config.kernels}"
         )
     tokens_per_step = config.batch_size * model_config.context * config.grad_accum * world
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)

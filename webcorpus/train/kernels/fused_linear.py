@@ -13,12 +13,12 @@ before writing it:
 
 Each can also scale its rows by a float32 vector before the rest, which is how the model's RMSNorms are
 folded in (`gelu_mlp`, `rotary_qkv`): rms_norm(x) @ w.T = s * (x @ (w * norm.weight).T) with s = 1/rms(x)
-per row, so the norm's output is never written (`FOLD_NORMS`).
+per row, so the norm's output is never written.
 
 The kernel is a persistent matrix product over TMA tensor descriptors (Hopper and later); the work
 after the last multiply-add happens in registers before the tile is stored. The MLP's two products run
 on pingpong.py's Gluon kernel instead where it applies (Triton with Gluon, whole tiles), which hides
-that work behind the next tile's multiply-adds (`PINGPONG`). The rotary gradient, which
+that work behind the next tile's multiply-adds (the model's `kernels: fused_pingpong`). The rotary gradient, which
 follows cuDNN's attention backward, is a separate gather kernel (`rotary_grad`): it reads dq, dk and dv
 wherever attention left them and writes the un-rotated gradient of the projection in one pass.
 
@@ -33,12 +33,14 @@ import os
 
 import torch
 
-try:
-    import triton
+from webcorpus.train.kernels import pingpong
+from webcorpus.train.kernels.triton_helpers import triton
+
+if triton is not None:
     import triton.language as tl
     from triton.tools.tensor_descriptor import TensorDescriptor
-except ImportError:  # CPU-only torch: the model uses plain torch for all of this
-    triton = None
+
+    from webcorpus.train.kernels.triton_helpers import gelu_gate, gelu_slope, tile_position
 
 # A product's tile (BM x BN, BK deep per step), stored in SPLIT pieces, its pipelining depth, warps, and
 # whether Triton specialises warps (WS): the base each kernel's configuration below starts from.
@@ -76,34 +78,6 @@ def available(tensor: torch.Tensor) -> bool:
 
 
 if triton is not None:
-
-    @triton.jit
-    def tile_position(tile, num_pid_m, num_pid_n, GROUP_M: tl.constexpr):
-        # GROUP_M row tiles in a row share each column tile of the weight while it is in L2.
-        per_group = GROUP_M * num_pid_n
-        first_m = (tile // per_group) * GROUP_M
-        size_m = tl.minimum(num_pid_m - first_m, GROUP_M)
-        return first_m + (tile % per_group) % size_m, (tile % per_group) // size_m
-
-    @triton.jit
-    def gelu_gate(x, FAST_TANH: tl.constexpr):
-        # tanh-approximated GELU is x * (1 + tanh(u)) / 2. The hardware's tanh.approx is one special-
-        # function instruction where sigmoid(2u) = (1 + tanh(u)) / 2 takes two (exp and reciprocal); its
-        # error (about 2^-11 relative) is under the bf16 rounding of the output. llm.c's GELU compiles to
-        # the same instruction (--use_fast_math). Triton's interpreter has no inline assembly: sigmoid there.
-        u = 0.7978845608028654 * (x + 0.044715 * x * x * x)  # sqrt(2 / pi)
-        if FAST_TANH:
-            tanh = tl.inline_asm_elementwise("tanh.approx.f32 $0, $1;", "=f,f", [u], dtype=tl.float32, is_pure=True,
-                                             pack=1)  # fmt: skip
-            return 0.5 + 0.5 * tanh
-        else:
-            return tl.sigmoid(2.0 * u)
-
-    @triton.jit
-    def gelu_slope(x, FAST_TANH: tl.constexpr):
-        # d/dx of x * s(x), s = gelu_gate: s + x * s * (1 - s) * 2u'(x).
-        s = gelu_gate(x, FAST_TANH)
-        return s + x * s * (1.0 - s) * (2.0 * 0.7978845608028654) * (1.0 + 3.0 * 0.044715 * x * x)
 
     @triton.jit
     def _epilogue(acc, m0, n0, out0, out1, aux, cos, sin, T, C,
@@ -260,37 +234,36 @@ def matmul(a: torch.Tensor, weight: torch.Tensor, config: dict | None = None, b_
     return out
 
 
-def _pingpong(M: int, N: int, K: int, config: dict | None):
-    """pingpong.py's module where it takes this product: switched on, no Triton tiling asked for, and
-    whole tiles (it needs Gluon, in Triton 3.6)."""
-    if not PINGPONG or config is not None or _INTERPRETED:
-        return None
-    from webcorpus.train import pingpong  # imports this module's Triton helpers
+def _pingpong(M: int, N: int, K: int, config: dict | None, wanted: bool) -> bool:
+    """Whether pingpong.py's kernel takes this product: asked for (the model's `kernels`), no Triton
+    tiling asked for instead, and whole tiles. Asked for without Gluon is an error, not a quiet fallback."""
+    if not wanted or config is not None or _INTERPRETED:
+        return False
+    if not pingpong.available():
+        raise RuntimeError(f"kernels 'fused_pingpong' needs Gluon (Triton 3.6 or newer): {pingpong.MISSING}")
+    return pingpong.fits(M, N, K)
 
-    return pingpong if pingpong.fits(M, N, K) else None
 
-
-def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None, scale: torch.Tensor | None = None):
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, config: dict | None = None, scale: torch.Tensor | None = None,
+                pingpong_kernel: bool = False):  # fmt: skip
     """(pre, gelu(pre)) with pre = x @ weight.T, each row times scale[row] if given (float32); x: (rows,
     in), weight: (out, in), both bf16."""
     pre, act = x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
-    kernel = _pingpong(x.shape[0], weight.shape[0], x.shape[1], config)
-    if kernel:
-        kernel.matmul(x, weight, [pre, act], "gelu", scale=scale)
+    if _pingpong(x.shape[0], weight.shape[0], x.shape[1], config, pingpong_kernel):
+        pingpong.matmul(x, weight, [pre, act], "gelu", scale=scale)
     else:
         _launch(x, weight, [pre, act], "gelu", scale=scale, config=config)
     return pre, act
 
 
 def linear_gelu_grad(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor, config: dict | None = None,
-                     scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                     scale: torch.Tensor | None = None, pingpong_kernel: bool = False) -> torch.Tensor:  # fmt: skip
     """(grad @ weight) * gelu'(pre): the gradient at the activation's input, given the gradient at the
     output of `act @ weight.T`, each row times scale[row] if given; grad: (rows, out), weight: (out,
     hidden), pre: (rows, hidden)."""
     result = torch.empty_like(pre)
-    kernel = _pingpong(grad.shape[0], weight.shape[1], grad.shape[1], config)
-    if kernel:
-        kernel.matmul(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, scale=scale)
+    if _pingpong(grad.shape[0], weight.shape[1], grad.shape[1], config, pingpong_kernel):
+        pingpong.matmul(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, scale=scale)
     else:
         _launch(grad, weight, [result], "gelu_grad", b_kn=True, aux=pre, scale=scale, config=config)
     return result
@@ -343,21 +316,22 @@ def rotary_grad(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, cos: torch
 if triton is not None:
 
     @torch.library.custom_op("webcorpus::linear_gelu", mutates_args=())
-    def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        return linear_gelu(x, weight, scale=scale)
+    def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor | None = None,
+                        pingpong_kernel: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        return linear_gelu(x, weight, scale=scale, pingpong_kernel=pingpong_kernel)
 
     @_linear_gelu_op.register_fake
-    def _(x, weight, scale=None):
+    def _(x, weight, scale=None, pingpong_kernel=False):
         return x.new_empty(x.shape[0], weight.shape[0]), x.new_empty(x.shape[0], weight.shape[0])
 
     @torch.library.custom_op("webcorpus::linear_gelu_grad", mutates_args=())
     def _linear_gelu_grad_op(grad: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor,
-                             scale: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        return linear_gelu_grad(grad, weight, pre, scale=scale)
+                             scale: torch.Tensor | None = None,
+                             pingpong_kernel: bool = False) -> torch.Tensor:  # fmt: skip
+        return linear_gelu_grad(grad, weight, pre, scale=scale, pingpong_kernel=pingpong_kernel)
 
     @_linear_gelu_grad_op.register_fake
-    def _(grad, weight, pre, scale=None):
+    def _(grad, weight, pre, scale=None, pingpong_kernel=False):
         return torch.empty_like(pre)
 
     @torch.library.custom_op("webcorpus::linear_rotary", mutates_args=())
@@ -394,18 +368,21 @@ class GeluMLP(torch.autograd.Function):
     RMSNorm's, see `gelu_mlp`), applied inside the products too."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, scale: torch.Tensor | None):
-        pre, act = torch.ops.webcorpus.linear_gelu(x, w_up, scale)
+    def forward(ctx, x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, scale: torch.Tensor | None,
+                pingpong_kernel: bool):  # fmt: skip
+        pre, act = torch.ops.webcorpus.linear_gelu(x, w_up, scale, pingpong_kernel)
         ctx.save_for_backward(x, w_up, w_down, pre, act, scale)
+        ctx.pingpong_kernel = pingpong_kernel
         return act @ w_down.t()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, w_up, w_down, pre, act, scale = ctx.saved_tensors
         grad = grad.contiguous()
-        grad_pre = torch.ops.webcorpus.linear_gelu_grad(grad, w_down, pre, scale)  # the row scale included
+        # the row scale included
+        grad_pre = torch.ops.webcorpus.linear_gelu_grad(grad, w_down, pre, scale, ctx.pingpong_kernel)
         grad_x = grad_pre @ w_up
-        return grad_x, grad_pre.t() @ x, grad.t() @ act, _scale_grad(x, grad_x, scale)
+        return grad_x, grad_pre.t() @ x, grad.t() @ act, _scale_grad(x, grad_x, scale), None
 
 
 class RotaryQKV(torch.autograd.Function):
@@ -438,8 +415,6 @@ def _rows(x: torch.Tensor, dtype: torch.dtype, norm: torch.nn.Module | None, wei
     """x flattened to rows in `dtype`, and, given an RMSNorm, its scale per row (float32) and the weight
     with the norm's weight folded in: rms_norm(x) @ w.T = scale * (x @ (w * norm.weight).T), so the norm's
     output is never written; the products apply the scale."""
-    if norm is not None and not FOLD_NORMS:
-        x, norm = norm(x), None
     flat = x.reshape(-1, x.shape[-1]).to(dtype).contiguous()
     if norm is None:
         return flat, None, weight.to(dtype)
@@ -447,13 +422,15 @@ def _rows(x: torch.Tensor, dtype: torch.dtype, norm: torch.nn.Module | None, wei
     return flat, scale, (weight * norm.weight).to(dtype)
 
 
-def gelu_mlp(x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, norm: torch.nn.Module | None = None):
+def gelu_mlp(x: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor, norm: torch.nn.Module | None = None,
+             pingpong_kernel: bool = False):  # fmt: skip
     """gelu(norm(x) @ w_up.T) @ w_down.T, norm an RMSNorm (model.py's) or None; x: (..., width) under CUDA
-    autocast; the weights as nn.Linear holds them (float32 parameters)."""
+    autocast; the weights as nn.Linear holds them (float32 parameters). `pingpong_kernel`: both products
+    on pingpong.py's Gluon kernel where the shapes fit."""
     dtype = torch.get_autocast_dtype("cuda")
     with torch.autocast("cuda", enabled=False):
         flat, scale, w_up = _rows(x, dtype, norm, w_up)
-        return GeluMLP.apply(flat, w_up, w_down.to(dtype), scale).view(*x.shape[:-1], -1)
+        return GeluMLP.apply(flat, w_up, w_down.to(dtype), scale, pingpong_kernel).view(*x.shape[:-1], -1)
 
 
 def rotary_qkv(x: torch.Tensor, w: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int,

@@ -1,6 +1,6 @@
 """What exact and near-duplicate detection share: text normalisation, shingles, MinHash signatures.
 
-Normalisation before shingling (documented in the README): lower-case; Unicode NFKD with
+Normalisation before shingling (documented in docs/dedup.md): lower-case; Unicode NFKD with
 combining diacritical marks removed (é -> e); every run of digits becomes "0"; punctuation removed;
 whitespace collapsed to single spaces. Shingles are runs of `shingle_size` consecutive normalised words.
 """
@@ -11,13 +11,15 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from datasketch import LeanMinHash, MinHash
 
 DIGITS = re.compile(r"\d+")
 NON_WORD = re.compile(r"[^\w\s]|_")
 DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-HASHES = ("sha1", "md5", "blake2b")
+HashName = Literal["sha1", "md5", "blake2b"]  # 32 bits of the digest feed datasketch
+HASHES = get_args(HashName)
 
 
 def normalize(text: str) -> str:
@@ -54,7 +56,7 @@ def hash_function(name: str) -> Callable[[bytes], int]:
 class Signer:
     """MinHash signatures with fixed permutations: same text and settings, same signature."""
 
-    def __init__(self, shingle_size: int = 5, num_perm: int = 112, seed: int = 1, hash: str = "sha1") -> None:
+    def __init__(self, shingle_size: int, num_perm: int, seed: int, hash: str) -> None:
         self.shingle_size = shingle_size
         self.num_perm = num_perm
         self.seed = seed

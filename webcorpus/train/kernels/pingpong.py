@@ -37,14 +37,21 @@ try:
     )
     from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 
-    from webcorpus.train.fused_linear import gelu_gate, gelu_slope, tile_position
-except ImportError:  # no Triton, or one without Gluon: fused_linear.py keeps its Triton kernel
+    from webcorpus.train.kernels.triton_helpers import gelu_gate, gelu_slope, tile_position
+
+    MISSING = ""
+except ImportError as error:  # no Triton, or one without Gluon: asking for this kernel is then an error
     gluon = None
+    MISSING = str(error)
 
 # Output tiles of BM x BN per consumer, BK deep per stage; 5 stages and both consumers' output buffers
 # fill 224 KB of the 227 KB of shared memory. GROUP_M row tiles share each weight tile while it is in L2.
 # maxnreg: the three partitions (12 warps, the loader rounded up to a warpgroup) share the register file.
 SETTINGS = {"BM": 128, "BN": 128, "BK": 64, "STAGES": 5, "GROUP_M": 8, "maxnreg": 168}
+
+
+def available() -> bool:
+    return gluon is not None
 
 
 def fits(M: int, N: int, K: int) -> bool:

@@ -6,7 +6,7 @@ with a controlled share of its words substituted, inserted or deleted; the exact
 the pair's shingle sets is computed, so detection can be reported per similarity bucket. Pairs of
 different base documents are the unrelated pairs.
 
-    python -m webcorpus.dedup_truth OUT.jsonl [--docs 400]
+    python -m webcorpus.testing.dedup_truth OUT.jsonl [--docs 400]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 
-from webcorpus.dedup import shingles
+from webcorpus.dedup.minhash import shingles
 
 MODULES = (
     "argparse asyncio collections concurrent.futures contextlib csv dataclasses datetime decimal email "

@@ -12,7 +12,7 @@ marker per finished unit, so an interrupted phase resumes where it stopped:
    cluster the document first in input order (shard name order, then row order) survives; the others
    are listed for removal with a pointer to it -> WORK/clusters.npy
 4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, and the
-   removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/dedup/.
+   removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/minhash_dedup/.
 
 A document is numbered shard_index << 32 | row.
 """
@@ -20,55 +20,73 @@ A document is numbered shard_index << 32 | row.
 from __future__ import annotations
 
 import json
-import os
+import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
-from webcorpus.dedup import Signer, hash_function
-from webcorpus.exclusion import ExclusionWriter
+from webcorpus.dedup.minhash import HashName, Signer, hash_function
 from webcorpus.parquet import row_to_document, shard_paths
+from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.progress import progress_bar
+from webcorpus.pipeline.step import CorpusContext, CorpusStep
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
 
 
-@dataclass(frozen=True)
-class DedupSettings:
-    """Options of the batch step (`after: - dedup_batch: {...}` in a pipeline YAML)."""
+class MinHashDedup(CorpusStep):
+    """FineWeb's near-duplicate removal over a whole folder of shards, in the four phases above."""
 
-    name: ClassVar[str] = "dedup_batch"
-    option_help: ClassVar[dict[str, str]] = {
+    name = "minhash_dedup"
+    summary = (
+        "Remove near-duplicates across the whole corpus (MinHash LSH, FineWeb's 5-word shingles and 14 x 8 "
+        "bands); the first document of each cluster in input order stays. Resumable."
+    )
+    output_name = "minhash_dedup"
+    option_help = {
         "shingle_size": "Words per shingle.",
         "bands": "LSH bands.",
         "rows": "Hashes per band.",
         "seed": "Seed of the MinHash permutations.",
-        "hash": "Shingle hash: sha1, md5 or blake2b.",
-        "hash_ranges": "Parts each band's buckets are split into (memory per phase-2 unit: 1/hash_ranges of a band).",
+        "hash": "Shingle hash (32 bits of it).",
+        "hash_ranges": "Parts each band's buckets are split into (memory per bucket unit: 1/hash_ranges of a band).",
+        "clusters_out": "Also write each cluster (kept id, removed ids) as JSON lines to this file.",
     }
-    runner_supplied: ClassVar[frozenset[str]] = frozenset()
 
-    shingle_size: int = 5
-    bands: int = 14
-    rows: int = 8
-    seed: int = 1
-    hash: str = "sha1"
-    hash_ranges: int = 8
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        shingle_size: int = 5,
+        bands: int = 14,
+        rows: int = 8,
+        seed: int = 1,
+        hash: HashName = "sha1",
+        hash_ranges: int = 8,
+        clusters_out: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = {
+            "shingle_size": shingle_size, "bands": bands, "rows": rows, "seed": seed, "hash": hash,
+            "hash_ranges": hash_ranges,
+        }  # fmt: skip
         for name in ("shingle_size", "bands", "rows", "hash_ranges"):
-            if getattr(self, name) < 1:
+            if self.settings[name] < 1:
                 raise ValueError(f"{name} must be at least 1")
-        hash_function(self.hash)  # raises on an unknown name
+        hash_function(hash)  # raises on an unknown name
+        self.bands, self.rows, self.hash_ranges = bands, rows, hash_ranges
+        self.clusters_out = clusters_out
 
     def signer(self) -> Signer:
-        return Signer(self.shingle_size, self.bands * self.rows, self.seed, self.hash)
+        s = self.settings
+        return Signer(s["shingle_size"], s["bands"] * s["rows"], s["seed"], s["hash"])
+
+    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+        return run_batch_dedup(source, target, self, context)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -87,7 +105,7 @@ def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def signatures_phase(shard: Path, shard_index: int, work: Path, settings: DedupSettings) -> int:
+def signatures_phase(shard: Path, shard_index: int, work: Path, settings: MinHashDedup) -> int:
     """Phase 1 for one shard: write each band's (key, document number) pairs, sorted by key."""
     marker = work / "done" / f"signatures_{shard_index:05d}"
     if marker.exists():
@@ -171,13 +189,13 @@ def filter_phase(shard: Path, shard_index: int, offsets: list[int], ids: dict[in
     table = pq.read_table(shard)
     keep_mask = np.ones(table.num_rows, dtype=bool)
     keep_mask[list(drop)] = False
-    removed = ExclusionWriter(output / "removed" / "dedup" / f"{Path(name).stem}.jsonl.gz")
+    removed = ExclusionWriter(output / "removed" / MinHashDedup.name / f"{Path(name).stem}.jsonl.gz")
     if drop:
         for row_index in sorted(drop):
             document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
             document.metadata["duplicate_of"] = ids[drop[row_index]]
             document.metadata["cluster"] = drop[row_index]
-            removed(document, "dedup:near_duplicate")
+            removed(document, f"{MinHashDedup.name}:near_duplicate")
     with atomic_path(output / "data" / name) as tmp:
         pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
     removed.close()
@@ -201,64 +219,57 @@ def _ids_of(shards: list[Path], offsets: list[int], numbers: set[int]) -> dict[i
     return ids
 
 
-def run_batch_dedup(
-    input_dir: str | Path,
-    output_dir: str | Path,
-    settings: DedupSettings = DedupSettings(),
-    workers: int | None = None,
-    clusters_out: str | Path | None = None,
-) -> dict:
+def run_batch_dedup(source: str | Path, target: str | Path, step: MinHashDedup, context: CorpusContext) -> dict:
     """All four phases; returns a summary. Rerunning after an interruption resumes."""
-    shards = shard_paths(input_dir)
+    shards = shard_paths(source)
     if not shards:
-        raise FileNotFoundError(f"{input_dir}: no .parquet shards found")
-    output = Path(output_dir)
+        raise FileNotFoundError(f"{source}: no .parquet shards found")
+    started = time.perf_counter()
+    output = Path(target)
     work = output / ".dedup"
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(output)
-    recorded, wanted = output / ".dedup" / "settings.json", {**asdict(settings), "shards": [p.name for p in shards]}
+    recorded, wanted = output / ".dedup" / "settings.json", {**step.settings, "shards": [p.name for p in shards]}
     if recorded.exists() and json.loads(recorded.read_text()) != wanted:
         raise ValueError(f"{output}: made with other settings or input shards; use a new output folder")
     write_json(recorded, wanted)
-    workers = workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) as pool:
-        sizes = list(
-            pool.map(signatures_phase, shards, range(len(shards)), [work] * len(shards), [settings] * len(shards))
-        )
-        units = [(band, part) for band in range(settings.bands) for part in range(settings.hash_ranges)]
-        pairs = sum(pool.map(buckets_phase, *zip(*units), [work] * len(units)))
+    n = len(shards)
+
+    def phase(title: str, results, total: int) -> list:
+        collected = []
+        with progress_bar(total, f"minhash_dedup {title}", "unit", context.progress) as bar:
+            for result in results:
+                collected.append(result)
+                bar.update(1)
+        return collected
+
+    with ProcessPoolExecutor(context.workers) as pool:
+        sizes = phase("signatures", pool.map(signatures_phase, shards, range(n), [work] * n, [step] * n), n)
+        units = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
+        pairs = sum(phase("buckets", pool.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
     removed = clusters_phase(work, sizes)
     offsets = [0, *np.cumsum(sizes).tolist()]
     clusters = np.load(work / "clusters.npy")
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
-    with ProcessPoolExecutor(workers) as pool:
-        list(
-            pool.map(
-                filter_phase,
-                shards,
-                range(len(shards)),
-                [offsets] * len(shards),
-                [ids] * len(shards),
-                [output] * len(shards),
-            )
-        )
-    if clusters_out:
-        with atomic_path(Path(clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with ProcessPoolExecutor(context.workers) as pool:
+        results = pool.map(filter_phase, shards, range(n), [offsets] * n, [ids] * n, [output] * n)
+        phase("filter", results, n)
+    if step.clusters_out:
+        with atomic_path(Path(step.clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
             groups: dict[int, list[int]] = {}
             for member, keeper in clusters.tolist():
                 groups.setdefault(keeper, []).append(member)
             for keeper, members in sorted(groups.items()):
                 line = {"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
                 f.write(json.dumps(line) + "\n")
-    summary = {
-        "documents": int(sum(sizes)),
-        "candidate_pairs": int(pairs),
-        "removed": int(removed),
-        "shards": len(shards),
-    }
+    documents = int(sum(sizes))
+    summary = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n}
     write_json(output / "dedup_stats.json", summary)
+    step.stats.documents_in, step.stats.kept = documents, documents - int(removed)
+    step.stats.dropped["near_duplicate"] = int(removed)
+    step.stats.time_s = time.perf_counter() - started
     line = (
-        f"dedup_batch: {summary['documents']} documents in {summary['shards']} shards, {summary['candidate_pairs']} "
+        f"minhash_dedup: {documents} documents in {n} shards, {summary['candidate_pairs']} "
         f"candidate pairs, removed {summary['removed']} -> {output / 'data'}"
     )
-    return {**summary, "documents_kept": summary["documents"] - summary["removed"], "line": line}
+    return {**summary, "data": str(output / "data"), "line": line}

@@ -1,7 +1,7 @@
 """pii: find personal data with presidio-analyzer's recognizers and replace it, offline and fast.
 
 FineWeb anonymised e-mail addresses and public IP addresses. This stage covers more of presidio's
-entity types; `webcorpus/pii_detect.py` explains how it stays fast (it runs the recognizers only where
+entity types; `webcorpus/pii/detector.py` explains how it stays fast (it runs the recognizers only where
 a cheap trigger says they can match, and gets the same spans as a plain `AnalyzerEngine`).
 """
 
@@ -11,11 +11,12 @@ import bisect
 import ipaddress
 import re
 import zlib
-from typing import Any
+from typing import Any, Literal
 
 from webcorpus.document import Document
-from webcorpus.pii_detect import DEFAULT_PHONE_REGIONS, NER_ENTITIES, PATTERN_ENTITIES
-from webcorpus.stages.base import Filter, OptionError
+from webcorpus.pii.detector import DEFAULT_PHONE_REGIONS, NER_ENTITIES, PATTERN_ENTITIES
+from webcorpus.pipeline.options import OptionError
+from webcorpus.pipeline.step import Filter
 
 # FineWeb-style stand-ins: fixed values that read like the real thing but point nowhere. The IPs are
 # documentation ranges (RFC 5737, RFC 3849), which the default public-only rule would never flag again.
@@ -43,7 +44,8 @@ class PiiScrubber(Filter):
         f"{' and '.join(NER_ENTITIES)} need ner_model).",
         "score_threshold": "Minimum presidio score for a match to be replaced (phone numbers score 0.4, "
         "validated cards, IBANs, e-mails and crypto addresses 1.0, SSNs 0.05 to 0.5).",
-        "replacement": "'tag' writes <EMAIL_ADDRESS> and so on; 'placeholder' writes fixed look-alike values.",
+        "replacement": "'placeholder' writes fixed look-alike values (email@example.com, 192.0.2.1, ...), as FineWeb "
+        "did; 'tag' writes <EMAIL_ADDRESS> and so on.",
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
         "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
         "phone_regions": "Regions whose phone number formats are recognised (ISO codes).",
@@ -54,22 +56,20 @@ class PiiScrubber(Filter):
         self,
         entities: list[str] | None = None,
         score_threshold: float = 0.4,
-        replacement: str = "tag",
+        replacement: Literal["placeholder", "tag"] = "placeholder",
         public_ips_only: bool = True,
         skip_version_numbers: bool = True,
         phone_regions: list[str] | None = None,
         ner_model: str | None = None,
     ) -> None:
         super().__init__()
-        from webcorpus.pii_detect import PiiDetector, presidio_analyzer
+        from webcorpus.pii.detector import PiiDetector, presidio_analyzer
 
         wanted = list(entities) if entities else list(PATTERN_ENTITIES)
         unknown = [e for e in wanted if e not in PATTERN_ENTITIES + NER_ENTITIES]
         if unknown:
             known = ", ".join(PATTERN_ENTITIES + NER_ENTITIES)
             raise OptionError(f"pii: unknown entity {', '.join(unknown)} (known: {known})")
-        if replacement not in ("tag", "placeholder"):
-            raise OptionError(f"pii: replacement must be 'tag' or 'placeholder', not '{replacement}'")
         if not 0.0 <= score_threshold <= 1.0:
             raise OptionError(f"pii: score_threshold must be between 0 and 1, not {score_threshold}")
         self.ner_entities = [e for e in wanted if e in NER_ENTITIES]

@@ -4,7 +4,7 @@ The pages exercise every keep and drop path of the FineWeb first stage: articles
 navigation and footer boilerplate, several languages, a blocklisted domain and banned URL words,
 non-HTML and non-200 responses, pages in Latin-1 and Shift_JIS, and a page with no main text.
 
-    python -m webcorpus.sample pipelines/sample
+    python -m webcorpus.testing.sample_warc pipelines/sample
 """
 
 from __future__ import annotations

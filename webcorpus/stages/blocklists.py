@@ -23,8 +23,17 @@ from pathlib import Path
 
 from webcorpus.atomic import atomic_open
 
-PACKAGE_BLOCKLISTS = Path(__file__).resolve().parent.parent / "blocklists"
 URL_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def bundled_blocklists() -> Path:
+    """The starter lists that ship with webcorpus: inside the installed package (a wheel puts the
+    repository's blocklists/ there, see pyproject.toml), or blocklists/ of a checkout (editable install)."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "bundled_blocklists", package.parent / "blocklists"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"{package}: the bundled blocklists are missing from this installation")
 
 
 def normalize_url(url: str) -> str:

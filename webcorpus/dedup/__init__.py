@@ -1,0 +1,1 @@
+"""Deduplication: MinHash signatures, in-stream steps and the corpus-wide MinHash step."""

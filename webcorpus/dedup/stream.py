@@ -1,0 +1,84 @@
+"""Deduplication inside one stream of documents: a shell pipe, or one input file of a pipeline run.
+
+Both steps remember what they kept in memory, so they see only the documents that pass through them
+in one process. For near-duplicates across a whole corpus use `minhash_dedup` (dedup/batch.py).
+"""
+
+from __future__ import annotations
+
+from datasketch import MinHashLSH
+
+from webcorpus.dedup.minhash import HashName, Signer, exact_key
+from webcorpus.document import Document
+from webcorpus.pipeline.step import Filter
+
+
+class StreamMinHashDedup(Filter):
+    """Keeps a document unless it collides, in some LSH band, with one already kept in this stream."""
+
+    name = "stream_minhash_dedup"
+    summary = (
+        "Drop near-duplicates of documents already kept in this stream (one pipe, or one input file of a run); "
+        "for the whole corpus use minhash_dedup."
+    )
+    option_help = {
+        "shingle_size": "Words per shingle.",
+        "bands": "LSH bands; more bands catch less similar pairs.",
+        "rows": "Hashes per band; bands x rows is the signature length.",
+        "seed": "Seed of the MinHash permutations.",
+        "hash": "Shingle hash (32 bits of it).",
+    }
+
+    def __init__(
+        self,
+        shingle_size: int = 5,
+        bands: int = 14,
+        rows: int = 8,
+        seed: int = 1,
+        hash: HashName = "sha1",
+    ) -> None:
+        super().__init__()
+        self.signer = Signer(shingle_size=shingle_size, num_perm=bands * rows, seed=seed, hash=hash)
+        self.bands, self.rows = bands, rows
+        self._new_index()
+
+    def _new_index(self) -> None:
+        self.index = MinHashLSH(num_perm=self.bands * self.rows, params=(self.bands, self.rows))
+        self.order: dict[str, int] = {}
+
+    def start_task(self) -> None:
+        super().start_task()
+        self._new_index()
+
+    def filter(self, document: Document) -> str | None:
+        signature = self.signer.signature(document.text)
+        matches = self.index.query(signature)
+        if matches:
+            # The earliest kept document of the candidates, so the pointer does not depend on set order.
+            document.metadata["duplicate_of"] = min(matches, key=self.order.__getitem__)
+            return "near_duplicate"
+        key = document.id if document.id not in self.order else f"{document.id}#{len(self.order)}"
+        self.order[key] = len(self.order)
+        self.index.insert(key, signature)
+        return None
+
+
+class ExactDedup(Filter):
+    name = "exact_dedup"
+    summary = "Drop documents whose text (case and whitespace aside) was already seen in this stream; the first stays."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, str] = {}
+
+    def start_task(self) -> None:
+        super().start_task()
+        self.seen = {}
+
+    def filter(self, document: Document) -> str | None:
+        key = exact_key(document.text)
+        first = self.seen.setdefault(key, document.id)
+        if first != document.id:
+            document.metadata["duplicate_of"] = first
+            return "exact_duplicate"
+        return None

@@ -1,0 +1,140 @@
+"""The option schema: one description of a step's options, read from the step class itself.
+
+A step's options are the keyword arguments of its `__init__` (for a dataclass such as the trainer's
+`TrainConfig`, its fields): name, type hint and default come from there, help text from the class's
+`option_help`. The YAML checker (`check_options`), the shell subcommands' flags and `docs/steps.md` are all
+generated from this, so they cannot disagree and no default is written twice.
+
+Types understood: bool, int, float, str, `list[str]`, `dict` (a mapping, checked by its owner), a
+`Literal[...]` of strings (a choice), and any of these `| None` (null allowed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+
+class OptionError(ValueError):
+    """An option with the wrong name, type or value; the message names the option."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    hint: Any
+    default: Any
+    help: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    @property
+    def optional(self) -> bool:
+        return type(None) in typing.get_args(self.hint)
+
+    @property
+    def base_type(self) -> Any:
+        """The type without `| None`."""
+        if typing.get_origin(self.hint) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(self.hint) if a is not type(None)]
+            return args[0] if len(args) == 1 else typing.Union[tuple(args)]  # noqa: UP007 (built at run time)
+        return self.hint
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        base = self.base_type
+        return typing.get_args(base) if typing.get_origin(base) is typing.Literal else None
+
+    @property
+    def is_list(self) -> bool:
+        return typing.get_origin(self.base_type) is list
+
+    @property
+    def is_mapping(self) -> bool:
+        return typing.get_origin(self.base_type) is dict or self.base_type is dict
+
+    def type_name(self) -> str:
+        """What a value must be, in words: 'an integer', "one of 'zstd', 'gzip'", 'a number or null'."""
+        if self.choices:
+            name = "one of " + ", ".join(f"'{c}'" for c in self.choices)
+        elif self.is_list:
+            name = "a list of strings"
+        elif self.is_mapping:
+            name = "a mapping"
+        else:
+            name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[self.base_type]
+        return f"{name} or null" if self.optional else name
+
+    def coerce(self, value: Any) -> Any:
+        """Check a value against the option's type; ints are accepted where floats are."""
+        if value is None:
+            if self.optional:
+                return None
+            raise OptionError(f"'{self.name}' must be {self.type_name()}, not null")
+        base = self.base_type
+        if self.choices:
+            if value in self.choices:
+                return value
+        elif self.is_list:
+            if isinstance(value, str):
+                value = [value]
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+        elif self.is_mapping:
+            if isinstance(value, dict):
+                return value
+        elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        elif base in (bool, str) and isinstance(value, base):
+            return value
+        raise OptionError(f"'{self.name}' must be {self.type_name()}, got {value!r}")
+
+
+def options_of(owner: type) -> list[OptionSpec]:
+    """The user-settable options of a step class (its `__init__`) or of a settings dataclass (its fields)."""
+    help_texts: dict[str, str] = getattr(owner, "option_help", {})
+    skipped: frozenset[str] = getattr(owner, "runner_supplied", frozenset())
+    if dataclasses.is_dataclass(owner):
+        hints = typing.get_type_hints(owner)
+        specs = []
+        for f in dataclasses.fields(owner):
+            if f.name in skipped or not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = inspect.Parameter.empty
+            specs.append(OptionSpec(f.name, hints[f.name], default, help_texts.get(f.name, "")))
+        return specs
+    hints = typing.get_type_hints(owner.__init__)
+    return [
+        OptionSpec(p.name, hints[p.name], p.default, help_texts.get(p.name, ""))
+        for p in inspect.signature(owner.__init__).parameters.values()
+        if p.name != "self" and p.name not in skipped
+    ]
+
+
+def check_options(owner: type, given: dict[str, Any], what: str | None = None) -> dict[str, Any]:
+    """Validate names and types of `given` against `owner`'s options; raises OptionError naming the key."""
+    what = what or f"step '{getattr(owner, 'name', owner.__name__)}'"
+    specs = {spec.name: spec for spec in options_of(owner)}
+    checked = {}
+    for key, value in given.items():
+        if key not in specs:
+            known = ", ".join(specs) or "none"
+            raise OptionError(f"unknown option '{key}' for {what} (known: {known})")
+        checked[key] = specs[key].coerce(value)
+    for spec in specs.values():
+        if spec.required and spec.name not in checked:
+            raise OptionError(f"{what} needs option '{spec.name}'")
+    return checked

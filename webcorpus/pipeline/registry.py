@@ -1,0 +1,45 @@
+"""Every step by the name the YAML uses (the shell subcommand is the same name with dashes).
+
+Steps are imported only when asked for, so `webcorpus train --help` never loads trafilatura, presidio
+or pyarrow. Add a step here and it is in the YAML, the CLI and docs/steps.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from webcorpus.pipeline.step import Step
+
+# In FineWeb's order, which is also the order of `webcorpus --help` and docs/steps.md.
+STEPS: dict[str, str] = {
+    "read_warc": "webcorpus.stages.read_warc:WarcReader",
+    "read_parquet": "webcorpus.stages.read_parquet:ParquetReader",
+    "url_filter": "webcorpus.stages.url_filter:UrlFilter",
+    "extract": "webcorpus.stages.extract:TrafilaturaExtractor",
+    "langid": "webcorpus.stages.langid:LanguageFilter",
+    "gopher_repetition": "webcorpus.stages.gopher_repetition:GopherRepetitionFilter",
+    "gopher_quality": "webcorpus.stages.gopher_quality:GopherQualityFilter",
+    "c4_quality": "webcorpus.stages.c4_quality:C4QualityFilter",
+    "fineweb_quality": "webcorpus.stages.fineweb_quality:FineWebQualityFilter",
+    "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
+    "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
+    "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
+    "exact_dedup": "webcorpus.dedup.stream:ExactDedup",
+    "pii": "webcorpus.pii.stage:PiiScrubber",
+    "train_tokenizer": "webcorpus.tokens.bpe:TrainTokenizer",
+    "tokenize": "webcorpus.tokens.tokenize:Tokenize",
+}
+# Old names, so an old pipeline file gets a hint instead of a bare "unknown step".
+RENAMED = {"dedup_batch": "minhash_dedup", "dedup": "stream_minhash_dedup"}
+
+
+def step_class(name: str) -> type[Step]:
+    """The class of step `name`; KeyError for an unknown name."""
+    module, _, attribute = STEPS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def unknown_step_message(name: str) -> str:
+    if name in RENAMED:
+        return f"unknown step '{name}' (renamed to '{RENAMED[name]}')"
+    return f"unknown step '{name}' (known: {', '.join(STEPS)})"

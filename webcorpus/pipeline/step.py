@@ -1,0 +1,173 @@
+"""The one contract every pipeline step follows: a small class with a name, a role and an option schema.
+
+Four roles, one base:
+
+- `Reader`   turns input files into documents (`read_warc`, `read_parquet`);
+- `Filter`   keeps or drops each document, possibly rewriting it; a drop always has a reason;
+- `Writer`   stores documents (`write_parquet`) and ends a run of per-document steps;
+- `CorpusStep` works on a whole folder of shards at once (MinHash dedup, tokenizer training, tokenize).
+
+Options are a step's `__init__` keyword arguments plus `option_help` (see `options.py`): the YAML checker,
+the `webcorpus STEP` subcommand and its `--help` are generated from them. The runner talks to roles only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from webcorpus.document import Document
+
+DropHandler = Callable[[Document, str], None]
+
+
+@dataclass
+class StageStats:
+    """What one step did: documents in and kept, drops by reason, errors, and time."""
+
+    documents_in: int = 0
+    kept: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    # Things that are not documents dropped by a rule: corrupt records, unreadable files, timeouts.
+    errors: Counter[str] = field(default_factory=Counter)
+    bad_files: list[str] = field(default_factory=list)
+    # What a step did to the documents it kept (PII replaced per type) or made (tokens).
+    counts: Counter[str] = field(default_factory=Counter)
+    time_s: float = 0.0
+
+    def merge(self, other: StageStats) -> None:
+        self.documents_in += other.documents_in
+        self.kept += other.kept
+        self.dropped.update(other.dropped)
+        self.errors.update(other.errors)
+        self.bad_files.extend(other.bad_files)
+        self.counts.update(other.counts)
+        self.time_s += other.time_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents_in": self.documents_in,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "errors": dict(sorted(self.errors.items())),
+            "bad_files": list(self.bad_files),
+            "counts": dict(sorted(self.counts.items())),
+            "time_s": round(self.time_s, 6),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStats:
+        return cls(
+            documents_in=data["documents_in"],
+            kept=data["kept"],
+            dropped=Counter(data["dropped"]),
+            errors=Counter(data["errors"]),
+            bad_files=list(data["bad_files"]),
+            counts=Counter(data.get("counts", {})),
+            time_s=data["time_s"],
+        )
+
+
+class Step:
+    """Base of every step. Subclasses set `name` (the YAML key), `summary` (one line of help) and a role."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    role: ClassVar[str]
+    option_help: ClassVar[dict[str, str]] = {}
+    # Options the runner fills in itself (an output folder, a shard prefix); not YAML keys or flags.
+    runner_supplied: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        self.stats = StageStats()
+        self.on_drop: DropHandler | None = None
+
+    def start_task(self) -> None:
+        """Called before each input file: reset per-file state so output never depends on scheduling."""
+        self.stats = StageStats()
+
+    def drop(self, document: Document, reason: str) -> None:
+        self.stats.dropped[reason] += 1
+        if self.on_drop is not None:
+            self.on_drop(document, f"{self.name}:{reason}")
+
+
+class Reader(Step):
+    """Input files to documents. `expand` lists the files a pattern names; `read` yields one file's documents."""
+
+    role = "read"
+
+    def expand(self, patterns: Iterable[str]) -> list[Path]:
+        raise NotImplementedError
+
+    def read(self, path: Path) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def run(self, paths: Iterable[str | Path]) -> Iterator[Document]:
+        for path in paths:
+            yield from self.read(Path(path))
+
+
+class Filter(Step):
+    """A step that keeps or drops each document on its own, possibly rewriting it."""
+
+    role = "filter"
+
+    def filter(self, document: Document) -> str | None:
+        """Return why `document` must go, or None to keep it (it may be modified in place)."""
+        raise NotImplementedError
+
+    def run(self, documents: Iterable[Document]) -> Iterator[Document]:
+        for document in documents:
+            self.stats.documents_in += 1
+            reason = self.filter(document)
+            if reason is None:
+                self.stats.kept += 1
+                yield document
+            else:
+                self.drop(document, reason)
+
+
+class Writer(Step):
+    """Stores documents under `folder` with file names starting `prefix`; passes each document on."""
+
+    role = "write"
+
+    def open(self, folder: Path, prefix: str) -> None:
+        raise NotImplementedError
+
+    def run(self, documents: Iterable[Document]) -> Iterator[Document]:
+        raise NotImplementedError
+
+    @property
+    def written(self) -> list[Path]:
+        raise NotImplementedError
+
+
+@dataclass
+class CorpusContext:
+    """What the runner hands a corpus step: worker processes, whether to draw progress bars, and what
+    earlier steps of the same run made (e.g. `tokenizer`: the path train_tokenizer wrote)."""
+
+    workers: int = 1
+    progress: bool = False
+    made: dict[str, Path] = field(default_factory=dict)
+
+
+class CorpusStep(Step):
+    """A step over a whole folder of document shards: `run_corpus(source, target, context)`.
+
+    `target` is where it writes (a folder, or a file for `output_is_file` steps); in a pipeline run it is
+    `RUN_DIR/<output_name>`. It fills `self.stats` and returns a summary whose `line` the CLI prints; a
+    step that writes documents returns their folder as `data`, which the next steps read.
+    """
+
+    role = "corpus"
+    output_name: ClassVar[str]
+    output_is_file: ClassVar[bool] = False
+
+    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+        raise NotImplementedError

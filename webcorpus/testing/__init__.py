@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks, not part of a pipeline: the sample-WARC writer and a dedup ground truth."""

@@ -1,0 +1,202 @@
+"""tokenize: Parquet documents into uint16 token shards in llm.c's layout (or Parquet with a tokens column).
+
+Every document gets `<|endoftext|>` before it; documents with `bucket(id) < val_buckets` go to the
+validation split (see bpe.py). Encoding is deterministic, so a rerun after an interruption encodes again
+from the start but writes only the shards that are missing: no document is duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
+from webcorpus.parquet import read_texts, shard_paths
+from webcorpus.pipeline.progress import progress_bar
+from webcorpus.pipeline.step import CorpusContext, CorpusStep
+from webcorpus.tokens.bpe import BUCKETS, bucket, input_fingerprint, load_tokenizer
+from webcorpus.tokens.shards import write_shard
+from webcorpus.tokens.tiktoken_bridge import BatchEncoder
+
+
+class Tokenize(CorpusStep):
+    name = "tokenize"
+    summary = (
+        "Encode Parquet documents into uint16 token shards in llm.c's layout (<|endoftext|> before each "
+        "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
+    )
+    output_name = "tokens"
+    option_help = {
+        "tokenizer": "tokenizer.json to use (in a pipeline, default: the one train_tokenizer wrote).",
+        "shard_tokens": "Tokens per .bin shard (the last shard of each split is shorter).",
+        "val_buckets": f"Documents whose id hashes below this (of {BUCKETS}) go to the validation shards.",
+        "format": "'bin' for llm.c shards, 'parquet' for id + tokens columns.",
+        "prefix": "Shard file name prefix (PREFIX_val_000000.bin).",
+        "batch_documents": "Documents encoded per parallel batch.",
+    }
+
+    def __init__(
+        self,
+        tokenizer: str | None = None,
+        shard_tokens: int = 100_000_000,
+        val_buckets: int = 50,
+        format: Literal["bin", "parquet"] = "bin",
+        prefix: str = "webcorpus",
+        batch_documents: int = 1024,
+    ) -> None:
+        super().__init__()
+        if shard_tokens < 1 or batch_documents < 1:
+            raise ValueError("shard_tokens and batch_documents must be at least 1")
+        if not 0 <= val_buckets <= BUCKETS:
+            raise ValueError(f"val_buckets must be between 0 and {BUCKETS}")
+        self.tokenizer, self.shard_tokens, self.val_buckets = tokenizer, shard_tokens, val_buckets
+        self.format, self.prefix, self.batch_documents = format, prefix, batch_documents
+
+    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+        tokenizer = self.tokenizer or context.made.get("tokenizer")
+        if tokenizer is None:
+            raise ValueError("tokenize needs a tokenizer: set its tokenizer option, or put train_tokenizer before it")
+        summary = tokenize_corpus(source, target, tokenizer, self, context.progress)
+        splits = [s for s in summary.values() if isinstance(s, dict)]
+        self.stats.documents_in = self.stats.kept = sum(s["documents"] for s in splits)
+        self.stats.counts["tokens"] = sum(s["tokens"] for s in splits)
+        self.stats.time_s = summary["seconds"]
+        return summary
+
+
+class _SplitWriter:
+    """Packs one split's documents into fixed-size shards; a shard already written (resume) is skipped."""
+
+    def __init__(self, folder: Path, prefix: str, split: str, size: int, done: set[str]) -> None:
+        self.folder, self.prefix, self.split, self.size, self.done = folder, prefix, split, size, done
+        self.buffer = np.empty(size, dtype=np.uint16)
+        self.filled = 0
+        self.starts: list[int] = []
+        self.number = 0
+        self.tokens = self.documents = 0
+        self.written: list[str] = []
+
+    def add(self, ids: list[int]) -> None:
+        self.starts.append(self.filled)
+        self.documents += 1
+        ids_array = np.asarray(ids, dtype=np.uint16)
+        while len(ids_array):
+            room = self.size - self.filled
+            take = ids_array[:room]
+            self.buffer[self.filled : self.filled + len(take)] = take
+            self.filled += len(take)
+            ids_array = ids_array[room:]
+            if self.filled == self.size:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.filled == 0:
+            return
+        name = f"{self.prefix}_{self.split}_{self.number:06d}.bin"
+        if name not in self.done:
+            write_shard(self.folder / name, self.buffer[: self.filled], np.asarray(self.starts, dtype=np.int64))
+            with atomic_open(self.folder / ".progress" / f"{name}.json") as f:
+                json.dump({"tokens": self.filled}, f)
+        self.written.append(name)
+        self.tokens += self.filled
+        self.number += 1
+        self.filled = 0
+        self.starts = []
+
+
+def tokenize_corpus(
+    folder: str | Path, out: str | Path, tokenizer_path: str | Path, settings: Tokenize, progress: bool = False
+) -> dict[str, Any]:
+    """Encode every document (<|endoftext|> first) into shards under `out`; resumable.
+
+    Encoding is deterministic, so a rerun after an interruption encodes again from the start but writes
+    only the shards that are missing: no document is duplicated or lost.
+    """
+    folder, out, tokenizer_path = Path(folder), Path(out), Path(tokenizer_path)
+    tokenizer, end = load_tokenizer(tokenizer_path)
+    # The tokenizer counts by its contents, not by the path it was given.
+    options = {k: getattr(settings, k) for k in ("shard_tokens", "val_buckets", "format", "prefix", "batch_documents")}
+    fingerprint = input_fingerprint(folder, options, tokenizer_path.read_bytes())
+    marker = out / ".progress" / "settings.json"
+    if marker.exists():
+        if json.loads(marker.read_text())["fingerprint"] != fingerprint:
+            raise ValueError(f"{out}: holds tokens made from other input or settings; use a new folder or delete it")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out}: not empty and not a tokenize output; use a new folder")
+    with atomic_open(marker) as f:
+        json.dump({"fingerprint": fingerprint}, f)
+    remove_stale_tmp(out)  # half-written shards of an interrupted run
+    done = {p.name.removesuffix(".json") for p in (out / ".progress").glob("*.bin.json")}
+
+    start = time.perf_counter()
+    encoder = BatchEncoder(tokenizer)
+    if settings.format == "parquet":
+        summary = _tokenize_to_parquet(folder, out, encoder, end, settings)
+    else:
+        writers = {
+            split: _SplitWriter(out, settings.prefix, split, settings.shard_tokens, done) for split in ("val", "train")
+        }
+        batch: list[tuple[str, str]] = []
+        with progress_bar(None, "tokenize", "doc", progress) as bar:
+            for item in read_texts(folder):
+                batch.append(item)
+                if len(batch) == settings.batch_documents:
+                    _encode_batch(encoder, end, batch, writers, settings.val_buckets)
+                    bar.update(len(batch))
+                    batch = []
+            _encode_batch(encoder, end, batch, writers, settings.val_buckets)
+            bar.update(len(batch))
+        for writer in writers.values():
+            writer.flush()
+        summary = {
+            split: {"shards": len(w.written), "tokens": w.tokens, "documents": w.documents}
+            for split, w in writers.items()
+        }
+    with atomic_path(out / "tokenizer.json") as tmp:
+        tmp.write_bytes(tokenizer_path.read_bytes())
+    with atomic_open(out / "tokens.json") as f:  # no timings in it: reruns give identical files
+        json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    summary["engine"] = encoder.engine
+    parts = [
+        f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
+        for name, s in summary.items()
+        if isinstance(s, dict)
+    ]
+    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({encoder.engine}) -> {out}"
+    return summary
+
+
+def _encode_batch(encoder: BatchEncoder, end: int, batch: list[tuple[str, str]], writers: dict, val: int) -> None:
+    if not batch:
+        return
+    for (document_id, _), ids in zip(batch, encoder.encode([text for _, text in batch])):
+        writers["val" if bucket(document_id) < val else "train"].add([end, *ids])
+
+
+def _tokenize_to_parquet(folder: Path, out: Path, encoder: BatchEncoder, end: int, settings: Tokenize) -> dict:
+    schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
+    totals = {"shards": 0, "tokens": 0, "documents": 0}
+    for path in shard_paths(folder):
+        target = out / path.name
+        if target.exists():  # written by an interrupted run: count it, do not encode it again
+            lengths = pq.read_table(target, columns=["tokens"]).column("tokens").combine_chunks().value_lengths()
+            token_counts = lengths.to_numpy(zero_copy_only=False).tolist()
+        else:
+            table = pq.read_table(path, columns=["id", "text"])
+            document_ids = table.column("id").to_pylist()
+            tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
+            splits = ["val" if bucket(i) < settings.val_buckets else "train" for i in document_ids]
+            with atomic_path(target) as tmp:
+                pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
+            token_counts = [len(t) for t in tokens]
+        totals["shards"] += 1
+        totals["documents"] += len(token_counts)
+        totals["tokens"] += sum(token_counts)
+    return {"parquet": totals}
