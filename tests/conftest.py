@@ -5,19 +5,24 @@ from pathlib import Path
 
 import pytest
 
-from webcorpus.testing.sample_warc import ENGLISH, Page, article, write_sample, write_warc
+# The sample-WARC helpers import warcio; imported where used, so that the GPU tests run where only the
+# trainer's dependencies are installed.
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WARC = REPO.parent / "shared" / "data" / "warc"
 
 
-def html_page(url: str, paragraphs: list[str] | None = None, **kwargs) -> Page:
+def html_page(url: str, paragraphs: list[str] | None = None, **kwargs):
+    from webcorpus.testing.sample_warc import ENGLISH, Page, article
+
     title, default = next(iter(ENGLISH.values()))
     return Page(url, article(url.split("/")[2], title, paragraphs or default).encode("utf-8"), **kwargs)
 
 
-def many_pages(count: int, start: int = 0) -> list[Page]:
+def many_pages(count: int, start: int = 0) -> list:
     """Distinct English pages (the article text varies with the index)."""
+    from webcorpus.testing.sample_warc import ENGLISH, Page, article
+
     articles = list(ENGLISH.values())
     pages = []
     for i in range(start, start + count):
@@ -30,6 +35,8 @@ def many_pages(count: int, start: int = 0) -> list[Page]:
 
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Path:
+    from webcorpus.testing.sample_warc import write_sample
+
     folder = tmp_path / "sample"
     write_sample(folder)
     return folder
@@ -37,7 +44,9 @@ def sample_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_warc(tmp_path: Path):
-    def make(name: str, pages: list[Page]) -> Path:
+    from webcorpus.testing.sample_warc import write_warc
+
+    def make(name: str, pages: list) -> Path:
         path = tmp_path / name
         write_warc(path, pages)
         return path

@@ -299,7 +299,18 @@ def test_a_wheel_runs_the_main_job_from_another_folder(tmp_path):
     # Build the wheel (not an editable install), install it into a fresh virtualenv that borrows this
     # one's dependencies, and run the main job from an empty folder: the bundled blocklists must be inside.
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", REPO],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            tmp_path / "dist",
+            REPO,
+        ],
         check=True,
         capture_output=True,
     )
@@ -312,9 +323,9 @@ def test_a_wheel_runs_the_main_job_from_another_folder(tmp_path):
     python = tmp_path / "venv" / "bin" / "python"
     site = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True,
                           text=True, check=True).stdout.strip()  # fmt: skip
-    ours = subprocess.run([sys.executable, "-c", "import yaml, os; print(os.path.dirname(os.path.dirname(yaml.__file__)))"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    (Path(site) / "borrowed.pth").write_text(ours + "\n")
+    import yaml
+
+    (Path(site) / "borrowed.pth").write_text(str(Path(yaml.__file__).parent.parent) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, wheel], check=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -1,10 +1,10 @@
 """Tokenization speed: our batched path, a per-document `Tokenizer.encode` loop, and tiktoken on our vocabulary.
 
-    python bench/tokenize.py [--vocab-size 8192] [--repeat 4] [WARC ...]
+    python bench/data/tokenize_speed.py [--vocab-size 8192] [--repeat 4] [WARC ...]
 
 1. extracts the pages of ../shared/data/warc/dev-*.warc.gz (read_warc + extract) and trains our
    byte-level BPE on them (`train_tokenizer`, the same code as `webcorpus train-tokenizer`);
-2. builds a `tiktoken.Encoding` from the same vocabulary (`webcorpus.tokenizer.as_tiktoken`: byte-level
+2. builds a `tiktoken.Encoding` from the same vocabulary (`webcorpus.tokens.tiktoken_bridge.as_tiktoken`: byte-level
    tokens turned back into bytes, ranks = our ids, GPT-2's split pattern);
 3. encodes the same texts (`--repeat` copies of the corpus) three ways, in this process:
    - webcorpus: `BatchEncoder` over batches of 1024 documents, as `webcorpus tokenize` does (all cores;
@@ -17,32 +17,23 @@
 
 from __future__ import annotations
 
+import argparse
+import glob
+import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# Python puts this file's folder first on sys.path, where this file would shadow the standard
-# library's `tokenize` module (imported by linecache, inspect...): put the repository there instead.
-sys.path[0] = str(REPO)
+from webcorpus.document import Document
+from webcorpus.pipeline.step import CorpusContext
+from webcorpus.stages.extract import TrafilaturaExtractor
+from webcorpus.stages.read_warc import WarcReader
+from webcorpus.stages.write_parquet import ParquetWriter
+from webcorpus.tokens.bpe import TrainTokenizer, load_tokenizer
+from webcorpus.tokens.tiktoken_bridge import BatchEncoder, as_tiktoken
 
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from webcorpus.tokenizer import (  # noqa: E402
-    BatchEncoder,
-    TokenizerSettings,
-    as_tiktoken,
-    load_tokenizer,
-    train_tokenizer,
-)
-
-from webcorpus.document import Document  # noqa: E402
-from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
-from webcorpus.stages.read_warc import WarcReader  # noqa: E402
-from webcorpus.stages.write_parquet import ParquetShardWriter  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -58,8 +49,9 @@ def main() -> None:
     extractor.start_task()
     documents = [Document(d.id, d.url, d.text) for d in extractor.run(reader.run(args.warcs))]
     with tempfile.TemporaryDirectory() as tmp:
-        ParquetShardWriter(f"{tmp}/docs").write(documents)
-        summary = train_tokenizer(f"{tmp}/docs", f"{tmp}/tokenizer.json", TokenizerSettings(args.vocab_size))
+        ParquetWriter().write(documents, f"{tmp}/docs")
+        step = TrainTokenizer(vocab_size=args.vocab_size)
+        summary = step.run_corpus(Path(f"{tmp}/docs"), Path(f"{tmp}/tokenizer.json"), CorpusContext())
         print(summary["line"])
         tokenizer, _ = load_tokenizer(f"{tmp}/tokenizer.json")
     encoding = as_tiktoken(tokenizer)

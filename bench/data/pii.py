@@ -1,6 +1,6 @@
 """PII detection: our trigger windows against a plain presidio AnalyzerEngine, on real extracted pages.
 
-    python bench/pii.py [--seed 0] [WARC ...]
+    python bench/data/pii.py [--seed 0] [WARC ...]
 
 1. extracts the pages of ../shared/data/warc/dev-*.warc.gz with our read_warc + extract;
 2. injects known PII strings (every entity type, plus near misses) at random places in the text;
@@ -14,25 +14,20 @@
 
 from __future__ import annotations
 
+import argparse
+import glob
+import logging
+import random
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
-# library's tokenize module: put the repository there instead, before anything imports it.
-sys.path[0] = str(REPO)
+from webcorpus.pii.detector import PATTERN_ENTITIES, PiiDetector, presidio_analyzer
+from webcorpus.stages.extract import TrafilaturaExtractor
+from webcorpus.stages.read_warc import WarcReader
 
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import logging  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-
-from webcorpus.pii_detect import PATTERN_ENTITIES, PiiDetector, presidio_analyzer  # noqa: E402
-
-from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
-from webcorpus.stages.read_warc import WarcReader  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 INJECTED = [
     "john.doe@example.com", "anna-lena.mueller@gmx.de", "8.8.8.8", "2001:4860:4860::8888", "192.168.1.1",

@@ -1,6 +1,6 @@
 """Every matrix product of one gpt2-124m training step, timed alone through torch (cuBLAS), on a GPU.
 
-    python bench/gemm_shapes.py [--rows 131072]
+    python bench/gpu/gemm_shapes.py [--rows 131072]
 
 For each layer's product (forward, gradient of the input, gradient of the weight, in the layouts
 autograd uses) it prints the time, TFLOP/s, and the time of the whole step's share (x 12 layers, or x 1
@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # bench/tokenize.py would shadow the standard library's
-
-import torch  # noqa: E402
+import torch
 
 WIDTH, LAYERS, VOCAB = 768, 12, 50_304
 
@@ -53,7 +50,7 @@ def ms(fn) -> float:
 
 def triton_products(rows: int) -> None:
     """fused_linear.py's persistent product (nothing fused) on the forward and input-gradient shapes."""
-    from webcorpus.train import fused_linear as fl
+    from webcorpus.train.kernels import fused_linear as fl
 
     bf = dict(device="cuda", dtype=torch.bfloat16)
     for name, _, a_shape, b_shape, a_t, b_t in products(rows):
@@ -86,7 +83,7 @@ def main() -> None:
     parser.add_argument("--triton", action="store_true", help="also fused_linear.py's plain product in a few tilings")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        sys.exit("bench/gemm_shapes.py needs a CUDA GPU")
+        sys.exit("bench/gpu/gemm_shapes.py needs a CUDA GPU")
 
     bf = dict(device="cuda", dtype=torch.bfloat16)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, rows {args.rows}")

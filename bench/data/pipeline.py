@@ -1,6 +1,6 @@
 """Throughput of the FineWeb first stage on the shared development WARCs.
 
-    python bench/pipeline.py [--workers 2] [--pipeline pipelines/fineweb.yaml] [WARC ...]
+    python bench/data/pipeline.py [--workers 2] [--pipeline pipelines/fineweb.yaml] [WARC ...]
 
 Prints wall time, pages/s per core and each stage's time per page (per page that reached the
 stage, which is how datatrove reports it, and per input page). Reference figures for the same
@@ -9,21 +9,17 @@ two files are in ../shared/data/README.md.
 
 from __future__ import annotations
 
+import argparse
+import glob
+import os
 import sys
+import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
-# library's tokenize module: put the repository there instead, before anything imports it.
-sys.path[0] = str(REPO)
+from webcorpus.pipeline.config import load_pipeline
+from webcorpus.pipeline.runner import format_table, run_pipeline
 
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-
-from webcorpus.config import load_pipeline  # noqa: E402
-from webcorpus.runner import format_table, run_pipeline  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -39,18 +35,22 @@ def main() -> None:
     config = load_pipeline(args.pipeline)
     config.input = args.warcs
     config.removed = False
+    # FineWeb's first stage: the steps up to the first corpus step.
+    roles = [step.role for step in config.steps]
+    config.steps = config.steps[: roles.index("corpus")] if "corpus" in roles else config.steps
     with tempfile.TemporaryDirectory() as tmp:
         config.output = str(Path(tmp) / "out")
         result = run_pipeline(config, workers=args.workers, progress=False)
     print(format_table(result))
-    pages = result.stats[0].documents_in
+    pages = result.steps[0].stats.documents_in
     cores = min(args.workers, os.cpu_count() or 1, len(args.warcs))
     print(f"\ninput files {len(args.warcs)}, workers {args.workers}, response records read {pages}")
     rate = pages / result.wall_s
     print(f"wall {result.wall_s:.1f} s, {rate:.1f} pages/s, {rate / cores:.1f} pages/s per core")
     print(f"kept {result.documents_out} documents")
     print(f"\n{'stage':<14}{'ms/page reaching it':>22}{'ms/input page':>16}")
-    for name, stats in zip(result.names, result.stats):
+    for report in result.steps:
+        name, stats = report.name, report.stats
         reached = stats.documents_in or 1
         print(f"{name:<14}{1000 * stats.time_s / reached:>22.2f}{1000 * stats.time_s / max(pages, 1):>16.2f}")
 

@@ -1,6 +1,6 @@
 """Our four FineWeb quality filters against datatrove's, on the same extracted documents.
 
-    python bench/quality_vs_datatrove.py [--venv DIR] [WARC ...]
+    python bench/data/quality_vs_datatrove.py [--venv DIR] [WARC ...]
 
 1. installs datatrove[processing]==0.10.1 and spaCy into a throw-away virtualenv (or reuses --venv);
 2. extracts the pages of ../shared/data/warc/dev-*.warc.gz with our read_warc + extract, labelled by langid;
@@ -11,26 +11,22 @@
 
 from __future__ import annotations
 
+import argparse
+import glob
+import json
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
-# library's tokenize module: put the repository there instead, before anything imports it.
-sys.path[0] = str(REPO)
+from webcorpus.document import Document
+from webcorpus.pipeline.registry import step_class
+from webcorpus.stages.extract import TrafilaturaExtractor
+from webcorpus.stages.langid import LanguageFilter
+from webcorpus.stages.read_warc import WarcReader
 
-import argparse  # noqa: E402
-import glob  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from webcorpus.document import Document  # noqa: E402
-from webcorpus.stages import FILTERS  # noqa: E402
-from webcorpus.stages.extract import TrafilaturaExtractor  # noqa: E402
-from webcorpus.stages.langid import LanguageFilter  # noqa: E402
-from webcorpus.stages.read_warc import WarcReader  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 DATATROVE = "datatrove[processing]==0.10.1"
 ORDER = [("gopher_repetition", "gopher_repetition"), ("gopher_quality", "gopher_quality"),
@@ -57,13 +53,13 @@ def extracted_documents(warcs: list[str]) -> list[Document]:
 def run_ours(documents: list[Document]) -> dict:
     results = {}
     for name, _ in ORDER:
-        step = FILTERS[name]()
+        step = step_class(name)()
         # Fresh copies without metadata: datatrove sees text only, and uses English rules throughout.
         copies = [Document(d.id, d.url, d.text) for d in documents]
         start = time.perf_counter()
         reasons = [step.filter(d) for d in copies]
         results[name] = {"seconds": time.perf_counter() - start, "reasons": reasons, "texts": [d.text for d in copies]}
-    steps = [FILTERS[name]() for name, _ in ORDER]
+    steps = [step_class(name)() for name, _ in ORDER]
     copies = [Document(d.id, d.url, d.text) for d in documents]
     start = time.perf_counter()
     kept = [d.id for d in copies if all(step.filter(d) is None for step in steps)]

@@ -1,6 +1,6 @@
 """Batch near-duplicate removal at scale: time and peak memory per phase, signature throughput.
 
-    python bench/dedup_scale.py [--docs 1000000] [--workers 2] [--datatrove-venv DIR]
+    python bench/data/dedup_scale.py [--docs 1000000] [--workers 2] [--datatrove-venv DIR]
 
 Makes a synthetic corpus (words drawn from the standard library's docstrings; a share of documents
 are lightly edited copies of earlier ones), writes it as Parquet shards, then runs the four phases of
@@ -11,31 +11,27 @@ throw-away virtualenv, or --datatrove-venv) on the first --compare-docs document
 
 from __future__ import annotations
 
+import argparse
+import json
+import multiprocessing as mp
+import random
+import resource
+import subprocess
 import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# This folder comes first on sys.path and holds tokenize.py, which would shadow the standard
-# library's tokenize module: put the repository there instead, before anything imports it.
-sys.path[0] = str(REPO)
+import numpy as np
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from webcorpus.dedup import batch as bd
+from webcorpus.document import Document
+from webcorpus.parquet import shard_paths
+from webcorpus.stages.write_parquet import ParquetWriter
+from webcorpus.testing.dedup_truth import edit, prose_words
 
-import numpy as np  # noqa: E402
-from webcorpus.dedup_truth import edit, prose_words  # noqa: E402
-
-from webcorpus import batch_dedup as bd  # noqa: E402
-from webcorpus.document import Document  # noqa: E402
-from webcorpus.parquet import shard_paths  # noqa: E402
-from webcorpus.stages.write_parquet import ParquetShardWriter  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 
 def synthetic_corpus(folder: Path, docs: int, words: int, dup_rate: float, shard_rows: int) -> None:
@@ -53,7 +49,7 @@ def synthetic_corpus(folder: Path, docs: int, words: int, dup_rate: float, shard
                     kept_texts.append(text)
             yield Document(f"doc{i:08d}", f"https://e.org/{i}", " ".join(text), {})
 
-    ParquetShardWriter(str(folder), rows_per_shard=shard_rows).write(documents())
+    ParquetWriter(rows_per_shard=shard_rows).write(documents(), folder)
 
 
 def _measured(queue, phase, *args):
@@ -102,7 +98,7 @@ def compare_signatures(shards: list[Path], count: int, venv: Path | None, tmp: P
         if len(texts) >= count:
             break
     texts = texts[:count]
-    signer = bd.DedupSettings().signer()
+    signer = bd.MinHashDedup().signer()
     start = time.perf_counter()
     for text in texts:
         signer.signature(text)
@@ -144,7 +140,7 @@ def main() -> None:
         shards = shard_paths(tmp / "in")
         print(f"corpus: {args.docs:,} documents of {args.words} words in {len(shards)} shards, "
               f"made in {time.perf_counter() - start:.0f} s")  # fmt: skip
-        output, settings = tmp / "out", bd.DedupSettings()
+        output, settings = tmp / "out", bd.MinHashDedup()
         work = output / ".dedup"
         print(f"\n{'phase':<12}{'seconds':>9}{'peak MiB (main)':>17}{'peak MiB (worker)':>19}  result")
         rows = []

@@ -1,6 +1,6 @@
 """The fused loss kernel alone (webcorpus/train/fused_loss.py): correctness against float64, then speed.
 
-    python bench/fused_loss_kernel.py [--rows 65536] [--vocab 50304]
+    python bench/gpu/fused_loss_kernel.py [--rows 65536] [--vocab 50304]
 
 Checks the loss and the gradient written over the logits against a float64 reference for a few row
 lengths and each variant (columns per step, columns sharing running statistics, warps, loop unrolling;
@@ -11,17 +11,13 @@ memory bandwidth it reaches (one read and one write of the logits is the least a
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import torch
+import triton
+import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
-import torch  # noqa: E402
-import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
-from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: E402
-
-from webcorpus.train import fused_loss  # noqa: E402
+from webcorpus.train.kernels import fused_loss
 
 VARIANTS = {  # name: (BLOCK, GROUP, WARPS, UNROLL); the first is the default in fused_loss.py
     "8192/8 x16 unroll 2": (8192, 8, 16, 2),

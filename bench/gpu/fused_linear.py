@@ -1,14 +1,12 @@
 """The fused matrix products of webcorpus/train/fused_linear.py against cuBLAS plus torch.compile's
 elementwise kernels, at GPT-2 small's shapes (width 768, 12 heads, context 1024), on a GPU.
 
-    python bench/fused_linear.py [--rows 65536] [--sweep]
+    python bench/gpu/fused_linear.py [--rows 65536] [--sweep]
 
-First each function is checked on fresh random bf16 inputs against torch in float64 (relative error of
-the whole output), then each is timed (median of triton.testing.do_bench) beside the unfused pair it
-replaces: the matrix product through torch (cuBLAS) and the elementwise work compiled by torch.compile.
-The MLP's two products run on pingpong.py's Gluon kernel by default (where Gluon is present); the
-check and the timings show fused_linear.py's Triton kernel beside it. --sweep also times every tile
-configuration in CONFIGS for each function (those always take the Triton kernel).
+Each function is timed (median of triton.testing.do_bench) beside the unfused pair it replaces: the
+matrix product through torch (cuBLAS) and the elementwise work compiled by torch.compile; the MLP's two
+products also on pingpong.py's Gluon kernel (`kernels: fused_pingpong`). --sweep also times every tile
+configuration in CONFIGS for each function. Correctness is tested: `python -m pytest -m gpu tests/test_kernels.py`.
 """
 
 from __future__ import annotations
@@ -18,12 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from webcorpus.train import fused_linear as fl  # noqa: E402
+from webcorpus.train.kernels import fused_linear as fl
 
 WIDTH, HEADS, CONTEXT = 768, 12, 1024
 HEAD_DIM = WIDTH // HEADS
@@ -49,86 +45,10 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return torch.cat((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1)
 
 
-def to_pairs(x: torch.Tensor) -> torch.Tensor:
-    """Channels of each head from model.py's layout (i with i + D/2) to pair order (2i with 2i+1)."""
-    return x.unflatten(-1, (2, x.size(-1) // 2)).transpose(-1, -2).flatten(-2)
-
-
-def from_pairs(x: torch.Tensor) -> torch.Tensor:
-    return x.unflatten(-1, (x.size(-1) // 2, 2)).transpose(-1, -2).flatten(-2)
-
-
-def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    return ((got.double() - want).norm() / want.norm()).item()
-
-
 def rotary_tables(device) -> tuple[torch.Tensor, torch.Tensor]:
     inv_freq = 1.0 / (10_000.0 ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.float32) / HEAD_DIM))
     angles = torch.outer(torch.arange(CONTEXT, dtype=torch.float32), inv_freq).to(device)
     return angles.cos().contiguous(), angles.sin().contiguous()
-
-
-def check(rows: int, device: str) -> list[str]:
-    """Relative errors against float64; bf16 outputs land near 2e-3 to 4e-3."""
-    lines = []
-    bf = dict(device=device, dtype=torch.bfloat16)
-    x, w_up = torch.randn(rows, WIDTH, **bf), torch.randn(4 * WIDTH, WIDTH, **bf) / WIDTH**0.5
-    pre64 = x.double() @ w_up.double().T
-    grad, w_down = torch.randn(rows, WIDTH, **bf), torch.randn(WIDTH, 4 * WIDTH, **bf) / (4 * WIDTH) ** 0.5
-    # The MLP's products through pingpong.py's Gluon kernel (the default), then through the Triton one.
-    for kernel, config in (("", None), (" (Triton)", fl.CONFIGS["gelu"])):
-        pre, act = fl.linear_gelu(x, w_up, config)
-        lines.append(f"linear_gelu{kernel:<9} pre {relative_error(pre, pre64):.2e}  "
-                     f"act {relative_error(act, gelu(pre64)):.2e}")  # fmt: skip
-        p = pre.double().requires_grad_()
-        gelu(p).backward(grad.double() @ w_down.double())
-        error = relative_error(fl.linear_gelu_grad(grad, w_down, pre, config and fl.CONFIGS["gelu_grad"]), p.grad)
-        lines.append(f"linear_gelu_grad{kernel:<9} {error:.2e}")
-    cos, sin = rotary_tables(device)
-    c64, s64 = cos.double(), sin.double()
-    w_qkv = fl.pair_order(torch.randn(3 * WIDTH, WIDTH, **bf) / WIDTH**0.5, HEADS)
-    # The reference works on the projection in pair order (as the kernel's weight is), turns q and k in
-    # model.py's layout, and returns them in pair order.
-    ref = (x.double() @ w_qkv.double().T).view(-1, CONTEXT, 3, HEADS, HEAD_DIM).requires_grad_()
-    want = (to_pairs(rotate(from_pairs(ref[:, :, 0]), c64, s64)), to_pairs(rotate(from_pairs(ref[:, :, 1]), c64, s64)),
-            ref[:, :, 2])  # fmt: skip
-    got = fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM)
-    errors = "  ".join(f"{n} {relative_error(g, w.reshape(rows, WIDTH)):.2e}" for n, g, w in zip("qkv", got, want))
-    lines.append(f"linear_rotary     {errors}")
-    # Upstream gradients in the layouts cuDNN's attention backward may give: (B, H, T, D) buffers seen as
-    # (B, T, H, D), and a plain (B, T, H, D) one.
-    B = rows // CONTEXT
-    dq = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
-    dk = torch.randn(B, CONTEXT, HEADS, HEAD_DIM, **bf)
-    dv = torch.randn(B, HEADS, CONTEXT, HEAD_DIM, **bf).transpose(1, 2)
-    torch.autograd.backward(want, (dq.double(), dk.double(), dv.double()))
-    error = relative_error(fl.rotary_grad(dq, dk, dv, cos, sin), ref.grad.view(rows, -1))
-    lines.append(f"rotary_grad       {error:.2e}")
-    return lines
-
-
-def model_check(device: str, compiled: bool) -> str:
-    """Two layers of the gpt2-124m shape, fused against plain: loss and every gradient, bf16 autocast."""
-    from webcorpus.train.model import GPT, GPTConfig, use_fused_products
-
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(n_layer=2)).to(device)
-    idx = torch.randint(0, 50_304, (4, CONTEXT + 1), device=device)
-    results = []
-    for fused in (True, False):
-        use_fused_products(fused)
-        model.zero_grad(set_to_none=True)
-        run = torch.compile(model) if compiled else model
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            _, loss = run(idx[:, :-1], idx[:, 1:])
-        loss.backward()
-        results.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters()}))
-    use_fused_products(True)
-    (fused_loss, fused_grads), (plain_loss, plain_grads) = results
-    worst = max(fused_grads, key=lambda n: relative_error(fused_grads[n], plain_grads[n].double()))
-    error = relative_error(fused_grads[worst], plain_grads[worst].double())
-    return (f"model ({'compiled' if compiled else 'eager'}): loss {fused_loss:.5f} fused vs {plain_loss:.5f} plain, "
-            f"largest relative gradient difference {error:.2e} ({worst})")  # fmt: skip
 
 
 def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[str]:
@@ -195,11 +115,11 @@ def timings(rows: int, device: str, sweep: bool, best_out: str | None) -> list[s
             row("  linear_gelu", base_gelu, timed("gelu", lambda c=cfg: fl.linear_gelu(x, w_up, c), cfg), flops_up)
             fused = timed("gelu_grad", lambda c=cfg: fl.linear_gelu_grad(grad, w_down, pre, c), cfg)
             row("  linear_gelu_grad", base_grad, fused, flops_up)
-            if cfg is None:  # the default takes the MLP's products to pingpong.py: the Triton kernel beside it
-                fused = ms(lambda: fl.linear_gelu(x, w_up, fl.CONFIGS["gelu"]))
-                row("  linear_gelu (Triton)", base_gelu, fused, flops_up)
-                fused = ms(lambda: fl.linear_gelu_grad(grad, w_down, pre, fl.CONFIGS["gelu_grad"]))
-                row("  linear_gelu_grad (Triton)", base_grad, fused, flops_up)
+            if cfg is None:  # the Gluon ping-pong kernel (kernels: fused_pingpong) beside the Triton one
+                fused = ms(lambda: fl.linear_gelu(x, w_up, pingpong_kernel=True))
+                row("  linear_gelu (ping-pong)", base_gelu, fused, flops_up)
+                fused = ms(lambda: fl.linear_gelu_grad(grad, w_down, pre, pingpong_kernel=True))
+                row("  linear_gelu_grad (ping-pong)", base_grad, fused, flops_up)
             if fl.tiles_fit(cfg or fl.CONFIGS["rotary"], WIDTH, HEAD_DIM):
                 fused = timed("rotary", lambda c=cfg: fl.linear_rotary(x, w_qkv, cos, sin, CONTEXT, HEAD_DIM, c), cfg)
                 row("  linear_rotary", base_rotary, fused, flops_up * 3 // 4)
@@ -226,15 +146,9 @@ def main() -> None:
     parser.add_argument("--best-out", help="with --sweep: write the fastest configuration of each kernel (JSON)")
     args = parser.parse_args()
     if not torch.cuda.is_available() or not fl.available(torch.empty(0, device="cuda")):
-        sys.exit("bench/fused_linear.py needs a Hopper GPU (compute capability 9.x, H100 or H200) and Triton")
+        sys.exit("bench/gpu/fused_linear.py needs a Hopper GPU (compute capability 9.x, H100 or H200) and Triton")
     torch.manual_seed(0)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, rows {args.rows}")
-    try:
-        print("\n".join(check(8192, "cuda")), flush=True)
-        print(model_check("cuda", compiled=False), flush=True)
-        print(model_check("cuda", compiled=True), flush=True)
-    except Exception as error:  # still time the rest
-        print(f"check failed: {type(error).__name__}: {error}", flush=True)
     print("\n".join(timings(args.rows, "cuda", args.sweep, args.best_out)))
 
 

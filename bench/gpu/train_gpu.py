@@ -1,15 +1,16 @@
 """Training throughput of the bundled GPT on a GPU: tokens/s, step time and MFU.
 
-    python bench/train_gpu.py [--preset gpt2-124m] [--batch-sizes 192,176,160,128] [--steps 30] [--tokens DIR]
-    torchrun --nproc_per_node 2 bench/train_gpu.py ...      # data parallel, one process per GPU
+    python bench/gpu/train_gpu.py [--batch-sizes 192,176,160,128] [--steps 30] [--tokens DIR] [--kernels fused]
+    torchrun --nproc_per_node 2 bench/gpu/train_gpu.py ...      # data parallel, one process per GPU
 
 The model is the `gpt2-124m` preset (12 layers, 768 wide, 12 heads, context 1024) with nanoGPT's
 vocabulary of 50,304 unless --vocab-size says otherwise; bf16 autocast with the residual stream in bf16
-(the model's default on GPU; --residual float32 for nanoGPT's), the fused head + loss, GELU and rotary
-inside the matrix products on Hopper GPUs (fused_linear.py, with the MLP's two products on pingpong.py's
-Gluon kernel; --linear triton keeps those on fused_linear.py's Triton kernel, --linear plain turns all of
-it off), torch.compile, fused AdamW, gradient clipping, one micro-batch per optimiser step. Data: random
-tokens, or windows of a token folder (--tokens). It tries each micro-batch size in turn, largest first,
+(the model's default on GPU; --residual float32 for nanoGPT's), the model's `kernels` setting (--kernels:
+fused, the default: the head + loss in one kernel and GELU, rotary and the norms inside the matrix
+products; fused_pingpong: the MLP's products on the Gluon ping-pong kernel; torch: none of it),
+torch.compile, fused AdamW, gradient clipping, one micro-batch per optimiser step. Data: random tokens,
+or windows of a token folder (--tokens). The kernels' correctness: `python -m pytest -m gpu tests/test_kernels.py`.
+It tries each micro-batch size in turn, largest first,
 and keeps the first that fits, then also measures --compare-batch (16, nanoGPT's setting) for a same-shape comparison.
 
 Step time: --steps steps run back to back with one synchronisation at the end, as in a training loop
@@ -27,14 +28,11 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import torch
 
-import torch  # noqa: E402
-
-from webcorpus.train import fused_linear  # noqa: E402
-from webcorpus.train.model import GPT, GPTConfig, compile_model, use_fused_products  # noqa: E402
+from webcorpus.train.config import GPTConfig
+from webcorpus.train.model import GPT, compile_model
 
 NANOGPT_STEP_MS = 36.2
 NANOGPT_TOKENS_PER_S = 452_000
@@ -42,8 +40,7 @@ NANOGPT_TOKENS_PER_S = 452_000
 
 def batches(args, batch_size: int, context: int, vocab: int, device: str, rank: int):
     if args.tokens:
-        from webcorpus.token_shards import TokenShards
-
+        from webcorpus.tokens.shards import TokenShards
         from webcorpus.train.train import Batches
 
         source = Batches(TokenShards(args.tokens, "train"), batch_size, context, 1, rank, args.world)
@@ -102,46 +99,10 @@ def profile_steps(model, raw, optimizer, data, steps: int = 3, rows: int = 12) -
     print(prof.key_averages().table(sort_by="device_time_total", row_limit=rows, max_name_column_width=90))
 
 
-def check_fused_loss(device: str, rows: int = 8192, vocab: int = 50_304, width: int = 768) -> None:
-    """The fused head + loss against F.linear + F.cross_entropy: loss and both gradients, under bf16 autocast."""
-    import torch.nn.functional as F
-
-    from webcorpus.train import fused_loss
-
-    torch.manual_seed(0)
-    x = torch.randn(rows, width, device=device, requires_grad=True)
-    weight = (torch.randn(vocab, width, device=device) * 0.02).requires_grad_()
-    targets = torch.randint(0, vocab, (rows,), device=device)
-    results = []
-    for fused in (True, False):
-        x.grad = weight.grad = None
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            if fused:
-                loss = fused_loss.head_cross_entropy(x, weight, targets)
-            else:
-                loss = F.cross_entropy(F.linear(x, weight), targets)
-        (loss * 3.0).backward()
-        results.append((loss.detach().float(), x.grad.clone(), weight.grad.clone()))
-    (fused_l, fused_gx, fused_gw), (plain_l, plain_gx, plain_gw) = results
-
-    def rel(a, b):
-        return float((a - b).abs().max() / b.abs().max())
-
-    print(
-        f"fused loss check ({rows} rows): loss {float(fused_l):.6f} vs {float(plain_l):.6f}, "
-        f"max relative difference of grad x {rel(fused_gx, plain_gx):.2e}, grad weight {rel(fused_gw, plain_gw):.2e}"
-    )
-
-
 def measure(args, batch_size: int, device: str, rank: int) -> dict:
-    config = GPTConfig(
-        vocab_size=args.vocab_size, context=1024, n_layer=12, n_head=12, n_embd=768, residual_dtype=args.residual
-    )
+    config = GPTConfig(vocab_size=args.vocab_size, residual_dtype=args.residual, kernels=args.kernels)
     torch.manual_seed(1337)
     raw = GPT(config).to(device)
-    raw.fused_loss = args.loss == "fused"
-    use_fused_products(args.linear != "plain")
-    fused_linear.PINGPONG = args.linear == "fused"
     model = compile_model(raw, args.compile_mode) if args.compile else raw
     if args.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rank])
@@ -196,22 +157,19 @@ def main() -> None:
     parser.add_argument("--profile-rows", type=int, default=12, help="Kernels listed by --profile.")
     for flag, choices, explanation in (  # the first choice is the default
         ("--attention", ["default", "cudnn", "flash"], "SDPA backend: torch's default choice, or only the one named."),
-        ("--loss", ["fused", "plain"], "Head + loss in one Triton kernel (fused_loss.py), or F.cross_entropy."),
         ("--residual", ["bfloat16", "float32"], "The residual stream's dtype under autocast (residual_dtype)."),
-        ("--linear", ["fused", "triton", "plain"], "GELU, rotary in the products; MLP's on Triton too; or neither."),
+        ("--kernels", ["fused", "fused_pingpong", "torch"], "The model's kernels setting (GPTConfig.kernels)."),
         ("--blas", ["default", "cublaslt"], "torch's BLAS for matrix products: its default, or cuBLASLt preferred."),
     ):
         parser.add_argument(flag, choices=choices, default=choices[0], help=explanation)
     parser.add_argument(
         "--inductor", default="", help="Inductor settings to try, e.g. coordinate_descent_tuning=1,aggressive_fusion=1"
     )
-    parser.add_argument("--fused-config", help="JSON file of tile configurations for fused_linear.py's Triton kernels "
-                        "(the MLP's two take them with --linear triton)")  # fmt: skip
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     args = parser.parse_args()
 
     if not torch.cuda.is_available():
-        sys.exit("bench/train_gpu.py needs a CUDA GPU (the trainer itself runs on the CPU: webcorpus train)")
+        sys.exit("bench/gpu/train_gpu.py needs a CUDA GPU (the trainer itself runs on the CPU: webcorpus train)")
     args.world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("LOCAL_RANK", 0))
     if args.world > 1:
@@ -239,23 +197,14 @@ def main() -> None:
             sys.exit(f"--inductor: torch {torch.__version__} has no Inductor setting '{setting.split('=')[0]}'")
         current = getattr(section, name)
         setattr(section, name, int(value) if current is None else type(current)(int(value)))
-    if args.fused_config:
-        import json
-
-        for name, config in json.loads(Path(args.fused_config).read_text()).items():
-            if name not in fused_linear.CONFIGS:
-                sys.exit(f"{args.fused_config}: unknown kernel '{name}' (known: {', '.join(fused_linear.CONFIGS)})")
-            fused_linear.CONFIGS[name] = dict(fused_linear.CONFIGS[name], **config)
     lead = rank == 0
     if lead:
         mode = args.compile_mode or "default"
         name = torch.cuda.get_device_name()
         print(f"{name} x{args.world}, torch {torch.__version__}, compile={args.compile} ({mode}), "
-              f"attention={args.attention}, loss={args.loss}, linear={args.linear}, residual={args.residual}, "
+              f"attention={args.attention}, kernels={args.kernels}, residual={args.residual}, "
               f"blas={args.blas}, inductor={args.inductor or 'default'}")  # fmt: skip
 
-    if lead and args.loss == "fused":
-        check_fused_loss(device)
     results = []
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     for batch_size in sizes + ([args.compare_batch] if args.compare_batch not in sizes else []):

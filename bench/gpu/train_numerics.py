@@ -1,26 +1,21 @@
 """Does a model setting change what the trainer learns? Train the same run twice and compare losses.
 
-    python bench/train_numerics.py TOKENS_DIR [--steps 200] [--setting residual_dtype=float32,bfloat16]
-    python bench/train_numerics.py TOKENS_DIR --setting kernels=plain,fused    # fused_linear.py on or off
+    python bench/gpu/train_numerics.py TOKENS_DIR [--steps 200] [--setting residual_dtype=float32,bfloat16]
+    python bench/gpu/train_numerics.py TOKENS_DIR --setting kernels=torch,fused    # the fused kernels on or off
 
 Both runs go through `webcorpus.train.train.train` with the `gpt2-124m` preset (compiled, bf16
 autocast, one GPU) on the same batches from the same seed; only the one model setting differs. It
 prints the training loss every --every steps for each value, then the validation losses and the largest
 gap between the curves. Used to check `residual_dtype: bfloat16` before making it the GPU default, and
-the Triton products of fused_linear.py (`kernels`, not a model setting: `use_fused_products` in model.py).
+the fused kernels (`--setting kernels=torch,fused`).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-from webcorpus.train.model import use_fused_products  # noqa: E402
-from webcorpus.train.train import TrainConfig, train  # noqa: E402
+from webcorpus.train.train import TrainConfig, train
 
 
 def main() -> None:
@@ -38,13 +33,11 @@ def main() -> None:
     name, values = args.setting.split("=")
     curves: dict[str, list[dict]] = {}
     for value in values.split(","):
-        if name == "kernels":
-            use_fused_products(value == "fused")
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig.build(
                 args.preset,
                 {
-                    "model": {name: value} if name != "kernels" else {},
+                    "model": {name: value},
                     "out": out,
                     "batch_size": args.batch_size,
                     "grad_accum": 1,

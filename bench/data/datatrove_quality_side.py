@@ -3,7 +3,7 @@
     python datatrove_quality_side.py DOCS.jsonl OUT.json
 
 Each filter sees every input document (not chained), so decisions compare one to one. Writes, per
-filter, each document's decision and reason plus the total time. Part of bench/quality_vs_datatrove.py.
+filter, each document's decision and reason plus the total time. Part of bench/data/quality_vs_datatrove.py.
 """
 
 import json
