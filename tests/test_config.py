@@ -162,3 +162,11 @@ def test_bad_values_fail_before_anything_runs(tmp_path):
     result = CliRunner().invoke(main, ["run", str(write(tmp_path, bad_languages)), "--input", str(REPO / "pipelines")])
     assert result.exit_code == 1 and "nonexistent.ftz" in result.output
     assert not out.exists()
+
+
+def test_the_steps_reference_is_generated_from_the_code():
+    from webcorpus.pipeline.docs import steps_markdown
+
+    assert (REPO / "docs" / "steps.md").read_text() == steps_markdown(), (
+        "run: python -m webcorpus.pipeline.docs > docs/steps.md"
+    )

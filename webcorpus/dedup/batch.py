@@ -41,7 +41,11 @@ BATCH_ROWS = 2048
 
 
 class MinHashDedup(CorpusStep):
-    """FineWeb's near-duplicate removal over a whole folder of shards, in the four phases above."""
+    """FineWeb's near-duplicate removal over a whole folder of shards, in four resumable phases, each on
+    units that fit in memory: signatures (parallel over shards), candidate pairs (parallel over band and
+    hash range), clusters (union-find over the pairs, one integer per document), filter (parallel over
+    shards). In each cluster the document first in input order (shard name, then row) stays; the others go
+    to `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
 
     name = "minhash_dedup"
     summary = (

@@ -14,7 +14,8 @@ from webcorpus.pipeline.step import Filter
 
 
 class StreamMinHashDedup(Filter):
-    """Keeps a document unless it collides, in some LSH band, with one already kept in this stream."""
+    """Keeps a document unless it collides, in some LSH band, with one already kept in this stream; the
+    index is in memory, so this suits a shell pipe (in a pipeline run, each input file is one stream)."""
 
     name = "stream_minhash_dedup"
     summary = (
@@ -64,6 +65,9 @@ class StreamMinHashDedup(Filter):
 
 
 class ExactDedup(Filter):
+    """Drops a document whose text, lower-cased with whitespace collapsed, was seen before in this stream;
+    `metadata.duplicate_of` names the first."""
+
     name = "exact_dedup"
     summary = "Drop documents whose text (case and whitespace aside) was already seen in this stream; the first stays."
 

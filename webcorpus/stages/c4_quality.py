@@ -26,6 +26,11 @@ def count_sentences(line: str) -> int:
 
 
 class C4QualityFilter(Filter):
+    """C4's rules (Raffel et al. 2020), rewriting the text: removes lines with a word over 1000 characters,
+    under 3 words, mentioning javascript, or about terms of use, privacy or cookie policies, and Wikipedia
+    citation marks; drops documents containing "lorem ipsum" or `{`, or with under 5 sentences left. The
+    rule "lines must end in terminal punctuation" is off by default, as in FineWeb."""
+
     name = "c4_quality"
     summary = "Remove C4's bad lines (javascript, cookie notices, too few words) and drop C4-bad documents."
     option_help = {

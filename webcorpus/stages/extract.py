@@ -11,6 +11,10 @@ from webcorpus.stages.timelimit import TimeLimitExceeded, time_limit
 
 
 class TrafilaturaExtractor(Filter):
+    """trafilatura's main text, with FineWeb's settings (`favor_precision`, no comments). Pages with no
+    text are dropped (`no_text`), pages slower than `timeout` too (`timeout`). trafilatura's paragraph
+    memory (`deduplicate`) is reset at each input file, so a file's output never depends on scheduling."""
+
     name = "extract"
     summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
     option_help = {

@@ -8,6 +8,10 @@ from webcorpus.text import TERMINAL_PUNCTUATION, find_duplicates, split_words
 
 
 class FineWebQualityFilter(Filter):
+    """FineWeb's own rules: at least 12% of lines end in terminal punctuation, at most 67% of lines are 30
+    characters or shorter, at most 1% of characters in repeated lines, at most 0.3 newlines per word.
+    Reasons: `line_punct_ratio`, `short_line_ratio`, `char_dup_ratio`, `list_ratio`."""
+
     name = "fineweb_quality"
     summary = "Drop documents FineWeb's own rules reject (line punctuation, short lines, repeats, lists)."
     option_help = {

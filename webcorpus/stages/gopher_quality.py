@@ -10,6 +10,11 @@ GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
 
 class GopherQualityFilter(Filter):
+    """Gopher's quality rules: 50 to 100,000 words (punctuation-only words not counted), mean word length
+    3 to 10, `#` and ellipses per word at most 0.1, at most 90% bullet lines and 30% lines ending in an
+    ellipsis, at least 80% of words with a letter, at least 2 of the stop words. A document with no words
+    is dropped as `no_words`."""
+
     name = "gopher_quality"
     summary = "Drop documents failing Gopher's quality rules (word count, word length, symbols, stop words)."
     option_help = {

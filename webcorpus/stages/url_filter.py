@@ -11,10 +11,21 @@ from webcorpus.stages.blocklists import URL_WORD_SPLIT, Blocklists, bundled_bloc
 
 
 class UrlFilter(Filter):
+    """FineWeb's URL rules, in order: registered domain, full host, exact URL, banned word, at least N
+    soft-banned words, banned sub-word; the drop reason names the rule.
+
+    A blocklist folder holds plain UTF-8 files, one entry a line, `#` for comments: `domains/*.txt`
+    (`example.com` drops its registered domain, `ads.example.com` that host), `urls/*.txt` (exact URLs,
+    compared without scheme, leading `www.` and trailing `/`), `banned_words.txt` (a word of the URL split
+    on anything but letters and digits, lower-cased), `soft_banned_words.txt`, `banned_subwords.txt`
+    (anywhere in the URL once stripped to letters and digits). The bundled lists are a small starter set;
+    `webcorpus blocklists import UT1.tar.gz --category adult` imports the UT1 list FineWeb used. The public
+    suffix list is tldextract's bundled snapshot: nothing is fetched."""
+
     name = "url_filter"
     summary = "Drop documents whose URL matches the blocklists (domain, host, URL, banned words)."
     option_help = {
-        "blocklists": "Blocklist folder (format in the README); default: the bundled blocklists/.",
+        "blocklists": "Blocklist folder (format: docs/steps.md, url_filter); default: the bundled starter lists.",
         "soft_word_threshold": "Drop a URL holding at least this many soft-banned words.",
     }
 

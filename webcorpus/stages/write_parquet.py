@@ -19,6 +19,10 @@ ROW_GROUP_ROWS = 2048
 
 
 class ParquetWriter(Writer):
+    """zstd Parquet shards of at most `rows_per_shard` rows or `bytes_per_shard` bytes of text, each
+    appearing atomically. Columns: `id`, `url`, `text`, `date`, `language`, `language_score`, and
+    `metadata`, a JSON object with the rest. In a pipeline run, `RUN_DIR/data/NNNNN_SSSSS.parquet`."""
+
     name = "write_parquet"
     summary = "Write documents to sharded Parquet files (zstd); each shard appears atomically."
     option_help = {

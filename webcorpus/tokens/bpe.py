@@ -46,6 +46,11 @@ def bucket(document_id: str) -> int:
 
 
 class TrainTokenizer(CorpusStep):
+    """Byte-level BPE with HF `tokenizers` (GPT-2's pre-tokenising regex, `<|endoftext|>` = id 0, at most
+    65,536 tokens so ids fit uint16). It streams documents up to `max_characters`, so memory follows the
+    number of distinct words, and reports the compression (UTF-8 bytes per token) on held-out documents.
+    Training twice on the same input gives the same file; a finished tokenizer is reused on resume."""
+
     name = "train_tokenizer"
     summary = (
         f"Train a byte-level BPE tokenizer (GPT-2 pre-tokenisation, {END_OF_TEXT} = id 0) on a folder of "

@@ -1,5 +1,5 @@
 """tiktoken for our tokenizers: the same byte-level BPE as a `tiktoken.Encoding`, which encodes the same
-ids several times faster per core. Used only after it gave the same ids as HF `tokenizers`."""
+ids faster per core (docs/benchmarks.md). Used only after it gave the same ids as HF `tokenizers`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def byte_decoder() -> dict[str, int]:
 
 def as_tiktoken(tokenizer: Any) -> Any | None:
     """The same tokenizer as a tiktoken Encoding, when it is plain byte-level BPE (what we train): same ids,
-    about three times faster per core. None for anything else (normalizers, other pre-tokenizers...)."""
+    faster per core. None for anything else (normalizers, other pre-tokenizers...)."""
     try:
         import tiktoken
     except ImportError:

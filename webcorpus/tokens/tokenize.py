@@ -26,6 +26,11 @@ from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
 
 class Tokenize(CorpusStep):
+    """Shards in llm.c's layout: a 256 int32 header (magic 20240520, version 1, token count), then uint16
+    tokens; `NAME.idx` (int64 .npy) lists where documents start. Documents run on across shard boundaries,
+    as in llm.c. Also writes `tokens.json` and a copy of `tokenizer.json`. Resumable: a rerun writes only
+    the missing shards; a folder made with other input or settings is refused."""
+
     name = "tokenize"
     summary = (
         "Encode Parquet documents into uint16 token shards in llm.c's layout (<|endoftext|> before each "

@@ -25,7 +25,7 @@ class GPTConfig:
     option_help = {
         "kernels": "'fused': the head and loss in one Triton kernel on CUDA, and GELU, rotary and the norms "
         "inside the matrix products on Hopper GPUs (torch elsewhere); 'fused_pingpong': the same, with the MLP's "
-        "products on the experimental Gluon ping-pong kernel (Hopper only, about 1% faster); 'torch': plain torch.",
+        "products on the experimental Gluon ping-pong kernel (Hopper only; docs/training.md); 'torch': plain torch.",
         "residual_dtype": "The residual stream's dtype under autocast on GPU: bfloat16 as llm.c, float32 as nanoGPT.",
     }
 
@@ -53,7 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Trains on a CPU in seconds; what the tests use.
     "tiny": {"model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "context": 64}},
     # GPT-2 small; ~0.5M tokens per optimiser step as in nanoGPT's reproduction. A micro-batch of 16 fits a
-    # 24 GB card; on an 80 GB one `--batch-size 64 --grad-accum 8` is faster (docs/benchmarks.md).
+    # 24 GB card; on an 80 GB one `--batch-size 64 --grad-accum 8` is faster (docs/training.md).
     "gpt2-124m": {
         "model": {},
         "batch_size": 16, "grad_accum": 32, "max_steps": 19_073, "lr": 6e-4, "warmup_steps": 715,

@@ -69,7 +69,7 @@ class CausalSelfAttention(nn.Module):
         else:
             q, k, v = self.qkv(norm(x)).view(B, T, 3, self.n_head, C // self.n_head).unbind(2)
             # Rotary in the (B, T, heads, head_dim) layout the projection wrote: rotating after the
-            # transpose read memory with a stride and cost 12% of a GPT-2-small step on an H100.
+            # transpose read memory with a stride, a large share of a GPT-2-small step (docs/training.md).
             q, k = self.rotary(q), self.rotary(k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # flash attention where available
@@ -95,8 +95,8 @@ class MLP(nn.Module):
 def compile_model(model: nn.Module, mode: str | None = None) -> nn.Module:
     """torch.compile, with Inductor's pipelining of the RMSNorm backward kernel turned on where torch has
     the setting and leaves it off (torch 2.11): that kernel reads two rows per step of its loop, and
-    without it waited on each read (8.8 vs 6.5 ms per step at micro-batch 128 on the H100). torch.compile
-    takes a mode or settings, not both: given a mode (the bench's experiments), the setting is left out."""
+    without it waits on each read (docs/training.md). torch.compile takes a mode or settings, not both:
+    given a mode (the bench's experiments), the setting is left out."""
     import torch._inductor.config as inductor_config  # not loaded by `import torch`
 
     triton_settings = inductor_config.triton

@@ -1,10 +1,8 @@
 """Matrix products with their elementwise neighbours folded in: one Triton kernel per product.
 
-In GPT-2 small at 64 x 1024 tokens per step, the elementwise work beside the matrix products (GELU and
-its gradient, rotary positions and their gradient) moved about 3 GB per layer through device memory,
-14.5 ms of a 121 ms step on the H100, most of it at full bandwidth already: the way to make it cheaper
-is to not write and re-read the tensors at all. Here the product that makes a tensor finishes it
-before writing it:
+The elementwise work beside GPT-2's matrix products (GELU and its gradient, rotary positions and their
+gradient, the RMSNorms) already runs near full memory bandwidth: the way to make it cheaper is to not
+write and re-read the tensors at all. Here the product that makes a tensor finishes it before writing it:
 
 - `linear_gelu(x, w)`: `pre = x @ w.T` and `gelu(pre)` from one kernel (both are needed later);
 - `linear_gelu_grad(g, w, pre)`: `(g @ w) * gelu'(pre)`, the MLP's gradient through its activation;
@@ -17,14 +15,14 @@ per row, so the norm's output is never written.
 
 The kernel is a persistent matrix product over TMA tensor descriptors (Hopper and later); the work
 after the last multiply-add happens in registers before the tile is stored. The MLP's two products run
-on pingpong.py's Gluon kernel instead where it applies (Triton with Gluon, whole tiles), which hides
-that work behind the next tile's multiply-adds (the model's `kernels: fused_pingpong`). The rotary gradient, which
-follows cuDNN's attention backward, is a separate gather kernel (`rotary_grad`): it reads dq, dk and dv
-wherever attention left them and writes the un-rotated gradient of the projection in one pass.
+on pingpong.py's Gluon kernel instead when the model asks for it (`kernels: fused_pingpong`), which hides
+that work behind the next tile's multiply-adds. The rotary gradient, which follows cuDNN's attention
+backward, is a separate gather kernel (`rotary_grad`): it reads dq, dk and dv wherever attention left
+them and writes the un-rotated gradient of the projection in one pass.
 
-`bench/fused_linear.py` checks every function against plain torch in float64 and times each against
-cuBLAS plus the elementwise kernel torch.compile makes. In the whole training step on the H100 they
-gave 228.1 vs 237.2 ms at micro-batch 128 (README, GPU throughput).
+tests/test_kernels.py checks every function against torch in float64 (GPU) and the folded norms through
+Triton's interpreter (CPU); `bench/gpu/fused_linear.py` times each against cuBLAS plus the elementwise
+kernel torch.compile makes. Figures: docs/training.md.
 """
 
 from __future__ import annotations
@@ -49,11 +47,9 @@ _DEFAULT = {
     "PER_SM": 1,  # programs per multiprocessor of the persistent grid
     "FAST_TANH": True,  # GELU's tanh by the hardware's approximation (see gelu_gate)
 }  # fmt: skip
-# Each kernel's fastest in `python bench/fused_linear.py --sweep` on the H100 (ms for 65,536 rows; the
-# unfused pair, cuBLAS + torch.compile's kernel, in brackets): linear_gelu 0.640 (0.713) with two
-# programs per multiprocessor, one's epilogue overlapping the other's products; linear_gelu_grad 0.740
-# (0.851) and linear_rotary 0.428-0.436 (0.487) with 128 x 256 tiles; Triton's warp specialisation on
-# (for rotary within the spread of two runs).
+# Each kernel's fastest tiling in `python bench/gpu/fused_linear.py --sweep` on the H100 (docs/training.md):
+# linear_gelu with two programs per multiprocessor, one's epilogue overlapping the other's products; the
+# others with 128 x 256 tiles; Triton's warp specialisation on.
 CONFIGS = {
     "plain": dict(_DEFAULT, WS=True),
     "gelu": dict(_DEFAULT, BN=128, SPLIT=4, PER_SM=2, WS=True),
@@ -62,12 +58,6 @@ CONFIGS = {
 }
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter, for checks without a GPU
-# The MLP's two products through pingpong.py's Gluon kernel where it applies (faster on the H100: its
-# docstring); False keeps them on the Triton kernel below, as `config` does (benches compare).
-PINGPONG = True
-# RMSNorms folded into the products that read their output (`gelu_mlp`, `rotary_qkv`): the norm's output
-# is never written. False computes it first, as the unfused model does (benches compare).
-FOLD_NORMS = True
 EPILOGUES = {"plain": 0, "gelu": 1, "gelu_grad": 2, "rotary": 3}  # the kernel's EPILOGUE for each
 
 

@@ -6,11 +6,12 @@ the backward pass reads them again to write a gradient of the same size; torch.c
 float32 upcast but not the passes. Here one kernel, run per row in the forward pass, computes the loss
 and overwrites the row's logits with their gradient, (softmax - one_hot) / rows: two passes over each row
 (the second partly served from L2) and one write, and no second buffer of that size exists. The backward
-pass then only scales that gradient into the two matrix products. On the H100 the kernel takes 11.07 ms
-for 128 x 1024 rows, 2.38 TB/s counted as one read and one write (a plain copy reaches 3.0).
+pass then only scales that gradient into the two matrix products. It runs near a plain copy's bandwidth
+(docs/training.md).
 
-Used on CUDA when Triton is installed (it comes with torch's CUDA wheels); elsewhere the model uses
-`F.cross_entropy`. bench/train_gpu.py checks both give the same loss and gradients.
+Used on CUDA when Triton is installed (it comes with torch's CUDA wheels) and the model's `kernels` is not
+`torch`; elsewhere the model uses `F.cross_entropy`. tests/test_kernels.py checks both give the same loss
+and gradients.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ except ImportError:  # CPU-only torch: the model falls back to F.cross_entropy
     triton = None
 
 # Columns per step of the loop over a row, neighbouring columns that share running statistics, warps,
-# and steps unrolled: the fastest of the variants bench/fused_loss_kernel.py tried on the H100 (11.07 ms
-# at 131,072 rows against 11.36 with statistics per column and 32 warps; 6.12 ms at 65,536 rows without
-# unrolling, 6.57 with 4,096 columns).
+# and steps unrolled: the fastest of the variants bench/gpu/fused_loss_kernel.py tried on the H100
+# (docs/training.md).
 BLOCK = 8192
 GROUP = 8
 WARPS = 16
@@ -46,8 +46,8 @@ if triton is not None:
         base = logits + row * row_stride
         target = tl.load(targets + row)
         # Online log-sum-exp: a running maximum and the sum of exponentials relative to it, kept per lane
-        # and combined once at the end, so the loop has no block-wide reduction (and barrier) per step: 3%
-        # faster than reducing every step on the H100 (bench/fused_loss_kernel.py). A lane is GROUP
+        # and combined once at the end, so the loop has no block-wide reduction (and barrier) per step
+        # (faster on the H100: bench/gpu/fused_loss_kernel.py). A lane is GROUP
         # neighbouring columns, which one thread loads together, so its maximum needs no other thread and
         # the rescaling exponential is paid once per GROUP columns instead of once per column. The start
         # is finite so that a lane which only ever sees padding (-inf) keeps a sum of 0 instead of NaN.

@@ -7,13 +7,12 @@ and take turns on the tensor cores: while one multiplies, the other finishes and
 loader warp feeds both from one ring of shared-memory stages by TMA. Gluon (triton.experimental.gluon,
 Triton 3.6) exposes those pieces: warp_specialize, mbarriers, TMA and wgmma.
 
-On the H100 at 131,072 rows (`python bench/fused_linear.py --rows 131072`), GELU forward 1.06-1.20 ms
-against 1.27-1.39 for the Triton kernel, its gradient 1.27-1.33 against 1.48-1.57; 224 ms per training
-step against 229 (README). A warpgroup cannot hold a 128 x 256 float32 accumulator, so each consumer
-works on 128 x 128 tiles, which read a third more operand bytes from L2 per multiply-add than cuBLAS's
-tiles: the plain product alone is no faster than cuBLAS (`bench/pingpong_gemm.py`), and the projection
-with rotary positions, whose epilogue is lighter, was no faster than the Triton kernel (0.904 vs 0.88-0.91
-ms), so it stays there.
+Experimental and opt-in (`kernels: fused_pingpong`, Hopper only): it makes a training step a little under
+2% faster (docs/training.md), not enough to be the default. A warpgroup cannot hold a 128 x 256 float32
+accumulator, so each consumer works on 128 x 128 tiles, which read a third more operand bytes from L2
+per multiply-add than cuBLAS's tiles: the plain product alone is no faster than cuBLAS, and the
+projection with rotary positions, whose epilogue is lighter, was no faster than the Triton kernel, so it
+stays there.
 
 Every epilogue can first multiply each row by a float32 scale (an RMSNorm's, folded in: fused_linear.py's
 `gelu_mlp`). Epilogues: "plain" stores the product; "gelu" stores the product rounded to bf16 and GELU of it (both
