@@ -112,7 +112,7 @@ def compare_signatures(shards: list[Path], count: int, venv: Path | None, tmp: P
         )
     docs_path = tmp / "compare.jsonl"
     docs_path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-    side = REPO / "bench" / "datatrove_minhash_side.py"
+    side = Path(__file__).with_name("datatrove_minhash_side.py")
     line = subprocess.run([str(python), str(side), str(docs_path), str(tmp / "dt_sigs")], check=True,
                           capture_output=True, text=True).stdout.strip().splitlines()[-1]  # fmt: skip
     theirs = json.loads(line)

@@ -90,7 +90,8 @@ def main() -> None:
             for d in documents:
                 f.write(json.dumps({"id": d.id, "text": d.text}) + "\n")
         subprocess.run(
-            [str(python), str(REPO / "bench" / "datatrove_quality_side.py"), str(docs_path), str(out_path)], check=True
+            [str(python), str(Path(__file__).with_name("datatrove_quality_side.py")), str(docs_path), str(out_path)],
+            check=True,
         )
         theirs = json.loads(out_path.read_text(encoding="utf-8"))
         ours = run_ours(documents)

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
+from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
 from webcorpus.parquet import row_to_document, shard_paths
 from webcorpus.pipeline.exclusion import ExclusionWriter
@@ -54,22 +55,18 @@ class MinHashDedup(CorpusStep):
     )
     output_name = "minhash_dedup"
     option_help = {
-        "shingle_size": "Words per shingle.",
-        "bands": "LSH bands.",
-        "rows": "Hashes per band.",
-        "seed": "Seed of the MinHash permutations.",
-        "hash": "Shingle hash (32 bits of it).",
+        **minhash.OPTION_HELP,
         "hash_ranges": "Parts each band's buckets are split into (memory per bucket unit: 1/hash_ranges of a band).",
         "clusters_out": "Also write each cluster (kept id, removed ids) as JSON lines to this file.",
     }
 
     def __init__(
         self,
-        shingle_size: int = 5,
-        bands: int = 14,
-        rows: int = 8,
-        seed: int = 1,
-        hash: HashName = "sha1",
+        shingle_size: int = minhash.SHINGLE_SIZE,
+        bands: int = minhash.BANDS,
+        rows: int = minhash.ROWS,
+        seed: int = minhash.SEED,
+        hash: HashName = minhash.HASH,
         hash_ranges: int = 8,
         clusters_out: str | None = None,
     ) -> None:

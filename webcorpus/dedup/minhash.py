@@ -21,6 +21,16 @@ DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u
 HashName = Literal["sha1", "md5", "blake2b"]  # 32 bits of the digest feed datasketch
 HASHES = get_args(HashName)
 
+# FineWeb's MinHash settings: the defaults of both MinHash steps (dedup/batch.py, dedup/stream.py).
+SHINGLE_SIZE, BANDS, ROWS, SEED, HASH = 5, 14, 8, 1, "sha1"
+OPTION_HELP = {
+    "shingle_size": "Words per shingle.",
+    "bands": "LSH bands; more bands catch less similar pairs.",
+    "rows": "Hashes per band; bands x rows is the signature length.",
+    "seed": "Seed of the MinHash permutations.",
+    "hash": "Shingle hash (32 bits of it).",
+}
+
 
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower())

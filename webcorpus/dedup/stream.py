@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datasketch import MinHashLSH
 
+from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, exact_key
 from webcorpus.document import Document
 from webcorpus.pipeline.step import Filter
@@ -22,21 +23,15 @@ class StreamMinHashDedup(Filter):
         "Drop near-duplicates of documents already kept in this stream (one pipe, or one input file of a run); "
         "for the whole corpus use minhash_dedup."
     )
-    option_help = {
-        "shingle_size": "Words per shingle.",
-        "bands": "LSH bands; more bands catch less similar pairs.",
-        "rows": "Hashes per band; bands x rows is the signature length.",
-        "seed": "Seed of the MinHash permutations.",
-        "hash": "Shingle hash (32 bits of it).",
-    }
+    option_help = minhash.OPTION_HELP
 
     def __init__(
         self,
-        shingle_size: int = 5,
-        bands: int = 14,
-        rows: int = 8,
-        seed: int = 1,
-        hash: HashName = "sha1",
+        shingle_size: int = minhash.SHINGLE_SIZE,
+        bands: int = minhash.BANDS,
+        rows: int = minhash.ROWS,
+        seed: int = minhash.SEED,
+        hash: HashName = minhash.HASH,
     ) -> None:
         super().__init__()
         self.signer = Signer(shingle_size=shingle_size, num_perm=bands * rows, seed=seed, hash=hash)

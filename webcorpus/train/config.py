@@ -18,6 +18,14 @@ class ConfigError(ValueError):
     """A training option with the wrong name, type or value; one line, naming the file when there is one."""
 
 
+def _check(owner: type, values: dict[str, Any], what: str) -> dict[str, Any]:
+    """check_options, its error as this module's ConfigError."""
+    try:
+        return check_options(owner, values, what)
+    except OptionError as error:
+        raise ConfigError(str(error)) from None
+
+
 @dataclass
 class GPTConfig:
     """The model's shape; the defaults are GPT-2 small's."""
@@ -40,10 +48,7 @@ class GPTConfig:
     kernels: Literal["fused", "fused_pingpong", "torch"] = "fused"
 
     def __post_init__(self) -> None:
-        try:
-            check_options(GPTConfig, vars(self), "the model")
-        except OptionError as error:
-            raise ConfigError(str(error)) from None
+        _check(GPTConfig, vars(self), "the model")
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
 
@@ -119,10 +124,7 @@ class TrainConfig:
     peak_tflops: float = 989.0
 
     def __post_init__(self) -> None:
-        try:
-            check_options(TrainConfig, vars(self), "training")
-        except OptionError as error:
-            raise ConfigError(str(error)) from None
+        _check(TrainConfig, vars(self), "training")
         GPTConfig(**self.model)  # the model's own checks, before any data is read
 
     @classmethod
@@ -131,11 +133,8 @@ class TrainConfig:
         preset = preset or cls.preset
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
-        try:
-            overrides = check_options(cls, overrides or {}, "training")
-            model = check_options(GPTConfig, overrides.pop("model", {}), "the model")
-        except OptionError as error:
-            raise ConfigError(str(error)) from None
+        overrides = _check(cls, overrides or {}, "training")
+        model = _check(GPTConfig, overrides.pop("model", {}), "the model")
         values: dict[str, Any] = {**PRESETS[preset], "preset": preset}
         values.update({key: value for key, value in overrides.items() if value is not None})
         values["model"] = {**PRESETS[preset]["model"], **model}
