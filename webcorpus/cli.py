@@ -57,9 +57,9 @@ def schema_flags(owner: type, defaults: bool = True):
     false every flag defaults to None, so that only the flags given override a preset or a YAML file."""
 
     def decorate(command):
-        for spec in reversed(options_of(owner)):
-            if spec.is_mapping:
-                continue
+        specs = [spec for spec in options_of(owner) if not spec.is_mapping]
+        # On a function, click collects decorators last-first; on a built command it appends.
+        for spec in specs if isinstance(command, click.Command) else reversed(specs):
             command = _flag(spec, defaults)(command)
         return command
 
@@ -201,11 +201,11 @@ def _corpus_command(step_class: type) -> click.Command:
         help=f"{step_class.summary}\n\nINPUT is a folder of Parquet shards; OUTPUT the {what} to write "
         f"(in a pipeline: RUN_DIR/{step_class.output_name}).",
     )
-    @click.argument("input_dir", type=click.Path(exists=True))
+    @click.argument("source", metavar="INPUT", type=click.Path(exists=True))
     @click.argument("output", type=click.Path(dir_okay=not step_class.output_is_file))
     @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
     @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-    def command(input_dir: str, output: str, workers: int | None, progress: bool, **options: Any) -> None:
+    def command(source: str, output: str, workers: int | None, progress: bool, **options: Any) -> None:
         import os
 
         from webcorpus.pipeline.step import CorpusContext
@@ -213,7 +213,7 @@ def _corpus_command(step_class: type) -> click.Command:
         step = _build(step_class, options)
         context = CorpusContext(workers=workers or os.cpu_count() or 1, progress=progress)
         try:
-            summary = step.run_corpus(Path(input_dir), Path(output), context)
+            summary = step.run_corpus(Path(source), Path(output), context)
         except (FileNotFoundError, ValueError) as error:
             raise click.ClickException(str(error)) from None
         click.echo(summary["line"])

@@ -1,10 +1,10 @@
-"""The fused loss kernel alone (webcorpus/train/fused_loss.py): correctness against float64, then speed.
+"""The fused loss kernel alone (webcorpus/train/kernels/fused_loss.py): correctness against float64, then speed.
 
     python bench/gpu/fused_loss_kernel.py [--rows 65536] [--vocab 50304]
 
 Checks the loss and the gradient written over the logits against a float64 reference for a few row
-lengths and each variant (columns per step, columns sharing running statistics, warps, loop unrolling;
-and a version reading through TMA), then times each on a GPT-2-sized batch of logits and prints the
+lengths and each variant (columns per step, columns sharing running statistics, warps, loop unrolling),
+then times each on a GPT-2-sized batch of logits and prints the
 memory bandwidth it reaches (one read and one write of the logits is the least any version can move).
 """
 
@@ -14,8 +14,6 @@ import argparse
 
 import torch
 import triton
-import triton.language as tl
-from triton.tools.tensor_descriptor import TensorDescriptor
 
 from webcorpus.train.kernels import fused_loss
 
@@ -35,64 +33,9 @@ def use(variant: str) -> None:
     fused_loss.BLOCK, fused_loss.GROUP, fused_loss.WARPS, fused_loss.UNROLL = VARIANTS[variant]
 
 
-@triton.jit
-def _cross_entropy_rows_tma(desc, logits, row_stride, targets, losses, n_cols, scale, CHUNK: tl.constexpr,
-                            WIDE: tl.constexpr, CHUNKS: tl.constexpr, STAGES: tl.constexpr):  # fmt: skip
-    """The same arithmetic as fused_loss.py's kernel, but each row is read as CHUNKS tiles of CHUNK x WIDE
-    through TMA (the logits viewed as (rows, cols / WIDE, WIDE)), STAGES of them in flight, and the
-    gradient leaves by TMA stores, so that more bytes are in flight than one load per thread allows.
-    On the H100 at 131,072 rows: 11.42 ms at best (128 x 64 tiles, 4 stages, 8 warps) against 11.36 for
-    fused_loss.py's kernel of the time: bytes in flight were not what held it back."""
-    row = tl.program_id(0)
-    target = tl.load(targets + row)
-    index = tl.arange(0, CHUNK)[:, None] * WIDE + tl.arange(0, WIDE)[None, :]
-    lane_max = tl.full([CHUNK, WIDE], -1e30, tl.float32)
-    lane_sum = tl.zeros([CHUNK, WIDE], tl.float32)
-    for j in tl.range(0, CHUNKS, num_stages=STAGES):
-        cols = j * CHUNK * WIDE + index
-        x = tl.reshape(desc.load([row, j * CHUNK, 0]), (CHUNK, WIDE)).to(tl.float32)
-        x = tl.where(cols < n_cols, x, float("-inf"))
-        new_max = tl.maximum(lane_max, x)
-        lane_sum = lane_sum * tl.exp(lane_max - new_max) + tl.exp(x - new_max)
-        lane_max = new_max
-    running_max = tl.max(tl.max(lane_max, 1), 0)
-    running_sum = tl.sum(tl.sum(lane_sum * tl.exp(lane_max - running_max), 1), 0)
-    log_sum_exp = running_max + tl.log(running_sum)
-    target_logit = tl.load(logits + row.to(tl.int64) * row_stride + target).to(tl.float32)  # before it is overwritten
-    for j in tl.range(0, CHUNKS, num_stages=STAGES):
-        cols = j * CHUNK * WIDE + index
-        x = tl.reshape(desc.load([row, j * CHUNK, 0]), (CHUNK, WIDE)).to(tl.float32)
-        grad = tl.exp(x - log_sum_exp) - tl.where(cols == target, 1.0, 0.0)
-        desc.store([row, j * CHUNK, 0], tl.reshape((grad * scale).to(tl.bfloat16), (1, CHUNK, WIDE)))
-    tl.store(losses + row, log_sum_exp - target_logit)
-
-
-TMA_VARIANTS = {  # name: (CHUNK, WIDE, STAGES, warps)
-    "tma 128x64 3 stages x8": (128, 64, 3, 8),
-    "tma 128x64 4 stages x8": (128, 64, 4, 8),
-    "tma 128x64 3 stages x16": (128, 64, 3, 16),
-    "tma 64x64 6 stages x8": (64, 64, 6, 8),
-    "tma 256x64 2 stages x16": (256, 64, 2, 16),
-}
-
-
-def cross_entropy_rows_tma(logits, targets, losses, variant):
-    chunk, wide, stages, warps = TMA_VARIANTS[variant]
-    rows, cols = logits.shape
-    view = logits.view(rows, cols // wide, wide)
-    desc = TensorDescriptor.from_tensor(view, [1, chunk, wide])
-    _cross_entropy_rows_tma[(rows,)](
-        desc, logits, logits.stride(0), targets, losses, cols, 1.0 / rows, CHUNK=chunk, WIDE=wide,
-        CHUNKS=triton.cdiv(cols // wide, chunk), STAGES=stages, num_warps=warps,
-    )  # fmt: skip
-
-
 def run(variant, logits, targets, losses):
-    if variant in TMA_VARIANTS:
-        cross_entropy_rows_tma(logits, targets, losses, variant)
-    else:
-        use(variant)
-        fused_loss.cross_entropy_rows(logits, targets, losses, write_grad=True)
+    use(variant)
+    fused_loss.cross_entropy_rows(logits, targets, losses, write_grad=True)
 
 
 def check(variant: str, rows: int, cols: int) -> tuple[float, float]:
@@ -116,7 +59,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(torch.cuda.get_device_name(), f"torch {torch.__version__}, triton {triton.__version__}")
     working = []
-    for variant in [*VARIANTS, *TMA_VARIANTS]:
+    for variant in VARIANTS:
         try:
             checks = [(cols, *check(variant, 512, cols)) for cols in (1024, 50_304, 65_536)]
         except Exception as error:  # a variant Triton cannot build is reported, not fatal

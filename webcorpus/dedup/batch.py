@@ -146,7 +146,7 @@ def buckets_phase(band: int, part: int, work: Path) -> int:
     return int(marker.read_text())
 
 
-def clusters_phase(work: Path, shard_sizes: list[int]) -> int:
+def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -> int:
     """Phase 3: union-find over all pairs; returns how many documents are removed."""
     target = work / "clusters.npy"
     if (work / "done" / "clusters").exists():
@@ -164,12 +164,15 @@ def clusters_phase(work: Path, shard_sizes: list[int]) -> int:
             i = parent[i]
         return i
 
-    for pairs_file in sorted((work / "pairs").glob("*.npy")):
-        for a, b in dense(np.load(pairs_file)).reshape(-1, 2).tolist():
-            ra, rb = root(a), root(b)
-            if ra != rb:
-                # The smaller number (earlier in input order) becomes the root, so it survives.
-                parent[max(ra, rb)] = min(ra, rb)
+    pair_files = sorted((work / "pairs").glob("*.npy"))
+    with progress_bar(len(pair_files), "minhash_dedup clusters", "unit", progress) as bar:
+        for pairs_file in pair_files:
+            for a, b in dense(np.load(pairs_file)).reshape(-1, 2).tolist():
+                ra, rb = root(a), root(b)
+                if ra != rb:
+                    # The smaller number (earlier in input order) becomes the root, so it survives.
+                    parent[max(ra, rb)] = min(ra, rb)
+            bar.update(1)
     roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
     removed = np.flatnonzero(roots != np.arange(len(roots)))
     _save(target, np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64))
@@ -248,7 +251,7 @@ def run_batch_dedup(source: str | Path, target: str | Path, step: MinHashDedup, 
         sizes = phase("signatures", pool.map(signatures_phase, shards, range(n), [work] * n, [step] * n), n)
         units = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
         pairs = sum(phase("buckets", pool.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
-    removed = clusters_phase(work, sizes)
+    removed = clusters_phase(work, sizes, context.progress)
     offsets = [0, *np.cumsum(sizes).tolist()]
     clusters = np.load(work / "clusters.npy")
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
