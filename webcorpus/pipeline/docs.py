@@ -1,6 +1,6 @@
 """docs/steps.md, generated from the registry and each step's option schema, so it cannot drift.
 
-    python -m webcorpus.pipeline.docs > docs/steps.md      (a test checks the file is current)
+python -m webcorpus.pipeline.docs > docs/steps.md      (a test checks the file is current)
 """
 
 from __future__ import annotations
