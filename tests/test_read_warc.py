@@ -131,6 +131,6 @@ def test_bundled_sample_is_what_the_script_writes(tmp_path):
     written = write_sample(tmp_path)
     for path in written:
         assert path.read_bytes() == (REPO / "pipelines" / "sample" / path.name).read_bytes(), (
-            f"pipelines/sample/{path.name} is stale: run `python -m webcorpus.sample pipelines/sample`"
+            f"pipelines/sample/{path.name} is stale: run `python -m webcorpus.testing.sample_warc pipelines/sample`"
         )
     assert Path(REPO / "pipelines" / "sample").is_dir()

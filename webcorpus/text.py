@@ -3,7 +3,7 @@
 Word splitting is one compiled regular expression (plus a dictionary look-up for contractions),
 built to split English the way spaCy's rule-based English tokenizer does, which is what datatrove
 (and so FineWeb) counts words with: punctuation marks are words of their own, `don't` is `do n't`,
-`Covid-19`, `3.5` and URLs stay whole. It costs about a millisecond per page instead of tens.
+`Covid-19`, `3.5` and URLs stay whole, at a small fraction of spaCy's cost (docs/datatrove.md).
 
 Languages written without spaces (a document whose `language` is zh, ja, th, ...): every Han,
 kana and Thai character counts as one word. That is what spaCy's Chinese tokenizer does by default

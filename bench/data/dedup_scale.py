@@ -4,7 +4,7 @@
 
 Makes a synthetic corpus (words drawn from the standard library's docstrings; a share of documents
 are lightly edited copies of earlier ones), writes it as Parquet shards, then runs the four phases of
-webcorpus/batch_dedup.py, each in a fresh process so its peak memory is its own. Signature
+webcorpus/dedup/batch.py, each in a fresh process so its peak memory is its own. Signature
 throughput is also measured side by side with datatrove's MinhashDedupSignature (installed into a
 throw-away virtualenv, or --datatrove-venv) on the first --compare-docs documents, one core each.
 """
