@@ -23,7 +23,7 @@ def corpus(tmp_path_factory):
 
 
 def run_batch_dedup(source, target, step=None, workers=1):
-    return (step or MinHashDedup()).run_corpus(source, target, CorpusContext(workers=workers))
+    return (step or MinHashDedup()).run_corpus([source], target, CorpusContext(workers=workers))
 
 
 def files(folder):

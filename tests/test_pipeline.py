@@ -340,3 +340,54 @@ def test_a_wheel_runs_the_main_job_from_another_folder(tmp_path):
     assert where.startswith(site)
     assert "5 documents from 2 files" in done.stdout
     assert (elsewhere / "out" / "tokens" / "webcorpus_val_000000.bin").exists()
+
+
+def _rest_of_fineweb(tmp_path, inputs):
+    """The main job without tokenizing (quicker), over `inputs`."""
+    text = (REPO / "pipelines" / "fineweb.yaml").read_text().replace("pipelines/sample/*.warc.gz", inputs)
+    path = tmp_path / "job.yaml"
+    path.write_text(text.split("  - train_tokenizer")[0])
+    return path
+
+
+def test_slices_on_separate_machines_merge_to_exactly_the_single_run(tmp_path):
+    inputs = tmp_path / "warcs"
+    for i in range(4):
+        write_warc(inputs / f"part-{i}.warc.gz", many_pages(6, start=i * 6) + many_pages(2, start=0))  # copies
+    job = _rest_of_fineweb(tmp_path, f"{inputs}/*.warc.gz")
+    run_cli("run", job, "-o", tmp_path / "single", "--no-progress")
+    for i in range(2):
+        result = run_cli("run", job, "-o", tmp_path / "runs" / str(i), "--shard", f"{i}/2", "--no-progress")
+        assert f"slice {i}/2 done" in result.output
+    assert not (tmp_path / "runs" / "0" / "minhash_dedup").exists()  # corpus steps wait for every slice
+    merged = run_cli("run", job, "-o", tmp_path / "merged", "--merge", tmp_path / "runs" / "*", "--no-progress")
+    assert "24 documents from 4 files" not in merged.output  # duplicates went
+    for folder in ("minhash_dedup/data", "pii/data"):
+        assert _files(tmp_path / "merged" / folder) == _files(tmp_path / "single" / folder)
+    single = json.loads((tmp_path / "single" / "stats.json").read_text())
+    both = json.loads((tmp_path / "merged" / "stats.json").read_text())
+    assert [(s["step"], s["documents_in"], s["kept"]) for s in both["steps"]] == [
+        (s["step"], s["documents_in"], s["kept"]) for s in single["steps"]
+    ]
+
+    # A missing slice, or a run of another pipeline, is refused before anything runs.
+    refused = CliRunner().invoke(
+        main, ["run", str(job), "-o", str(tmp_path / "x"), "--merge", str(tmp_path / "runs" / "0")]
+    )
+    assert refused.exit_code == 1 and "slices 1/2 are missing" in refused.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_two_shards_of_one_name_are_refused_never_overwritten(tmp_path):
+    # Two machines that ran the whole input each (no --shard) both wrote data/00000_00000.parquet.
+    for node in ("a", "b"):
+        run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", tmp_path / node, "--no-progress", "-w", "1")
+    result = CliRunner().invoke(
+        main, ["minhash-dedup", str(tmp_path / "a" / "data"), str(tmp_path / "b" / "data"), str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1
+    assert "two input shards are named 00000_00000.parquet" in result.output and "nothing was run" in result.output
+    assert not (tmp_path / "out").exists()
+    # Run folders stand for their finished corpus; distinct names go through, every row accounted for.
+    both = CliRunner().invoke(main, ["minhash-dedup", str(tmp_path / "a"), str(tmp_path / "out"), "--no-progress"])
+    assert both.exit_code == 0 and "5 documents in 2 shards" in both.output

@@ -24,7 +24,7 @@ from webcorpus.tokens.tokenize import Tokenize
 
 
 def train_tokenizer(source: Path, target: Path, step: TrainTokenizer) -> dict:
-    return step.run_corpus(source, target, CorpusContext())
+    return step.run_corpus([source], target, CorpusContext())
 
 
 WORDS = "the river garden library ocean small bright window quiet morning café naïve Straße 東京 42 3.14".split()
@@ -51,7 +51,7 @@ def tokenize(tmp_path: Path, out: str, **options) -> dict:
     step = Tokenize(
         **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_buckets": 1500, **options}
     )
-    return step.run_corpus(tmp_path / "docs", tmp_path / out, CorpusContext())
+    return step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext())
 
 
 def test_round_trip_gives_the_documents_back(trained):

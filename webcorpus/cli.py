@@ -198,22 +198,24 @@ def _corpus_command(step_class: type) -> click.Command:
 
     @click.command(
         step_class.name.replace("_", "-"),
-        help=f"{step_class.summary}\n\nINPUT is a folder of Parquet shards; OUTPUT the {what} to write "
-        f"(in a pipeline: RUN_DIR/{step_class.output_name}).",
+        help=f"{step_class.summary}\n\nINPUT: one or more folders of Parquet shards, or run folders (their "
+        f"finished corpus), globs allowed; their shards are taken together, in file-name order. OUTPUT: the "
+        f"{what} to write (in a pipeline: RUN_DIR/{step_class.output_name}).",
     )
-    @click.argument("source", metavar="INPUT", type=click.Path(exists=True))
-    @click.argument("output", type=click.Path(dir_okay=not step_class.output_is_file))
+    @click.argument("sources", metavar="INPUT...", nargs=-1, required=True)
+    @click.argument("output", metavar="OUTPUT", type=click.Path(dir_okay=not step_class.output_is_file))
     @click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
     @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-    def command(source: str, output: str, workers: int | None, progress: bool, **options: Any) -> None:
+    def command(sources: tuple[str, ...], output: str, workers: int | None, progress: bool, **options: Any) -> None:
         import os
 
         from webcorpus.pipeline.step import CorpusContext
+        from webcorpus.stats import corpus_folders
 
         step = _build(step_class, options)
         context = CorpusContext(workers=workers or os.cpu_count() or 1, progress=progress)
         try:
-            summary = step.run_corpus(Path(source), Path(output), context)
+            summary = step.run_corpus(corpus_folders(sources), Path(output), context)
         except (FileNotFoundError, ValueError) as error:
             raise click.ClickException(str(error)) from None
         click.echo(summary["line"])
@@ -232,15 +234,28 @@ def _corpus_command(step_class: type) -> click.Command:
 @click.option("--input", "-i", "inputs", multiple=True, help="Replace the YAML's input (repeatable).")
 @click.option("--output", "-o", help="Replace the YAML's output folder.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str | None, progress: bool) -> None:
+@click.option("--shard", metavar="I/N", help="Run only slice I of N of the input files, up to the first corpus step.")
+@click.option("--merge", multiple=True, metavar="RUN_DIRS", help="Run the rest over these --shard runs (glob).")
+def run(
+    pipeline: str,
+    workers: int | None,
+    inputs: tuple[str, ...],
+    output: str | None,
+    progress: bool,
+    shard: str | None,
+    merge: tuple[str, ...],
+) -> None:
     """Run the pipeline described by the YAML file PIPELINE.
 
     Per-document steps run in parallel, one task per input file; corpus steps (minhash_dedup,
     train_tokenizer, tokenize) run over everything written before them. Rerunning into the same
     output folder skips what is done, so an interrupted run resumes where it stopped.
+
+    On several machines: run `--shard I/N -o runs/I` on machine I (the per-document steps on every N-th
+    input file), gather the folders, then `--merge 'runs/*' -o OUT` runs the rest over all of them.
     """
     from webcorpus.pipeline.config import ConfigError, load_pipeline
-    from webcorpus.pipeline.runner import format_table, run_pipeline
+    from webcorpus.pipeline.runner import Slice, format_table, run_pipeline
 
     try:
         config = load_pipeline(pipeline)
@@ -254,8 +269,11 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
         raise click.ClickException(f"{pipeline}: input: missing (set it in the YAML or pass --input)")
     if not config.output:
         raise click.ClickException(f"{pipeline}: output: missing (set it in the YAML or pass --output)")
+    if shard and merge:
+        raise click.ClickException("--shard and --merge are two separate runs: slices first, then the merge")
     try:
-        result = run_pipeline(config, workers=workers, progress=progress)
+        piece = Slice.parse(shard) if shard else None
+        result = run_pipeline(config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None)
     except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
     click.echo(format_table(result))
@@ -269,6 +287,8 @@ def run(pipeline: str, workers: int | None, inputs: tuple[str, ...], output: str
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
     click.echo(f"per-step figures: {result.output / 'stats.json'}")
+    if piece is not None and not result.failed:
+        click.echo(f"slice {piece} done; once every slice is: webcorpus run {pipeline} --merge 'RUN_DIRS' -o OUT")
     if result.failed:
         for failure in result.failed:
             click.echo(f"failed: {failure}", err=True)

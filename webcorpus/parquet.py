@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,27 @@ def shard_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
 
 
-def read_texts(folder: str | Path) -> Iterator[tuple[str, str]]:
+def input_shards(sources: Sequence[str | Path]) -> list[Path]:
+    """The shards of one or more folders (or files), in file-name order. Names must be unique: outputs are
+    named after their input shard, so two inputs of one name would overwrite each other (runs made with
+    `--shard I/N` always have unique names)."""
+    found: dict[str, Path] = {}
+    for source in sources:
+        for path in shard_paths(source):
+            if path.name in found:
+                raise ValueError(
+                    f"two input shards are named {path.name}: {found[path.name]} and {path}; their outputs would "
+                    "overwrite each other, so nothing was run (run the slices with --shard I/N, or rename one)"
+                )
+            found[path.name] = path
+    if not found:
+        raise FileNotFoundError(f"{', '.join(map(str, sources))}: no .parquet shards found")
+    return [found[name] for name in sorted(found)]
+
+
+def read_texts(sources: Sequence[str | Path]) -> Iterator[tuple[str, str]]:
     """(id, text) of every document, shard by shard in name order, streamed in batches."""
-    paths = shard_paths(folder)
-    if not paths:
-        raise FileNotFoundError(f"{folder}: no .parquet shards found")
-    for path in paths:
+    for path in input_shards(sources):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text"]):
             yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import glob
 import json
 import math
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,21 @@ from webcorpus.parquet import shard_paths
 
 # Upper bounds (characters) of the length histogram's buckets; the last one is open.
 LENGTH_BUCKETS = [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000]
+
+
+def corpus_folders(patterns: Sequence[str]) -> list[Path]:
+    """Folders of document shards named by paths or globs; a run folder (it has stats.json) stands for its
+    finished corpus."""
+    folders = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: no file or folder matches")
+        for match in map(Path, matches):
+            summary = match / "stats.json"
+            final = json.loads(summary.read_text(encoding="utf-8")).get("final_data") if summary.is_file() else None
+            folders.append(Path(final) if final else match)
+    return folders
 
 
 def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
 from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
-from webcorpus.parquet import row_to_document, shard_paths
+from webcorpus.parquet import input_shards, row_to_document
 from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
@@ -86,8 +86,8 @@ class MinHashDedup(CorpusStep):
         s = self.settings
         return Signer(s["shingle_size"], s["bands"] * s["rows"], s["seed"], s["hash"])
 
-    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
-        return run_batch_dedup(source, target, self, context)
+    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
+        return run_batch_dedup(sources, target, self, context)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -223,11 +223,9 @@ def _ids_of(shards: list[Path], offsets: list[int], numbers: set[int]) -> dict[i
     return ids
 
 
-def run_batch_dedup(source: str | Path, target: str | Path, step: MinHashDedup, context: CorpusContext) -> dict:
+def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup, context: CorpusContext) -> dict:
     """All four phases; returns a summary. Rerunning after an interruption resumes."""
-    shards = shard_paths(source)
-    if not shards:
-        raise FileNotFoundError(f"{source}: no .parquet shards found")
+    shards = input_shards(sources)
     started = time.perf_counter()
     output = Path(target)
     work = output / ".dedup"

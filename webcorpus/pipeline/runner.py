@@ -27,6 +27,7 @@ with the `spawn` start method, and nothing depends on what a parent process had 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import multiprocessing as mp
@@ -42,6 +43,7 @@ from typing import Any
 
 from webcorpus.atomic import remove_stale_tmp, write_json
 from webcorpus.document import Document
+from webcorpus.parquet import input_shards
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.progress import progress_bar
@@ -264,6 +266,7 @@ class RunResult:
     output: Path
     final_data: Path
     wall_s: float
+    shard: Slice | None = None
 
     @property
     def documents_out(self) -> int:
@@ -276,29 +279,73 @@ class RunResult:
         return [bad for report in self.steps for bad in report.stats.bad_files]
 
 
+@dataclass(frozen=True)
+class Slice:
+    """`--shard I/N`: the input files whose position in the whole input list is I modulo N."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Slice:
+        index, _, count = text.partition("/")
+        if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+            raise ValueError(f"--shard {text}: expected I/N with 0 <= I < N, e.g. 0/4")
+        return cls(int(index), int(count))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 def run_pipeline(
-    config: PipelineConfig, workers: int | None = None, progress: bool = True, start_method: str = "spawn"
+    config: PipelineConfig,
+    workers: int | None = None,
+    progress: bool = True,
+    start_method: str = "spawn",
+    shard: Slice | None = None,
+    merge: list[str] | None = None,
 ) -> RunResult:
-    """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them)."""
+    """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them).
+
+    Across machines without Ray: `shard` runs only the first pass (the per-document steps before the first
+    corpus step) on one slice of the input files; `merge` then runs the rest of the pipeline over the
+    union of every slice's run folder, once it has checked they are all there and made by this pipeline.
+    Shard names carry each file's position in the whole input list, so slices never share a name.
+    """
     started = time.perf_counter()
     output = Path(config.output)
     planned, passes = plan(config, output)
     first = passes[0]
     assert isinstance(first, DocumentPass)
-    # The first pass's steps are built here before any folder is made: a bad option value or a missing
-    # input stops the run with nothing written. With one worker they also do the work.
-    local = DocumentPassRunner(first)
-    paths = local.reader.expand(config.input)
+    reports = [StepReport(s.name, s.role, s.implicit) for s in planned]
+    index_of = {id(s): i for i, s in enumerate(planned)}
+    files_done = files_skipped = 0
+    if merge:
+        if not any(isinstance(unit, CorpusPass) for unit in passes):
+            raise ValueError(f"{config.path}: --merge needs a corpus step in the pipeline to run over the slices")
+        runs = merged_runs(merge, first.fingerprint)
+        for run in runs:
+            summary = json.loads((run / "stats.json").read_text(encoding="utf-8"))
+            files_done += summary["files_processed"] + summary["files_skipped_as_done"]
+            for step, stats in zip(first.steps, summary["steps"]):
+                reports[index_of[id(step)]].stats.merge(StageStats.from_dict(stats))
+        data = [run / "data" for run in runs]
+        passes = passes[1:]
+        local = None
+    else:
+        # The first pass's steps are built here before any folder is made: a bad option value or a missing
+        # input stops the run with nothing written. With one worker they also do the work.
+        local = DocumentPassRunner(first)
+        paths = local.reader.expand(config.input)
+        data = [output / "data"]
+        if shard is not None:
+            passes = passes[:1]
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(output)
     workers = workers or config.workers or os.cpu_count() or 1
-    reports = [StepReport(s.name, s.role, s.implicit) for s in planned]
-    index_of = {id(s): i for i, s in enumerate(planned)}
     context = CorpusContext(workers=workers, progress=progress)
-    files_done = files_skipped = 0
     failed: list[str] = []
-    data = output / "data"
-    for number, unit in enumerate(passes):
+    for unit in passes:
         if isinstance(unit, CorpusPass):
             step = unit.step.build()
             assert isinstance(step, CorpusStep)
@@ -306,18 +353,21 @@ def run_pipeline(
             report = reports[index_of[id(unit.step)]]
             report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
             if "data" in summary:
-                data = Path(summary["data"])
+                data = [Path(summary["data"])]
             continue
-        if number > 0:
-            paths = step_class(IMPLICIT_READER)().expand([str(data)])  # type: ignore[attr-defined]
+        is_first = unit is first
+        if not is_first:
+            paths = input_shards(data)
         tasks = [Task(i, p) for i, p in enumerate(paths)]
+        if is_first and shard is not None:
+            tasks = [t for t in tasks if t.index % shard.count == shard.index]
         done = _completed(unit, tasks)
         pending = [t for t in tasks if t.index not in done]
-        label = "files" if number == 0 else f"{unit.steps[1].name} shards"
-        errors = _run_tasks(unit, pending, workers, progress, label, len(done), local if number == 0 else None,
+        label = "files" if is_first else f"{unit.steps[1].name} shards"
+        errors = _run_tasks(unit, pending, workers, progress, label, len(done), local if is_first else None,
                             start_method)  # fmt: skip
         failed += [f"{task.path}: {error}" for task, error in errors]
-        if number == 0:
+        if is_first:
             files_done, files_skipped = len(pending) - len(errors), len(done)
         for task in tasks:
             marker = unit.root / ".progress" / f"{task.key}.json"
@@ -327,12 +377,44 @@ def run_pipeline(
         for step in unit.steps:
             if step.role == "write":
                 reports[index_of[id(step)]].output = str(unit.root / "data")
-        data = unit.root / "data"
+        data = [unit.root / "data"]
         if failed:
             break
-    result = RunResult(reports, files_done, files_skipped, failed, output, data, time.perf_counter() - started)
-    write_json(output / "stats.json", run_summary(result, config))
+    wall = time.perf_counter() - started
+    result = RunResult(reports, files_done, files_skipped, failed, output, data[0], wall, shard)
+    write_json(output / "stats.json", run_summary(result, config, first.fingerprint))
     return result
+
+
+def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
+    """The run folders `patterns` name, once each is known to be one finished slice of this pipeline's
+    first pass and together they are every slice exactly once; anything else is one line and no work."""
+    runs = sorted({Path(match) for pattern in patterns for match in (glob.glob(pattern) or [pattern])})
+    slices: dict[int, Path] = {}
+    counts = set()
+    for run in runs:
+        summary_path = run / "stats.json"
+        if not summary_path.is_file():
+            raise ValueError(f"{run}: not a finished run folder (no stats.json)")
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if not summary.get("slice"):
+            raise ValueError(f"{run}: was not run with --shard I/N, so it cannot be merged")
+        if summary.get("first_pass") != fingerprint:
+            raise ValueError(f"{run}: made by a different pipeline configuration than this one")
+        if summary.get("files_failed"):
+            raise ValueError(f"{run}: {len(summary['files_failed'])} files failed there; rerun that slice first")
+        index, count = (int(n) for n in summary["slice"].split("/"))
+        if index in slices:
+            raise ValueError(f"{run} and {slices[index]} are both slice {summary['slice']}")
+        slices[index] = run
+        counts.add(count)
+    if len(counts) != 1:
+        raise ValueError(f"the runs to merge were cut into different numbers of slices ({sorted(counts)})")
+    count = counts.pop()
+    missing = sorted(set(range(count)) - set(slices))
+    if missing:
+        raise ValueError(f"slices {', '.join(f'{i}/{count}' for i in missing)} are missing from {', '.join(patterns)}")
+    return [slices[i] for i in range(count)]
 
 
 def _run_tasks(
@@ -410,10 +492,12 @@ def _read_marker(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def run_summary(result: RunResult, config: PipelineConfig) -> dict[str, Any]:
+def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> dict[str, Any]:
     return {
         "pipeline": str(config.path),
         "output": str(result.output),
+        "slice": str(result.shard) if result.shard else None,
+        "first_pass": first_pass,
         "final_data": str(result.final_data),
         "files_skipped_as_done": result.files_skipped,
         "files_processed": result.files_done,

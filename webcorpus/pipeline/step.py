@@ -158,7 +158,8 @@ class CorpusContext:
 
 
 class CorpusStep(Step):
-    """A step over a whole folder of document shards: `run_corpus(source, target, context)`.
+    """A step over whole folders of document shards: `run_corpus(sources, target, context)`; the shards of all
+    `sources` together, in file-name order (names are unique: `parquet.input_shards`).
 
     `target` is where it writes (a folder, or a file for `output_is_file` steps); in a pipeline run it is
     `RUN_DIR/<output_name>`. It fills `self.stats` and returns a summary whose `line` the CLI prints; a
@@ -169,5 +170,5 @@ class CorpusStep(Step):
     output_name: ClassVar[str]
     output_is_file: ClassVar[bool] = False
 
-    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
         raise NotImplementedError

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import atomic_open, atomic_path
-from webcorpus.parquet import read_texts, shard_paths
+from webcorpus.parquet import input_shards, read_texts
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
 
 END_OF_TEXT = "<|endoftext|>"
@@ -30,13 +30,13 @@ BUCKETS = 10_000
 HELD_OUT_BUCKETS = 100
 
 
-def input_fingerprint(folder: str | Path, settings: dict[str, Any], *extra: bytes) -> str:
+def input_fingerprint(sources: list[Path], settings: dict[str, Any], *extra: bytes) -> str:
     """What a step's output depends on: its settings, any extra bytes (a tokenizer file) and the input
     shards (names and sizes). A rerun with the same fingerprint may reuse what is there."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for part in extra:
         digest.update(part)
-    for path in shard_paths(folder):
+    for path in input_shards(sources):
         digest.update(f"{path.name}:{path.stat().st_size}".encode())
     return digest.hexdigest()[:16]
 
@@ -74,10 +74,10 @@ class TrainTokenizer(CorpusStep):
             raise ValueError("max_characters and min_frequency must be at least 1")
         self.settings = {"vocab_size": vocab_size, "max_characters": max_characters, "min_frequency": min_frequency}
 
-    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
         """Train unless `target` was already made from this input with these settings (resume)."""
         started = time.perf_counter()
-        fingerprint = input_fingerprint(source, self.settings)
+        fingerprint = input_fingerprint(sources, self.settings)
         marker = target.with_name(f".{target.name}.done.json")
         summary = None
         if target.exists() and marker.exists():
@@ -85,7 +85,7 @@ class TrainTokenizer(CorpusStep):
             if done.get("fingerprint") == fingerprint:
                 summary = {**done["summary"], "line": done["summary"]["line"] + " (already trained)"}
         if summary is None:
-            summary = train_tokenizer(source, target, self.settings, context.progress)
+            summary = train_tokenizer(sources, target, self.settings, context.progress)
             with atomic_open(marker) as f:
                 json.dump({"fingerprint": fingerprint, "summary": summary}, f)
         context.made["tokenizer"] = target
@@ -95,7 +95,7 @@ class TrainTokenizer(CorpusStep):
         return summary
 
 
-def train_tokenizer(folder: str | Path, out: str | Path, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+def train_tokenizer(sources: list[Path], out: str | Path, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
     """Train byte-level BPE on the corpus (held-out documents excluded); write tokenizer.json atomically."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -112,7 +112,7 @@ def train_tokenizer(folder: str | Path, out: str | Path, settings: dict[str, Any
     used = {"documents": 0, "characters": 0}
 
     def training_texts() -> Iterator[str]:
-        for document_id, text in read_texts(folder):
+        for document_id, text in read_texts(sources):
             if bucket(document_id) < HELD_OUT_BUCKETS:
                 continue
             if used["characters"] + len(text) > settings["max_characters"]:
@@ -126,7 +126,7 @@ def train_tokenizer(folder: str | Path, out: str | Path, settings: dict[str, Any
     seconds = time.perf_counter() - start
     with atomic_path(out) as tmp:
         tokenizer.save(str(tmp))
-    held_out = [text for document_id, text in read_texts(folder) if bucket(document_id) < HELD_OUT_BUCKETS]
+    held_out = [text for document_id, text in read_texts(sources) if bucket(document_id) < HELD_OUT_BUCKETS]
     summary = {
         "tokenizer": str(out),
         "vocab_size": tokenizer.get_vocab_size(),

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
-from webcorpus.parquet import read_texts, shard_paths
+from webcorpus.parquet import input_shards, read_texts
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
 from webcorpus.tokens.bpe import BUCKETS, bucket, input_fingerprint, load_tokenizer
@@ -63,11 +63,11 @@ class Tokenize(CorpusStep):
         self.tokenizer, self.shard_tokens, self.val_buckets = tokenizer, shard_tokens, val_buckets
         self.format, self.prefix, self.batch_documents = format, prefix, batch_documents
 
-    def run_corpus(self, source: Path, target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
         tokenizer = self.tokenizer or context.made.get("tokenizer")
         if tokenizer is None:
             raise ValueError("tokenize needs a tokenizer: set its tokenizer option, or put train_tokenizer before it")
-        summary = tokenize_corpus(source, target, tokenizer, self, context.progress)
+        summary = tokenize_corpus(sources, target, tokenizer, self, context.progress)
         splits = [s for s in summary.values() if isinstance(s, dict)]
         self.stats.documents_in = self.stats.kept = sum(s["documents"] for s in splits)
         self.stats.counts["tokens"] = sum(s["tokens"] for s in splits)
@@ -116,18 +116,18 @@ class _SplitWriter:
 
 
 def tokenize_corpus(
-    folder: str | Path, out: str | Path, tokenizer_path: str | Path, settings: Tokenize, progress: bool = False
+    sources: list[Path], out: str | Path, tokenizer_path: str | Path, settings: Tokenize, progress: bool = False
 ) -> dict[str, Any]:
     """Encode every document (<|endoftext|> first) into shards under `out`; resumable.
 
     Encoding is deterministic, so a rerun after an interruption encodes again from the start but writes
     only the shards that are missing: no document is duplicated or lost.
     """
-    folder, out, tokenizer_path = Path(folder), Path(out), Path(tokenizer_path)
+    out, tokenizer_path = Path(out), Path(tokenizer_path)
     tokenizer, end = load_tokenizer(tokenizer_path)
     # The tokenizer counts by its contents, not by the path it was given.
     options = {k: getattr(settings, k) for k in ("shard_tokens", "val_buckets", "format", "prefix", "batch_documents")}
-    fingerprint = input_fingerprint(folder, options, tokenizer_path.read_bytes())
+    fingerprint = input_fingerprint(sources, options, tokenizer_path.read_bytes())
     marker = out / ".progress" / "settings.json"
     if marker.exists():
         if json.loads(marker.read_text())["fingerprint"] != fingerprint:
@@ -142,14 +142,14 @@ def tokenize_corpus(
     start = time.perf_counter()
     encoder = BatchEncoder(tokenizer)
     if settings.format == "parquet":
-        summary = _tokenize_to_parquet(folder, out, encoder, end, settings)
+        summary = _tokenize_to_parquet(sources, out, encoder, end, settings)
     else:
         writers = {
             split: _SplitWriter(out, settings.prefix, split, settings.shard_tokens, done) for split in ("val", "train")
         }
         batch: list[tuple[str, str]] = []
         with progress_bar(None, "tokenize", "doc", progress) as bar:
-            for item in read_texts(folder):
+            for item in read_texts(sources):
                 batch.append(item)
                 if len(batch) == settings.batch_documents:
                     _encode_batch(encoder, end, batch, writers, settings.val_buckets)
@@ -185,10 +185,10 @@ def _encode_batch(encoder: BatchEncoder, end: int, batch: list[tuple[str, str]],
         writers["val" if bucket(document_id) < val else "train"].add([end, *ids])
 
 
-def _tokenize_to_parquet(folder: Path, out: Path, encoder: BatchEncoder, end: int, settings: Tokenize) -> dict:
+def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, end: int, settings: Tokenize) -> dict:
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
     totals = {"shards": 0, "tokens": 0, "documents": 0}
-    for path in shard_paths(folder):
+    for path in input_shards(sources):
         target = out / path.name
         if target.exists():  # written by an interrupted run: count it, do not encode it again
             lengths = pq.read_table(target, columns=["tokens"]).column("tokens").combine_chunks().value_lengths()
