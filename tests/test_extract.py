@@ -68,3 +68,31 @@ def test_deduplication_memory_is_per_input_file():
     extractor.start_task()  # a new file: the same page comes out whole again
     fresh = page(paragraphs)
     assert extractor.filter(fresh) is None and fresh.text == texts[0]
+
+
+def test_a_time_limit_off_the_main_thread_fails_loudly_instead_of_doing_nothing():
+    import threading
+
+    from webcorpus.document import Document
+    from webcorpus.stages.extract import TrafilaturaExtractor
+    from webcorpus.stages.timelimit import TimeLimitUnavailable
+
+    errors = []
+
+    def extract_in_a_thread():
+        try:
+            TrafilaturaExtractor(timeout=5.0).filter(
+                Document("d", "u", "<html><body><p>Hello there.</p></body></html>")
+            )
+        except TimeLimitUnavailable as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=extract_in_a_thread)
+    thread.start()
+    thread.join()
+    assert errors and "main thread" in str(errors[0])
+    # Without a limit the same call works anywhere.
+    assert TrafilaturaExtractor(timeout=0).filter(Document("d", "u", "<html><body><p>Hi.</p></body></html>")) in (
+        None,
+        "no_text",
+    )

@@ -232,6 +232,7 @@ def test_a_stage_used_twice_keeps_separate_exclusion_files(tmp_path):
 def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, make_warc):
     from webcorpus.pipeline import runner
     from webcorpus.pipeline.config import load_pipeline
+    from webcorpus.pipeline.executors import LocalExecutor
 
     for i in range(3):
         make_warc(f"in/{i}.warc.gz", many_pages(3, start=i * 3))
@@ -247,7 +248,7 @@ def test_a_dead_worker_fails_its_file_instead_of_hanging(tmp_path, monkeypatch, 
     config = load_pipeline(REPO / "pipelines" / "fineweb.yaml")
     config.input, config.output = [str(tmp_path / "in" / "*.warc.gz")], str(tmp_path / "out")
     # Forked workers inherit the patched method (spawned ones would import the module afresh).
-    result = runner.run_pipeline(config, workers=2, progress=False, start_method="fork")
+    result = runner.run_pipeline(config, workers=2, progress=False, executor=LocalExecutor(2, start_method="fork"))
     assert any("1.warc.gz: a worker process died" in f for f in result.failed)
     assert not (tmp_path / "out" / ".progress" / "00001.json").exists()
 

@@ -236,6 +236,10 @@ def _corpus_command(step_class: type) -> click.Command:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("--shard", metavar="I/N", help="Run only slice I of N of the input files, up to the first corpus step.")
 @click.option("--merge", multiple=True, metavar="RUN_DIRS", help="Run the rest over these --shard runs (glob).")
+@click.option(
+    "--executor", type=click.Choice(["local", "ray"]), help="Where the work runs (default: the YAML's, else local)."
+)
+@click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")
 def run(
     pipeline: str,
     workers: int | None,
@@ -244,6 +248,8 @@ def run(
     progress: bool,
     shard: str | None,
     merge: tuple[str, ...],
+    executor: str | None,
+    ray_address: str | None,
 ) -> None:
     """Run the pipeline described by the YAML file PIPELINE.
 
@@ -269,6 +275,8 @@ def run(
         raise click.ClickException(f"{pipeline}: input: missing (set it in the YAML or pass --input)")
     if not config.output:
         raise click.ClickException(f"{pipeline}: output: missing (set it in the YAML or pass --output)")
+    config.executor = executor or config.executor
+    config.ray_address = ray_address or config.ray_address
     if shard and merge:
         raise click.ClickException("--shard and --merge are two separate runs: slices first, then the merge")
     try:

@@ -23,8 +23,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from webcorpus.dedup import batch as bd
 from webcorpus.document import Document
 from webcorpus.parquet import shard_paths
@@ -83,10 +81,10 @@ def phase_buckets(work, settings, workers):
         return sum(pool.map(bd.buckets_phase, *zip(*units), [work] * len(units)))
 
 
-def phase_filter(shards, offsets, ids, output, workers):
+def phase_filter(shards, drops, output, workers):
     n = len(shards)
     with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(bd.filter_phase, shards, range(n), [offsets] * n, [ids] * n, [output] * n))
+        return sum(pool.map(bd.filter_phase, shards, range(n), drops, [output] * n))
 
 
 def compare_signatures(shards: list[Path], count: int, venv: Path | None, tmp: Path) -> None:
@@ -150,10 +148,8 @@ def main() -> None:
         rows.append(("buckets", seconds, own, workers, f"{pairs:,} candidate pairs"))
         seconds, own, workers, removed = in_fresh_process(bd.clusters_phase, work, sizes)
         rows.append(("clusters", seconds, own, workers, f"{removed:,} to remove"))
-        offsets = [0, *np.cumsum(sizes).tolist()]
-        clusters = np.load(work / "clusters.npy")
-        ids = bd._ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
-        seconds, own, workers, dropped = in_fresh_process(phase_filter, shards, offsets, ids, output, args.workers)
+        drops, _, _ = bd.removed_rows(shards, sizes, work)
+        seconds, own, workers, dropped = in_fresh_process(phase_filter, shards, drops, output, args.workers)
         rows.append(("filter", seconds, own, workers, f"{dropped:,} removed"))
         for name, seconds, own, workers, note in rows:
             print(f"{name:<12}{seconds:>9.1f}{own / 1024:>17.0f}{workers / 1024:>19.0f}  {note}")

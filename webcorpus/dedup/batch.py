@@ -19,9 +19,9 @@ A document is numbered shard_index << 32 | row.
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -180,16 +180,12 @@ def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -
     return len(removed)
 
 
-def filter_phase(shard: Path, shard_index: int, offsets: list[int], ids: dict[int, str], output: Path) -> int:
-    """Phase 4 for one shard: write it again without its removed rows."""
+def filter_phase(shard: Path, shard_index: int, drop: dict[int, tuple[int, str]], output: Path) -> int:
+    """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id)."""
     name = shard.name
     marker = output / ".progress" / f"dedup_{shard_index:05d}"
     if marker.exists():
         return int(marker.read_text())
-    clusters = np.load(output / ".dedup" / "clusters.npy")
-    start, end = offsets[shard_index], offsets[shard_index + 1]
-    mine = clusters[(clusters[:, 0] >= start) & (clusters[:, 0] < end)] if len(clusters) else clusters
-    drop = {int(r) - start: int(k) for r, k in mine}
     table = pq.read_table(shard)
     keep_mask = np.ones(table.num_rows, dtype=bool)
     keep_mask[list(drop)] = False
@@ -197,14 +193,30 @@ def filter_phase(shard: Path, shard_index: int, offsets: list[int], ids: dict[in
     if drop:
         for row_index in sorted(drop):
             document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
-            document.metadata["duplicate_of"] = ids[drop[row_index]]
-            document.metadata["cluster"] = drop[row_index]
+            keeper, keeper_id = drop[row_index]
+            document.metadata["duplicate_of"] = keeper_id
+            document.metadata["cluster"] = keeper
             removed(document, f"{MinHashDedup.name}:near_duplicate")
     with atomic_path(output / "data" / name) as tmp:
         pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
     removed.close()
     _mark(marker, str(len(drop)))
     return len(drop)
+
+
+def removed_rows(
+    shards: list[Path], sizes: list[int], work: Path
+) -> tuple[list[dict[int, tuple[int, str]]], dict[int, str], np.ndarray]:
+    """For each shard, its removed rows with their keeper's number and id: what its filter unit needs, so
+    no unit is sent the whole table. Also the ids of every document involved, and the clusters."""
+    offsets = [0, *np.cumsum(sizes).tolist()]
+    clusters = np.load(work / "clusters.npy")
+    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
+    drops: list[dict[int, tuple[int, str]]] = [{} for _ in shards]
+    for member, keeper in clusters.tolist():
+        shard_index = bisect.bisect_right(offsets, member) - 1
+        drops[shard_index][member - offsets[shard_index]] = (keeper, ids[keeper])
+    return drops, ids, clusters
 
 
 def _mark(path: Path, text: str) -> None:
@@ -245,17 +257,12 @@ def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup,
                 bar.update(1)
         return collected
 
-    with ProcessPoolExecutor(context.workers) as pool:
-        sizes = phase("signatures", pool.map(signatures_phase, shards, range(n), [work] * n, [step] * n), n)
-        units = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
-        pairs = sum(phase("buckets", pool.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
-    removed = clusters_phase(work, sizes, context.progress)
-    offsets = [0, *np.cumsum(sizes).tolist()]
-    clusters = np.load(work / "clusters.npy")
-    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
-    with ProcessPoolExecutor(context.workers) as pool:
-        results = pool.map(filter_phase, shards, range(n), [offsets] * n, [ids] * n, [output] * n)
-        phase("filter", results, n)
+    sizes = phase("signatures", context.map(signatures_phase, shards, range(n), [work] * n, [step] * n), n)
+    units = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
+    pairs = sum(phase("buckets", context.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
+    removed = context.call(clusters_phase, work, sizes, context.progress)
+    drops, ids, clusters = removed_rows(shards, sizes, work)
+    phase("filter", context.map(filter_phase, shards, range(n), drops, [output] * n), n)
     if step.clusters_out:
         with atomic_path(Path(step.clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
             groups: dict[int, list[int]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -16,6 +16,8 @@ TOP_LEVEL_KEYS = {
     "output": "the run folder: data/, removed/, each corpus step's output, stats.json",
     "workers": "worker processes (default: all cores)",
     "removed": "write dropped documents per step under OUTPUT/removed/ (true/false)",
+    "executor": "where the work runs: local (worker processes, the default) or ray",
+    "ray_address": "the Ray cluster to use (default: $RAY_ADDRESS, else a local Ray started by the run)",
     "steps": "the steps in order, each `- name: {options}`: a reader first, then filters, writers and corpus steps",
 }
 # Keys of the old two-list format, answered with how to write it now.
@@ -23,6 +25,9 @@ MOVED_KEYS = {
     "stages": "'stages:' and 'after:' are now one list: rename 'stages:' to 'steps:'",
     "after": "move these steps to the end of 'steps:' (corpus steps may stand anywhere after the reader)",
 }
+
+
+ExecutorName = Literal["local", "ray"]
 
 
 class ConfigError(ValueError):
@@ -46,6 +51,8 @@ class PipelineConfig:
     output: str
     workers: int | None = None
     removed: bool = True
+    executor: ExecutorName = "local"
+    ray_address: str | None = None
     steps: list[StepConfig] = field(default_factory=list)
 
 
@@ -115,6 +122,14 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
             if not isinstance(value, bool):
                 raise located.error(node, key, f"must be true or false, got {value!r}")
             config.removed = value
+        elif key == "executor":
+            if value not in get_args(ExecutorName):
+                raise located.error(node, key, f"must be one of {', '.join(get_args(ExecutorName))}, got {value!r}")
+            config.executor = value
+        elif key == "ray_address":
+            if not isinstance(value, str) or not value:
+                raise located.error(node, key, f"must be an address such as 10.0.0.1:6379, got {value!r}")
+            config.ray_address = value
         elif key == "steps":
             config.steps = _load_steps(located, node)
     if "steps" not in seen:

@@ -1,12 +1,4 @@
-"""The local executor: a pipeline's steps in order, per-document work spread over worker processes.
-
-A pipeline is cut into passes:
-
-- a *document pass*: a reader, the filters after it and a writer, run as one task per input file by a
-  pool of worker processes. After a corpus step a pass has no reader of its own: it reads the documents
-  the last step wrote (an implicit `read_parquet`, one task per shard); a pass with no writer of its own
-  ends with an implicit `write_parquet` with its default options.
-- a *corpus pass*: one corpus step over the whole folder of documents written before it.
+"""The runner: a pipeline's passes in order, on an executor (worker processes here, or Ray).
 
 Run folder:
     data/NNNNN_SSSSS.parquet       the first pass's documents (input file NNNNN, shard SSSSS)
@@ -19,230 +11,28 @@ Run folder:
 
 Resuming: a task whose progress marker exists is skipped. Any other task is redone from scratch after
 its partial outputs are deleted, so a run killed at any instant and rerun ends with exactly the files
-of an uninterrupted run. Corpus steps resume from their own markers.
-
-Workers build their own steps from the pipeline's description (names and options), so the runner works
-with the `spawn` start method, and nothing depends on what a parent process had loaded.
+of an uninterrupted run. Corpus steps resume from their own markers. How passes are cut: plan.py; one
+task: tasks.py; where tasks run: executors.py.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
-import multiprocessing as mp
 import os
 import time
-import traceback
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import remove_stale_tmp, write_json
-from webcorpus.document import Document
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline.config import PipelineConfig
-from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.executors import LocalExecutor, RayExecutor, make_executor
+from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.registry import step_class
-from webcorpus.pipeline.step import CorpusContext, CorpusStep, Reader, StageStats, Step, Writer
-
-PROGRESS_EVERY = 64  # documents between updates of the shared progress counter
-IMPLICIT_READER = "read_parquet"
-IMPLICIT_WRITER = "write_parquet"
-
-
-@dataclass
-class PlannedStep:
-    """One step as the run executes it: declared in the YAML, or added by the runner (`implicit`)."""
-
-    name: str
-    options: dict[str, Any]
-    folder: str  # its name in removed/ and, for a corpus step, its output; unique within the run
-    implicit: bool = False
-
-    @property
-    def role(self) -> str:
-        return step_class(self.name).role
-
-    def build(self) -> Step:
-        return step_class(self.name)(**self.options)
-
-
-@dataclass
-class DocumentPass:
-    """Steps run document by document, one task per input file; picklable, so workers can rebuild it."""
-
-    steps: list[PlannedStep]
-    root: Path  # data/ and .progress/ are here
-    removed: Path | None  # removed/ folder of the run, or None not to keep dropped documents
-    fingerprint: str  # what must match for an earlier run's finished tasks to count
-
-
-@dataclass
-class CorpusPass:
-    step: PlannedStep
-    target: Path
-
-
-def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[DocumentPass | CorpusPass]]:
-    """Every step the run executes, in order, and the passes that group them."""
-    names = [step.name for step in config.steps]
-    folders = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
-    planned: list[PlannedStep] = []
-    passes: list[DocumentPass | CorpusPass] = []
-    pending: list[PlannedStep] = []
-    removed = output / "removed" if config.removed else None
-
-    def close_document_pass() -> None:
-        if not pending:
-            return
-        steps = list(pending)
-        if steps[0].role != "read":
-            steps.insert(0, PlannedStep(IMPLICIT_READER, {}, f"{steps[0].folder}_{IMPLICIT_READER}", True))
-        if steps[-1].role != "write":
-            steps.append(PlannedStep(IMPLICIT_WRITER, {}, f"{steps[-1].folder}_{IMPLICIT_WRITER}", True))
-        root = output if not passes else output / pending[0].folder
-        planned.extend(steps)
-        fingerprint = _fingerprint(planned, config.removed)
-        passes.append(DocumentPass(steps, root, removed, fingerprint))
-        pending.clear()
-
-    for step, folder in zip(config.steps, folders):
-        planned_step = PlannedStep(step.name, step.options, folder)
-        if planned_step.role != "corpus":
-            pending.append(planned_step)
-            continue
-        close_document_pass()
-        cls = step_class(step.name)
-        target = output / (cls.output_name if folder == step.name else f"{folder}/{cls.output_name}")
-        planned.append(planned_step)
-        passes.append(CorpusPass(planned_step, target))
-    close_document_pass()
-    return planned, passes
-
-
-def _fingerprint(steps: list[PlannedStep], removed: bool) -> str:
-    text = json.dumps({"steps": [[s.name, s.options] for s in steps], "removed": removed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# ---- one task of a document pass -------------------------------------------------------------------
-
-
-@dataclass
-class Task:
-    index: int
-    path: Path
-
-    @property
-    def key(self) -> str:
-        return f"{self.index:05d}"
-
-
-class DocumentPassRunner:
-    """The steps of one document pass, built once per worker and reused for every task it is given."""
-
-    def __init__(self, spec: DocumentPass) -> None:
-        self.spec = spec
-        self.steps = [step.build() for step in spec.steps]
-        reader, writer = self.steps[0], self.steps[-1]
-        assert isinstance(reader, Reader) and isinstance(writer, Writer)
-        self.reader, self.writer = reader, writer
-
-    def outputs_of(self, task: Task) -> list[Path]:
-        found = list((self.spec.root / "data").glob(f"{task.key}_*.parquet"))
-        if self.spec.removed is not None:
-            for step in self.spec.steps:
-                found += list((self.spec.removed / step.folder).glob(f"{task.key}.jsonl.gz"))
-        return found
-
-    def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
-        for stale in self.outputs_of(task):
-            stale.unlink()
-        exclusions: list[ExclusionWriter] = []
-        for step, planned in zip(self.steps, self.spec.steps):
-            step.start_task()
-            step.on_drop = None
-            if self.spec.removed is not None and step is not self.writer:
-                exclusion = ExclusionWriter(self.spec.removed / planned.folder / f"{task.key}.jsonl.gz")
-                step.on_drop = exclusion
-                exclusions.append(exclusion)
-        self.writer.open(self.spec.root / "data", task.key)
-        clocks = [[0.0] for _ in self.steps]
-        try:
-            stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
-            for step, clock in zip(self.steps[1:], clocks[1:]):
-                stream = _timed(step.run(stream), clock)
-            for _ in stream:
-                pass
-        except BaseException:
-            for exclusion in exclusions:
-                exclusion.discard()
-            raise
-        for exclusion in exclusions:
-            exclusion.close()
-        # Each clock includes the time of every step upstream of it (the stream is pulled).
-        stats = []
-        for i, step in enumerate(self.steps):
-            step.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
-            stats.append({"step": step.name, **step.stats.to_dict()})
-        write_json(
-            self.spec.root / ".progress" / f"{task.key}.json",
-            {
-                "input": str(task.path),
-                "config": self.spec.fingerprint,
-                "shards": [p.name for p in self.writer.written],
-                "steps": stats,
-            },
-        )
-        return stats
-
-
-def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) -> Iterator[Document]:
-    iterator = iter(stream)
-    count = 0
-    while True:
-        start = time.perf_counter()
-        try:
-            document = next(iterator)
-        except StopIteration:
-            clock[0] += time.perf_counter() - start
-            break
-        clock[0] += time.perf_counter() - start
-        count += 1
-        if counter is not None and count % PROGRESS_EVERY == 0:
-            with counter.get_lock():
-                counter.value += PROGRESS_EVERY
-        yield document
-    if counter is not None and count % PROGRESS_EVERY:
-        with counter.get_lock():
-            counter.value += count % PROGRESS_EVERY
-
-
-# State of a worker process, set by its initializer in that process (never inherited from the parent).
-_WORKER: DocumentPassRunner | None = None
-_WORKER_COUNTER: Any = None
-
-
-def _start_worker(spec: DocumentPass, counter: Any) -> None:
-    global _WORKER, _WORKER_COUNTER
-    _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
-
-
-def _run_in_worker(task: Task) -> tuple[Task, str | None]:
-    assert _WORKER is not None
-    try:
-        _WORKER.run_task(task, _WORKER_COUNTER)
-        return task, None
-    except Exception:
-        return task, traceback.format_exc()
-
-
-# ---- the run ---------------------------------------------------------------------------------------
+from webcorpus.pipeline.step import CorpusContext, CorpusStep, StageStats
+from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 
 
 @dataclass
@@ -301,9 +91,9 @@ def run_pipeline(
     config: PipelineConfig,
     workers: int | None = None,
     progress: bool = True,
-    start_method: str = "spawn",
     shard: Slice | None = None,
     merge: list[str] | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> RunResult:
     """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them).
 
@@ -311,79 +101,110 @@ def run_pipeline(
     corpus step) on one slice of the input files; `merge` then runs the rest of the pipeline over the
     union of every slice's run folder, once it has checked they are all there and made by this pipeline.
     Shard names carry each file's position in the whole input list, so slices never share a name.
+    `executor`: where the work runs (default: the config's, started here and stopped at the end).
     """
-    started = time.perf_counter()
-    output = Path(config.output)
-    planned, passes = plan(config, output)
-    first = passes[0]
-    assert isinstance(first, DocumentPass)
-    reports = [StepReport(s.name, s.role, s.implicit) for s in planned]
-    index_of = {id(s): i for i, s in enumerate(planned)}
-    files_done = files_skipped = 0
-    if merge:
-        if not any(isinstance(unit, CorpusPass) for unit in passes):
-            raise ValueError(f"{config.path}: --merge needs a corpus step in the pipeline to run over the slices")
-        runs = merged_runs(merge, first.fingerprint)
-        for run in runs:
-            summary = json.loads((run / "stats.json").read_text(encoding="utf-8"))
-            files_done += summary["files_processed"] + summary["files_skipped_as_done"]
-            for step, stats in zip(first.steps, summary["steps"]):
-                reports[index_of[id(step)]].stats.merge(StageStats.from_dict(stats))
-        data = [run / "data" for run in runs]
-        passes = passes[1:]
-        local = None
-    else:
-        # The first pass's steps are built here before any folder is made: a bad option value or a missing
-        # input stops the run with nothing written. With one worker they also do the work.
-        local = DocumentPassRunner(first)
-        paths = local.reader.expand(config.input)
-        data = [output / "data"]
-        if shard is not None:
-            passes = passes[:1]
-    output.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(output)
-    workers = workers or config.workers or os.cpu_count() or 1
-    context = CorpusContext(workers=workers, progress=progress)
-    failed: list[str] = []
-    for unit in passes:
-        if isinstance(unit, CorpusPass):
-            step = unit.step.build()
-            assert isinstance(step, CorpusStep)
-            summary = step.run_corpus(data, unit.target, context)
-            report = reports[index_of[id(unit.step)]]
-            report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
-            if "data" in summary:
-                data = [Path(summary["data"])]
-            continue
-        is_first = unit is first
-        if not is_first:
-            paths = input_shards(data)
+    run = _Run(config, workers, progress, shard)
+    run.prepare(merge)  # every check that can fail before a folder is made or an executor started
+    owned = executor is None
+    executor = executor or make_executor(config.executor, run.workers, config.ray_address)
+    try:
+        return run.execute(executor)
+    finally:
+        if owned:
+            executor.close()
+
+
+class _Run:
+    """One call of run_pipeline: the plan, each step's running totals, and where the documents are."""
+
+    def __init__(self, config: PipelineConfig, workers: int | None, progress: bool, shard: Slice | None) -> None:
+        self.started = time.perf_counter()
+        self.config, self.progress, self.shard = config, progress, shard
+        self.output = Path(config.output)
+        self.workers = workers or config.workers or os.cpu_count() or 1
+        planned, self.passes = plan(config, self.output)
+        self.first = self.passes[0]
+        assert isinstance(self.first, DocumentPass)
+        self.reports = [StepReport(s.name, s.role, s.implicit) for s in planned]
+        self.index_of = {id(s): i for i, s in enumerate(planned)}
+        self.files_done = self.files_skipped = 0
+        self.failed: list[str] = []
+        self.local: DocumentPassRunner | None = None
+        self.inputs: list[Path] = []
+        self.data = [self.output / "data"]  # where the documents are now
+
+    def report(self, step: Any) -> StepReport:
+        return self.reports[self.index_of[id(step)]]
+
+    def prepare(self, merge: list[str] | None) -> None:
+        if merge:
+            if not any(isinstance(unit, CorpusPass) for unit in self.passes):
+                raise ValueError(f"{self.config.path}: --merge needs a corpus step to run over the slices")
+            runs = merged_runs(merge, self.first.fingerprint)
+            for run in runs:
+                summary = json.loads((run / "stats.json").read_text(encoding="utf-8"))
+                self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
+                for step, stats in zip(self.first.steps, summary["steps"]):
+                    self.report(step).stats.merge(StageStats.from_dict(stats))
+            self.data = [run / "data" for run in runs]
+            self.passes = self.passes[1:]
+        else:
+            # The first pass's steps are built here: a bad option value or a missing input stops the run
+            # with nothing written. With one local worker they also do the work.
+            self.local = DocumentPassRunner(self.first)
+            self.inputs = self.local.reader.expand(self.config.input)
+            if self.shard is not None:
+                self.passes = self.passes[:1]
+        self.output.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.output)
+
+    def execute(self, executor: LocalExecutor | RayExecutor) -> RunResult:
+        context = CorpusContext(workers=self.workers, progress=self.progress, executor=executor)
+        for unit in self.passes:
+            if isinstance(unit, CorpusPass):
+                self.run_corpus_pass(unit, context)
+            else:
+                self.run_document_pass(unit, executor)
+                if self.failed:
+                    break
+        wall = time.perf_counter() - self.started
+        result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output,
+                           self.data[0], wall, self.shard)  # fmt: skip
+        write_json(self.output / "stats.json", run_summary(result, self.config, self.first.fingerprint))
+        return result
+
+    def run_corpus_pass(self, unit: CorpusPass, context: CorpusContext) -> None:
+        step = unit.step.build()
+        assert isinstance(step, CorpusStep)
+        summary = step.run_corpus(self.data, unit.target, context)
+        report = self.report(unit.step)
+        report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
+        if "data" in summary:
+            self.data = [Path(summary["data"])]
+
+    def run_document_pass(self, unit: DocumentPass, executor: LocalExecutor | RayExecutor) -> None:
+        is_first = unit is self.first
+        paths = self.inputs if is_first else input_shards(self.data)
         tasks = [Task(i, p) for i, p in enumerate(paths)]
-        if is_first and shard is not None:
-            tasks = [t for t in tasks if t.index % shard.count == shard.index]
+        if is_first and self.shard is not None:
+            tasks = [t for t in tasks if t.index % self.shard.count == self.shard.index]
         done = _completed(unit, tasks)
         pending = [t for t in tasks if t.index not in done]
         label = "files" if is_first else f"{unit.steps[1].name} shards"
-        errors = _run_tasks(unit, pending, workers, progress, label, len(done), local if is_first else None,
-                            start_method)  # fmt: skip
-        failed += [f"{task.path}: {error}" for task, error in errors]
+        with progress_bar(len(tasks), label, "file", self.progress, initial=len(done)) as bar:
+            errors = executor.run_tasks(unit, pending, bar, self.local if is_first else None)
+        self.failed += [f"{task.path}: {error}" for task, error in errors]
         if is_first:
-            files_done, files_skipped = len(pending) - len(errors), len(done)
+            self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
         for task in tasks:
             marker = unit.root / ".progress" / f"{task.key}.json"
             if marker.exists():
                 for step, stats in zip(unit.steps, _read_marker(marker)["steps"]):
-                    reports[index_of[id(step)]].stats.merge(StageStats.from_dict(stats))
+                    self.report(step).stats.merge(StageStats.from_dict(stats))
         for step in unit.steps:
             if step.role == "write":
-                reports[index_of[id(step)]].output = str(unit.root / "data")
-        data = [unit.root / "data"]
-        if failed:
-            break
-    wall = time.perf_counter() - started
-    result = RunResult(reports, files_done, files_skipped, failed, output, data[0], wall, shard)
-    write_json(output / "stats.json", run_summary(result, config, first.fingerprint))
-    return result
+                self.report(step).output = str(unit.root / "data")
+        self.data = [unit.root / "data"]
 
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
@@ -415,56 +236,6 @@ def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
     if missing:
         raise ValueError(f"slices {', '.join(f'{i}/{count}' for i in missing)} are missing from {', '.join(patterns)}")
     return [slices[i] for i in range(count)]
-
-
-def _run_tasks(
-    unit: DocumentPass,
-    pending: list[Task],
-    workers: int,
-    progress: bool,
-    label: str,
-    already_done: int,
-    local: DocumentPassRunner | None,
-    start_method: str,
-) -> list[tuple[Task, str]]:
-    """Run `pending` tasks; returns (task, last line of its error) for each that failed."""
-    errors: list[tuple[Task, str]] = []
-    workers = max(1, min(workers, len(pending)))
-    bar = progress_bar(len(pending) + already_done, label, "file", progress, initial=already_done)
-    with bar:
-        if workers == 1:
-            runner = local or DocumentPassRunner(unit)
-            counter = mp.Value("q", 0)
-            for task in pending:
-                try:
-                    runner.run_task(task, counter)
-                except Exception:
-                    errors.append((task, traceback.format_exc().strip().splitlines()[-1]))
-                bar.update(1)
-                bar.set_postfix(documents=counter.value)
-            return errors
-        context = mp.get_context(start_method)
-        counter = context.Value("q", 0)
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter)
-        ) as pool:
-            futures = {pool.submit(_run_in_worker, task): task for task in pending}
-            waiting = set(futures)
-            while waiting:
-                finished, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = futures[future]
-                    try:
-                        _, error = future.result()
-                    except BrokenProcessPool:
-                        # A worker died (a crash in native code, the OOM killer): the tasks it and the
-                        # pool still held are not done; a rerun retries just those.
-                        error = "a worker process died while this file was in progress"
-                    if error:
-                        errors.append((task, error.strip().splitlines()[-1]))
-                    bar.update(1)
-                bar.set_postfix(documents=counter.value)
-    return errors
 
 
 def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:

@@ -7,7 +7,7 @@ from trafilatura.deduplication import LRU_TEST
 
 from webcorpus.document import Document
 from webcorpus.pipeline.step import Filter
-from webcorpus.stages.timelimit import TimeLimitExceeded, time_limit
+from webcorpus.stages.timelimit import TimeLimitExceeded, TimeLimitUnavailable, time_limit
 
 
 class TrafilaturaExtractor(Filter):
@@ -59,6 +59,8 @@ class TrafilaturaExtractor(Filter):
         except TimeLimitExceeded:
             self.stats.errors["timeout"] += 1
             return "timeout"
+        except TimeLimitUnavailable:
+            raise  # not a property of the page: the run must stop, not drop every page
         except Exception:  # trafilatura raises on some malformed markup; the page goes, not the run
             self.stats.errors["extract_error"] += 1
             return "extract_error"

@@ -12,6 +12,10 @@ class TimeLimitExceeded(Exception):
     pass
 
 
+class TimeLimitUnavailable(RuntimeError):
+    """A limit asked for where SIGALRM cannot deliver it (not the main thread)."""
+
+
 def _raise(signum, frame):
     raise TimeLimitExceeded()
 
@@ -20,12 +24,18 @@ def _raise(signum, frame):
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise TimeLimitExceeded in the block after `seconds`.
 
-    Uses SIGALRM, which only the main thread of a process can receive; elsewhere (or with no
-    limit) the block runs unbounded. Every worker of our executors runs stages on its main thread.
+    Uses SIGALRM, which only the main thread of a process can receive. Every executor runs steps on
+    its main thread (worker processes, Ray tasks); anywhere else a limit cannot hold, and asking for one
+    is an error rather than a bound that silently does nothing.
     """
-    if not seconds or threading.current_thread() is not threading.main_thread():
+    if not seconds:
         yield
         return
+    if threading.current_thread() is not threading.main_thread():
+        raise TimeLimitUnavailable(
+            f"a {seconds} s time limit needs the main thread of its process (SIGALRM); this is "
+            f"{threading.current_thread().name}: run steps on a main thread, or set the timeout to 0"
+        )
     previous = signal.signal(signal.SIGALRM, _raise)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:

@@ -85,7 +85,7 @@ class TrainTokenizer(CorpusStep):
             if done.get("fingerprint") == fingerprint:
                 summary = {**done["summary"], "line": done["summary"]["line"] + " (already trained)"}
         if summary is None:
-            summary = train_tokenizer(sources, target, self.settings, context.progress)
+            summary = context.call(train_tokenizer, sources, target, self.settings, context.progress)
             with atomic_open(marker) as f:
                 json.dump({"fingerprint": fingerprint, "summary": summary}, f)
         context.made["tokenizer"] = target

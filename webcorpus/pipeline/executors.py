@@ -1,0 +1,176 @@
+"""Where the work runs: worker processes on this machine (the default), or a Ray cluster.
+
+An executor does two things for the runner: it runs a document pass's tasks (`run_tasks`), and it maps a
+function over a corpus step's units (`map`: MinHash signatures per shard, buckets per band and range,
+the filter per shard; tokenizer training as one unit). The output cannot tell them apart: each task or
+unit writes its own files atomically and deletes what an interrupted attempt left, so where it ran, in
+which order, or how often it was retried never shows.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from webcorpus.pipeline.config import ExecutorName
+from webcorpus.pipeline.plan import DocumentPass
+from webcorpus.pipeline.tasks import DocumentPassRunner, Task
+
+Failures = list[tuple[Task, str]]  # (task, the last line of its error)
+
+
+class LocalExecutor:
+    """A pool of worker processes on this machine; with one worker, everything runs in this process."""
+
+    def __init__(self, workers: int, start_method: str = "spawn") -> None:
+        self.workers, self.start_method = workers, start_method
+
+    def run_tasks(
+        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+    ) -> Failures:
+        failures: Failures = []
+        workers = max(1, min(self.workers, len(pending)))
+        if workers == 1:
+            runner = runner or DocumentPassRunner(unit)
+            counter = mp.Value("q", 0)
+            for task in pending:
+                try:
+                    runner.run_task(task, counter)
+                except Exception:
+                    failures.append((task, traceback.format_exc().strip().splitlines()[-1]))
+                bar.update(1)
+                bar.set_postfix(documents=counter.value)
+            return failures
+        context = mp.get_context(self.start_method)
+        counter = context.Value("q", 0)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter))
+        with pool:
+            futures = {pool.submit(_run_in_worker, task): task for task in pending}
+            waiting = set(futures)
+            while waiting:
+                finished, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = futures[future]
+                    try:
+                        error = future.result()
+                    except BrokenProcessPool:
+                        # A worker died (a crash in native code, the OOM killer): the tasks it and the pool
+                        # still held are not done; a rerun retries just those.
+                        error = "a worker process died while this file was in progress"
+                    if error:
+                        failures.append((task, error.strip().splitlines()[-1]))
+                    bar.update(1)
+                bar.set_postfix(documents=counter.value)
+        return failures
+
+    def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        """`function` over the zipped iterables in worker processes; results in order, as they come."""
+        with ProcessPoolExecutor(self.workers) as pool:
+            yield from pool.map(function, *iterables)
+
+    def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
+        """`function(*arguments)` on one worker: here, in this process."""
+        return function(*arguments)
+
+    def close(self) -> None:
+        pass
+
+
+# State of a local worker process, set by its initializer in that process (never inherited from the parent).
+_WORKER: DocumentPassRunner | None = None
+_WORKER_COUNTER: Any = None
+
+
+def _start_worker(spec: DocumentPass, counter: Any) -> None:
+    global _WORKER, _WORKER_COUNTER
+    _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
+
+
+def _run_in_worker(task: Task) -> str | None:
+    assert _WORKER is not None
+    try:
+        _WORKER.run_task(task, _WORKER_COUNTER)
+        return None
+    except Exception:
+        return traceback.format_exc()
+
+
+class RayExecutor:
+    """Tasks and units as Ray tasks on a cluster: `address`, else $RAY_ADDRESS, else a local Ray started here
+    and stopped by `close`. A task whose worker process dies is retried by Ray (up to `retries` times)."""
+
+    def __init__(self, workers: int, address: str | None = None, retries: int = 3) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("the Ray executor needs Ray: pip install 'webcorpus[ray]'") from None
+        self.ray, self.retries = ray, retries
+        address = address or os.environ.get("RAY_ADDRESS")
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        self.document_task = ray.remote(max_retries=retries)(run_document_task)
+
+    def run_tasks(
+        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+    ) -> Failures:
+        failures: Failures = []
+        spec = self.ray.put(unit)
+        running = {self.document_task.remote(spec, task): task for task in pending}
+        documents = 0
+        while running:
+            ready, _ = self.ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                task = running.pop(ref)
+                try:
+                    error, read = self.ray.get(ref)
+                except self.ray.exceptions.RayError as failure:  # retries spent, or the cluster went away
+                    error, read = f"{type(failure).__name__}: {str(failure).strip().splitlines()[0]}", 0
+                if error:
+                    failures.append((task, error.strip().splitlines()[-1]))
+                documents += read
+                bar.update(1)
+            bar.set_postfix(documents=documents)
+        return failures
+
+    def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        remote = self.ray.remote(max_retries=self.retries)(function)
+        refs = [remote.remote(*arguments) for arguments in zip(*iterables)]
+        for ref in refs:
+            yield self.ray.get(ref)
+
+    def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
+        """`function(*arguments)` as one Ray task (on any node of the cluster)."""
+        return self.ray.get(self.ray.remote(max_retries=self.retries)(function).remote(*arguments))
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+# The steps of the pass a Ray worker process last ran, kept so the next task of that pass reuses them.
+_RAY_RUNNER: DocumentPassRunner | None = None
+
+
+def run_document_task(spec: DocumentPass, task: Task) -> tuple[str | None, int]:
+    """One task inside a Ray worker: (the error, or None; documents read)."""
+    global _RAY_RUNNER
+    if _RAY_RUNNER is None or _RAY_RUNNER.spec != spec:
+        _RAY_RUNNER = DocumentPassRunner(spec)
+    try:
+        stats = _RAY_RUNNER.run_task(task)
+    except Exception:
+        return traceback.format_exc(), 0
+    return None, stats[0]["documents_in"]
+
+
+def make_executor(name: ExecutorName, workers: int, ray_address: str | None = None) -> LocalExecutor | RayExecutor:
+    return RayExecutor(workers, ray_address) if name == "ray" else LocalExecutor(workers)

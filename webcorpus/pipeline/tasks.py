@@ -1,0 +1,114 @@
+"""One task of a document pass: the pass's steps over one input file, outputs written atomically.
+
+A task first deletes whatever an earlier, interrupted attempt left of its outputs, and writes its progress
+marker last, so running it again (a resumed run, a retried Ray task) ends with the same files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from webcorpus.atomic import write_json
+from webcorpus.document import Document
+from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.plan import DocumentPass
+from webcorpus.pipeline.step import Reader, Writer
+
+PROGRESS_EVERY = 64  # documents between updates of the shared progress counter
+
+
+@dataclass
+class Task:
+    index: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.index:05d}"
+
+
+class DocumentPassRunner:
+    """The steps of one document pass, built once per worker and reused for every task it is given."""
+
+    def __init__(self, spec: DocumentPass) -> None:
+        self.spec = spec
+        self.steps = [step.build() for step in spec.steps]
+        reader, writer = self.steps[0], self.steps[-1]
+        assert isinstance(reader, Reader) and isinstance(writer, Writer)
+        self.reader, self.writer = reader, writer
+
+    def outputs_of(self, task: Task) -> list[Path]:
+        found = list((self.spec.root / "data").glob(f"{task.key}_*.parquet"))
+        if self.spec.removed is not None:
+            for step in self.spec.steps:
+                found += list((self.spec.removed / step.folder).glob(f"{task.key}.jsonl.gz"))
+        return found
+
+    def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
+        for stale in self.outputs_of(task):
+            stale.unlink()
+        exclusions: list[ExclusionWriter] = []
+        for step, planned in zip(self.steps, self.spec.steps):
+            step.start_task()
+            step.on_drop = None
+            if self.spec.removed is not None and step is not self.writer:
+                exclusion = ExclusionWriter(self.spec.removed / planned.folder / f"{task.key}.jsonl.gz")
+                step.on_drop = exclusion
+                exclusions.append(exclusion)
+        self.writer.open(self.spec.root / "data", task.key)
+        clocks = [[0.0] for _ in self.steps]
+        try:
+            stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
+            for step, clock in zip(self.steps[1:], clocks[1:]):
+                stream = _timed(step.run(stream), clock)
+            for _ in stream:
+                pass
+        except BaseException:
+            for exclusion in exclusions:
+                exclusion.discard()
+            raise
+        for exclusion in exclusions:
+            exclusion.close()
+        # Each clock includes the time of every step upstream of it (the stream is pulled).
+        stats = []
+        for i, step in enumerate(self.steps):
+            step.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
+            stats.append({"step": step.name, **step.stats.to_dict()})
+        write_json(
+            self.spec.root / ".progress" / f"{task.key}.json",
+            {
+                "input": str(task.path),
+                "config": self.spec.fingerprint,
+                "shards": [p.name for p in self.writer.written],
+                "steps": stats,
+            },
+        )
+        return stats
+
+
+def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) -> Iterator[Document]:
+    iterator = iter(stream)
+    count = 0
+    while True:
+        start = time.perf_counter()
+        try:
+            document = next(iterator)
+        except StopIteration:
+            clock[0] += time.perf_counter() - start
+            break
+        clock[0] += time.perf_counter() - start
+        count += 1
+        if counter is not None and count % PROGRESS_EVERY == 0:
+            with counter.get_lock():
+                counter.value += PROGRESS_EVERY
+        yield document
+    if counter is not None and count % PROGRESS_EVERY:
+        with counter.get_lock():
+            counter.value += count % PROGRESS_EVERY
+
+
+# State of a worker process, set by its initializer in that process (never inherited from the parent).
