@@ -30,7 +30,7 @@ def test_keeps_200_html_and_drops_the_rest_with_reasons(make_warc):
     doc = docs[0]
     assert doc.id.startswith("<urn:uuid:")
     assert doc.metadata["date"] == "2024-05-01T12:00:00Z"
-    assert doc.metadata["warc_file"] == str(path)
+    assert doc.metadata["warc_file"] == path.name
     assert "<html" in doc.text
 
 
@@ -75,7 +75,7 @@ def test_truncated_file_keeps_records_before_the_damage(make_warc, capsys):
     cut = whole.with_name("cut.warc.gz")
     cut.write_bytes(data[: int(len(data) * 0.7)])
     docs, stats = read_all(cut, whole)
-    cut_docs = [d for d in docs if d.metadata["warc_file"] == str(cut)]
+    cut_docs = [d for d in docs if d.metadata["warc_file"] == cut.name]
     assert 1 <= len(cut_docs) < 6
     assert [d.url for d in cut_docs] == [p.url for p in pages[: len(cut_docs)]]
     assert len(docs) == len(cut_docs) + 6  # the good file after it is read in full
@@ -123,8 +123,6 @@ def test_expand_inputs_folders_globs_and_paths_lists(tmp_path, make_warc):
         expand_inputs([str(tmp_path / "nothing*.warc.gz")])
     with pytest.raises(InputError, match="no such file"):
         expand_inputs([str(tmp_path / "absent.warc.gz")])
-    with pytest.raises(InputError, match="remote"):
-        expand_inputs(["https://data.commoncrawl.org/x.warc.gz"])
 
 
 def test_bundled_sample_is_what_the_script_writes(tmp_path):

@@ -100,15 +100,16 @@ class Reader(Step):
 
     role = "read"
 
-    def expand(self, patterns: Iterable[str]) -> list[Path]:
+    def expand(self, patterns: Iterable[str]) -> list[Path | str]:
+        """The files the patterns name: local Paths, or URLs of remote files (webcorpus/storage.py)."""
         raise NotImplementedError
 
-    def read(self, path: Path) -> Iterator[Document]:
+    def read(self, path: Path | str) -> Iterator[Document]:
         raise NotImplementedError
 
     def run(self, paths: Iterable[str | Path]) -> Iterator[Document]:
         for path in paths:
-            yield from self.read(Path(path))
+            yield from self.read(path)
 
 
 class Filter(Step):

@@ -24,7 +24,7 @@ PROGRESS_EVERY = 64  # documents between updates of the shared progress counter
 @dataclass
 class Task:
     index: int
-    path: Path
+    path: Path | str  # a URL for a remote input
 
     @property
     def key(self) -> str:

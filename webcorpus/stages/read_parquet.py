@@ -24,7 +24,7 @@ class ParquetReader(Reader):
     summary = "Read documents from webcorpus Parquet shards (files, folders or globs), in shard-name order."
     option_help = {}
 
-    def expand(self, patterns: Iterable[str]) -> list[Path]:
+    def expand(self, patterns: Iterable[str]) -> list[Path | str]:
         files: list[Path] = []
         for pattern in patterns:
             matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -40,7 +40,7 @@ class ParquetReader(Reader):
                 files.extend(found)
         return files
 
-    def read(self, path: Path) -> Iterator[Document]:
+    def read(self, path: Path | str) -> Iterator[Document]:
         """Every row of one shard; a shard that cannot be read is named and counted, and the run goes on."""
         try:
             batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)

@@ -14,6 +14,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser
 
+from webcorpus import storage
 from webcorpus.document import Document
 from webcorpus.pipeline.step import Reader
 
@@ -41,16 +42,28 @@ class InputError(ValueError):
     """An input pattern that names nothing readable."""
 
 
-def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> list[Path]:
-    """Files to read from paths, folders, globs and CommonCrawl `warc.paths[.gz]` lists.
+def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> list[Path | str]:
+    """Files to read from paths, folders, globs and CommonCrawl `warc.paths[.gz]` lists, local or remote
+    (s3://, https://: webcorpus/storage.py); remote files are URLs, local ones Paths.
 
-    Paths inside a list are relative to `paths_base` (default: the list's own folder), so a
-    downloaded `warc.paths.gz` works next to a mirror of `crawl-data/`.
+    Paths inside a list are relative to `paths_base` (default: the list's own folder), so a downloaded
+    `warc.paths.gz` works next to a mirror of `crawl-data/`, or with `https://data.commoncrawl.org/`.
     """
-    files: list[Path] = []
+    files: list[Path | str] = []
     for pattern in patterns:
-        if "://" in pattern:
-            raise InputError(f"{pattern}: remote inputs are not supported; download the file first")
+        if storage.is_remote(pattern):
+            try:
+                found = storage.expand(pattern)
+            except (OSError, ValueError) as error:
+                raise InputError(f"{pattern}: {error}") from None
+            if not found:
+                raise InputError(f"{pattern}: no file matches")
+            for url in found:
+                if url.endswith((".paths", ".paths.gz")):
+                    files.extend(_read_paths_list(url, paths_base))
+                elif url.endswith(WARC_SUFFIXES) or not glob.has_magic(pattern):
+                    files.append(url)
+            continue
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise InputError(f"{pattern}: no file matches")
@@ -70,11 +83,21 @@ def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> lis
     return files
 
 
-def _read_paths_list(path: Path, paths_base: str | None) -> list[Path]:
-    base = Path(paths_base) if paths_base else path.parent
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [base / line.strip() for line in f if line.strip() and not line.startswith("#")]
+def warc_name(path: Path | str) -> str:
+    """How documents name their WARC file: from `crawl-data/` on for a CommonCrawl file, else the file's name;
+    never where this machine keeps it, so the same files give the same output from a disk, S3 or HTTPS."""
+    text = str(path)
+    return text[text.index("crawl-data/") :] if "crawl-data/" in text else text.rsplit("/", 1)[-1]
+
+
+def _read_paths_list(path: Path | str, paths_base: str | None) -> list[Path | str]:
+    base = paths_base or (str(path).rsplit("/", 1)[0] if storage.is_remote(path) else str(Path(path).parent))
+    with storage.open_input(path) as raw:
+        data = raw.read()
+    text = (gzip.decompress(data) if str(path).endswith(".gz") else data).decode("utf-8")
+    entries = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    joined = [storage.join(base, entry) for entry in entries]
+    return [item if storage.is_remote(item) else Path(item) for item in joined]
 
 
 def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
@@ -136,13 +159,13 @@ class WarcReader(Reader):
         self.content_types = [t.lower() for t in content_types]
         self.paths_base = paths_base
 
-    def expand(self, patterns: Iterable[str]) -> list[Path]:
+    def expand(self, patterns: Iterable[str]) -> list[Path | str]:
         return expand_inputs(patterns, self.paths_base)
 
-    def read(self, path: Path) -> Iterator[Document]:
+    def read(self, path: Path | str) -> Iterator[Document]:
         """Documents of one file. Damage ends the file, not the run: what came before is kept."""
         try:
-            stream = open(path, "rb")
+            stream = storage.open_input(path)
         except OSError as error:
             self._bad_file(path, error, 0)
             return
@@ -175,15 +198,15 @@ class WarcReader(Reader):
                 last_offset = archive.get_record_offset()
             # warcio ends quietly when a file is cut inside a later gzip member: compare where the
             # last whole record ended with the file's size to notice.
-            size = path.stat().st_size
+            size = storage.size(path)
             end = last_offset + archive.get_record_length() if last_offset is not None else 0
             if end < size:
                 self._bad_file(path, EOFError(f"{size - end} bytes after the last complete record"), kept_here)
 
-    def _to_document(self, record, path: Path) -> Document | None:
+    def _to_document(self, record, path: Path | str) -> Document | None:
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
-        stub = Document(id=record_id, url=url, text="", metadata={"warc_file": str(path)})
+        stub = Document(id=record_id, url=url, text="", metadata={"warc_file": warc_name(path)})
         http, payload_stream = record.http_headers, None
         if http is None and (record.rec_headers.get_header("Content-Type") or "").startswith("application/http"):
             # warcio parses HTTP headers only for http(s) URIs; the record itself says it holds HTTP.
@@ -217,7 +240,7 @@ class WarcReader(Reader):
         )
         return stub
 
-    def _bad_file(self, path: Path, error: Exception, kept_before: int) -> None:
+    def _bad_file(self, path: Path | str, error: Exception, kept_before: int) -> None:
         self.stats.errors["bad_file"] += 1
         detail = str(error).strip()
         detail = detail if len(detail) <= 160 else detail[:160] + "..."
