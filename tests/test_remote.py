@@ -160,3 +160,11 @@ def test_s3_inputs_give_the_local_output(tmp_path, crawl, s3_server):
     local = run(tmp_path, "local", f"{crawl}/crawl-data/CC-TEST/segments/1/warc/*.warc.gz")
     remote = run(tmp_path, "remote", "s3://commoncrawl/crawl-data/CC-TEST/segments/1/warc/*.warc.gz", env=s3_server)
     assert len(shards(local)) == 2 and shards(remote) == shards(local)
+
+
+def test_a_remote_run_folder_is_one_line_and_nothing_runs(tmp_path, crawl):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="s3://bucket/out", reader="{}"))
+    result = CliRunner().invoke(main, ["run", str(job), "--no-progress"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "s3://bucket/out: the run folder must be a local or shared-disk path" in result.output

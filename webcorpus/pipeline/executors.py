@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -69,9 +70,11 @@ class LocalExecutor:
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
-        """`function` over the zipped iterables in worker processes; results in order, as they come."""
+        """`function` over the zipped iterables in worker processes; results in order, as they come, with
+        at most two per worker running or waiting to be taken (so results never pile up in memory)."""
         with ProcessPoolExecutor(self.workers) as pool:
-            yield from pool.map(function, *iterables)
+            yield from _windowed(lambda arguments: pool.submit(function, *arguments), lambda f: f.result(),
+                                 zip(*iterables), 2 * self.workers)  # fmt: skip
 
     def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """`function(*arguments)` on one worker: here, in this process."""
@@ -142,10 +145,10 @@ class RayExecutor:
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        """As LocalExecutor.map, with twice the cluster's CPUs in flight."""
         remote = self.ray.remote(max_retries=self.retries)(function)
-        refs = [remote.remote(*arguments) for arguments in zip(*iterables)]
-        for ref in refs:
-            yield self.ray.get(ref)
+        window = 2 * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        yield from _windowed(lambda arguments: remote.remote(*arguments), self.ray.get, zip(*iterables), window)
 
     def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """`function(*arguments)` as one Ray task (on any node of the cluster)."""
@@ -154,6 +157,17 @@ class RayExecutor:
     def close(self) -> None:
         if self.started_here:
             self.ray.shutdown()
+
+
+def _windowed(submit: Callable[[Any], Any], result: Callable[[Any], Any], items: Iterable[Any], window: int):
+    """Results of `submit(item)` for each item, in order, with at most `window` submitted and not yet taken."""
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(submit(item))
+        if len(pending) >= window:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())
 
 
 # The steps of the pass a Ray worker process last ran, kept so the next task of that pass reuses them.

@@ -103,6 +103,11 @@ def run_pipeline(
     Shard names carry each file's position in the whole input list, so slices never share a name.
     `executor`: where the work runs (default: the config's, started here and stopped at the end).
     """
+    if "://" in config.output:
+        raise ValueError(
+            f"{config.output}: the run folder must be a local or shared-disk path for now (inputs may be on "
+            "s3:// or https://); write it there and copy it to object storage afterwards"
+        )
     run = _Run(config, workers, progress, shard)
     run.prepare(merge)  # every check that can fail before a folder is made or an executor started
     owned = executor is None

@@ -7,6 +7,7 @@ from the start but writes only the shards that are missing: no document is dupli
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
-from webcorpus.parquet import input_shards, read_texts
+from webcorpus.parquet import input_shards
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
 from webcorpus.tokens.bpe import BUCKETS, bucket, input_fingerprint, load_tokenizer
@@ -67,7 +68,7 @@ class Tokenize(CorpusStep):
         tokenizer = self.tokenizer or context.made.get("tokenizer")
         if tokenizer is None:
             raise ValueError("tokenize needs a tokenizer: set its tokenizer option, or put train_tokenizer before it")
-        summary = tokenize_corpus(sources, target, tokenizer, self, context.progress)
+        summary = tokenize_corpus(sources, target, tokenizer, self, context)
         splits = [s for s in summary.values() if isinstance(s, dict)]
         self.stats.documents_in = self.stats.kept = sum(s["documents"] for s in splits)
         self.stats.counts["tokens"] = sum(s["tokens"] for s in splits)
@@ -116,12 +117,13 @@ class _SplitWriter:
 
 
 def tokenize_corpus(
-    sources: list[Path], out: str | Path, tokenizer_path: str | Path, settings: Tokenize, progress: bool = False
+    sources: list[Path], out: str | Path, tokenizer_path: str | Path, settings: Tokenize, context: CorpusContext
 ) -> dict[str, Any]:
     """Encode every document (<|endoftext|> first) into shards under `out`; resumable.
 
-    Encoding is deterministic, so a rerun after an interruption encodes again from the start but writes
-    only the shards that are missing: no document is duplicated or lost.
+    Input shards are encoded in parallel on the executor's workers (`encode_shard`) and packed here in
+    input order. Encoding is deterministic, so a rerun after an interruption encodes again from the start
+    but writes only the shards that are missing: no document is duplicated or lost.
     """
     out, tokenizer_path = Path(out), Path(tokenizer_path)
     tokenizer, end = load_tokenizer(tokenizer_path)
@@ -140,23 +142,25 @@ def tokenize_corpus(
     done = {p.name.removesuffix(".json") for p in (out / ".progress").glob("*.bin.json")}
 
     start = time.perf_counter()
-    encoder = BatchEncoder(tokenizer)
+    engines: set[str] = set()
     if settings.format == "parquet":
+        encoder = BatchEncoder(tokenizer)
         summary = _tokenize_to_parquet(sources, out, encoder, end, settings)
+        engines.add(encoder.engine)
     else:
         writers = {
             split: _SplitWriter(out, settings.prefix, split, settings.shard_tokens, done) for split in ("val", "train")
         }
-        batch: list[tuple[str, str]] = []
-        with progress_bar(None, "tokenize", "doc", progress) as bar:
-            for item in read_texts(sources):
-                batch.append(item)
-                if len(batch) == settings.batch_documents:
-                    _encode_batch(encoder, end, batch, writers, settings.val_buckets)
-                    bar.update(len(batch))
-                    batch = []
-            _encode_batch(encoder, end, batch, writers, settings.val_buckets)
-            bar.update(len(batch))
+        shards = input_shards(sources)
+        n = len(shards)
+        encoded = context.map(encode_shard, shards, [str(tokenizer_path)] * n, [settings.val_buckets] * n,
+                              [settings.batch_documents] * n)  # fmt: skip
+        with progress_bar(n, "tokenize", "shard", context.progress) as bar:
+            for engine, documents in encoded:
+                engines.add(engine)
+                for is_val, ids in documents:
+                    writers["val" if is_val else "train"].add(ids)
+                bar.update(1)
         for writer in writers.values():
             writer.flush()
         summary = {
@@ -168,21 +172,34 @@ def tokenize_corpus(
     with atomic_open(out / "tokens.json") as f:  # no timings in it: reruns give identical files
         json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary["engine"] = encoder.engine
+    summary["engine"] = "+".join(sorted(engines)) or "none"
     parts = [
         f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
         for name, s in summary.items()
         if isinstance(s, dict)
     ]
-    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({encoder.engine}) -> {out}"
+    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
     return summary
 
 
-def _encode_batch(encoder: BatchEncoder, end: int, batch: list[tuple[str, str]], writers: dict, val: int) -> None:
-    if not batch:
-        return
-    for (document_id, _), ids in zip(batch, encoder.encode([text for _, text in batch])):
-        writers["val" if bucket(document_id) < val else "train"].add([end, *ids])
+def encode_shard(path: Path, tokenizer_path: str, val_buckets: int, batch_documents: int) -> tuple[str, list]:
+    """One input shard's documents encoded in order, each as (in the validation split?, uint16 ids with
+    <|endoftext|> first); and the engine that encoded them. Runs on any worker."""
+    stat = Path(tokenizer_path).stat()
+    encoder, end = _encoder(tokenizer_path, stat.st_size, stat.st_mtime_ns)
+    documents: list[tuple[bool, np.ndarray]] = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
+        document_ids = batch.column("id").to_pylist()
+        for document_id, ids in zip(document_ids, encoder.encode(batch.column("text").to_pylist())):
+            documents.append((bucket(document_id) < val_buckets, np.asarray([end, *ids], dtype=np.uint16)))
+    return encoder.engine, documents
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder(tokenizer_path: str, size: int, mtime_ns: int) -> tuple[BatchEncoder, int]:
+    """One encoder per worker process and tokenizer file (as it is now), kept for the next shard."""
+    tokenizer, end = load_tokenizer(tokenizer_path)
+    return BatchEncoder(tokenizer), end
 
 
 def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, end: int, settings: Tokenize) -> dict:
