@@ -162,9 +162,44 @@ def test_s3_inputs_give_the_local_output(tmp_path, crawl, s3_server):
     assert len(shards(local)) == 2 and shards(remote) == shards(local)
 
 
-def test_a_remote_run_folder_is_one_line_and_nothing_runs(tmp_path, crawl):
-    job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="s3://bucket/out", reader="{}"))
-    result = CliRunner().invoke(main, ["run", str(job), "--no-progress"])
-    assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert "s3://bucket/out: the run folder must be a local or shared-disk path" in result.output
+def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tmp_path, s3_server):
+    import s3fs
+    from conftest import REPO
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs.mkdir("runs")
+    job = REPO / "pipelines" / "fineweb.yaml"
+    local = tmp_path / "local"
+    assert CliRunner().invoke(main, ["run", str(job), "-o", str(local), "--no-progress", "-w", "1"]).exit_code == 0
+
+    def remote_run(staging: Path):
+        old = dict(os.environ)
+        os.environ.update(s3_server)
+        try:
+            args = ["run", str(job), "-o", "s3://runs/fineweb", "--staging", str(staging), "--no-progress", "-w", "1"]
+            return CliRunner().invoke(main, args)
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+    first = remote_run(tmp_path / "machine-a")
+    assert first.exit_code == 0, first.output
+    wanted = {".parquet", ".bin", ".idx"}
+    expected = {
+        p.relative_to(local).as_posix(): p.read_bytes()
+        for p in local.rglob("*")
+        if p.suffix in wanted or p.name == "tokenizer.json"
+    }
+    remote = {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}
+    assert {k: remote[k] for k in expected} == expected
+    assert ".progress/00000.json" in remote and "stats.json" in remote
+    assert not any(key.startswith("minhash_dedup/.dedup/") for key in remote)  # intermediate work stays local
+
+    missing = CliRunner().invoke(main, ["run", str(job), "-o", "s3://no-such-bucket/x", "--no-progress"], env=s3_server)
+    assert missing.exit_code == 1 and missing.output.startswith("Error: s3://no-such-bucket/x: ")
+    assert missing.output.count("\n") == 1
+
+    again = remote_run(tmp_path / "machine-b")  # no local copy: it fetches what the bucket holds
+    assert again.exit_code == 0, again.output
+    assert "(2 already done)" in again.output
+    assert {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}.keys() == remote.keys()

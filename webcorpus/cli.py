@@ -240,6 +240,7 @@ def _corpus_command(step_class: type) -> click.Command:
     "--executor", type=click.Choice(["local", "ray"]), help="Where the work runs (default: the YAML's, else local)."
 )
 @click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")
+@click.option("--staging", type=click.Path(file_okay=False), help="Local folder for an s3:// output's work.")
 def run(
     pipeline: str,
     workers: int | None,
@@ -250,6 +251,7 @@ def run(
     merge: tuple[str, ...],
     executor: str | None,
     ray_address: str | None,
+    staging: str | None,
 ) -> None:
     """Run the pipeline described by the YAML file PIPELINE.
 
@@ -281,7 +283,9 @@ def run(
         raise click.ClickException("--shard and --merge are two separate runs: slices first, then the merge")
     try:
         piece = Slice.parse(shard) if shard else None
-        result = run_pipeline(config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None)
+        result = run_pipeline(
+            config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None, staging=staging
+        )
     except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
     click.echo(format_table(result))

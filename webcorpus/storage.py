@@ -1,4 +1,6 @@
-"""Input files anywhere fsspec reaches: local paths, s3://, https:// (gs://, ... where installed).
+"""Files anywhere fsspec reaches: local paths, s3://, https:// (gs://, ... where installed).
+
+Inputs are read from there directly; a run folder on object storage is mirrored (`RemoteRunFolder`).
 
 Remote files are streamed, never downloaded whole. A read that fails on the way (a dropped connection, a
 503) is retried with back-off, reopening the file where it was; only when every try has failed does the
@@ -62,6 +64,53 @@ def open_input(path: str | Path, attempts: int = 4, backoff_s: float = 0.5) -> I
     if not is_remote(path):
         return open(path, "rb")
     return RetryingReader(str(path), attempts, backoff_s)
+
+
+class RemoteRunFolder:
+    """A run folder on object storage, worked on in a local folder and copied up as work finishes.
+
+    Object stores have no rename, so nothing is written there until it is complete: each file is put once,
+    whole, after the work that made it has finished, and a unit's markers (the names starting with a dot:
+    `.progress/`, `.dedup/`, ...) after its outputs, so a marker there always means its outputs are there.
+    A run resumed on a machine without the local copy first fetches what the remote folder holds.
+    """
+
+    def __init__(self, url: str, local: Path) -> None:
+        self.url = url.rstrip("/")
+        self.local = local
+        self.fs, self.root = _filesystem(self.url)
+
+    def fetch(self) -> int:
+        """Copy down every remote file missing locally; returns how many."""
+        if not self.fs.exists(self.root):
+            return 0
+        fetched = 0
+        for remote in self.fs.find(self.root):
+            target = self.local / remote[len(self.root) :].lstrip("/")
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(remote, str(target))
+                fetched += 1
+        return fetched
+
+    def check_writable(self) -> None:
+        """Fail now, not after hours of work, when the bucket is missing or refuses writes."""
+        probe = f"{self.root}/.webcorpus-write-check"
+        self.fs.pipe_file(probe, b"")
+        self.fs.rm_file(probe)
+
+    def push(self, paths: list[Path]) -> None:
+        """Put these local files (and every file under these folders), markers last, skipping those already
+        there with the same size."""
+        found = {f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
+        files = sorted(f for f in found if not f.name.endswith(".tmp"))  # a temporary file is never complete
+        relative = [f.relative_to(self.local) for f in files]
+        for path in sorted(relative, key=lambda r: (any(part.startswith(".") for part in r.parts), str(r))):
+            remote = f"{self.root}/{path.as_posix()}"
+            local = self.local / path
+            if self.fs.exists(remote) and self.fs.size(remote) == local.stat().st_size:
+                continue
+            self.fs.put_file(str(local), remote)
 
 
 class RetryingReader:

@@ -54,6 +54,7 @@ class MinHashDedup(CorpusStep):
         "bands); the first document of each cluster in input order stays. Resumable."
     )
     output_name = "minhash_dedup"
+    work_folders = frozenset({".dedup"})
     option_help = {
         **minhash.OPTION_HELP,
         "hash_ranges": "Parts each band's buckets are split into (memory per bucket unit: 1/hash_ranges of a band).",

@@ -52,6 +52,15 @@ class DocumentPass:
     root: Path  # data/ and .progress/ are here
     removed: Path | None  # removed/ folder of the run, or None not to keep dropped documents
     fingerprint: str  # what must match for an earlier run's finished tasks to count
+    output: Path  # the run folder
+
+    def input_name(self, task_path: Path | str) -> str:
+        """How a task's marker names its input: relative to the run folder when inside it (a later pass's
+        shards), so a run folder copied elsewhere (or fetched from object storage) resumes."""
+        path = Path(task_path) if not isinstance(task_path, str) or "://" not in task_path else None
+        if path is not None and path.is_relative_to(self.output):
+            return path.relative_to(self.output).as_posix()
+        return str(task_path)
 
 
 @dataclass
@@ -80,7 +89,7 @@ def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[
         root = output if not passes else output / pending[0].folder
         planned.extend(steps)
         fingerprint = _fingerprint(planned, config.removed)
-        passes.append(DocumentPass(steps, root, removed, fingerprint))
+        passes.append(DocumentPass(steps, root, removed, fingerprint, output))
         pending.clear()
 
     for step, folder in zip(config.steps, folders):

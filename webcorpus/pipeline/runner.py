@@ -17,7 +17,9 @@ task: tasks.py; where tasks run: executors.py.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import hashlib
 import json
 import os
 import time
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webcorpus import storage
 from webcorpus.atomic import remove_stale_tmp, write_json
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline.config import PipelineConfig
@@ -94,6 +97,7 @@ def run_pipeline(
     shard: Slice | None = None,
     merge: list[str] | None = None,
     executor: LocalExecutor | RayExecutor | None = None,
+    staging: str | None = None,
 ) -> RunResult:
     """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them).
 
@@ -102,13 +106,20 @@ def run_pipeline(
     union of every slice's run folder, once it has checked they are all there and made by this pipeline.
     Shard names carry each file's position in the whole input list, so slices never share a name.
     `executor`: where the work runs (default: the config's, started here and stopped at the end).
+    An `output` on object storage (s3://...) is worked on in `staging` (default: a folder under
+    ~/.cache/webcorpus) and copied up as each pass finishes, markers last (storage.RemoteRunFolder).
     """
-    if "://" in config.output:
-        raise ValueError(
-            f"{config.output}: the run folder must be a local or shared-disk path for now (inputs may be on "
-            "s3:// or https://); write it there and copy it to object storage afterwards"
-        )
-    run = _Run(config, workers, progress, shard)
+    mirror = None
+    if storage.is_remote(config.output):
+        local = Path(staging) if staging else default_staging(config.output)
+        mirror = storage.RemoteRunFolder(config.output, local)
+        try:
+            mirror.fetch()  # a resumed run on a machine without the local copy
+            mirror.check_writable()
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{config.output}: {error}") from None
+        config = dataclasses.replace(config, output=str(local))
+    run = _Run(config, workers, progress, shard, mirror)
     run.prepare(merge)  # every check that can fail before a folder is made or an executor started
     owned = executor is None
     executor = executor or make_executor(config.executor, run.workers, config.ray_address)
@@ -119,10 +130,22 @@ def run_pipeline(
             executor.close()
 
 
+def default_staging(url: str) -> Path:
+    return Path.home() / ".cache" / "webcorpus" / "runs" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
 class _Run:
     """One call of run_pipeline: the plan, each step's running totals, and where the documents are."""
 
-    def __init__(self, config: PipelineConfig, workers: int | None, progress: bool, shard: Slice | None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        workers: int | None,
+        progress: bool,
+        shard: Slice | None,
+        mirror: storage.RemoteRunFolder | None = None,
+    ) -> None:
+        self.mirror = mirror
         self.started = time.perf_counter()
         self.config, self.progress, self.shard = config, progress, shard
         self.output = Path(config.output)
@@ -176,6 +199,8 @@ class _Run:
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output,
                            self.data[0], wall, self.shard)  # fmt: skip
         write_json(self.output / "stats.json", run_summary(result, self.config, self.first.fingerprint))
+        if self.mirror is not None:
+            self.mirror.push([self.output / "stats.json"])
         return result
 
     def run_corpus_pass(self, unit: CorpusPass, context: CorpusContext) -> None:
@@ -186,6 +211,11 @@ class _Run:
         report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
         if "data" in summary:
             self.data = [Path(summary["data"])]
+        if self.mirror is not None:  # the step's output with its markers (a file's sit beside it)
+            outputs = [unit.target, *unit.target.parent.glob(f".{unit.target.name}*")]
+            if unit.target.is_dir():
+                outputs = [p for p in unit.target.iterdir() if p.name not in step.work_folders]
+            self.mirror.push(outputs)
 
     def run_document_pass(self, unit: DocumentPass, executor: LocalExecutor | RayExecutor) -> None:
         is_first = unit is self.first
@@ -201,11 +231,19 @@ class _Run:
         self.failed += [f"{task.path}: {error}" for task, error in errors]
         if is_first:
             self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
+        finished = []
         for task in tasks:
             marker = unit.root / ".progress" / f"{task.key}.json"
             if marker.exists():
-                for step, stats in zip(unit.steps, _read_marker(marker)["steps"]):
+                recorded = _read_marker(marker)
+                for step, stats in zip(unit.steps, recorded["steps"]):
                     self.report(step).stats.merge(StageStats.from_dict(stats))
+                finished += [unit.root / "data" / name for name in recorded["shards"]]
+                if unit.removed is not None:
+                    finished += [unit.removed / step.folder / f"{task.key}.jsonl.gz" for step in unit.steps]
+                finished.append(marker)
+        if self.mirror is not None:  # only finished tasks' files, each task's marker after its outputs
+            self.mirror.push(finished)
         for step in unit.steps:
             if step.role == "write":
                 self.report(step).output = str(unit.root / "data")
@@ -255,7 +293,7 @@ def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:
                     "use a new output folder (or delete this one) to run the changed pipeline"
                 )
             recorded = recorded_marker["input"]
-            if recorded != str(task.path):
+            if recorded != unit.input_name(task.path):
                 raise RuntimeError(
                     f"{unit.root}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
                     "the input list changed, so use a new output folder"

@@ -185,6 +185,9 @@ class CorpusStep(Step):
     role = "corpus"
     output_name: ClassVar[str]
     output_is_file: ClassVar[bool] = False
+    # Folders under the output that only resume the step itself (intermediate work): never copied to
+    # object storage with the output.
+    work_folders: ClassVar[frozenset[str]] = frozenset()
 
     def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
         raise NotImplementedError

@@ -81,7 +81,7 @@ class DocumentPassRunner:
         write_json(
             self.spec.root / ".progress" / f"{task.key}.json",
             {
-                "input": str(task.path),
+                "input": self.spec.input_name(task.path),
                 "config": self.spec.fingerprint,
                 "shards": [p.name for p in self.writer.written],
                 "steps": stats,
