@@ -98,13 +98,16 @@ def warcs(tmp_path_factory):
     return job, outputs(reference)
 
 
+def on_cluster(job: Path, out: Path, cluster: str, **popen) -> subprocess.Popen:
+    """`webcorpus run JOB` on the test cluster, in the background."""
+    command = [*CLI, "run", job, "-o", out, "--executor", "ray", "--ray-address", cluster, "--no-progress"]
+    return subprocess.Popen(command, env=TOKEN, **popen)
+
+
 def test_a_killed_ray_worker_is_retried_and_the_output_is_unchanged(cluster, warcs, tmp_path):
     job, expected = warcs
     out = tmp_path / "out"
-    run = subprocess.Popen(
-        [*CLI, "run", job, "-o", out, "--executor", "ray", "--ray-address", cluster, "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOKEN,
-    )  # fmt: skip
+    run = on_cluster(job, out, cluster, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     while run.poll() is None and killed is None:  # wait for a state (a task running), not a duration
         busy = ray_task_processes()
@@ -122,10 +125,7 @@ def test_a_killed_ray_worker_is_retried_and_the_output_is_unchanged(cluster, war
 def test_a_killed_driver_resumes_from_the_markers(cluster, warcs, tmp_path):
     job, expected = warcs
     out = tmp_path / "out"
-    run = subprocess.Popen(
-        [*CLI, "run", job, "-o", out, "--executor", "ray", "--ray-address", cluster, "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=TOKEN,
-    )  # fmt: skip
+    run = on_cluster(job, out, cluster, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while run.poll() is None and not list((out / ".progress").glob("*.json")):
         time.sleep(0.01)
     os.killpg(run.pid, signal.SIGKILL)
