@@ -155,7 +155,7 @@ def test_bad_values_fail_before_anything_runs(tmp_path):
     )
     assert result.exit_code == 1
     assert result.output.strip().endswith(
-        "p.yaml:11: steps[4].write_parquet: rows_per_shard and bytes_per_shard must be positive"
+        "p.yaml:12: steps[4].write_parquet.rows_per_shard: 'rows_per_shard' must be at least 1, got 0"
     )
     assert not out.exists()
     bad_languages = GOOD.replace("out/x", str(out)).replace("[en, de]", "[en, de]\n      model: /nonexistent.ftz")
@@ -170,3 +170,34 @@ def test_the_steps_reference_is_generated_from_the_code():
     assert (REPO / "docs" / "steps.md").read_text() == steps_markdown(), (
         "run: python -m webcorpus.pipeline.docs > docs/steps.md"
     )
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("threshold: 0.5", "threshold: .nan", r"p.yaml:10: steps\[3\].langid.threshold: 'threshold' must be a finite"),
+        ("  - extract\n", "  - extract: {timeout: -1}\n", r"p.yaml:7: steps\[2\].extract.timeout: .* at least 0"),
+        (
+            "rows_per_shard: 10",
+            "rows_per_shard: 0",
+            r"p.yaml:12: steps\[4\].write_parquet.rows_per_shard: .*at least 1",
+        ),
+        ("rows_per_shard: 10", "compression: lzma9", r"p.yaml:12: .*compression: 'compression' must be one of 'zstd'"),
+        ("output: out/x", "output: out/x\noutput: out/y", r"p.yaml:3: output: given twice"),
+        (
+            "threshold: 0.5",
+            "threshold: 0.5\n      threshold: 0.6",
+            r"p.yaml:11: steps\[3\].langid.threshold: given twice",
+        ),
+        (
+            "output: out/x",
+            "output: !!python/object/apply:os.system [echo]",
+            r"p.yaml:2: could not determine a constructor",
+        ),
+        ("output: out/x", "output: &a [*a]", r"p.yaml:2: found unconstructable recursive node"),
+    ],
+)
+def test_bad_values_are_one_line_naming_file_line_and_key(tmp_path, old, new, expected):
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=expected):
+        load_pipeline(write(tmp_path, GOOD.replace(old, new)))

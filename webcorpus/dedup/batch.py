@@ -55,6 +55,7 @@ class MinHashDedup(CorpusStep):
     )
     output_name = "minhash_dedup"
     work_folders = frozenset({".dedup"})
+    option_minimum = {"shingle_size": 1, "bands": 1, "rows": 1, "hash_ranges": 1}
     option_help = {
         **minhash.OPTION_HELP,
         "hash_ranges": "Parts each band's buckets are split into (memory per bucket unit: 1/hash_ranges of a band).",

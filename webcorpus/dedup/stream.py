@@ -24,6 +24,7 @@ class StreamMinHashDedup(Filter):
         "for the whole corpus use minhash_dedup."
     )
     option_help = minhash.OPTION_HELP
+    option_minimum = {"shingle_size": 1, "bands": 1, "rows": 1}
 
     def __init__(
         self,

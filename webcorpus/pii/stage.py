@@ -46,6 +46,7 @@ class PiiScrubber(Filter):
 
     name = "pii"
     summary = "Replace e-mails, public IPs, phones, card numbers, IBANs, SSNs and crypto addresses (presidio)."
+    option_minimum = {"score_threshold": 0}
     option_help = {
         "entities": f"Entity types to replace (default: {', '.join(PATTERN_ENTITIES)}; "
         f"{' and '.join(NER_ENTITIES)} need ner_model).",

@@ -84,12 +84,26 @@ class LocatedYaml:
         return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {key}: {problem}")
 
     def value(self, node: yaml.Node) -> Any:
-        return self.constructor.construct_object(node, deep=True)
+        """The node as plain data; a tag that would build an object or a node that contains itself is one
+        line naming the place, never a traceback (and never code: SafeConstructor builds plain data only)."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None) or node.start_mark
+            problem = getattr(error, "problem", None) or str(error)
+            raise ConfigError(f"{self.path}:{mark.line + 1}: {problem}") from None
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, key, "must be a mapping of keys to values")
-        return [(str(self.value(k)), k, v) for k, v in node.value]
+        entries, seen = [], set()
+        for key_node, value_node in node.value:
+            name = str(self.value(key_node))
+            if name in seen:  # YAML would let the last one win without a word
+                raise self.error(key_node, f"{key}.{name}" if key != "pipeline" else name, "given twice")
+            seen.add(name)
+            entries.append((name, key_node, value_node))
+        return entries
 
 
 def load_pipeline(path: str | Path) -> PipelineConfig:

@@ -57,7 +57,8 @@ def steps_markdown() -> str:
             continue
         lines += ["| option | type | default | what it does |", "|---|---|---|---|"]
         for spec in options:
-            cells = [f"`{spec.name}`", spec.type_name(), f"`{_default(spec.default)}`", spec.help]
+            kind = spec.type_name() + (f", at least {spec.minimum:g}" if spec.minimum is not None else "")
+            cells = [f"`{spec.name}`", kind, f"`{_default(spec.default)}`", spec.help]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -2,8 +2,9 @@
 
 A step's options are the keyword arguments of its `__init__` (for a dataclass such as the trainer's
 `TrainConfig`, its fields): name, type hint and default come from there, help text from the class's
-`option_help`. The YAML checker (`check_options`), the shell subcommands' flags and `docs/steps.md` are all
-generated from this, so they cannot disagree and no default is written twice.
+`option_help`, lower bounds from its `option_minimum`; floats must be finite. The YAML checker
+(`check_options`), the shell subcommands' flags and `docs/steps.md` are all generated from this, so they
+cannot disagree and no default is written twice.
 
 Types understood: bool, int, float, str, `list[str]`, `dict` (a mapping, checked by its owner), a
 `Literal[...]` of strings (a choice), and any of these `| None` (null allowed).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ class OptionSpec:
     hint: Any
     default: Any
     help: str
+    minimum: float | None = None  # the smallest value allowed (from the owner's `option_minimum`)
 
     @property
     def required(self) -> bool:
@@ -90,17 +93,25 @@ class OptionSpec:
             if isinstance(value, dict):
                 return value
         elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            if not math.isfinite(value):  # a NaN compares false with everything: it would switch a rule off
+                raise OptionError(f"'{self.name}' must be a finite number (null switches a rule off), got {value!r}")
+            return self._at_least(float(value))
         elif base is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return self._at_least(value)
         elif base in (bool, str) and isinstance(value, base):
             return value
         raise OptionError(f"'{self.name}' must be {self.type_name()}, got {value!r}")
+
+    def _at_least(self, value: float) -> float:
+        if self.minimum is not None and value < self.minimum:
+            raise OptionError(f"'{self.name}' must be at least {self.minimum:g}, got {value!r}")
+        return value
 
 
 def options_of(owner: type) -> list[OptionSpec]:
     """The user-settable options of a step class (its `__init__`) or of a settings dataclass (its fields)."""
     help_texts: dict[str, str] = getattr(owner, "option_help", {})
+    minimums: dict[str, float] = getattr(owner, "option_minimum", {})
     skipped: frozenset[str] = getattr(owner, "runner_supplied", frozenset())
     if dataclasses.is_dataclass(owner):
         hints = typing.get_type_hints(owner)
@@ -114,11 +125,11 @@ def options_of(owner: type) -> list[OptionSpec]:
                 default = f.default_factory()
             else:
                 default = inspect.Parameter.empty
-            specs.append(OptionSpec(f.name, hints[f.name], default, help_texts.get(f.name, "")))
+            specs.append(OptionSpec(f.name, hints[f.name], default, help_texts.get(f.name, ""), minimums.get(f.name)))
         return specs
     hints = typing.get_type_hints(owner.__init__)
     return [
-        OptionSpec(p.name, hints[p.name], p.default, help_texts.get(p.name, ""))
+        OptionSpec(p.name, hints[p.name], p.default, help_texts.get(p.name, ""), minimums.get(p.name))
         for p in inspect.signature(owner.__init__).parameters.values()
         if p.name != "self" and p.name not in skipped
     ]

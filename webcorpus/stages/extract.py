@@ -17,6 +17,7 @@ class TrafilaturaExtractor(Filter):
 
     name = "extract"
     summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
+    option_minimum = {"timeout": 0}
     option_help = {
         "favor_precision": "Prefer less text but less boilerplate (FineWeb's setting).",
         "favor_recall": "Prefer more text, even with some boilerplate.",

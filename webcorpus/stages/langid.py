@@ -23,6 +23,7 @@ class LanguageFilter(Filter):
 
     name = "langid"
     summary = "Identify each document's language with fastText lid.176; keep the listed languages."
+    option_minimum = {"threshold": 0}
     option_help = {
         "languages": "Language codes to keep (e.g. en, de); empty keeps any language above the threshold.",
         "threshold": "Minimum probability of the top language for a document to be kept.",

@@ -24,6 +24,7 @@ class UrlFilter(Filter):
 
     name = "url_filter"
     summary = "Drop documents whose URL matches the blocklists (domain, host, URL, banned words)."
+    option_minimum = {"soft_word_threshold": 1}
     option_help = {
         "blocklists": "Blocklist folder (format: docs/steps.md, url_filter); default: the bundled starter lists.",
         "soft_word_threshold": "Drop a URL holding at least this many soft-banned words.",

@@ -25,6 +25,7 @@ class ParquetWriter(Writer):
 
     name = "write_parquet"
     summary = "Write documents to sharded Parquet files (zstd); each shard appears atomically."
+    option_minimum = {"rows_per_shard": 1, "bytes_per_shard": 1}
     option_help = {
         "rows_per_shard": "Start a new shard after this many documents.",
         "bytes_per_shard": "Start a new shard once this many bytes of text are written.",

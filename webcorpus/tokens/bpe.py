@@ -58,6 +58,7 @@ class TrainTokenizer(CorpusStep):
     )
     output_name = "tokenizer.json"
     output_is_file = True
+    option_minimum = {"vocab_size": 257, "max_characters": 1, "min_frequency": 1}
     option_help = {
         "vocab_size": f"Vocabulary size including the 256 bytes and {END_OF_TEXT} (at most {MAX_VOCAB}).",
         "max_characters": "Train on at most this many characters (a deterministic sample; bounds time and memory).",

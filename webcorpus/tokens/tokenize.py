@@ -38,6 +38,7 @@ class Tokenize(CorpusStep):
         "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
     )
     output_name = "tokens"
+    option_minimum = {"shard_tokens": 1, "val_buckets": 0, "batch_documents": 1}
     option_help = {
         "tokenizer": "tokenizer.json to use (in a pipeline, default: the one train_tokenizer wrote).",
         "shard_tokens": "Tokens per .bin shard (the last shard of each split is shorter).",
