@@ -392,3 +392,18 @@ def test_two_shards_of_one_name_are_refused_never_overwritten(tmp_path):
     # Run folders stand for their finished corpus; distinct names go through, every row accounted for.
     both = CliRunner().invoke(main, ["minhash-dedup", str(tmp_path / "a"), str(tmp_path / "out"), "--no-progress"])
     assert both.exit_code == 0 and "5 documents in 2 shards" in both.output
+
+
+def test_invalid_unicode_in_json_lines_is_replaced_and_counted_by_every_stage():
+    lines = (
+        b'{"id":"s","url":"https://e.com/","text":"bad \\ud800 x and more words here","metadata":{}}\n'
+        b'{"id":"b","url":"https://e.com/b","text":"raw \xff\xfe bytes","metadata":{}}\n'
+        b'{"id":"g","url":"https://e.com/g","text":"fine text","metadata":{}}\n'
+    )
+    for stage in ("url-filter", "pii", "stream-minhash-dedup", "exact-dedup", "langid"):
+        done = subprocess.run([*CLI, stage], input=lines, capture_output=True, timeout=120)
+        assert done.returncode == 0, (stage, done.stderr.decode()[-800:])
+        out = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+        assert [d["id"] for d in out] == ["s", "b", "g"] or stage == "langid", (stage, out)
+        assert all("\ud800" not in d["text"] for d in out)
+        assert "invalid_unicode_replaced: 2" in done.stderr.decode(), (stage, done.stderr.decode())

@@ -229,3 +229,28 @@ def test_jax_loop_reads_the_same_shards_without_torch(sample_run):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+class _RunsCode:
+    """A pickle that would run a command when loaded with plain pickle (what a hostile checkpoint holds)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(sample_run, tmp_path):
+    evil = tmp_path / "ckpt.pt"
+    marker = tmp_path / "it-ran"
+    torch.save({"model": _RunsCode(marker), "model_config": {}, "step": 0}, evil)
+    runner = CliRunner()
+    result = runner.invoke(main, ["sample", str(evil), "--tokenizer", str(sample_run / "tokenizer.json")])
+    assert result.exit_code == 1 and "not a webcorpus checkpoint" in result.output
+    assert result.output.count("\n") == 1
+    resumed = runner.invoke(main, ["train", str(sample_run / "tokens"), "--out", str(tmp_path), "--resume"])
+    assert resumed.exit_code == 1 and "not a webcorpus checkpoint" in resumed.output
+    assert not marker.exists()

@@ -150,7 +150,7 @@ def _filter_command(step_class: type) -> click.Command:
             exclusion = ExclusionWriter(removed)
             step.on_drop = exclusion
         step.start_task()
-        _pipe(step.run(read_jsonl(sys.stdin)))
+        _pipe(step.run(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))
         if exclusion is not None:
             exclusion.close()
         _report(step)
@@ -184,7 +184,7 @@ def _writer_command(step_class: type) -> click.Command:
 
         writer = _build(step_class, options)
         writer.open(Path(output_dir), prefix)
-        for _ in writer.run(read_jsonl(sys.stdin)):
+        for _ in writer.run(read_jsonl(sys.stdin.buffer, counts=writer.stats.errors)):
             pass
         click.echo(
             f"{writer.name}: {writer.stats.kept} documents in {len(writer.written)} files under {output_dir}", err=True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -41,15 +43,60 @@ class Document:
         )
 
 
-def read_jsonl(stream: IO[str], source: str = "<stdin>") -> Iterator[Document]:
-    """Documents from JSON lines; a malformed line is reported on stderr and skipped, not fatal."""
-    for number, line in enumerate(stream, 1):
+# A lone UTF-16 surrogate ("\ud800" in JSON) is not text: no encoder writes it, fastText refuses it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACED = "invalid_unicode_replaced"  # the count stages report for lines that needed it
+
+
+def read_jsonl(
+    stream: IO[bytes] | IO[str], source: str = "<stdin>", counts: Counter[str] | None = None
+) -> Iterator[Document]:
+    """Documents from JSON lines; a malformed line is reported on stderr and skipped, not fatal.
+
+    The one rule for bad text, here at the boundary so that every step gets valid text: bytes that are
+    not UTF-8 and lone surrogates become U+FFFD, and each line that needed it is counted in
+    `counts[REPLACED]`.
+    """
+    for number, raw in enumerate(stream, 1):
+        line, repaired = raw, False
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line, repaired = raw.decode("utf-8", errors="replace"), True
         if not line.strip():
             continue
         try:
-            yield Document.from_json(line)
+            document = Document.from_json(line)
         except (ValueError, TypeError) as error:
             print(f"webcorpus: {source}:{number}: skipped a malformed document line ({error})", file=sys.stderr)
+            continue
+        if "\\ud" in line.lower():  # only a \uD800-style escape can carry a lone surrogate into a line
+            repaired |= _replace_surrogates(document)
+        if repaired and counts is not None:
+            counts[REPLACED] += 1
+        yield document
+
+
+def _replace_surrogates(document: Document) -> bool:
+    """Lone surrogates in the document's strings become U+FFFD; whether there were any."""
+    found = False
+
+    def clean(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, str):
+            fixed = LONE_SURROGATE.sub("\ufffd", value)
+            found |= fixed != value
+            return fixed
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    document.id, document.url, document.text = clean(document.id), clean(document.url), clean(document.text)
+    document.metadata = clean(document.metadata)
+    return found
 
 
 def write_jsonl(documents: Iterable[Document], stream: IO[str]) -> int:

@@ -89,7 +89,8 @@ def read_checkpoint(checkpoint: str | Path, device: str = "cpu") -> dict[str, An
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         state["model_config"], state["model"]
     except Exception as error:  # torch raises pickle, zip and key errors alike for a foreign file
-        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {error})") from None
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint ({type(error).__name__}: {first_line})") from None
     return state
 
 
