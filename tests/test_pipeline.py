@@ -407,3 +407,18 @@ def test_invalid_unicode_in_json_lines_is_replaced_and_counted_by_every_stage():
         assert [d["id"] for d in out] == ["s", "b", "g"] or stage == "langid", (stage, out)
         assert all("\ud800" not in d["text"] for d in out)
         assert "invalid_unicode_replaced: 2" in done.stderr.decode(), (stage, done.stderr.decode())
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(tmp_path):
+    from webcorpus.atomic import lock_folder
+
+    out = tmp_path / "out"
+    held = lock_folder(out)  # as a run in progress holds it
+    try:
+        result = CliRunner().invoke(main, ["run", str(REPO / "pipelines" / "fineweb.yaml"), "-o", str(out)])
+        assert result.exit_code == 1 and result.output.count("\n") == 1
+        assert f"in use by another run (process {os.getpid()})" in result.output
+        assert not (out / "data").exists()
+    finally:
+        held.close()
+    run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress")  # free again

@@ -132,3 +132,32 @@ def test_bundled_sample_is_what_the_script_writes(tmp_path):
             f"pipelines/sample/{path.name} is stale: run `python -m webcorpus.testing.sample_warc pipelines/sample`"
         )
     assert Path(REPO / "pipelines" / "sample").is_dir()
+
+
+def test_a_fifo_is_refused_in_one_line_instead_of_blocking(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "named.warc.gz"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "webcorpus.cli", "read-warc", str(fifo)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.strip() == f"Error: {fifo}: not a regular file"
+    # Found inside a folder, it is reported as a bad file and skipped.
+    reader = WarcReader()
+    assert list(reader.read(fifo)) == []
+    assert "not a regular file" in reader.stats.bad_files[0]
+
+
+def test_bad_file_messages_cannot_send_terminal_escapes(tmp_path, make_warc):
+    from webcorpus.testing.sample_warc import write_sample
+
+    write_sample(tmp_path / "s")
+    data = (tmp_path / "s" / "sample-00000.warc.gz").read_bytes()
+    hostile = tmp_path / "x\x1b[2J\x1b]0;owned\x07.warc.gz"
+    hostile.write_bytes(data[: len(data) // 2])
+    reader = WarcReader()
+    list(reader.read(hostile))
+    assert reader.stats.bad_files and all("\x1b" not in m and "\x07" not in m for m in reader.stats.bad_files)
+    assert "\\x1b[2J" in reader.stats.bad_files[0]

@@ -61,6 +61,45 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
         f.write("\n")
 
 
+class FolderInUse(RuntimeError):
+    """Another process holds the folder's lock; the message names its PID."""
+
+
+class FolderLock:
+    """A held folder lock; `close` empties `.lock` (so finished runs leave identical folders) and releases it."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+
+    def close(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.close()
+
+
+def lock_folder(folder: Path) -> FolderLock:
+    """Take `folder`'s lock (`.lock`, holding our PID) until `close`. The kernel releases it when the process
+    ends, however it ends, so a killed run never leaves a lock behind (only its PID in the file)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise FolderInUse(
+            f"{folder}: in use by another run (process {holder}); wait for it to end, or use another output folder"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return FolderLock(handle)
+
+
 def remove_stale_tmp(folder: Path) -> None:
     """Delete temporary files a killed run left behind."""
     if folder.exists():

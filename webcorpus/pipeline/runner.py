@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from webcorpus import storage
-from webcorpus.atomic import remove_stale_tmp, write_json
+from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import LocalExecutor, RayExecutor, make_executor
@@ -122,12 +122,15 @@ def run_pipeline(
     run = _Run(config, workers, progress, shard, mirror)
     run.prepare(merge)  # every check that can fail before a folder is made or an executor started
     owned = executor is None
-    executor = executor or make_executor(config.executor, run.workers, config.ray_address)
     try:
-        return run.execute(executor)
+        executor = executor or make_executor(config.executor, run.workers, config.ray_address)
+        try:
+            return run.execute(executor)
+        finally:
+            if owned:
+                executor.close()
     finally:
-        if owned:
-            executor.close()
+        run.lock.close()
 
 
 def default_staging(url: str) -> Path:
@@ -184,6 +187,9 @@ class _Run:
             if self.shard is not None:
                 self.passes = self.passes[:1]
         self.output.mkdir(parents=True, exist_ok=True)
+        # Two runs into one folder would race on the same files: the second stops here, before it
+        # touches anything (not even the first one's temporary files).
+        self.lock = lock_folder(self.output)
         remove_stale_tmp(self.output)
 
     def execute(self, executor: LocalExecutor | RayExecutor) -> RunResult:

@@ -38,6 +38,14 @@ class StageStats:
     counts: Counter[str] = field(default_factory=Counter)
     time_s: float = 0.0
 
+    def bad_file(self, message: str) -> str:
+        """Record a damaged input; returns the message as recorded, safe to print: it quotes bytes of the file
+        (a path, a header), so control characters are escaped and cannot reach a terminal as commands."""
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.errors["bad_file"] += 1
+        self.bad_files.append(safe)
+        return safe
+
     def merge(self, other: StageStats) -> None:
         self.documents_in += other.documents_in
         self.kept += other.kept

@@ -50,5 +50,4 @@ class ParquetReader(Reader):
                     self.stats.kept += 1
                     yield row_to_document(row)
         except (OSError, ValueError, KeyError) as error:  # pyarrow's errors derive from OSError/ValueError
-            self.stats.errors["bad_file"] += 1
-            self.stats.bad_files.append(f"{path}: {type(error).__name__}: {error}")
+            self.stats.bad_file(f"{path}: {type(error).__name__}: {error}")

@@ -76,8 +76,10 @@ def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> lis
                 files.extend(found)
             elif path.name.endswith((".paths", ".paths.gz")):
                 files.extend(_read_paths_list(path, paths_base))
-            elif path.exists():
+            elif path.is_file():
                 files.append(path)
+            elif path.exists():  # a FIFO, a device: reading it could block forever
+                raise InputError(f"{path}: not a regular file")
             else:
                 raise InputError(f"{path}: no such file")
     return files
@@ -164,6 +166,9 @@ class WarcReader(Reader):
 
     def read(self, path: Path | str) -> Iterator[Document]:
         """Documents of one file. Damage ends the file, not the run: what came before is kept."""
+        if not storage.is_remote(path) and Path(path).exists() and not Path(path).is_file():
+            self._bad_file(path, OSError("not a regular file (a FIFO or a device could block forever)"), 0)
+            return
         try:
             stream = storage.open_input(path)
         except OSError as error:
@@ -230,6 +235,8 @@ class WarcReader(Reader):
             # The block ended before its Content-Length: a clipped download or a cut file.
             self.stats.errors["truncated_record"] += 1
             self.drop(stub, "truncated_record")
+            lost = f"record {record_id or '(no id)'} ends {record.raw_stream.limit} bytes short of its length"
+            self._bad_file(path, EOFError(lost), None)
             return None
         text, charset_source = decode_html(payload, _header_charset(content_type))
         stub.text = text
@@ -240,13 +247,9 @@ class WarcReader(Reader):
         )
         return stub
 
-    def _bad_file(self, path: Path | str, error: Exception, kept_before: int) -> None:
-        self.stats.errors["bad_file"] += 1
+    def _bad_file(self, path: Path | str, error: Exception, kept_before: int | None) -> None:
         detail = str(error).strip()
         detail = detail if len(detail) <= 160 else detail[:160] + "..."
-        message = f"{path}: {type(error).__name__}: {detail}"
-        self.stats.bad_files.append(message)
-        print(
-            f"webcorpus: read_warc: {message} (kept the {kept_before} documents read before it)",
-            file=sys.stderr,
-        )
+        message = self.stats.bad_file(f"{path}: {type(error).__name__}: {detail}")
+        kept = "" if kept_before is None else f" (kept the {kept_before} documents read before it)"
+        print(f"webcorpus: read_warc: {message}{kept}", file=sys.stderr)
