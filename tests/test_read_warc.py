@@ -161,3 +161,64 @@ def test_bad_file_messages_cannot_send_terminal_escapes(tmp_path, make_warc):
     list(reader.read(hostile))
     assert reader.stats.bad_files and all("\x1b" not in m and "\x07" not in m for m in reader.stats.bad_files)
     assert "\\x1b[2J" in reader.stats.bad_files[0]
+
+
+def _members(data: bytes) -> list[bytes]:
+    import zlib
+
+    members, rest = [], data
+    while rest:
+        unpacker = zlib.decompressobj(31)
+        unpacker.decompress(rest)
+        members.append(rest[: len(rest) - len(unpacker.unused_data)])
+        rest = unpacker.unused_data
+    return members
+
+
+def test_a_file_cut_just_inside_a_gzip_member_is_named(tmp_path):
+    from webcorpus.testing.sample_warc import write_sample
+
+    write_sample(tmp_path / "s")
+    members = _members((tmp_path / "s" / "sample-00000.warc.gz").read_bytes())
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(b"".join(members[:10]) + members[10][:100])  # 100 bytes into member 10: warcio says nothing
+    reader = WarcReader()
+    docs = list(reader.read(cut))
+    assert docs and reader.stats.bad_files == [f"{cut}: EOFError: the file ends inside a record (cut short)"]
+
+
+def test_a_repeated_gzip_member_gives_its_record_once(tmp_path):
+    from webcorpus.testing.sample_warc import write_sample
+
+    write_sample(tmp_path / "s")
+    original = tmp_path / "s" / "sample-00000.warc.gz"
+    members = _members(original.read_bytes())
+    twice = tmp_path / "twice.warc.gz"
+    twice.write_bytes(b"".join(members[:3] + members[2:3] + members[3:]))  # member 2, a response, twice
+    reader = WarcReader()
+    assert [d.id for d in reader.read(twice)] == [d.id for d in WarcReader().read(original)]
+    assert reader.stats.dropped["repeated_record"] == 1 and reader.stats.errors["repeated_record"] == 1
+
+
+def test_a_record_that_decompresses_past_the_cap_is_dropped_not_loaded(tmp_path, make_warc):
+    from conftest import html_page
+
+    from webcorpus.testing.sample_warc import Page
+
+    bomb = Page("https://bomb.example.com/", b"<html><body>" + b"0" * 30_000_000 + b"</body></html>")
+    path = make_warc(
+        "bomb.warc.gz", [html_page("https://ok.example.com/a"), bomb, html_page("https://ok.example.com/b")]
+    )
+    assert path.stat().st_size < 200_000  # 30 MB of page in a small file
+    reader = WarcReader(max_record_bytes=1_000_000)
+    assert [d.url for d in reader.read(path)] == ["https://ok.example.com/a", "https://ok.example.com/b"]
+    assert reader.stats.dropped["too_large"] == 1
+
+
+def test_extract_drops_an_oversized_page_before_parsing_it():
+    from webcorpus.document import Document
+    from webcorpus.stages.extract import TrafilaturaExtractor
+
+    extractor = TrafilaturaExtractor(max_characters=1000)
+    assert extractor.filter(Document("d", "u", "<html><body>" + "<p>x</p>" * 500 + "</body></html>")) == "too_large"
+    assert extractor.stats.errors["too_large"] == 1

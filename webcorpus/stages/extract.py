@@ -17,7 +17,7 @@ class TrafilaturaExtractor(Filter):
 
     name = "extract"
     summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
-    option_minimum = {"timeout": 0}
+    option_minimum = {"timeout": 0, "max_characters": 1}
     option_help = {
         "favor_precision": "Prefer less text but less boilerplate (FineWeb's setting).",
         "favor_recall": "Prefer more text, even with some boilerplate.",
@@ -25,6 +25,7 @@ class TrafilaturaExtractor(Filter):
         "include_tables": "Keep text found in tables.",
         "deduplicate": "Drop paragraphs trafilatura has already seen many times in this input file.",
         "timeout": "Seconds one page may take before it is dropped as 'timeout' (0: no limit).",
+        "max_characters": "Drop a page whose HTML is longer than this, before parsing it ('too_large').",
     }
 
     def __init__(
@@ -35,8 +36,10 @@ class TrafilaturaExtractor(Filter):
         include_tables: bool = True,
         deduplicate: bool = True,
         timeout: float = 5.0,
+        max_characters: int = 10_000_000,
     ) -> None:
         super().__init__()
+        self.max_characters = max_characters
         self.settings = dict(
             favor_precision=favor_precision,
             favor_recall=favor_recall,
@@ -54,6 +57,9 @@ class TrafilaturaExtractor(Filter):
         LRU_TEST.clear()
 
     def filter(self, document: Document) -> str | None:
+        if len(document.text) > self.max_characters:  # before parsing: lxml's memory and time follow the size
+            self.stats.errors["too_large"] += 1
+            return "too_large"
         try:
             with time_limit(self.timeout):
                 text = trafilatura.extract(document.text, **self.settings)

@@ -150,16 +150,22 @@ class WarcReader(Reader):
 
     name = "read_warc"
     summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
+    option_minimum = {"max_record_bytes": 1}
     option_help = {
         "content_types": "HTTP content types to keep (others are dropped as 'content_type').",
         "paths_base": "Folder that paths inside a CommonCrawl warc.paths list are relative to "
         "(default: the list's folder).",
+        "max_record_bytes": "Drop a response whose payload decompresses to more than this many bytes ('too_large'); "
+        "CommonCrawl cuts records at 1 MiB, so this only stops damaged or hostile records.",
     }
 
-    def __init__(self, content_types: list[str] = HTML_TYPES, paths_base: str | None = None) -> None:
+    def __init__(
+        self, content_types: list[str] = HTML_TYPES, paths_base: str | None = None, max_record_bytes: int = 10_000_000
+    ) -> None:
         super().__init__()
         self.content_types = [t.lower() for t in content_types]
         self.paths_base = paths_base
+        self.max_record_bytes = max_record_bytes
 
     def expand(self, patterns: Iterable[str]) -> list[Path | str]:
         return expand_inputs(patterns, self.paths_base)
@@ -175,6 +181,7 @@ class WarcReader(Reader):
             self._bad_file(path, error, 0)
             return
         kept_here = 0
+        seen_ids: set[str] = set()
         with stream:
             archive = ArchiveIterator(stream)
             records = iter(archive)
@@ -187,8 +194,18 @@ class WarcReader(Reader):
                 except Exception as error:  # warcio raises many kinds on damaged gzip or headers
                     self._bad_file(path, error, kept_here)
                     return
+                if record.rec_type is None:  # what warcio makes of the start of a cut gzip member
+                    self._bad_file(path, EOFError("the file ends inside a record (cut short)"), kept_here)
+                    return
                 if record.rec_type == "response":
                     self.stats.documents_in += 1
+                    record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
+                    if record_id and record_id in seen_ids:  # a gzip member repeated in the file
+                        self.stats.errors["repeated_record"] += 1
+                        self.drop(Document(record_id, "", "", {"warc_file": warc_name(path)}), "repeated_record")
+                        last_offset = archive.get_record_offset()
+                        continue
+                    seen_ids.add(record_id)
                     try:
                         document = self._to_document(record, path)
                     except Exception as error:
@@ -230,7 +247,12 @@ class WarcReader(Reader):
         if mime not in self.content_types:
             self.drop(stub, "content_type")
             return None
-        payload = (payload_stream or record.content_stream()).read()
+        # Never more than the cap in memory, however far a record (a gzip bomb) would decompress.
+        payload = (payload_stream or record.content_stream()).read(self.max_record_bytes + 1)
+        if len(payload) > self.max_record_bytes:
+            self.stats.errors["too_large"] += 1
+            self.drop(stub, "too_large")
+            return None
         if record.raw_stream.limit > 0:
             # The block ended before its Content-Length: a clipped download or a cut file.
             self.stats.errors["truncated_record"] += 1
