@@ -194,9 +194,12 @@ class WarcReader(Reader):
                 except Exception as error:  # warcio raises many kinds on damaged gzip or headers
                     self._bad_file(path, error, kept_here)
                     return
-                if record.rec_type is None:  # what warcio makes of the start of a cut gzip member
+                length = record.rec_headers.get_header("Content-Length") or ""
+                if record.rec_type is None or not length.strip().isdigit():
+                    # What warcio makes of a record whose headers were cut off (every WARC record has a length).
                     self._bad_file(path, EOFError("the file ends inside a record (cut short)"), kept_here)
                     return
+                reports_before = len(self.stats.bad_files)
                 if record.rec_type == "response":
                     self.stats.documents_in += 1
                     record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
@@ -218,6 +221,11 @@ class WarcReader(Reader):
                         yield document
                 # Only after the payload is read: asking for the offset reads the record to its end.
                 last_offset = archive.get_record_offset()
+                if getattr(record.raw_stream, "limit", 0) > 0 and len(self.stats.bad_files) == reports_before:
+                    # A record cut short that nothing above reported (not a page we read): the file ends in it.
+                    cut = EOFError(f"the file ends inside a {record.rec_type} record (cut short)")
+                    self._bad_file(path, cut, kept_here)
+                    return
             # warcio ends quietly when a file is cut inside a later gzip member: compare where the
             # last whole record ended with the file's size to notice.
             size = storage.size(path)
