@@ -354,3 +354,30 @@ def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
     assert document.metadata["pii"] == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert [s["counts"] for s in stats["steps"] if s["step"] == "pii"] == [{"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}]
+
+
+def test_a_document_whose_scan_runs_out_of_time_is_dropped_not_passed_on():
+    stage = PiiScrubber(timeout=0.2, replacement="tag")
+    slow = Document("d", "http://example.com/", "@" * 200_000 + " mail jane@example.com")
+    assert stage.filter(slow) == "pii_timeout"
+    assert stage.stats.errors["pii_timeout"] == 1
+    assert scrub(stage, "Mail jane@example.com now").text == "Mail <EMAIL_ADDRESS> now"  # fast ones go through
+
+
+def test_both_ways_of_cutting_windows_agree():
+    import random
+
+    from webcorpus.pii.detector import _SPACE, _window, _window_bisect
+
+    rng = random.Random(7)
+    for _ in range(200):
+        pieces = [
+            rng.choice(["@", "a", "1", ".", " ", "\n", "x" * rng.randint(1, 1500)]) for _ in range(rng.randint(1, 60))
+        ]
+        text = "".join(pieces)
+        spaces = [m.start() for m in _SPACE.finditer(text)]
+        for _ in range(20):
+            start = rng.randrange(len(text))
+            end = min(len(text), start + rng.randint(0, 5))
+            tokens = rng.randint(0, 3)
+            assert _window(text, start, end, tokens) == _window_bisect(text, spaces, start, end, tokens)

@@ -376,11 +376,13 @@ CLIP = 320  # longer than any e-mail address (254), IBAN (34 + spaces) or crypto
 _LAST_DIGIT = re.compile(r"\d(?=\D*\Z)")
 _LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 _SPACE = re.compile(r"\s")
+MANY_HITS = 64
 _NON_SPACE = re.compile(r"\S")
 
 
 def _window(text: str, start: int, end: int, tokens_after: int) -> tuple[int, int]:
-    """From the start of the token holding `start` to the end of the `tokens_after`-th token after `end`."""
+    """From the start of the token holding `start` to the end of the `tokens_after`-th token after `end`,
+    scanning the text around the hit (up to LONGEST_TOKEN characters each way)."""
     head = text[max(0, start - LONGEST_TOKEN) : start]
     space = _LAST_SPACE.match(head)
     if space:
@@ -401,11 +403,38 @@ def _window(text: str, start: int, end: int, tokens_after: int) -> tuple[int, in
     return left, right
 
 
+def _window_bisect(text: str, spaces: list[int], start: int, end: int, tokens_after: int) -> tuple[int, int]:
+    """`_window`'s answer from `spaces` (where the text's whitespace is, sorted): a bisection per look-up
+    instead of a scan of up to LONGEST_TOKEN characters, for texts with many hits in long tokens."""
+    before = bisect.bisect_left(spaces, start) - 1  # the last whitespace before `start`
+    if before >= 0 and spaces[before] >= start - LONGEST_TOKEN:
+        left = spaces[before] + 1
+    else:
+        left = 0 if start <= LONGEST_TOKEN else start - CLIP
+    right = end
+    for step in range(tokens_after + 1):
+        after = bisect.bisect_left(spaces, right)  # the first whitespace at or after `right`
+        if after == len(spaces) or spaces[after] >= right + LONGEST_TOKEN:
+            return left, min(len(text), right + (LONGEST_TOKEN if step else CLIP))
+        right = spaces[after]
+        if step < tokens_after:
+            word = _NON_SPACE.search(text, right)
+            if word is None:
+                break
+            right = word.start()
+    return left, right
+
+
 def windows_for(text: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
     """Token-aligned windows around (start, end, tokens_after) hits, merged where they overlap or only
     whitespace lies between them (a match may span that whitespace)."""
     windows: list[tuple[int, int]] = []
-    for left, right in sorted(_window(text, *hit) for hit in hits):
+    if len(hits) > MANY_HITS:  # e.g. a run of 200,000 '@': bisections instead of 200 million scanned characters
+        spaces = [m.start() for m in _SPACE.finditer(text)]
+        spans = [_window_bisect(text, spaces, *hit) for hit in hits]
+    else:  # listing every space of a page would cost more than a few scans
+        spans = [_window(text, *hit) for hit in hits]
+    for left, right in sorted(spans):
         if windows and (left <= windows[-1][1] or text[windows[-1][1] : left].isspace()):
             windows[-1] = (windows[-1][0], max(windows[-1][1], right))
         else:

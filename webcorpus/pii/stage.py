@@ -17,6 +17,7 @@ from webcorpus.document import Document
 from webcorpus.pii.detector import DEFAULT_PHONE_REGIONS, NER_ENTITIES, PATTERN_ENTITIES
 from webcorpus.pipeline.options import OptionError
 from webcorpus.pipeline.step import Filter
+from webcorpus.stages.timelimit import TimeLimitExceeded, time_limit
 
 # FineWeb-style stand-ins: fixed values that read like the real thing but point nowhere. The IPs are
 # documentation ranges (RFC 5737, RFC 3849), which the default public-only rule would never flag again.
@@ -46,7 +47,7 @@ class PiiScrubber(Filter):
 
     name = "pii"
     summary = "Replace e-mails, public IPs, phones, card numbers, IBANs, SSNs and crypto addresses (presidio)."
-    option_minimum = {"score_threshold": 0}
+    option_minimum = {"score_threshold": 0, "timeout": 0}
     option_help = {
         "entities": f"Entity types to replace (default: {', '.join(PATTERN_ENTITIES)}; "
         f"{' and '.join(NER_ENTITIES)} need ner_model).",
@@ -57,6 +58,8 @@ class PiiScrubber(Filter):
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
         "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
         "phone_regions": "Regions whose phone number formats are recognised (ISO codes).",
+        "timeout": "Seconds one document's scan may take; a document not scanned in time is dropped as "
+        "'pii_timeout', never passed on unscrubbed (0: no limit).",
         "ner_model": "An installed spaCy NER model (package name or folder) for PERSON and LOCATION.",
     }
 
@@ -69,8 +72,10 @@ class PiiScrubber(Filter):
         skip_version_numbers: bool = True,
         phone_regions: list[str] | None = None,
         ner_model: str | None = None,
+        timeout: float = 10.0,
     ) -> None:
         super().__init__()
+        self.timeout = timeout
         from webcorpus.pii.detector import PiiDetector, presidio_analyzer
 
         wanted = list(entities) if entities else list(PATTERN_ENTITIES)
@@ -134,7 +139,12 @@ class PiiScrubber(Filter):
     def filter(self, document: Document) -> str | None:
         text = document.text
         skipped = self.detector.skipped_runs
-        matches = self.find(text)
+        try:
+            with time_limit(self.timeout):
+                matches = self.find(text)
+        except TimeLimitExceeded:  # never passed on unscrubbed: a scan that did not finish drops the document
+            self.stats.errors["pii_timeout"] += 1
+            return "pii_timeout"
         if self.detector.skipped_runs > skipped:
             self.stats.errors["long_number_run_not_searched_for_phones"] += self.detector.skipped_runs - skipped
         if not matches:
