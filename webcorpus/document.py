@@ -45,6 +45,7 @@ class Document:
 
 # A lone UTF-16 surrogate ("\ud800" in JSON) is not text: no encoder writes it, fastText refuses it.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # its JSON form; searched without copying the line
 REPLACED = "invalid_unicode_replaced"  # the count stages report for lines that needed it
 
 
@@ -71,7 +72,7 @@ def read_jsonl(
         except (ValueError, TypeError) as error:
             print(f"webcorpus: {source}:{number}: skipped a malformed document line ({error})", file=sys.stderr)
             continue
-        if "\\ud" in line.lower():  # only a \uD800-style escape can carry a lone surrogate into a line
+        if SURROGATE_ESCAPE.search(line):  # only a \uD800-style escape can carry a lone surrogate into a line
             repaired |= _replace_surrogates(document)
         if repaired and counts is not None:
             counts[REPLACED] += 1
