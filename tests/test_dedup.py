@@ -1,9 +1,12 @@
+import hashlib
 import json
+import random
+import tracemalloc
 
 from click.testing import CliRunner
 
 from webcorpus.cli import main
-from webcorpus.dedup.minhash import Signer, normalize, shingles
+from webcorpus.dedup.minhash import Signer, exact_key, iter_shingles, normalize, shingles
 from webcorpus.dedup.stream import ExactDedup, StreamMinHashDedup
 from webcorpus.document import Document
 from webcorpus.testing.dedup_truth import make_corpus
@@ -39,6 +42,32 @@ def test_signatures_are_deterministic():
     a, b = Signer(5, 112, 1, "sha1").signature(text), Signer(5, 112, 1, "sha1").signature(text)
     assert list(a.hashvalues) == list(b.hashvalues)
     assert list(Signer(5, 112, 2, "sha1").signature(text).hashvalues) != list(a.hashvalues)
+
+
+def test_shingles_are_the_same_whatever_the_pieces_the_text_is_read_in():
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice(["a", "B", "É", "1", "22", " ", "\n", "ΣΑ", "-", "\u00a0", "ﬁ"]) for _ in range(80))
+        size = rng.randint(1, 6)
+        words = normalize(text).split()
+        whole = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)] or [" ".join(words)]
+        expected = [g.encode() for g in dict.fromkeys(whole) if g]
+        assert list(dict.fromkeys(iter_shingles(text, size, rng.randint(1, 20)))) == expected, (text, size)
+        assert exact_key(text) == hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+def test_signing_a_long_document_takes_a_few_times_its_size():
+    # All shingles at once took ~136x the document's size (datasketch hashes num_perm x shingles values).
+    rng = random.Random(0)
+    vocabulary = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+    text = " ".join(rng.choice(vocabulary) for _ in range(100_000))
+    tracemalloc.start()
+    try:
+        Signer(5, 112, 1, "sha1").signature(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30 * len(text)
 
 
 def collides(x, y) -> bool:

@@ -1,5 +1,8 @@
+import pytest
+
 from webcorpus.document import Document
 from webcorpus.stages.extract import TrafilaturaExtractor
+from webcorpus.stages.timelimit import TimeLimitExceeded, time_limit
 from webcorpus.testing.sample_warc import ENGLISH, NAV, article
 
 
@@ -96,3 +99,27 @@ def test_a_time_limit_off_the_main_thread_fails_loudly_instead_of_doing_nothing(
         None,
         "no_text",
     )
+
+
+def test_the_time_bound_holds_when_a_library_swallows_exceptions():
+    # trafilatura wraps its fallbacks in `except Exception`; a time limit raised as an Exception
+    # was swallowed there and a 800 KB page ran for minutes under a 5 s bound.
+    def library_call() -> str:
+        for _ in range(50_000_000):
+            try:
+                sum(range(100))
+            except Exception:
+                pass
+        return "ran to the end"
+
+    def swallows_once_then_works() -> str:
+        try:
+            library_call()
+        except:  # noqa: E722 - a bare except, as some libraries have
+            pass
+        return library_call()
+
+    for call in (library_call, swallows_once_then_works):
+        with pytest.raises(TimeLimitExceeded):
+            with time_limit(0.05):
+                call()

@@ -1,5 +1,10 @@
 """Each quality rule on hand-written documents just inside and just outside its threshold."""
 
+import random
+import tracemalloc
+from collections import Counter
+
+import numpy as np
 import pytest
 
 from webcorpus.document import Document
@@ -7,7 +12,12 @@ from webcorpus.pipeline.options import options_of as stage_options
 from webcorpus.stages.c4_quality import C4QualityFilter, count_sentences
 from webcorpus.stages.fineweb_quality import FineWebQualityFilter
 from webcorpus.stages.gopher_quality import GopherQualityFilter
-from webcorpus.stages.gopher_repetition import GopherRepetitionFilter
+from webcorpus.stages.gopher_repetition import (
+    GopherRepetitionFilter,
+    duplicated_ngram_chars,
+    next_gram_ids,
+    top_ngram_chars,
+)
 
 SENTENCE = "The library opened a new reading room with views over the harbour and the old town."
 
@@ -71,6 +81,56 @@ def test_duplicated_ngram_fraction(n):
     rule = f"dup_{n}_gram_frac"
     assert only(GopherRepetitionFilter, **{rule: share + 0.005}).filter(doc(text)) is None
     assert only(GopherRepetitionFilter, **{rule: share - 0.005}).filter(doc(text)) == f"dup_{n}_gram"
+
+
+def reference_ngram_chars(words: list[str], n: int) -> tuple[int, int]:
+    """Gopher's two n-gram measures with tuples of words, written the plain way (datatrove's)."""
+    grams = Counter(zip(*(words[i:] for i in range(n))))
+    top, count = grams.most_common(1)[0]
+    seen, repeated, i = set(), 0, 0
+    while i <= len(words) - n:
+        gram = tuple(words[i : i + n])
+        if gram in seen:
+            repeated += sum(map(len, gram))
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return (sum(map(len, top)) + n - 1) * count, repeated
+
+
+def test_ngram_measures_on_integer_ids_equal_the_plain_way():
+    rng = random.Random(3)
+    for _ in range(300):
+        vocabulary = [f"w{i}" * rng.randint(1, 3) for i in range(rng.randint(1, 12))]
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(10, 200))]
+        word_ids = np.array([vocabulary.index(w) for w in words])
+        chars_before = np.concatenate(([0], np.cumsum([len(w) for w in words])))
+        gram_ids = word_ids
+        for n in range(2, 11):
+            gram_ids = next_gram_ids(gram_ids, word_ids, n)
+            expected = reference_ngram_chars(words, n)
+            got = (top_ngram_chars(gram_ids, chars_before, n), duplicated_ngram_chars(gram_ids, chars_before, n))
+            assert got == expected, (words, n)
+
+
+def traced_peak(step, text: str) -> int:
+    """Peak of Python's (and numpy's) allocations while `step` judges one document."""
+    document = Document("big", "https://example.com/", text, {"language": "en"})
+    tracemalloc.start()
+    try:
+        step.filter(document)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_repetition_rules_on_a_long_document_take_a_few_times_its_size():
+    # n-grams as tuples of words took ~46x the document's size, 730 MB for a 12 MB document.
+    rng = random.Random(0)
+    vocabulary = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+    text = " ".join(rng.choice(vocabulary) + rng.choice(["", "", "", ".", ","]) for _ in range(60_000))
+    assert traced_peak(GopherRepetitionFilter(), text) < 35 * len(text)
 
 
 def test_defaults_keep_normal_prose_and_drop_spam():

@@ -15,6 +15,7 @@ document such runs are words like any other, as in spaCy's English tokenizer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 # Characters that make a "word" a symbol when nothing else is in it (Gopher's non-symbol words).
@@ -61,6 +62,10 @@ _KEEP_WHOLE = frozenset(
     "Mr. Mrs. Ms. Dr. St. Jr. Sr. vs. Prof. Inc. Ltd. Co. Corp. Mt. Jan. Feb. Mar. Apr. Jun. Jul. Aug. "
     "Sep. Sept. Oct. Nov. Dec. a.m. p.m. e.g. i.e. U.S. U.K. :) :( :-) :-( ;) ;-) ): (: :D :P <3 and/or".split()
 )
+# Long texts are split into words a piece of about this many characters at a time, so that the list of
+# a piece's whitespace-separated chunks, not the whole text's, is in memory at once.
+PIECE_CHARACTERS = 1 << 20
+_WHITESPACE = re.compile(r"\s")
 # Chunks longer than this (no real word is) lose their leading and trailing marks in one go.
 LONG_CHUNK = 100
 _EDGE_RUN = re.compile(rf"[{_EDGE}]*")
@@ -118,27 +123,36 @@ def _contractions() -> dict[str, list[str]]:
 CONTRACTIONS = _contractions()
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)
 def split_words(text: str, language: str | None = None) -> tuple[str, ...]:
-    """Words and punctuation marks of `text`, in order. Cached: consecutive filters share the work.
+    """The words of a document, cached: the quality filters that follow each other share the work. A
+    document's words take several times its size, so the cache holds two documents, not more."""
+    return tuple(words_of(text, language))
+
+
+def words_of(text: str, language: str | None = None) -> list[str]:
+    """Words and punctuation marks of `text`, in order.
 
     `language` (an ISO code, as langid writes it) only matters for languages without spaces.
     """
     words: list[str] = []
+    # One object per distinct word: a long document's words then take a pointer each, not a string each.
+    distinct: dict[str, str] = {}
     per_character = language in NO_SPACE_LANGUAGES
-    for chunk in text.split():
-        if _PLAIN.match(chunk) and not per_character:
-            parts = CONTRACTIONS.get(chunk)
-            if parts is None:
-                words.append(chunk)
+    for piece in pieces_at_whitespace(text):
+        for chunk in piece.split():
+            if _PLAIN.match(chunk) and not per_character:
+                parts = CONTRACTIONS.get(chunk)
+                if parts is None:
+                    words.append(distinct.setdefault(chunk, chunk))
+                else:
+                    words.extend(parts)
+            elif per_character:
+                for character_run in _CJK_CHAR.findall(chunk):
+                    _split_chunk(character_run, words)
             else:
-                words.extend(parts)
-        elif per_character:
-            for piece in _CJK_CHAR.findall(chunk):
-                _split_chunk(piece, words)
-        else:
-            _split_chunk(chunk, words)
-    return tuple(words)
+                _split_chunk(chunk, words)
+    return words
 
 
 def _split_chunk(chunk: str, words: list[str]) -> None:
@@ -178,6 +192,20 @@ def _split_chunk(chunk: str, words: list[str]) -> None:
         else:
             words.extend(piece for piece in _INFIX.split(chunk) if piece)
     words.extend(reversed(suffixes))
+
+
+def pieces_at_whitespace(text: str, length: int = PIECE_CHARACTERS) -> Iterator[str]:
+    """`text` in consecutive pieces of about `length` characters, each cut just after a whitespace
+    character, so no word is cut: whatever works within words (splitting, lower-casing, normalising)
+    gives, piece after piece, what it gives on the whole text."""
+    start = 0
+    while len(text) - start > length:
+        cut = _WHITESPACE.search(text, start + length)
+        if cut is None:
+            break
+        yield text[start : cut.end()]
+        start = cut.end()
+    yield text[start:]
 
 
 def is_symbol(word: str) -> bool:

@@ -8,15 +8,19 @@ whitespace collapsed to single spaces. Shingles are runs of `shingle_size` conse
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal, get_args
 
 from datasketch import LeanMinHash, MinHash
 
+from webcorpus.text import PIECE_CHARACTERS, pieces_at_whitespace
+
 DIGITS = re.compile(r"\d+")
 NON_WORD = re.compile(r"[^\w\s]|_")
+SIGNATURE_BATCH = 4096  # shingles hashed at once: datasketch holds num_perm x this many 64-bit values
 DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 HashName = Literal["sha1", "md5", "blake2b"]  # 32 bits of the digest feed datasketch
 HASHES = get_args(HashName)
@@ -41,13 +45,24 @@ def normalize(text: str) -> str:
 
 
 def shingles(text: str, size: int) -> list[bytes]:
-    """The distinct word n-grams of the normalised text (a text shorter than `size` is one shingle)."""
-    words = normalize(text).split()
-    if len(words) <= size:
-        return [" ".join(words).encode()] if words else []
-    # In order of first appearance (a set's order would change with Python's hash seed).
-    grams = dict.fromkeys(" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
-    return [g.encode() for g in grams]
+    """The distinct word n-grams of the normalised text (a text shorter than `size` is one shingle),
+    in order of first appearance (a set's order would change with Python's hash seed)."""
+    return list(dict.fromkeys(iter_shingles(text, size)))
+
+
+def iter_shingles(text: str, size: int, piece_characters: int = PIECE_CHARACTERS) -> Iterator[bytes]:
+    """The word n-grams of the normalised text, repeats included, normalising a piece of the text at a
+    time: the memory of a long document's shingles stays within a small multiple of one piece."""
+    carried: list[str] = []  # the last size-1 words of the previous piece
+    emitted = False
+    for piece in pieces_at_whitespace(text, piece_characters):
+        words = carried + normalize(piece).split()
+        for i in range(len(words) - size + 1):
+            yield " ".join(words[i : i + size]).encode()
+            emitted = True
+        carried = words[-(size - 1) :] if size > 1 else []
+    if not emitted and carried:
+        yield " ".join(carried).encode()
 
 
 def hash_function(name: str) -> Callable[[bytes], int]:
@@ -82,10 +97,20 @@ class Signer:
             permutations=self._template.permutations,
             scheme=self._template.scheme,
         )
-        minhash.update_batch(shingles(text, self.shingle_size))
+        # A shingle seen twice changes no minimum, so repeats need not be removed first.
+        shingle_stream = iter_shingles(text, self.shingle_size)
+        while batch := list(itertools.islice(shingle_stream, SIGNATURE_BATCH)):
+            minhash.update_batch(batch)
         return LeanMinHash(minhash)
 
 
 def exact_key(text: str) -> str:
-    """Documents equal up to case and whitespace share this key."""
-    return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
+    """Documents equal up to case and whitespace share this key (the SHA-1 of the lower-cased words
+    joined by single spaces, hashed a piece at a time)."""
+    digest, separator = hashlib.sha1(), b""
+    for piece in pieces_at_whitespace(text):
+        words = piece.lower().split()
+        if words:
+            digest.update(separator + " ".join(words).encode())
+            separator = b" "
+    return digest.hexdigest()

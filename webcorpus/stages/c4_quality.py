@@ -6,7 +6,7 @@ import re
 
 from webcorpus.document import Document
 from webcorpus.pipeline.step import Filter
-from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, split_words
+from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, words_of
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 LINE_END_PUNCTUATION = (".", "?", "!", '"', "'")
@@ -16,7 +16,7 @@ POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cooki
 def count_sentences(line: str) -> int:
     """Sentences in a line: a new one starts at the first word after a sentence-ending mark."""
     sentences, after_end = 1, False
-    for word in split_words(line):
+    for word in words_of(line):  # lines are not worth caching
         if word in SENTENCE_END_TOKENS:
             after_end = True
         elif after_end and not is_symbol(word):

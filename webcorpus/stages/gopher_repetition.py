@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+
+import numpy as np
 
 from webcorpus.document import Document
 from webcorpus.pipeline.step import Filter
@@ -13,32 +14,44 @@ PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 LINE_BREAK = re.compile(r"\n+")
 
 
-def top_ngram_chars(words: list[int], word_length: list[int], n: int) -> int:
+def next_gram_ids(gram_ids: np.ndarray, words: np.ndarray, n: int) -> np.ndarray:
+    """Ids of the n-grams starting at each position, from the ids of the (n-1)-grams: two n-grams get the
+    same id exactly when they have the same words. Integers instead of tuples of words keep the memory
+    of a long document within a few times its size."""
+    keys = gram_ids[:-1].astype(np.int64) * (int(words.max()) + 1) + words[n - 1 :]
+    return np.unique(keys, return_inverse=True)[1].reshape(-1)
+
+
+def top_ngram_chars(gram_ids: np.ndarray, chars_before: np.ndarray, n: int) -> int:
     """Characters covered by the most frequent n-gram (words joined by spaces), times its count.
 
-    `words` are word ids; `word_length[id]` is that word's length.
+    `chars_before[i]` is the length of the words before word i, so an n-gram at i holds
+    `chars_before[i + n] - chars_before[i]` characters of words.
     """
-    grams = Counter(zip(*(words[i:] for i in range(n))))
-    # Ties go to the n-gram seen first (Counter keeps insertion order), as in datatrove.
-    gram, count = grams.most_common(1)[0]
-    return (sum(word_length[w] for w in gram) + n - 1) * count
+    counts = np.bincount(gram_ids)
+    count = int(counts.max())
+    # Ties go to the n-gram seen first, as in datatrove (a Counter's insertion order).
+    first = int(np.argmax(counts[gram_ids] == count))
+    return (int(chars_before[first + n] - chars_before[first]) + n - 1) * count
 
 
-def duplicated_ngram_chars(words: list[int], word_length: list[int], n: int, stop_above: float = float("inf")) -> int:
+def duplicated_ngram_chars(
+    gram_ids: np.ndarray, chars_before: np.ndarray, n: int, stop_above: float = float("inf")
+) -> int:
     """Characters in n-grams that repeat an earlier one; after a repeat the scan jumps past it,
     so overlapping repeats are not counted twice. Stops early once the count passes `stop_above`."""
-    seen: set[tuple[int, ...]] = set()
+    seen = bytearray(int(gram_ids.max()) + 1)
+    ids, before = memoryview(gram_ids), memoryview(chars_before)  # plain ints, one at a time
     repeated = i = 0
-    last = len(words) - n
-    while i <= last:
-        gram = tuple(words[i : i + n])
-        if gram in seen:
-            repeated += sum(word_length[w] for w in gram)
+    while i < len(ids):
+        gram = ids[i]
+        if seen[gram]:
+            repeated += before[i + n] - before[i]
             if repeated > stop_above:
                 break
             i += n
         else:
-            seen.add(gram)
+            seen[gram] = 1
             i += 1
     return repeated
 
@@ -114,19 +127,26 @@ class GopherRepetitionFilter(Filter):
         if self.dup_line_char_frac is not None and chars / size > self.dup_line_char_frac:
             return "dup_line_char_frac"
 
-        # n-grams of small integers hash and compare faster than joined strings.
         words = split_words(text, document.metadata.get("language"))
-        ids: dict[str, int] = {}
-        coded = [ids.setdefault(word, len(ids)) for word in words]
-        word_length = [len(word) for word in ids]
-        for n, frac in self.top_grams:
-            if frac is not None and len(coded) >= n and top_ngram_chars(coded, word_length, n) / size > frac:
-                return f"top_{n}_gram"
-        # A repeated n-gram holds a repeated 5-gram: with none of those, the longer checks pass too.
-        five_grams = list(zip(*(coded[i:] for i in range(5))))
-        if len(set(five_grams)) == len(five_grams):
+        if len(words) < 2:
             return None
+        vocabulary: dict[str, int] = {}
+        word_ids = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in words), np.int64, len(words))
+        word_length = np.fromiter(map(len, vocabulary), np.int64, len(vocabulary))
+        chars_before = np.concatenate(([0], np.cumsum(word_length[word_ids])))
+        gram_ids = word_ids
+        for n, frac in self.top_grams:
+            if len(words) < n:
+                return None
+            gram_ids = next_gram_ids(gram_ids, word_ids, n)
+            if frac is not None and top_ngram_chars(gram_ids, chars_before, n) / size > frac:
+                return f"top_{n}_gram"
         for n, frac in self.dup_grams:
-            if frac is not None and duplicated_ngram_chars(coded, word_length, n, frac * size) / size > frac:
+            if len(words) < n:
+                return None
+            gram_ids = next_gram_ids(gram_ids, word_ids, n)
+            if n == 5 and int(gram_ids.max()) + 1 == len(gram_ids):
+                return None  # every 5-gram is new, so is every longer n-gram: nothing is repeated
+            if frac is not None and duplicated_ngram_chars(gram_ids, chars_before, n, frac * size) / size > frac:
                 return f"dup_{n}_gram"
         return None

@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class TimeLimitExceeded(Exception):
-    pass
+class TimeLimitExceeded(BaseException):
+    """A BaseException, like KeyboardInterrupt: libraries that catch `Exception` around their own
+    fallbacks (trafilatura does) must not swallow it and carry on unbounded."""
 
 
 class TimeLimitUnavailable(RuntimeError):
     """A limit asked for where SIGALRM cannot deliver it (not the main thread)."""
+
+
+REPEAT_SECONDS = 0.1
 
 
 def _raise(signum, frame):
@@ -37,7 +41,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             f"{threading.current_thread().name}: run steps on a main thread, or set the timeout to 0"
         )
     previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # The timer repeats: should a bare `except:` somewhere still swallow the first signal, the next
+    # one fires a moment later instead of never.
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
