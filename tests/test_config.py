@@ -32,6 +32,7 @@ def test_bundled_pipeline_loads():
     assert [s.name for s in config.steps] == [
         "read_warc",
         "url_filter",
+        "quick_langid",
         "extract",
         "langid",
         "gopher_repetition",

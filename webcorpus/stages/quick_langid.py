@@ -1,0 +1,97 @@
+"""quick_langid: before extraction, drop pages with no stretch of text in the wanted languages.
+
+Extraction (trafilatura) is most of the first stage's time, and with FineWeb's English-only `langid` most
+extracted pages are thrown away right after. This step looks at the page's visible text cheaply (tags
+stripped with regular expressions, no HTML parse), cut into stretches of about `window_characters` at
+block-level tags, and runs the same fastText model on each stretch in page order. A page goes on to
+extraction as soon as one stretch scores `threshold` or more for a listed language; only a page where none
+does is dropped. An English article on a German site has English stretches and goes on; the page as a
+whole would have scored German. How the default threshold was chosen, and what it costs and saves:
+docs/benchmarks.md. With no languages listed the step passes everything and does no work.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from collections.abc import Iterator
+
+from webcorpus.document import Document
+from webcorpus.pipeline.step import Filter
+from webcorpus.stages.langid import load_language_model
+
+# Where one block of visible text ends: content a browser does not show as text (scripts, styles, the
+# head, comments; a closing tag may carry junk up to its '>', as browsers allow), or a block-level tag.
+BLOCK_END = re.compile(
+    r"<(script|style|head)\b.*?</\1\b[^>]*>|<!--.*?-->"
+    r"|<(?:/?(?:p|div|li|td|th|tr|h[1-6]|article|section|header|footer|nav|ul|ol|table|blockquote|pre|dd|dt|dl"
+    r"|option|form|main|aside|figcaption|figure|body|html|title)\b|br\b)[^>]*>",
+    re.DOTALL | re.IGNORECASE,
+)
+TAG = re.compile(r"<[^>]*>")
+
+
+def text_stretches(page: str, window_characters: int) -> Iterator[str]:
+    """The page's visible text in page order, in stretches of at least `window_characters` (the last may
+    be shorter), each made of whole blocks, whitespace collapsed, character references decoded. Lazy:
+    a caller that stops early has not paid for the rest of the page."""
+    pending: list[str] = []
+    length = position = 0
+    for end in itertools.chain(BLOCK_END.finditer(page), [None]):
+        block = page[position : end.start()] if end else page[position:]
+        position = end.end() if end else len(page)
+        if "<" in block:
+            block = TAG.sub(" ", block)
+        text = " ".join((html.unescape(block) if "&" in block else block).split())
+        if not text:
+            continue
+        pending.append(text)
+        length += len(text) + 1
+        if length >= window_characters:
+            yield " ".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield " ".join(pending)
+
+
+class QuickLanguageFilter(Filter):
+    """Drops an HTML page (`language`) when no stretch of its visible text is in a listed language with
+    at least `threshold` probability (fastText lid.176, as in langid). Goes before `extract`, so pages that
+    `langid` would drop after extraction are not extracted; it keeps every page `langid` keeps on the
+    development pages, with a wide margin (docs/benchmarks.md)."""
+
+    name = "quick_langid"
+    summary = "Before extraction, drop pages with no stretch of visible text in the listed languages."
+    option_minimum = {"threshold": 0, "window_characters": 1}
+    option_help = {
+        "languages": "Language codes to look for (as in langid); empty passes every page and does no work.",
+        "threshold": "A page goes on once one stretch scores at least this for a listed language.",
+        "window_characters": "Length of the stretches of visible text that are scored.",
+        "model": "A fastText language-ID model file (default: the bundled lid.176.ftz).",
+    }
+
+    def __init__(
+        self,
+        languages: list[str] | None = None,
+        threshold: float = 0.3,
+        window_characters: int = 300,
+        model: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.labels = {f"__label__{language}" for language in languages or []}
+        self.model = load_language_model(model) if self.labels else None
+        self.threshold = threshold
+        self.window_characters = window_characters
+
+    def filter(self, document: Document) -> str | None:
+        if self.model is None:
+            return None
+        judged = False
+        for stretch in text_stretches(document.text, self.window_characters):
+            labels, scores = self.model.predict(stretch, k=1)
+            if labels and labels[0] in self.labels and scores[0] >= self.threshold:
+                return None
+            judged = judged or bool(labels)
+        # Dropped only on evidence: a page with no visible text found here goes on to extraction.
+        return "language" if judged else None
