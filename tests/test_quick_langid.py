@@ -40,6 +40,16 @@ def test_visible_text_comes_in_stretches_of_whole_blocks():
     assert list(text_stretches(html, 12)) == ["One & two three", "four"]
 
 
+def test_unclosed_markup_hides_the_rest_of_the_page_and_costs_linear_time():
+    quick = QuickLanguageFilter(languages=["en"])
+    german = "".join(f"<p>{p}</p>" for p in GERMAN)
+    assert list(text_stretches("<p>Hallo Welt</p><script>var x = 1;", 1)) == ["Hallo Welt"]
+    assert list(text_stretches("<p>Hallo Welt</p><!-- <p>Hello</p>", 1)) == ["Hallo Welt"]
+    # Each of these took minutes when every unclosed tag was searched to the end of the page.
+    for unit in ("<script>", "<!--", "<style x", "<p ", "<", "<title>"):
+        assert quick.filter(page(german + unit * 50_000)) == "language", unit
+
+
 def test_an_english_article_on_a_german_site_goes_on_and_a_german_page_is_dropped():
     quick = QuickLanguageFilter(languages=["en"])
     _, english = next(iter(ENGLISH.values()))

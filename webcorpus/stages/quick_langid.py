@@ -1,19 +1,19 @@
 """quick_langid: before extraction, drop pages with no stretch of text in the wanted languages.
 
 Extraction (trafilatura) is most of the first stage's time, and with FineWeb's English-only `langid` most
-extracted pages are thrown away right after. This step looks at the page's visible text cheaply (tags
-stripped with regular expressions, no HTML parse), cut into stretches of about `window_characters` at
-block-level tags, and runs the same fastText model on each stretch in page order. A page goes on to
-extraction as soon as one stretch scores `threshold` or more for a listed language; only a page where none
-does is dropped. An English article on a German site has English stretches and goes on; the page as a
-whole would have scored German. How the default threshold was chosen, and what it costs and saves:
-docs/benchmarks.md. With no languages listed the step passes everything and does no work.
+extracted pages are thrown away right after. This step looks at the page's visible text cheaply (scripts,
+styles, the title and comments skipped, tags stripped, with regular expressions: no HTML parse), cut at
+block-level tags into stretches of about `window_characters`, and runs the same fastText model on each
+stretch in page order. A page goes on to extraction as soon as one stretch scores `threshold` or more for a
+listed language; only a page where text was found and no stretch does is dropped. An English article on a
+German site has English stretches and goes on, where the page as a whole would score German. How the
+default threshold was chosen, and what it costs and saves: docs/benchmarks.md. With no languages listed
+the step passes everything and does no work.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
 import re
 from collections.abc import Iterator
 
@@ -21,15 +21,32 @@ from webcorpus.document import Document
 from webcorpus.pipeline.step import Filter
 from webcorpus.stages.langid import load_language_model
 
-# Where one block of visible text ends: content a browser does not show as text (scripts, styles, the
-# head, comments; a closing tag may carry junk up to its '>', as browsers allow), or a block-level tag.
+# Where a block of visible text ends: an element a browser does not show as text (its content runs to its
+# closing tag, or to the end of the page if there is none), a comment, or a block-level tag. `[^<>]*`
+# rather than `[^>]*` in tags, so a page of unclosed `<p` costs linear time, not quadratic.
 BLOCK_END = re.compile(
-    r"<(script|style|head)\b.*?</\1\b[^>]*>|<!--.*?-->"
+    r"<(script|style|title)\b[^<>]*>|<!--"
     r"|<(?:/?(?:p|div|li|td|th|tr|h[1-6]|article|section|header|footer|nav|ul|ol|table|blockquote|pre|dd|dt|dl"
-    r"|option|form|main|aside|figcaption|figure|body|html|title)\b|br\b)[^>]*>",
-    re.DOTALL | re.IGNORECASE,
+    r"|option|form|main|aside|figcaption|figure|body|head|html)\b|br\b)[^<>]*>",
+    re.IGNORECASE,
 )
-TAG = re.compile(r"<[^>]*>")
+HIDDEN_END = {name: re.compile(rf"</{name}\b[^<>]*>", re.IGNORECASE) for name in ("script", "style", "title")}
+TAG = re.compile(r"<[^<>]*>")
+
+
+def visible_blocks(page: str) -> Iterator[str]:
+    """The page's text between block ends, in order, tags and all; lazily, one search per block end."""
+    position = 0
+    while (found := BLOCK_END.search(page, position)) is not None:
+        yield page[position : found.start()]
+        position = found.end()
+        if found.group(1):
+            hidden_end = HIDDEN_END[found.group(1).lower()].search(page, position)
+            position = hidden_end.end() if hidden_end else len(page)
+        elif found.group() == "<!--":
+            comment_end = page.find("-->", position)
+            position = comment_end + 3 if comment_end >= 0 else len(page)
+    yield page[position:]
 
 
 def text_stretches(page: str, window_characters: int) -> Iterator[str]:
@@ -37,10 +54,8 @@ def text_stretches(page: str, window_characters: int) -> Iterator[str]:
     be shorter), each made of whole blocks, whitespace collapsed, character references decoded. Lazy:
     a caller that stops early has not paid for the rest of the page."""
     pending: list[str] = []
-    length = position = 0
-    for end in itertools.chain(BLOCK_END.finditer(page), [None]):
-        block = page[position : end.start()] if end else page[position:]
-        position = end.end() if end else len(page)
+    length = 0
+    for block in visible_blocks(page):
         if "<" in block:
             block = TAG.sub(" ", block)
         text = " ".join((html.unescape(block) if "&" in block else block).split())
