@@ -1,8 +1,9 @@
-"""pii: find personal data with presidio-analyzer's recognizers and replace it, offline and fast.
+"""pii: find personal data with presidio-analyzer's recognizers and our own rules, and replace it.
 
 FineWeb anonymised e-mail addresses and public IP addresses. This stage covers more of presidio's
 entity types; `webcorpus/pii/detector.py` explains how it stays fast (it runs the recognizers only where
-a cheap trigger says they can match, and gets the same spans as a plain `AnalyzerEngine`).
+a cheap trigger says they can match, and gets the same spans as a plain `AnalyzerEngine`), and
+`webcorpus/pii/rules.py` where we part from presidio (cards, IBANs, phone numbers that are dates).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import zlib
 from typing import Any, Literal
 
 from webcorpus.document import Document
+from webcorpus.pii import rules
 from webcorpus.pii.detector import DEFAULT_PHONE_REGIONS, NER_ENTITIES, PATTERN_ENTITIES
 from webcorpus.pipeline.options import OptionError
 from webcorpus.pipeline.step import Filter
@@ -33,14 +35,17 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "PERSON": ("Jane Doe",),
     "LOCATION": ("Springfield",),
 }
+# Entities found by our own rules instead of presidio's recognizers: entity -> (finder, score).
+OWN_RULES = {"CREDIT_CARD": (rules.find_cards, 1.0), "IBAN_CODE": (rules.find_ibans, 1.0)}
 # Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v 10.0.0.1").
 VERSION_BEFORE = re.compile(r"(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bfirmware|\bupdate)\s*$", re.IGNORECASE)
 
 
 class PiiScrubber(Filter):
-    """Personal data found with presidio-analyzer's recognizers is replaced: EMAIL_ADDRESS, IP_ADDRESS
-    (public addresses only, as FineWeb), PHONE_NUMBER, CREDIT_CARD (Luhn-checked), IBAN_CODE (checksum),
-    US_SSN and CRYPTO (address checksum). Placeholders (FineWeb-style look-alikes, chosen by a hash of the
+    """Personal data is replaced: EMAIL_ADDRESS, IP_ADDRESS (public addresses only, as FineWeb), US_SSN and
+    CRYPTO (address checksum) as presidio-analyzer's recognizers find them; PHONE_NUMBER as presidio finds
+    them less dates, ranges and references; CREDIT_CARD (every network, Luhn) and IBAN_CODE (any case,
+    checksum) by our rules (rules.py). Placeholders (FineWeb-style look-alikes, chosen by a hash of the
     value so runs are reproducible) or `<TYPE>` tags. Each document gets `metadata.pii`, counts per type.
     Offline: presidio runs on a blank spaCy pipeline; PERSON and LOCATION need an installed NER model.
     How it stays fast and equal to presidio: docs/pii.md."""
@@ -51,8 +56,8 @@ class PiiScrubber(Filter):
     option_help = {
         "entities": f"Entity types to replace (default: {', '.join(PATTERN_ENTITIES)}; "
         f"{' and '.join(NER_ENTITIES)} need ner_model).",
-        "score_threshold": "Minimum presidio score for a match to be replaced (phone numbers score 0.4, "
-        "validated cards, IBANs, e-mails and crypto addresses 1.0, SSNs 0.05 to 0.5).",
+        "score_threshold": "Minimum score for a match to be replaced (phone numbers score 0.4, or 0.7 after a "
+        "phone word or in + form; validated cards, IBANs, e-mails and crypto addresses 1.0; SSNs 0.05 to 0.5).",
         "replacement": "'placeholder' writes fixed look-alike values (email@example.com, 192.0.2.1, ...), as FineWeb "
         "did; 'tag' writes <EMAIL_ADDRESS> and so on.",
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
@@ -97,18 +102,34 @@ class PiiScrubber(Filter):
         self.score_threshold = score_threshold
         regions = list(phone_regions) if phone_regions else list(DEFAULT_PHONE_REGIONS)
         try:
-            self.detector = PiiDetector([e for e in wanted if e in PATTERN_ENTITIES], score_threshold, regions)
+            # Cards and IBANs by our rules, not presidio's; thresholds after our phone rules rescore.
+            presidio_entities = [e for e in wanted if e in PATTERN_ENTITIES and e not in OWN_RULES]
+            self.detector = PiiDetector(presidio_entities, 0.0, regions)
             self.ner = presidio_analyzer(self.ner_entities, regions, ner_model) if self.ner_entities else None
         except ValueError as error:
             raise OptionError(f"pii: {error}") from None
+        self.own_rules = [(entity, finder, score) for entity, (finder, score) in OWN_RULES.items() if entity in wanted]
+        if "PHONE_NUMBER" in wanted:  # international numbers phonenumbers calls invalid
+            self.own_rules.append(("PHONE_NUMBER", rules.find_international_numbers, rules.PHONE_SCORE_WITH_CONTEXT))
 
     def find(self, text: str) -> list[Any]:
-        """The matches that will be replaced: presidio's results after the IP rules, without overlaps."""
-        results = self.detector.find(text)
+        """The matches that will be replaced: presidio's results after our IP and phone rules, plus our own
+        cards and IBANs (rules.py), at or above the score threshold, without overlaps."""
+        from presidio_analyzer import RecognizerResult
+
+        results = []
+        for result in self.detector.find(text):
+            if result.entity_type == "PHONE_NUMBER":
+                score = rules.phone_verdict(text, result.start, result.end)
+                if score is None:
+                    continue
+                result.score = max(result.score, score)
+            results.append(result)
+        for entity, finder, score in self.own_rules:
+            results += [RecognizerResult(entity, start, end, score) for start, end in finder(text)]
         if self.ner is not None:
-            results += self.ner.analyze(
-                text, language="en", entities=self.ner_entities, score_threshold=self.score_threshold
-            )
+            results += self.ner.analyze(text, language="en", entities=self.ner_entities)
+        results = [r for r in results if r.score >= self.score_threshold]
         results = [r for r in results if r.entity_type != "IP_ADDRESS" or self._is_reportable_ip(text, r)]
         # Overlaps (an SSN that also parses as a phone number): the higher score wins, then the longer span.
         chosen: list[Any] = []  # kept in text order; bisect finds the neighbours a new match could overlap
