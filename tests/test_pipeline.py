@@ -158,8 +158,11 @@ def _pipeline(tmp_path, inputs, out):
 
 
 def _files(folder):
+    """The run's outputs; stats.json and report.html describe the run (its times, its folder) and differ."""
     return {
-        p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".json"
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix not in (".json", ".html")
     }
 
 

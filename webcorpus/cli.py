@@ -299,6 +299,8 @@ def run(
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
     click.echo(f"per-step figures: {result.output / 'stats.json'}")
+    if (result.output / "report.html").is_file():
+        click.echo(f"report: {result.output / 'report.html'}")
     if piece is not None and not result.failed:
         click.echo(f"slice {piece} done; once every slice is: webcorpus run {pipeline} --merge 'RUN_DIRS' -o OUT")
     if result.failed:
@@ -321,6 +323,55 @@ def stats(path: str, as_json: bool, top: int) -> None:
     except (FileNotFoundError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(summary, indent=2) if as_json else format_stats(summary))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def report(run_dir: str) -> None:
+    """Write RUN_DIR/report.html: one self-contained page (plots inline, nothing fetched) with the funnel,
+    drop reasons, languages, domains, lengths, dedup, PII, tokens, samples per drop reason, time per step
+    and bad input files. `webcorpus run` writes it at the end of every run."""
+    from webcorpus.report.html import write_report
+
+    try:
+        click.echo(write_report(Path(run_dir)))
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--step", help="Only documents this step dropped (e.g. gopher_quality).")
+@click.option("--reason", help="Only documents dropped for this reason (e.g. short_doc).")
+@click.option("--kept", is_flag=True, help="Show documents of the finished corpus instead of dropped ones.")
+@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(min=1), help="Documents per reason.")
+@click.option("--characters", default=1500, show_default=True, type=click.IntRange(min=1), help="Clip texts here.")
+def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, count: int, characters: int) -> None:
+    """Print sample documents of a finished run, paged: dropped ones (from RUN_DIR's removed/ folders, so
+    the run needs `removed: true`, the default) with their step, reason and URL, or --kept ones."""
+    from webcorpus.report.samples import dropped_samples, kept_samples, removed_files
+
+    run = Path(run_dir)
+    if kept:
+        summary = json.loads((run / "stats.json").read_text()) if (run / "stats.json").is_file() else {}
+        samples = list(kept_samples(Path(summary.get("final_data") or run / "data"), count))
+    else:
+        steps = removed_files(run)
+        if not steps:
+            raise click.ClickException(f"{run}: no removed/ folders (was the run made with `removed: false`?)")
+        if step is not None and step not in steps:
+            raise click.ClickException(f"no dropped documents of step '{step}' (steps with some: {', '.join(steps)})")
+        samples = list(dropped_samples(run, step, reason, count))
+    if not samples:
+        raise click.ClickException("no documents match" + (f" reason '{reason}'" if reason else ""))
+    pages = []
+    for sample in samples:
+        text = sample.text[:characters] + (" …" if len(sample.text) > characters else "")
+        pages.append(
+            f"{click.style(f'{sample.step}: {sample.reason}', bold=True)}  {sample.url}\n"
+            f"{click.style(str(sample.source), dim=True)}\n{text}\n"
+        )
+    click.echo_via_pager("\n".join(pages))
 
 
 # ---- training -----------------------------------------------------------------------------------

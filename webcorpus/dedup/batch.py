@@ -182,6 +182,14 @@ def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -
     return len(removed)
 
 
+def cluster_sizes(work: Path) -> dict[str, int]:
+    """How many clusters of near-duplicates have each size (the kept document and those removed for it)."""
+    clusters = np.load(work / "clusters.npy")
+    removed_per_keeper = np.unique(clusters[:, 1], return_counts=True)[1] if len(clusters) else np.zeros(0, int)
+    sizes, how_many = np.unique(removed_per_keeper + 1, return_counts=True)
+    return {str(int(size)): int(count) for size, count in zip(sizes, how_many)}
+
+
 def filter_phase(shard: Path, shard_index: int, drop: dict[int, tuple[int, str]], output: Path) -> int:
     """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id)."""
     name = shard.name
@@ -274,7 +282,8 @@ def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup,
                 line = {"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
                 f.write(json.dumps(line) + "\n")
     documents = int(sum(sizes))
-    summary = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n}
+    summary = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n,
+               "cluster_sizes": cluster_sizes(work)}  # fmt: skip
     write_json(output / "dedup_stats.json", summary)
     step.stats.documents_in, step.stats.kept = documents, documents - int(removed)
     step.stats.dropped["near_duplicate"] = int(removed)

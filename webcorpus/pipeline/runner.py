@@ -22,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,8 +206,15 @@ class _Run:
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output,
                            self.data[0], wall, self.shard)  # fmt: skip
         write_json(self.output / "stats.json", run_summary(result, self.config, self.first.fingerprint))
+        written = [self.output / "stats.json"]
+        from webcorpus.report.html import write_report  # matplotlib: loaded only when a run has finished
+
+        try:
+            written.append(write_report(self.output))
+        except Exception as error:  # the data is done and counted; a report that fails must not fail the run
+            print(f"warning: no report.html in {self.output}: {error}", file=sys.stderr)
         if self.mirror is not None:
-            self.mirror.push([self.output / "stats.json"])
+            self.mirror.push(written)
         return result
 
     def run_corpus_pass(self, unit: CorpusPass, context: CorpusContext) -> None:

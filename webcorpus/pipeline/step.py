@@ -18,10 +18,31 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from webcorpus.document import Document
 
 DropHandler = Callable[[Document, str], None]
+DISTRIBUTION_TOP = 50
+
+
+def length_bin(characters: int) -> str:
+    """A text length's power-of-two bin, as a sortable label: "0" for empty, else 2**k for the bin [2**k, 2**(k+1))."""
+    return str(1 << (characters.bit_length() - 1)) if characters else "0"
+
+
+def domain_of(url: str) -> str:
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:  # a malformed URL (say, an unclosed IPv6 bracket)
+        host = None
+    return host.removeprefix("www.") if host else "(no host)"
+
+
+def _bounded(name: str, values: Counter[str]) -> dict[str, int]:
+    if name.startswith("domain"):
+        return dict(values.most_common(DISTRIBUTION_TOP))
+    return dict(sorted(values.items()))
 
 
 @dataclass
@@ -37,6 +58,12 @@ class StageStats:
     # What a step did to the documents it kept (PII replaced per type) or made (tokens).
     counts: Counter[str] = field(default_factory=Counter)
     time_s: float = 0.0
+    # For the report (webcorpus/report/): characters in and kept, and named distributions (text lengths in
+    # powers of two, domains dropped and kept, languages). Domain counts keep their top DISTRIBUTION_TOP per
+    # input file, so a big run's stats stay small; their totals are then a lower bound.
+    characters_in: int = 0
+    characters_out: int = 0
+    distributions: dict[str, Counter[str]] = field(default_factory=dict)
 
     def bad_file(self, message: str) -> str:
         """Record a damaged input; returns the message as recorded, safe to print: it quotes bytes of the file
@@ -54,6 +81,14 @@ class StageStats:
         self.bad_files.extend(other.bad_files)
         self.counts.update(other.counts)
         self.time_s += other.time_s
+        self.characters_in += other.characters_in
+        self.characters_out += other.characters_out
+        for name, values in other.distributions.items():
+            self.count(name).update(values)
+
+    def count(self, distribution: str) -> Counter[str]:
+        """The named distribution, created empty on first use."""
+        return self.distributions.setdefault(distribution, Counter())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +99,9 @@ class StageStats:
             "bad_files": list(self.bad_files),
             "counts": dict(sorted(self.counts.items())),
             "time_s": round(self.time_s, 6),
+            "characters_in": self.characters_in,
+            "characters_out": self.characters_out,
+            "distributions": {name: _bounded(name, values) for name, values in sorted(self.distributions.items())},
         }
 
     @classmethod
@@ -76,6 +114,9 @@ class StageStats:
             bad_files=list(data["bad_files"]),
             counts=Counter(data.get("counts", {})),
             time_s=data["time_s"],
+            characters_in=data.get("characters_in", 0),
+            characters_out=data.get("characters_out", 0),
+            distributions={name: Counter(values) for name, values in data.get("distributions", {}).items()},
         )
 
 
@@ -130,13 +171,24 @@ class Filter(Step):
         raise NotImplementedError
 
     def run(self, documents: Iterable[Document]) -> Iterator[Document]:
+        stats = self.stats
+        lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
+        domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
         for document in documents:
-            self.stats.documents_in += 1
+            stats.documents_in += 1
+            characters = len(document.text)
+            stats.characters_in += characters
+            lengths_in[length_bin(characters)] += 1
             reason = self.filter(document)
             if reason is None:
-                self.stats.kept += 1
+                stats.kept += 1
+                characters = len(document.text)  # a filter may rewrite the text
+                stats.characters_out += characters
+                lengths_out[length_bin(characters)] += 1
+                domains_kept[domain_of(document.url)] += 1
                 yield document
             else:
+                domains_dropped[domain_of(document.url)] += 1
                 self.drop(document, reason)
 
 

@@ -62,6 +62,13 @@ class LanguageFilter(Filter):
         language, score = self.predict(document.text)
         document.metadata["language"] = language
         document.metadata["language_score"] = round(score, 4)
+        self.stats.count("language_in")[language] += 1
+        reason = self.verdict(language, score)
+        if reason is None:
+            self.stats.count("language_kept")[language] += 1
+        return reason
+
+    def verdict(self, language: str, score: float) -> str | None:
         if self.label_only:
             return None
         if self.languages and language not in self.languages:

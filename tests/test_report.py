@@ -1,0 +1,132 @@
+"""The run report in a real headless browser, and `webcorpus inspect`."""
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+from webcorpus.cli import main
+from webcorpus.report.html import write_report
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(REPO / "pipelines" / "fineweb.yaml"), "-o", str(out), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'report.html'}" in result.output
+    return out
+
+
+class FunnelCells(HTMLParser):
+    """The funnel table's numbers, by (step index, field)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[int, str], str] = {}
+        self._open: tuple[int, str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "td" and "data-step" in attributes:
+            self._open = (int(attributes["data-step"]), attributes["data-field"])
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self.cells[self._open] = data
+            self._open = None
+
+
+def funnel_numbers(html: str) -> dict[tuple[int, str], int]:
+    parser = FunnelCells()
+    parser.feed(html)
+    return {key: int(value.replace(",", "")) for key, value in parser.cells.items()}
+
+
+def expected_numbers(stats: dict) -> dict[tuple[int, str], int]:
+    expected = {}
+    for i, step in enumerate(stats["steps"]):
+        expected[(i, "documents_in")] = step["documents_in"]
+        expected[(i, "kept")] = step["kept"]
+        expected[(i, "dropped")] = sum(step["dropped"].values())
+    return expected
+
+
+def test_the_report_is_one_self_contained_file_whose_numbers_are_the_runs(run_dir):
+    html = (run_dir / "report.html").read_text()
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert funnel_numbers(html) == expected_numbers(stats)
+    # Nothing fetched: no scripts, styles or images by URL (the plots' own "#id" references stay inside).
+    assert not re.search(r"""\b(?:src|href)\s*=\s*["'](?!#)""", html)
+    assert html.count("<svg") >= 6  # funnel, reasons, languages, domains, lengths, dedup, time
+    for heading in ("Funnel", "Why documents were dropped", "Languages", "Domains", "Document lengths",
+                    "Deduplication", "Samples", "Time per step", "Bad input files"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in html, heading
+    assert "gopher_quality: short_doc" in html and "removed/gopher_quality/00000.jsonl.gz" in html
+
+
+def test_the_report_in_a_headless_browser(run_dir, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it with apt)")
+    page = (run_dir / "report.html").as_uri()
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr"]
+    shot = tmp_path / "report.png"
+    taken = subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}", page],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shot.is_file(), taken.stderr[-2000:]
+    assert "CONSOLE" not in taken.stderr, taken.stderr  # the page logged nothing: no errors
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 50  # text and plots, not a blank page
+    assert max(count for count, _ in colours) < 0.97 * image.width * image.height
+    dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    assert funnel_numbers(dom) == expected_numbers(json.loads((run_dir / "stats.json").read_text()))
+
+
+def test_report_command_rewrites_it_and_explains_a_wrong_folder(run_dir, tmp_path):
+    (run_dir / "report.html").unlink()
+    result = CliRunner().invoke(main, ["report", str(run_dir)])
+    assert result.exit_code == 0 and (run_dir / "report.html").is_file()
+    missing = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert missing.exit_code == 1 and "no stats.json" in missing.output
+
+
+def test_inspect_shows_dropped_and_kept_documents(run_dir):
+    shown = CliRunner().invoke(main, ["inspect", str(run_dir), "--step", "gopher_quality", "--reason", "short_doc"])
+    assert shown.exit_code == 0
+    assert (
+        "gopher_quality: short_doc" in shown.output and "harbourtown-gazette.com/notices/road-closure" in shown.output
+    )
+    kept = CliRunner().invoke(main, ["inspect", str(run_dir), "--kept", "-n", "2"])
+    assert kept.exit_code == 0 and kept.output.count("final: kept") == 2
+    unknown = CliRunner().invoke(main, ["inspect", str(run_dir), "--step", "nope"])
+    assert unknown.exit_code == 1 and "steps with some:" in unknown.output
+
+
+def test_a_big_runs_report_reads_bounded_samples_and_stays_small(run_dir, tmp_path):
+    big = tmp_path / "big"
+    shutil.copytree(run_dir, big)
+    stats = json.loads((big / "stats.json").read_text())
+    for step in stats["steps"]:  # a run of 100,000 pages: counts scale, distributions stay bounded
+        step["documents_in"] *= 5000
+        step["kept"] *= 5000
+        step["dropped"] = {reason: n * 5000 for reason, n in step["dropped"].items()}
+    (big / "stats.json").write_text(json.dumps(stats))
+    row = json.dumps(
+        {"id": "x", "url": "https://e.com/", "text": "word " * 200, "metadata": {"drop_reason": "langid:language"}}
+    )
+    with gzip.open(big / "removed" / "langid" / "00002.jsonl.gz", "wt") as f:
+        f.write((row + "\n") * 100_000)
+    assert write_report(big).stat().st_size < 3_000_000

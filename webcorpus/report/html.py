@@ -1,0 +1,281 @@
+"""`RUN_DIR/report.html`: one self-contained page (inline SVG plots and CSS, no script, nothing fetched)
+that answers where the pages went, which rule removed what, what is left and what it looks like.
+
+It is built from `stats.json` (per-step counts, characters, time, bounded distributions) and a few
+sample documents per drop reason (samples.py); it never loads the corpus, so its size and time do not
+grow with the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from webcorpus.atomic import atomic_path
+from webcorpus.report import plots
+from webcorpus.report.samples import dropped_samples, kept_samples
+
+REPORT_NAME = "report.html"
+SAMPLE_CHARACTERS = 400
+TOP = 15
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; color: #1a202c; margin: 0 auto; max-width: 1100px; padding: 16px 24px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #e2e8f0; }
+table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #edf2f7; text-align: right; vertical-align: top; }
+th:first-child, td:first-child, td.text { text-align: left; }
+.muted { color: #718096; } .sample { white-space: pre-wrap; font-size: 12px; max-width: 760px; text-align: left; }
+svg { max-width: 100%; height: auto; } .bad { color: #c53030; }
+"""
+
+
+def write_report(run: Path) -> Path:
+    """Write RUN/report.html from RUN/stats.json; returns its path."""
+    target = Path(run) / REPORT_NAME
+    page = build_report(Path(run))
+    with atomic_path(target) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+    return target
+
+
+def build_report(run: Path) -> str:
+    stats_file = run / "stats.json"
+    if not stats_file.is_file():
+        raise FileNotFoundError(f"{stats_file}: no stats.json (is {run} the output folder of a finished run?)")
+    summary = json.loads(stats_file.read_text(encoding="utf-8"))
+    steps = summary["steps"]
+    sections = [
+        _header(summary),
+        _funnel(steps),
+        _drops(steps),
+        _languages(steps),
+        _domains(steps),
+        _lengths(steps),
+        _dedup(steps),
+        _pii_and_tokens(steps),
+        _samples(run, summary),
+        _time(steps),
+        _bad_files(summary),
+    ]
+    body = "\n".join(section for section in sections if section)
+    title = f"webcorpus run: {escape(summary.get('output', str(run)))}"
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def _label(step: dict[str, Any], index: int) -> str:
+    return f"{index + 1}. {step['step']}" + (" *" if step.get("implicit") else "")
+
+
+def _header(summary: dict[str, Any]) -> str:
+    out = summary.get("documents_out", 0)
+    return (
+        f"<h1>webcorpus run report</h1><p class='muted'>pipeline {escape(str(summary.get('pipeline')))} · output "
+        f"{escape(str(summary.get('output')))} · finished corpus {escape(str(summary.get('final_data')))}</p>"
+        f"<p><b id='documents-out'>{out:,}</b> documents in the finished corpus, from "
+        f"{summary.get('files_processed', 0) + summary.get('files_skipped_as_done', 0):,} input files "
+        f"({len(summary.get('files_failed', []))} failed, {len(summary.get('bad_files', []))} damaged).</p>"
+    )
+
+
+def _funnel(steps: list[dict[str, Any]]) -> str:
+    rows = []
+    for i, step in enumerate(steps):
+        dropped = sum(step["dropped"].values())
+        chars = f"{step['characters_in']:,} → {step['characters_out']:,}" if step.get("characters_in") else "—"
+        tokens = step.get("counts", {}).get("tokens")
+        cells = [
+            f"<td>{escape(_label(step, i))}</td>",
+            *(
+                f"<td data-step='{i}' data-field='{field}'>{value:,}</td>"
+                for field, value in (
+                    ("documents_in", step["documents_in"]),
+                    ("kept", step["kept"]),
+                    ("dropped", dropped),
+                )
+            ),
+            f"<td>{chars}</td>",
+            f"<td>{f'{tokens:,} tokens' if tokens else ''}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    chart = plots.horizontal_bars(
+        [_label(s, i) for i, s in enumerate(steps)],
+        {"kept": [s["kept"] for s in steps], "dropped": [sum(s["dropped"].values()) for s in steps]},
+        "documents",
+    )
+    return (
+        "<h2>Funnel</h2><p class='muted'>Documents into and out of every step, in order (* added by the runner "
+        "between corpus steps); characters before and after each per-document step.</p>"
+        "<table id='funnel'><tr><th>step</th><th>in</th><th>kept</th><th>dropped</th><th>characters</th><th></th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + chart
+    )
+
+
+def _drops(steps: list[dict[str, Any]]) -> str:
+    reasons = Counter({f"{s['step']}: {r}": n for s in steps for r, n in s["dropped"].items()})
+    if not reasons:
+        return ""
+    total = sum(reasons.values())
+    rows = "".join(
+        f"<tr><td>{escape(k)}</td><td>{n:,}</td><td>{100 * n / total:.1f}%</td></tr>" for k, n in reasons.most_common()
+    )
+    top = reasons.most_common(25)
+    chart = plots.horizontal_bars([k for k, _ in top], {"dropped": [n for _, n in top]}, "documents dropped")
+    return (
+        "<h2>Why documents were dropped</h2><p class='muted'>Each rule's share of all drops.</p>"
+        f"<table id='reasons'><tr><th>step: reason</th><th>documents</th><th>share</th></tr>{rows}</table>{chart}"
+    )
+
+
+def _distribution(steps: list[dict[str, Any]], name: str) -> tuple[dict[str, Any] | None, Counter]:
+    for step in steps:
+        if step.get("distributions", {}).get(name):
+            return step, Counter(step["distributions"][name])
+    return None, Counter()
+
+
+def _languages(steps: list[dict[str, Any]]) -> str:
+    step, seen = _distribution(steps, "language_in")
+    if step is None:
+        return ""
+    kept = Counter(step["distributions"].get("language_kept", {}))
+    top = [language for language, _ in seen.most_common(TOP)]
+    chart = plots.horizontal_bars(
+        top, {"identified": [seen[x] for x in top], "kept": [kept[x] for x in top]}, "documents"
+    )
+    return (
+        f"<h2>Languages</h2><p class='muted'>What {escape(step['step'])} identified ({sum(seen.values()):,} "
+        f"documents, {len(seen)} languages; the top {len(top)} shown) and what it kept.</p>{chart}"
+    )
+
+
+def _domains(steps: list[dict[str, Any]]) -> str:
+    dropped: Counter = Counter()
+    for step in steps:
+        dropped.update(step.get("distributions", {}).get("domain_dropped", {}))
+    kept_step = next((s for s in reversed(steps) if s.get("distributions", {}).get("domain_kept")), None)
+    if not dropped and kept_step is None:
+        return ""
+    parts = ["<h2>Domains</h2><p class='muted'>Counted per input file and summed (each file keeps its top 50).</p>"]
+    if kept_step is not None:
+        kept = Counter(kept_step["distributions"]["domain_kept"]).most_common(TOP)
+        parts.append(f"<h3>Kept after {escape(kept_step['step'])}</h3>")
+        parts.append(plots.horizontal_bars([d for d, _ in kept], {"kept": [n for _, n in kept]}, "documents"))
+    if dropped:
+        top = dropped.most_common(TOP)
+        parts.append("<h3>Dropped, all steps</h3>")
+        parts.append(plots.horizontal_bars([d for d, _ in top], {"dropped": [n for _, n in top]}, "documents"))
+    return "".join(parts)
+
+
+def _lengths(steps: list[dict[str, Any]]) -> str:
+    # The quality filters: from the first filter after language ID (or the first filter) to the last
+    # filter before the first writer.
+    roles = [s["role"] for s in steps]
+    first_pass = steps[: roles.index("write")] if "write" in roles else steps
+    filters = [s for s in first_pass if s["role"] == "filter" and s.get("distributions", {}).get("length_in")]
+    if not filters:
+        return ""
+    langid = [i for i, s in enumerate(filters) if s.get("distributions", {}).get("language_in")]
+    first = filters[langid[0] + 1] if langid and langid[0] + 1 < len(filters) else filters[0]
+    last = filters[-1]
+    before, after = Counter(first["distributions"]["length_in"]), Counter(last["distributions"]["length_out"])
+    bins = sorted(set(before) | set(after), key=int)
+    chart = plots.histogram(
+        [f"{int(b):,}+" for b in bins],
+        {f"into {first['step']}": [before[b] for b in bins], f"kept by {last['step']}": [after[b] for b in bins]},
+        "characters (bins of powers of two)",
+    )
+    where = f"Before {escape(first['step'])} and after {escape(last['step'])}."
+    return f"<h2>Document lengths</h2><p class='muted'>{where}</p>{chart}"
+
+
+def _dedup(steps: list[dict[str, Any]]) -> str:
+    step = next((s for s in steps if s.get("summary", {}).get("cluster_sizes") is not None), None)
+    if step is None:
+        return ""
+    sizes = step["summary"]["cluster_sizes"]
+    documents, removed = step["summary"].get("documents", 0), step["summary"].get("removed", 0)
+    share = f"{100 * removed / documents:.1f}%" if documents else "0%"
+    chart = (
+        plots.histogram(
+            sorted(sizes, key=int), {"clusters": [sizes[k] for k in sorted(sizes, key=int)]}, "cluster size"
+        )
+        if sizes
+        else "<p>No near-duplicates.</p>"
+    )
+    return (
+        f"<h2>Deduplication</h2><p>{escape(step['step'])}: {removed:,} of {documents:,} documents removed "
+        f"(<span id='dedup-share'>{share}</span>) in {sum(sizes.values()):,} clusters.</p>{chart}"
+    )
+
+
+def _pii_and_tokens(steps: list[dict[str, Any]]) -> str:
+    parts = []
+    for step in steps:
+        counts, summary = step.get("counts", {}), step.get("summary", {})
+        if step["role"] == "filter" and counts:
+            rows = "".join(f"<tr><td>{escape(k)}</td><td>{n:,}</td></tr>" for k, n in sorted(counts.items()))
+            parts.append(f"<h3>{escape(step['step'])}: replaced</h3><table>{rows}</table>")
+        if "vocab_size" in summary:
+            parts.append(
+                f"<h3>{escape(step['step'])}</h3><p>vocabulary {summary['vocab_size']:,}; "
+                f"{summary.get('bytes_per_token', 0)} bytes per token on held-out documents.</p>"
+            )
+        if "train" in summary and "val" in summary:
+            rows = "".join(
+                f"<tr><td>{split}</td><td>{summary[split]['documents']:,}</td><td>{summary[split]['tokens']:,}</td></tr>"
+                for split in ("train", "val")
+            )
+            parts.append(
+                f"<h3>{escape(step['step'])}</h3><table><tr><th>split</th><th>documents</th><th>tokens</th></tr>"
+                f"{rows}</table>"
+            )
+    return "<h2>Personal data and tokens</h2>" + "".join(parts) if parts else ""
+
+
+def _samples(run: Path, summary: dict[str, Any]) -> str:
+    parts = ["<h2>Samples</h2><p class='muted'>A few documents per drop reason, clipped; the full files are "
+             "listed with each. <code>webcorpus inspect</code> shows more in the terminal.</p>"]  # fmt: skip
+    order = {step["step"]: i for i, step in reversed(list(enumerate(summary["steps"])))}
+    for sample in sorted(dropped_samples(run), key=lambda s: order.get(s.step, len(order))):
+        parts.append(_sample_html(sample, run))
+    final = Path(str(summary.get("final_data", "")))
+    if final.is_dir():
+        parts.append("<h3>Kept (the first documents of the finished corpus)</h3>")
+        parts.extend(_sample_html(sample, run) for sample in kept_samples(final, 3))
+    return "".join(parts) if len(parts) > 1 else ""
+
+
+def _sample_html(sample: Any, run: Path) -> str:
+    text = sample.text[:SAMPLE_CHARACTERS] + (" …" if len(sample.text) > SAMPLE_CHARACTERS else "")
+    try:
+        source = sample.source.relative_to(run)
+    except ValueError:
+        source = sample.source
+    return (
+        f"<p><b>{escape(sample.step)}: {escape(sample.reason)}</b> · {escape(sample.url)} · "
+        f"<span class='muted'>{escape(str(source))}</span></p><div class='sample'>{escape(text)}</div>"
+    )
+
+
+def _time(steps: list[dict[str, Any]]) -> str:
+    chart = plots.horizontal_bars(
+        [_label(s, i) for i, s in enumerate(steps)], {"seconds": [s["time_s"] for s in steps]}, "seconds"
+    )
+    return f"<h2>Time per step</h2>{chart}"
+
+
+def _bad_files(summary: dict[str, Any]) -> str:
+    bad = summary.get("bad_files", []) + summary.get("files_failed", [])
+    if not bad:
+        return "<h2>Bad input files</h2><p>None.</p>"
+    items = "".join(f"<li class='bad'>{escape(line)}</li>" for line in bad)
+    return f"<h2>Bad input files</h2><p>Each with what was lost.</p><ul>{items}</ul>"

@@ -1,0 +1,63 @@
+"""The report's plots: matplotlib figures written as inline SVG (no pyplot, so no global state and no
+display), with fixed ids and no date in the file, so the same run gives the same SVG."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+from matplotlib.figure import Figure
+
+STYLE = {"svg.hashsalt": "webcorpus", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
+         "axes.spines.right": False}  # fmt: skip
+KEPT, DROPPED, OTHER = "#2b6cb0", "#c05621", "#718096"
+COLOURS = {"kept": KEPT, "dropped": DROPPED}
+
+
+def colour(series: str, index: int) -> str:
+    """Kept is blue and dropped orange wherever they appear; other series take grey, then the rest."""
+    return COLOURS.get(series, [OTHER, KEPT, DROPPED][index % 3])
+
+
+def svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # inline: no XML declaration or DOCTYPE
+
+
+def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
+    """One row per label (top to bottom in the given order), one bar per series."""
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
+        axes = figure.add_subplot()
+        height = 0.8 / max(len(series), 1)
+        for k, (name, values) in enumerate(series.items()):
+            positions = [i + k * height for i in range(len(labels))]
+            axes.barh(positions, values, height=height, label=name, color=colour(name, k))
+        axes.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(labels))], labels)
+        axes.invert_yaxis()
+        axes.set_xlabel(xlabel)
+        if log:
+            axes.set_xscale("symlog")
+        if len(series) > 1:
+            axes.legend(loc="lower right", frameon=False)
+        return svg(figure)
+
+
+def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> str:
+    """Bars over ordered bins (e.g. powers of two), one colour per series, side by side."""
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(7.5, 2.8))
+        axes = figure.add_subplot()
+        width = 0.8 / max(len(series), 1)
+        for k, (name, values) in enumerate(series.items()):
+            axes.bar([i + k * width for i in range(len(bins))], values, width=width, label=name, color=colour(name, k))
+        axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(bins))], bins, rotation=45, ha="right")
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel("documents")
+        if len(series) > 1:
+            axes.legend(frameon=False)
+        return svg(figure)

@@ -1,0 +1,82 @@
+"""Sample documents of a finished run, read in bounded amounts: dropped ones from `removed/`, kept ones
+from the finished corpus. Used by the HTML report and by `webcorpus inspect`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Never read more than this many lines of one step's removed files looking for samples: a report on a
+# big run stays fast, at the price of missing reasons that only appear late in the files.
+LINES_READ_PER_STEP = 20_000
+
+
+@dataclass
+class Sample:
+    step: str
+    reason: str  # the drop reason, or "kept"
+    url: str
+    text: str
+    source: Path  # the file it came from
+
+
+def removed_files(run: Path) -> dict[str, list[Path]]:
+    """Each step's files of dropped documents: RUN/removed/STEP/ and, for later passes, RUN/*/removed/STEP/."""
+    found: dict[str, list[Path]] = {}
+    for folder in sorted([*run.glob("removed/*"), *run.glob("*/removed/*")]):
+        if folder.is_dir():
+            found.setdefault(folder.name, []).extend(sorted(folder.glob("*.jsonl.gz")))
+    return found
+
+
+def dropped_samples(
+    run: Path, step: str | None = None, reason: str | None = None, per_reason: int = 3
+) -> Iterator[Sample]:
+    """Up to `per_reason` dropped documents per (step, reason), in file order."""
+    for name, files in removed_files(run).items():
+        if step is not None and name != step:
+            continue
+        taken: dict[str, int] = {}
+        lines = 0
+        for path in files:
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    lines += 1
+                    if lines > LINES_READ_PER_STEP:
+                        break
+                    row = _row(line)
+                    if row is None:
+                        continue
+                    why = str(row.get("metadata", {}).get("drop_reason", "")).partition(":")[2] or "unknown"
+                    if (reason is not None and why != reason) or taken.get(why, 0) >= per_reason:
+                        continue
+                    taken[why] = taken.get(why, 0) + 1
+                    yield Sample(name, why, str(row.get("url", "")), str(row.get("text", "")), path)
+            if lines > LINES_READ_PER_STEP:
+                break
+
+
+def kept_samples(data: Path, count: int) -> Iterator[Sample]:
+    """The first `count` documents of the finished corpus (Parquet shards in `data`), read a batch at a time."""
+    import pyarrow.parquet as pq
+
+    left = count
+    for shard in sorted(data.glob("*.parquet")):
+        for batch in pq.ParquetFile(shard).iter_batches(batch_size=max(left, 1), columns=["url", "text"]):
+            for url, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                yield Sample("final", "kept", url or "", text or "", shard)
+                left -= 1
+                if left <= 0:
+                    return
+
+
+def _row(line: str) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
