@@ -49,7 +49,7 @@ def trained(tmp_path):
 
 def tokenize(tmp_path: Path, out: str, **options) -> dict:
     step = Tokenize(
-        **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_buckets": 1500, **options}
+        **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_tokens": 1000, **options}
     )
     return step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext())
 
@@ -219,3 +219,55 @@ def test_tiktoken_path_gives_the_same_ids_or_is_not_used(trained, tmp_path):
     word_level.pre_tokenizer = pre_tokenizers.Whitespace()
     assert as_tiktoken(word_level) is None
     assert BatchEncoder(word_level).encode(["river sea"]) == [[2, 1]]
+
+
+def test_the_validation_split_is_sized_in_tokens(trained):
+    tmp_path, texts, _ = trained
+    result = tokenize(tmp_path, "tokens", val_tokens=1000)
+    assert result["val"]["tokens"] >= 1000 and "warning" not in result
+    # The validation documents are those with the lowest id hashes, and no more of them than needed.
+    tokenizer, end = load_tokenizer(tmp_path / "tokenizer.json")
+    from webcorpus.tokens.bpe import bucket
+
+    val = {tokenizer.decode(t[1:].tolist()) for t in TokenShards(tmp_path / "tokens", "val").documents()}
+    ranked = sorted(texts, key=bucket)
+    chosen = ranked[: len(val)]
+    assert val == {texts[i] for i in chosen}
+    last_bucket = bucket(chosen[-1])
+    fewer = sum(len(tokenizer.encode(texts[i]).ids) + 1 for i in chosen if bucket(i) < last_bucket)
+    assert fewer < 1000
+
+
+def test_a_corpus_too_small_for_the_validation_tokens_gives_half_and_says_so(trained):
+    tmp_path, texts, _ = trained
+    result = tokenize(tmp_path, "tokens", val_tokens=10**9)
+    assert 0 < result["val"]["documents"] <= len(texts) // 2
+    assert "fewer than val_tokens" in result["warning"] and "warning:" in result["line"]
+    none = tokenize(tmp_path, "none", val_tokens=0)  # no validation split asked for: none, and no warning
+    assert none["val"]["documents"] == 0 and "warning" not in none and not shard_files(tmp_path / "none", "val")
+
+
+def test_transformers_loads_the_tokenizer_with_its_special_tokens(trained):
+    transformers = pytest.importorskip("transformers")
+    tmp_path, _, _ = trained
+    tokenize(tmp_path, "tokens")
+    for folder in (tmp_path, tmp_path / "tokens"):  # beside train_tokenizer's file, and tokenize's copy
+        loaded = transformers.AutoTokenizer.from_pretrained(str(folder))
+        assert loaded.eos_token == loaded.bos_token == "<|endoftext|>" and loaded.eos_token_id == 0
+        assert loaded.decode(loaded("the river garden")["input_ids"]) == "the river garden"
+
+
+def test_another_end_of_text_token(trained):
+    tmp_path, texts, _ = trained
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    tokenizer.add_special_tokens(["</s>"])
+    tokenizer.save(str(tmp_path / "llama-like.json"))
+    end = tokenizer.token_to_id("</s>")
+    tokenize(tmp_path, "tokens", tokenizer=str(tmp_path / "llama-like.json"), end_of_text="</s>")
+    documents = list(TokenShards(tmp_path / "tokens", "train").documents())
+    assert documents and all(t[0] == end for t in documents)
+    assert json.loads((tmp_path / "tokens" / "special_tokens_map.json").read_text())["eos_token"] == "</s>"
+    with pytest.raises(ValueError, match="no <unk> token"):
+        tokenize(tmp_path, "other", end_of_text="<unk>")

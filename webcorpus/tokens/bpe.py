@@ -127,6 +127,7 @@ def train_tokenizer(sources: list[Path], out: str | Path, settings: dict[str, An
     seconds = time.perf_counter() - start
     with atomic_path(out) as tmp:
         tokenizer.save(str(tmp))
+    write_transformers_files(Path(out))
     held_out = [text for document_id, text in read_texts(sources) if bucket(document_id) < HELD_OUT_BUCKETS]
     summary = {
         "tokenizer": str(out),
@@ -159,8 +160,9 @@ def bytes_per_token(tokenizer: Any, texts: list[str]) -> float | None:
     return round(sum(len(t.encode("utf-8")) for t in texts) / max(tokens, 1), 3)
 
 
-def load_tokenizer(path: str | Path) -> tuple[Any, int]:
-    """A tokenizer.json and its <|endoftext|> id; refuses vocabularies whose ids do not fit uint16."""
+def load_tokenizer(path: str | Path, end_of_text: str = END_OF_TEXT) -> tuple[Any, int]:
+    """A tokenizer.json and the id of its document separator (`end_of_text`, <|endoftext|> by default);
+    refuses vocabularies whose ids do not fit uint16."""
     from tokenizers import Tokenizer
 
     try:
@@ -170,7 +172,18 @@ def load_tokenizer(path: str | Path) -> tuple[Any, int]:
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     if size > MAX_VOCAB:
         raise ValueError(f"{path}: vocabulary of {size} tokens; ids above {MAX_VOCAB - 1} do not fit in uint16 shards")
-    end = tokenizer.token_to_id(END_OF_TEXT)
+    end = tokenizer.token_to_id(end_of_text)
     if end is None:
-        raise ValueError(f"{path}: no {END_OF_TEXT} token; documents need it as their separator")
+        raise ValueError(f"{path}: no {end_of_text} token; documents need it as their separator (set end_of_text)")
     return tokenizer, end
+
+
+def write_transformers_files(tokenizer_json: Path, end_of_text: str = END_OF_TEXT) -> None:
+    """tokenizer_config.json and special_tokens_map.json beside `tokenizer_json`, so that transformers'
+    AutoTokenizer.from_pretrained(folder) loads it with its special tokens (as GPT-2's: the document
+    separator is also the beginning, end and unknown token)."""
+    special = {"bos_token": end_of_text, "eos_token": end_of_text, "unk_token": end_of_text}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False, **special}
+    for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
+        with atomic_path(tokenizer_json.with_name(name)) as tmp:
+            tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")

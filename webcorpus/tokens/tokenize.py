@@ -1,8 +1,10 @@
 """tokenize: Parquet documents into uint16 token shards in llm.c's layout (or Parquet with a tokens column).
 
-Every document gets `<|endoftext|>` before it; documents with `bucket(id) < val_buckets` go to the
-validation split (see bpe.py). Encoding is deterministic, so a rerun after an interruption encodes again
-from the start but writes only the shards that are missing: no document is duplicated or lost.
+Every document gets `<|endoftext|>` before it. The validation split is sized in tokens: documents go to
+it in order of their id's hash bucket (bpe.py) until it holds `val_tokens` (one llm.c batch, 64 x 1024 + 1,
+by default: llm.c's loader needs that much), never more than half the documents. Encoding is
+deterministic, so a rerun after an interruption encodes again from the start but writes only the shards
+that are missing: no document is duplicated or lost.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
-from webcorpus.tokens.bpe import BUCKETS, bucket, input_fingerprint, load_tokenizer
+from webcorpus.tokens.bpe import (
+    BUCKETS,
+    END_OF_TEXT,
+    bucket,
+    input_fingerprint,
+    load_tokenizer,
+    write_transformers_files,
+)
 from webcorpus.tokens.shards import write_shard
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
+
+VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
 
 
 class Tokenize(CorpusStep):
@@ -38,32 +49,36 @@ class Tokenize(CorpusStep):
         "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
     )
     output_name = "tokens"
-    option_minimum = {"shard_tokens": 1, "val_buckets": 0, "batch_documents": 1}
+    option_minimum = {"shard_tokens": 1, "val_tokens": 0, "batch_documents": 1}
     option_help = {
         "tokenizer": "tokenizer.json to use (in a pipeline, default: the one train_tokenizer wrote).",
         "shard_tokens": "Tokens per .bin shard (the last shard of each split is shorter).",
-        "val_buckets": f"Documents whose id hashes below this (of {BUCKETS}) go to the validation shards.",
+        "val_tokens": "Tokens in the validation split (documents taken in order of their id's hash; at most half "
+        "the documents, with a warning when that is fewer; 0: none). Default: one llm.c batch, 64 x 1024 + 1.",
         "format": "'bin' for llm.c shards, 'parquet' for id + tokens columns.",
         "prefix": "Shard file name prefix (PREFIX_val_000000.bin).",
         "batch_documents": "Documents encoded per parallel batch.",
+        "end_of_text": "The tokenizer's token that goes before each document (e.g. </s> for a Llama tokenizer).",
     }
 
     def __init__(
         self,
         tokenizer: str | None = None,
         shard_tokens: int = 100_000_000,
-        val_buckets: int = 50,
+        val_tokens: int = VAL_TOKENS,
         format: Literal["bin", "parquet"] = "bin",
         prefix: str = "webcorpus",
         batch_documents: int = 1024,
+        end_of_text: str = END_OF_TEXT,
     ) -> None:
         super().__init__()
         if shard_tokens < 1 or batch_documents < 1:
             raise ValueError("shard_tokens and batch_documents must be at least 1")
-        if not 0 <= val_buckets <= BUCKETS:
-            raise ValueError(f"val_buckets must be between 0 and {BUCKETS}")
-        self.tokenizer, self.shard_tokens, self.val_buckets = tokenizer, shard_tokens, val_buckets
+        if val_tokens < 0:
+            raise ValueError("val_tokens must be at least 0")
+        self.tokenizer, self.shard_tokens, self.val_tokens = tokenizer, shard_tokens, val_tokens
         self.format, self.prefix, self.batch_documents = format, prefix, batch_documents
+        self.end_of_text = end_of_text
 
     def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
         tokenizer = self.tokenizer or context.made.get("tokenizer")
@@ -127,9 +142,10 @@ def tokenize_corpus(
     but writes only the shards that are missing: no document is duplicated or lost.
     """
     out, tokenizer_path = Path(out), Path(tokenizer_path)
-    tokenizer, end = load_tokenizer(tokenizer_path)
+    tokenizer, end = load_tokenizer(tokenizer_path, settings.end_of_text)
     # The tokenizer counts by its contents, not by the path it was given.
-    options = {k: getattr(settings, k) for k in ("shard_tokens", "val_buckets", "format", "prefix", "batch_documents")}
+    names = ("shard_tokens", "val_tokens", "format", "prefix", "batch_documents", "end_of_text")
+    options = {k: getattr(settings, k) for k in names}
     fingerprint = input_fingerprint(sources, options, tokenizer_path.read_bytes())
     marker = out / ".progress" / "settings.json"
     if marker.exists():
@@ -144,9 +160,10 @@ def tokenize_corpus(
 
     start = time.perf_counter()
     engines: set[str] = set()
+    val_buckets = validation_buckets(sources, tokenizer_path, settings, context)
     if settings.format == "parquet":
         encoder = BatchEncoder(tokenizer)
-        summary = _tokenize_to_parquet(sources, out, encoder, end, settings)
+        summary = _tokenize_to_parquet(sources, out, encoder, end, val_buckets)
         engines.add(encoder.engine)
     else:
         writers = {
@@ -154,8 +171,8 @@ def tokenize_corpus(
         }
         shards = input_shards(sources)
         n = len(shards)
-        encoded = context.map(encode_shard, shards, [str(tokenizer_path)] * n, [settings.val_buckets] * n,
-                              [settings.batch_documents] * n)  # fmt: skip
+        encoded = context.map(encode_shard, shards, [str(tokenizer_path)] * n, [settings.end_of_text] * n,
+                              [val_buckets] * n, [settings.batch_documents] * n)  # fmt: skip
         with progress_bar(n, "tokenize", "shard", context.progress) as bar:
             for engine, documents in encoded:
                 engines.add(engine)
@@ -170,6 +187,7 @@ def tokenize_corpus(
         }
     with atomic_path(out / "tokenizer.json") as tmp:
         tmp.write_bytes(tokenizer_path.read_bytes())
+    write_transformers_files(out / "tokenizer.json", settings.end_of_text)
     with atomic_open(out / "tokens.json") as f:  # no timings in it: reruns give identical files
         json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
     summary["seconds"] = round(time.perf_counter() - start, 2)
@@ -180,14 +198,72 @@ def tokenize_corpus(
         if isinstance(s, dict)
     ]
     summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
+    val = summary.get("val", {}).get("tokens", 0)
+    if settings.format == "bin" and val < settings.val_tokens:
+        summary["warning"] = (
+            f"the validation split has {val:,} tokens, fewer than val_tokens ({settings.val_tokens:,}): the corpus "
+            "is too small to give more without taking over half its documents; llm.c's loader needs "
+            "batch x context + 1 tokens"
+        )
+        summary["line"] += f"\nwarning: {summary['warning']}"
     return summary
 
 
-def encode_shard(path: Path, tokenizer_path: str, val_buckets: int, batch_documents: int) -> tuple[str, list]:
+def validation_buckets(sources: list[Path], tokenizer_path: Path, settings: Tokenize, context: CorpusContext) -> int:
+    """The hash-bucket bound B such that documents with bucket(id) < B hold at least `val_tokens` tokens
+    (the smallest such B), or hold half the documents if the corpus has too few tokens for that.
+
+    Only documents below a bound are encoded to count their tokens, starting at a small bound and widening
+    it, so a big corpus pays for encoding a fraction of a percent of it twice."""
+    if settings.val_tokens == 0:
+        return 0
+    shards = input_shards(sources)
+    bound, n = 64, len(shards)
+    while True:
+        found = context.map(count_low_buckets, shards, [str(tokenizer_path)] * n, [settings.end_of_text] * n,
+                            [bound] * n, [settings.batch_documents] * n)  # fmt: skip
+        documents_per_bucket = np.zeros(BUCKETS, dtype=np.int64)
+        tokens_per_bucket = np.zeros(BUCKETS, dtype=np.int64)
+        for per_bucket, tokens in found:
+            documents_per_bucket += per_bucket
+            tokens_per_bucket += tokens
+        enough = np.flatnonzero(np.cumsum(tokens_per_bucket[:bound]) >= settings.val_tokens)
+        half = np.flatnonzero(np.cumsum(documents_per_bucket) <= documents_per_bucket.sum() // 2)
+        most = int(half[-1]) + 1 if len(half) else 0  # the widest bound holding at most half the documents
+        if len(enough):
+            return min(int(enough[0]) + 1, most)
+        if bound >= BUCKETS or bound >= most:
+            return most
+        bound = min(bound * 4, BUCKETS)
+
+
+def count_low_buckets(
+    path: Path, tokenizer_path: str, end_of_text: str, bound: int, batch_documents: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One shard's documents per hash bucket, and tokens per bucket for the buckets below `bound`
+    (<|endoftext|> included, as in the shards). Runs on any worker."""
+    stat = Path(tokenizer_path).stat()
+    encoder, _ = _encoder(tokenizer_path, end_of_text, stat.st_size, stat.st_mtime_ns)
+    documents = np.zeros(BUCKETS, dtype=np.int64)
+    tokens = np.zeros(BUCKETS, dtype=np.int64)
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
+        buckets = [bucket(document_id) for document_id in batch.column("id").to_pylist()]
+        np.add.at(documents, buckets, 1)
+        low = [i for i, b in enumerate(buckets) if b < bound]
+        if low:
+            texts = batch.column("text").to_pylist()
+            for i, ids in zip(low, encoder.encode([texts[i] for i in low])):
+                tokens[buckets[i]] += len(ids) + 1
+    return documents, tokens
+
+
+def encode_shard(
+    path: Path, tokenizer_path: str, end_of_text: str, val_buckets: int, batch_documents: int
+) -> tuple[str, list]:
     """One input shard's documents encoded in order, each as (in the validation split?, uint16 ids with
     <|endoftext|> first); and the engine that encoded them. Runs on any worker."""
     stat = Path(tokenizer_path).stat()
-    encoder, end = _encoder(tokenizer_path, stat.st_size, stat.st_mtime_ns)
+    encoder, end = _encoder(tokenizer_path, end_of_text, stat.st_size, stat.st_mtime_ns)
     documents: list[tuple[bool, np.ndarray]] = []
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
         document_ids = batch.column("id").to_pylist()
@@ -197,13 +273,13 @@ def encode_shard(path: Path, tokenizer_path: str, val_buckets: int, batch_docume
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder(tokenizer_path: str, size: int, mtime_ns: int) -> tuple[BatchEncoder, int]:
+def _encoder(tokenizer_path: str, end_of_text: str, size: int, mtime_ns: int) -> tuple[BatchEncoder, int]:
     """One encoder per worker process and tokenizer file (as it is now), kept for the next shard."""
-    tokenizer, end = load_tokenizer(tokenizer_path)
+    tokenizer, end = load_tokenizer(tokenizer_path, end_of_text)
     return BatchEncoder(tokenizer), end
 
 
-def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, end: int, settings: Tokenize) -> dict:
+def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, end: int, val_buckets: int) -> dict:
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
     totals = {"shards": 0, "tokens": 0, "documents": 0}
     for path in input_shards(sources):
@@ -215,7 +291,7 @@ def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, 
             table = pq.read_table(path, columns=["id", "text"])
             document_ids = table.column("id").to_pylist()
             tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
-            splits = ["val" if bucket(i) < settings.val_buckets else "train" for i in document_ids]
+            splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
             with atomic_path(target) as tmp:
                 pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
             token_counts = [len(t) for t in tokens]
