@@ -374,6 +374,48 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
     click.echo_via_pager("\n".join(pages))
 
 
+@main.command()
+@click.argument("pipelines", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Folder for everything.")
+@click.option("--preset", default="tiny", show_default=True, help="The trainer's preset (tiny, gpt2-124m).")
+@click.option("--train-tokens", type=click.IntRange(min=1), help="Tokens per variant (default: the smallest's).")
+@click.option("--eval", "eval_source", type=click.Path(exists=True), help="Evaluation text: a .txt file or Parquet.")
+@click.option("--vocab-size", default=8192, show_default=True, type=click.IntRange(min=257, max=65536))
+@click.option("--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def ablate(
+    pipelines: tuple[str, ...],
+    output: str,
+    preset: str,
+    train_tokens: int | None,
+    eval_source: str | None,
+    vocab_size: int,
+    workers: int | None,
+    progress: bool,
+) -> None:
+    """Which pipeline makes the better model? Runs each PIPELINE variant (reusing finished runs), trains
+    one tokenizer on an equal mix of them, trains the same model from the same seed on the same number of
+    tokens of each, and scores each on the same held-out text in bits per byte. Writes OUTPUT/ablation.json,
+    OUTPUT/ablation.svg and OUTPUT/report.html; a rerun reuses every finished phase."""
+    _need_torch()
+    from webcorpus.ablate.run import run_ablation
+    from webcorpus.pipeline.config import ConfigError
+
+    try:
+        summary = run_ablation(
+            [Path(p) for p in pipelines], Path(output), preset, train_tokens,
+            Path(eval_source) if eval_source else None, vocab_size, workers, progress, log=click.echo,
+        )  # fmt: skip
+    except (ConfigError, ValueError, RuntimeError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"\n{'variant':<24}{'eval bits/byte':>16}{'own val loss':>14}{'repeated':>10}")
+    for v in summary["variants"]:
+        own = f"{v['own_val_loss']:.4f}" if v["own_val_loss"] is not None else "-"
+        repeated = f"x{v['repeated']}" if v["repeated"] else "no"
+        click.echo(f"{v['name']:<24}{v['eval_bits_per_byte']:>16.4f}{own:>14}{repeated:>10}")
+    click.echo(f"{summary['train_tokens']:,} training tokens each -> {Path(output) / 'ablation.json'}, report.html")
+
+
 # ---- training -----------------------------------------------------------------------------------
 
 

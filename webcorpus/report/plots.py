@@ -61,3 +61,16 @@ def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: s
         if len(series) > 1:
             axes.legend(frameon=False)
         return svg(figure)
+
+
+def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str) -> str:
+    """One line per series, given as (x values, y values)."""
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(7.5, 3.2))
+        axes = figure.add_subplot()
+        for k, (name, (xs, ys)) in enumerate(series.items()):
+            axes.plot(xs, ys, label=name, color=[KEPT, DROPPED, OTHER, "#2f855a", "#6b46c1"][k % 5], marker=".")
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        axes.legend(frameon=False)
+        return svg(figure)

@@ -57,6 +57,8 @@ class GPTConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # Trains on a CPU in seconds; what the tests use.
     "tiny": {"model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "context": 64}},
+    # A 6-layer model for quick comparisons on one GPU (data ablations): ~8M parameters besides the embeddings.
+    "small": {"model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "context": 256}, "batch_size": 32, "lr": 1e-3},
     # GPT-2 small; ~0.5M tokens per optimiser step as in nanoGPT's reproduction. A micro-batch of 16 fits a
     # 24 GB card; on an 80 GB one `--batch-size 64 --grad-accum 8` is faster (docs/training.md).
     "gpt2-124m": {
