@@ -1,5 +1,5 @@
 """DIR/report.html of an ablation: the variants side by side, their loss curves and scores (one page,
-plots inline), and DIR/ablation.svg, the same curves and scores as a figure of its own."""
+the figure inline), and DIR/ablation.svg, the same figure as a file of its own."""
 
 from __future__ import annotations
 
@@ -14,16 +14,11 @@ from webcorpus.report.html import CSS
 
 def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
     variants = summary["variants"]
-    losses = plots.curves(
-        {v["name"]: ([r["step"] for r in v["curve"]], [r["loss"] for r in v["curve"]]) for v in variants},
-        "optimiser step",
-        "training loss (nats per token)",
-    )
-    scores = plots.horizontal_bars(
-        [v["name"] for v in variants], {"bits per byte": [v["eval_bits_per_byte"] for v in variants]}, "bits per byte"
-    )
+    curves = {v["name"]: ([r["step"] for r in v["curve"]], [r["loss"] for r in v["curve"]]) for v in variants}
+    scores = ("eval bits per byte (lower is better)", {v["name"]: v["eval_bits_per_byte"] for v in variants})
+    figure = plots.curves(curves, "optimiser step", "training loss (nats per token)", scores)
     with atomic_path(output / "ablation.svg") as tmp:
-        Path(tmp).write_text(losses, encoding="utf-8")
+        Path(tmp).write_text(figure, encoding="utf-8")
     rows = "".join(
         f"<tr><td>{escape(v['name'])}</td><td data-variant='{escape(v['name'])}'>{v['eval_bits_per_byte']:.4f}</td>"
         f"<td>{_number(v['own_val_loss'])}</td><td>{v['documents']:,}</td><td>{v['train_tokens_available']:,}</td>"
@@ -42,7 +37,7 @@ def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
         "Lower bits per byte is better.</p>"
         "<table id='scores'><tr><th>variant</th><th>eval bits per byte</th><th>own validation loss</th>"
         "<th>documents</th><th>training tokens</th><th>repeated</th><th>differs by</th></tr>"
-        f"{rows}</table><h2>Scores</h2>{scores}<h2>Training loss</h2>{losses}</body></html>\n"
+        f"{rows}</table><h2>Training loss and scores</h2>{figure}</body></html>\n"
     )
     target = output / "report.html"
     with atomic_path(target) as tmp:

@@ -63,14 +63,31 @@ def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: s
         return svg(figure)
 
 
-def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str) -> str:
-    """One line per series, given as (x values, y values)."""
+def curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    scores: tuple[str, dict[str, float]] | None = None,
+) -> str:
+    """One line per series, given as (x values, y values); with `scores` (a label and one value per
+    series), a bar chart of them beside the lines, in the same colours."""
+    palette = [KEPT, DROPPED, OTHER, "#2f855a", "#6b46c1"]
     with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(7.5, 3.2))
-        axes = figure.add_subplot()
+        figure = Figure(figsize=(10.5 if scores else 7.5, 3.2), layout="constrained")
+        lines = figure.add_subplot(1, 2, 1) if scores else figure.add_subplot()
         for k, (name, (xs, ys)) in enumerate(series.items()):
-            axes.plot(xs, ys, label=name, color=[KEPT, DROPPED, OTHER, "#2f855a", "#6b46c1"][k % 5], marker=".")
-        axes.set_xlabel(xlabel)
-        axes.set_ylabel(ylabel)
-        axes.legend(frameon=False)
+            lines.plot(xs, ys, label=name, color=palette[k % 5], marker=".")
+        lines.set_xlabel(xlabel)
+        lines.set_ylabel(ylabel)
+        lines.legend(frameon=False)
+        if scores:
+            label, values = scores
+            bars = figure.add_subplot(1, 2, 2)
+            names = list(values)
+            bars.barh(names, [values[n] for n in names], color=[palette[k % 5] for k in range(len(names))])
+            bars.invert_yaxis()
+            bars.set_xlabel(label)
+            for k, name in enumerate(names):
+                bars.annotate(f"{values[name]:.4f}", (values[name], k), xytext=(3, 0), textcoords="offset points",
+                              va="center")  # fmt: skip
         return svg(figure)
