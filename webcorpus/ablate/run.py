@@ -26,7 +26,10 @@ from webcorpus.tokens.bpe import bucket
 
 EVAL_SHARE = 0.05  # of the union's documents, at least one
 MIX_CHARACTERS = 50_000_000  # the tokenizer's training mix, shared equally by the variants
-TOKENIZER_STEPS = ("train_tokenizer", "tokenize")  # a variant's own tokenization is replaced by the shared one
+# A variant's own tokenization is replaced by the shared one.
+TOKENIZER_STEPS = ("train_tokenizer", "tokenize")
+# DIR/data/ and DIR/tokens/ hold these folders beside the variants'.
+RESERVED_NAMES = frozenset({"eval", "mix"})
 
 
 def run_ablation(
@@ -46,6 +49,8 @@ def run_ablation(
         raise ValueError(f"variant names (the YAML files' names) must differ: {', '.join(names)}")
     if len(names) < 2:
         raise ValueError("an ablation compares at least two pipeline variants")
+    if set(names) & RESERVED_NAMES:
+        raise ValueError(f"a variant may not be called {' or '.join(sorted(RESERVED_NAMES))}: rename its YAML file")
     context = CorpusContext(workers=workers or 1, progress=progress)
     steps_of, finished = {}, {}
     for name, pipeline in zip(names, pipelines):
@@ -63,14 +68,14 @@ def run_ablation(
     )
 
     from webcorpus.tokens.bpe import TrainTokenizer
-    from webcorpus.tokens.tokenize import Tokenize
+    from webcorpus.tokens.tokenize import VAL_TOKENS, Tokenize
 
     tokenizer = output / "tokenizer.json"
     tokenizer_summary = TrainTokenizer(vocab_size=vocab_size).run_corpus([data / "mix"], tokenizer, context)
     log(tokenizer_summary["line"])
     tokens = {}
     for name in [*names, "eval"]:
-        step = Tokenize(tokenizer=str(tokenizer), val_tokens=0 if name == "eval" else Tokenize().val_tokens)
+        step = Tokenize(tokenizer=str(tokenizer), val_tokens=0 if name == "eval" else VAL_TOKENS)
         tokens[name] = step.run_corpus([data / name], output / "tokens" / name, context)
         log(tokens[name]["line"])
 
