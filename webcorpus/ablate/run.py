@@ -14,15 +14,15 @@ variant's training data. Every phase writes its result once and is reused by a r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import write_json
 from webcorpus.document import Document
-from webcorpus.parquet import read_documents
+from webcorpus.parquet import input_shards, read_documents
 from webcorpus.pipeline.step import CorpusContext
-from webcorpus.tokens.bpe import bucket
+from webcorpus.tokens.bpe import bucket, input_fingerprint
 
 EVAL_SHARE = 0.05  # of the union's documents, at least one
 MIX_CHARACTERS = 50_000_000  # the tokenizer's training mix, shared equally by the variants
@@ -56,16 +56,18 @@ def run_ablation(
     for name, pipeline in zip(names, pipelines):
         steps_of[name], finished[name] = run_variant(Path(pipeline), output / "variants" / name, workers, progress, log)
 
-    documents = {name: list(read_documents(folder)) for name, folder in finished.items()}
-    eval_documents = evaluation_documents(documents, eval_source)
+    # The corpora are streamed, never held: only an index of (hash bucket, id, characters) per document.
+    index = {name: document_index(folder) for name, folder in finished.items()}
+    eval_documents = evaluation_documents(finished, index, eval_source)
     held_out = {d.id for d in eval_documents}
     data = output / "data"
-    for name, docs in documents.items():
-        write_once(data / name, [d for d in docs if d.id not in held_out])
-    write_once(data / "eval", eval_documents)
-    write_once(
-        data / "mix", tokenizer_mix({n: [d for d in docs if d.id not in held_out] for n, docs in documents.items()})
-    )
+    folders = list(finished.values())
+    for name, folder in finished.items():
+        documents = (d for d in read_documents(folder) if d.id not in held_out)
+        write_once(data / name, documents, fingerprint([folder], "train", held_out))
+    write_once(data / "eval", iter(eval_documents), fingerprint(folders, "eval", held_out))
+    mix = tokenizer_mix(finished, index, held_out)
+    write_once(data / "mix", iter(mix), fingerprint(folders, "mix", held_out))
 
     from webcorpus.tokens.bpe import TrainTokenizer
     from webcorpus.tokens.tokenize import VAL_TOKENS, Tokenize
@@ -93,7 +95,7 @@ def run_ablation(
                 "name": name,
                 "pipeline": str(pipelines[names.index(name)]),
                 "steps": steps_of[name],
-                "documents": len(documents[name]),
+                "documents": len(index[name]),
                 "train_documents": tokens[name]["train"]["documents"],
                 "train_tokens_available": available,
                 "val_tokens": tokens[name]["val"]["tokens"],
@@ -152,57 +154,79 @@ def run_variant(
     return steps, Path(result.final_data)
 
 
-def evaluation_documents(documents: dict[str, list[Document]], source: Path | None) -> list[Document]:
-    """The evaluation text: the user's (a text file, or Parquet shards), or the held-out slice of the union."""
+def document_index(folder: Path) -> list[tuple[int, str, int]]:
+    """(id hash bucket, id, characters) of every document in a folder of shards, texts not kept."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in input_shards([folder]):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["id", "text"]):
+            lengths = pc.utf8_length(batch.column("text")).to_pylist()
+            rows += [(bucket(i), i, n) for i, n in zip(batch.column("id").to_pylist(), lengths)]
+    return rows
+
+
+def evaluation_documents(
+    finished: dict[str, Path], index: dict[str, list[tuple[int, str, int]]], source: Path | None
+) -> list[Document]:
+    """The evaluation text: the user's (a text file, or Parquet shards), or the held-out slice of the union:
+    the documents whose ids hash lowest, each as the first variant (in the given order) has it."""
     if source is not None:
         if source.suffix == ".txt":
             return [Document("eval", str(source), source.read_text(encoding="utf-8"))]
         return list(read_documents(source))
-    union: dict[str, Document] = {}
-    for docs in documents.values():
-        for document in docs:
-            union.setdefault(document.id, document)  # the first variant's text of a shared document
-    ranked = sorted(union.values(), key=lambda d: (bucket(d.id), d.id))
-    return ranked[: max(1, round(EVAL_SHARE * len(ranked)))]
+    union = sorted({(b, i) for rows in index.values() for b, i, _ in rows})
+    wanted = [i for _, i in union[: max(1, round(EVAL_SHARE * len(union)))]]
+    found = _collect(finished, set(wanted))
+    return [found[i] for i in wanted]
 
 
-def tokenizer_mix(documents: dict[str, list[Document]]) -> list[Document]:
+def tokenizer_mix(
+    finished: dict[str, Path], index: dict[str, list[tuple[int, str, int]]], held_out: set[str]
+) -> list[Document]:
     """An equal share of characters from each variant, documents taken in id-hash order; each once."""
-    share = MIX_CHARACTERS // max(len(documents), 1)
-    mix: dict[str, Document] = {}
-    for docs in documents.values():
+    share = MIX_CHARACTERS // max(len(index), 1)
+    chosen: dict[str, None] = {}
+    for rows in index.values():
         used = 0
-        for document in sorted(docs, key=lambda d: (bucket(d.id), d.id)):
-            if used + len(document.text) > share:
+        for _, document_id, characters in sorted(r for r in rows if r[1] not in held_out):
+            if used + characters > share:
                 break
-            used += len(document.text)
-            mix.setdefault(document.id, document)
-    return list(mix.values())
+            used += characters
+            chosen.setdefault(document_id)
+    found = _collect(finished, set(chosen))
+    return [found[i] for i in chosen]
 
 
-def write_once(folder: Path, documents: list[Document]) -> None:
-    """Parquet shards of `documents` in `folder`, written once: a folder with the same content is kept."""
+def _collect(finished: dict[str, Path], ids: set[str]) -> dict[str, Document]:
+    """The documents with these ids, each from the first variant (in order) that has it."""
+    found: dict[str, Document] = {}
+    for folder in finished.values():
+        for document in read_documents(folder):
+            if document.id in ids and document.id not in found:
+                found[document.id] = document
+    return found
+
+
+def fingerprint(folders: list[Path], part: str, held_out: set[str]) -> str:
+    """What a data folder is made from: the variants' shards (names and sizes), and the held-out ids."""
+    key = "\n".join(sorted(held_out)).encode()
+    return "-".join(input_fingerprint([folder], {"part": part}, key) for folder in folders)
+
+
+def write_once(folder: Path, documents: Iterator[Document], fingerprint: str) -> None:
+    """Parquet shards of `documents` in `folder`, written once: a folder made from the same input is kept."""
     from webcorpus.stages.write_parquet import ParquetWriter
 
-    digest = _digest(documents)
     marker = folder / ".content.json"
-    if marker.exists() and json.loads(marker.read_text()).get("digest") == digest:
+    if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
         return
     if folder.exists():
         for stale in folder.glob("*.parquet"):
             stale.unlink()
-    ParquetWriter().write(documents, folder)
-    write_json(marker, {"digest": digest, "documents": len(documents)})
-
-
-def _digest(documents: list[Document]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for document in documents:
-        digest.update(f"{document.id}\0{len(document.text)}\0".encode())
-        digest.update(document.text.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    shards = ParquetWriter().write(documents, folder)
+    write_json(marker, {"fingerprint": fingerprint, "shards": len(shards)})
 
 
 def differences(steps_of: dict[str, list[str]]) -> dict[str, list[str]]:

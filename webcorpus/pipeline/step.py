@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ def length_bin(characters: int) -> str:
     return str(1 << (characters.bit_length() - 1)) if characters else "0"
 
 
+@lru_cache(maxsize=4096)  # every filter of a pass asks for the same document's domain in turn
 def domain_of(url: str) -> str:
     try:
         host = urlsplit(url).hostname if url else None

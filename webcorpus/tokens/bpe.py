@@ -8,7 +8,7 @@ depends on file order or worker count:
 
     bucket = blake2b(id) mod 10,000
     bucket < 100        held out from tokenizer training (compression is measured on these)
-    bucket < val_bucket the validation split of the token shards (default 50, i.e. 0.5%)
+    lowest buckets      the validation split of the token shards, as many as give `val_tokens` (tokenize.py)
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ and take turns on the tensor cores: while one multiplies, the other finishes and
 loader warp feeds both from one ring of shared-memory stages by TMA. Gluon (triton.experimental.gluon,
 Triton 3.6) exposes those pieces: warp_specialize, mbarriers, TMA and wgmma.
 
-Experimental and opt-in (`kernels: fused_pingpong`, Hopper only): it makes a training step a little under
-2% faster (docs/training.md), not enough to be the default. A warpgroup cannot hold a 128 x 256 float32
+Experimental and opt-in (`kernels: fused_pingpong`, Hopper only): its gain on a training step is small
+(measured in docs/training.md), not enough to be the default. A warpgroup cannot hold a 128 x 256 float32
 accumulator, so each consumer works on 128 x 128 tiles, which read a third more operand bytes from L2
 per multiply-add than cuBLAS's tiles: the plain product alone is no faster than cuBLAS, and the
 projection with rotary positions, whose epilogue is lighter, was no faster than the Triton kernel, so it
