@@ -31,10 +31,20 @@ def test_splits_like_spacy_english(text, words):
     assert list(split_words(text)) == words
 
 
-def test_languages_without_spaces_count_characters():
+def test_segmented_languages_count_their_words():
     assert split_words("作曲：周杰伦 hello") == ("作曲：周杰伦", "hello")
-    assert split_words("作曲：周杰伦 hello", "zh") == ("作", "曲", "：", "周", "杰", "伦", "hello")
-    assert len(split_words("秋の京都を歩く", "ja")) == 7
+    assert split_words("作曲：周杰伦 hello", "zh") == ("作曲", "：", "周杰伦", "hello")
+    assert split_words("秋の京都を歩く", "ja") == ("秋", "の", "京都", "を", "歩く")
+    assert split_words("パソコンでブログを書きました。", "ja")[:4] == ("パソコン", "で", "ブログ", "を")
+    assert split_words("오늘은 서울에 갔습니다.", "ko")[:4] == ("오늘", "은", "서울", "에")
+    assert split_words("ผมไปโรงเรียนทุกวัน", "th") == ("ผม", "ไป", "โรงเรียน", "ทุกวัน")
+
+
+def test_scripts_without_a_segmenter_count_graphemes():
+    # Khmer: a consonant with its vowel signs and coeng is one "word", never a bare combining mark.
+    words = split_words("ខ្ញុំស្រឡាញ់ abc", "km")
+    assert words[0] == "ខ្ញុំ" and words[-1] == "abc"
+    assert all(has_alpha(word) for word in words)
 
 
 def test_symbols_and_letters():

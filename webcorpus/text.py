@@ -1,15 +1,20 @@
 """Text helpers the quality filters share: word splitting, punctuation, duplicate counting.
 
-Word splitting is one compiled regular expression (plus a dictionary look-up for contractions),
-built to split English the way spaCy's rule-based English tokenizer does, which is what datatrove
-(and so FineWeb) counts words with: punctuation marks are words of their own, `don't` is `do n't`,
-`Covid-19`, `3.5` and URLs stay whole, at a small fraction of spaCy's cost (docs/datatrove.md).
+`words_of(text, language)` is the one place words are counted: the quality filters, dedup's shingles
+and the stats all ask it, and `split_words` caches its answer so that the filters that follow each other
+split a document once.
 
-Languages written without spaces (a document whose `language` is zh, ja, th, ...): every Han,
-kana and Thai character counts as one word. That is what spaCy's Chinese tokenizer does by default
-(character segmentation); for Japanese and Thai it counts more words than a dictionary segmenter
-would, so minimum word counts are easier to reach and mean word length is lower. In any other
-document such runs are words like any other, as in spaCy's English tokenizer.
+- Japanese, Chinese, Korean and Thai (`segmenters.SEGMENTED_LANGUAGES`, by the `language` langid wrote):
+  the word segmenter FineWeb-2 used for that language (webcorpus/languages/segmenters.py; the
+  `multilingual` extra).
+- Every other language: one compiled regular expression (plus a dictionary look-up for contractions),
+  built to split English the way spaCy's rule-based English tokenizer does, which is what datatrove (and
+  so FineWeb) counts words with: punctuation marks are words of their own, `don't` is `do n't`,
+  `Covid-19`, `3.5` and URLs stay whole, at a small fraction of spaCy's cost (docs/datatrove.md). spaCy's
+  rules for other languages written with spaces differ from the English ones only in their exceptions.
+- Lao, Khmer, Burmese and Tibetan (`NO_SPACE_LANGUAGES` without a segmenter here): every character of
+  their scripts (and every Han, kana and Thai character) is a word of its own, which counts more words
+  than a dictionary segmenter would (docs/multilingual.md).
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+
+import regex
+
+from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES, segmenter
 
 # Characters that make a "word" a symbol when nothing else is in it (Gopher's non-symbol words).
 PUNCTUATION = frozenset(
@@ -33,7 +42,10 @@ TERMINAL_PUNCTUATION = (
 )  # fmt: skip
 SENTENCE_END_TOKENS = frozenset(TERMINAL_PUNCTUATION)
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
+_CJK = (
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"  # kana, Han, Thai
+    "\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\u0f00-\u0fff"  # Lao, Khmer, Myanmar, Tibetan
+)
 _QUOTES = "'\"‘’“”`´‚„«»「」『』"
 _OPEN_CLOSE = "()[]{}<>（）【】《》〈〉〔〕"
 _CURRENCY = "$£€¥₹₽₩฿"
@@ -53,8 +65,9 @@ _INFIX = re.compile(
 )
 _URL = re.compile(r"(?:https?://|www\.)\S+\w/?$|[\w.-]+@[\w-]+\.[\w.-]+$")
 _PLAIN = re.compile(r"[^\W_]+$")
-# Single characters of scripts written without spaces, for languages that need them.
-_CJK_CHAR = re.compile(f"[{_CJK}]|[^{_CJK}]+")
+# Single characters of scripts written without spaces, for languages that need them: a whole grapheme
+# (a Khmer or Thai consonant with its vowel signs), so no combining mark is a "word" of its own.
+_CJK_CHAR = regex.compile(f"(?=[{_CJK}])\\X|[^{_CJK}]+")
 # Languages written without spaces between words.
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "yue", "wuu", "lo", "km", "my", "bo"})
 # Abbreviations and emoticons that keep their marks.
@@ -133,8 +146,10 @@ def split_words(text: str, language: str | None = None) -> tuple[str, ...]:
 def words_of(text: str, language: str | None = None) -> list[str]:
     """Words and punctuation marks of `text`, in order.
 
-    `language` (an ISO code, as langid writes it) only matters for languages without spaces.
+    `language` (an ISO code, as langid writes it) picks the segmenter of a language that has one.
     """
+    if language in SEGMENTED_LANGUAGES:
+        return segmenter(language)(text)
     words: list[str] = []
     # One object per distinct word: a long document's words then take a pointer each, not a string each.
     distinct: dict[str, str] = {}

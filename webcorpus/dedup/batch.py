@@ -71,17 +71,19 @@ class MinHashDedup(CorpusStep):
         hash: HashName = minhash.HASH,
         hash_ranges: int = 8,
         clusters_out: str | None = None,
+        by_language: bool = False,
     ) -> None:
         super().__init__()
         self.settings = {
             "shingle_size": shingle_size, "bands": bands, "rows": rows, "seed": seed, "hash": hash,
-            "hash_ranges": hash_ranges,
+            "hash_ranges": hash_ranges, "by_language": by_language,
         }  # fmt: skip
         for name in ("shingle_size", "bands", "rows", "hash_ranges"):
             if self.settings[name] < 1:
                 raise ValueError(f"{name} must be at least 1")
         hash_function(hash)  # raises on an unknown name
         self.bands, self.rows, self.hash_ranges = bands, rows, hash_ranges
+        self.by_language = by_language
         self.clusters_out = clusters_out
 
     def signer(self) -> Signer:
@@ -115,11 +117,16 @@ def signatures_phase(shard: Path, shard_index: int, work: Path, settings: MinHas
         return int(marker.read_text())
     signer = settings.signer()
     rows: list[np.ndarray] = []
-    for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text"]):
-        rows += [signer.signature(text).hashvalues for text in batch.column(0).to_pylist()]
+    salts: list[int] = []
+    for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text", "language"]):
+        for text, language in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+            rows.append(signer.signature(text, language).hashvalues)
+            salts.append(minhash.language_salt(language) if settings.by_language else 0)
     count = len(rows)
     numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
     keys = band_keys(np.array(rows, dtype=np.uint64).reshape(count, -1), settings.bands, settings.rows)
+    with np.errstate(over="ignore"):
+        keys ^= np.array(salts, dtype=np.uint64).reshape(count, 1)  # documents of two languages never share a key
     for band in range(settings.bands):
         order = np.argsort(keys[:, band], kind="stable")
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)

