@@ -27,20 +27,23 @@ import regex
 
 from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES, segmenter
 
-# Characters that make a "word" a symbol when nothing else is in it (Gopher's non-symbol words).
-PUNCTUATION = frozenset(
+# Characters that make a "word" a symbol when nothing else is in it (Gopher's non-symbol words), with
+# every script's sentence-ending marks (below).
+_SYMBOLS = frozenset(
     "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
     "¡¦§«¬¯°±´¶·»¿×÷‐‑‒–—―‖‘’‚‛“”„‟†‡•‣․‥…‧‰′″‹›※‼‽⁂⁇⁈⁉"
     "、。〃〈〉《》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟・･｡｢｣､"
     "！＂＃＄％＆＇（）＊＋，－．／：；＜＝＞？＠［＼］＾＿｀｛｜｝～"
     "►◄▲▼■□●○◆◇★☆✓✔✗✘" + "".join(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)]))
 )
-# Marks that end a sentence, across scripts (Unicode Sentence_Terminal, the common ones).
+# Marks that end a sentence in every script: Unicode's Sentence_Terminal characters (all below U+30000),
+# plus Khmer's ៖ ៙ ៚, as in datatrove's list (what FineWeb and FineWeb-2 used).
 TERMINAL_PUNCTUATION = (
-    ".", "!", "?", "。", "！", "？", "．", "｡", "‼", "‽", "⁇", "⁈", "⁉", "؟", "۔", "।", "॥",
-    "။", "።", "፧", "፨", "܀", "܁", "܂", "꓿", "꘎", "꘏", "៕", "៖", "᠃", "᠉", "﹒", "﹖", "﹗",
-)  # fmt: skip
+    *regex.findall(r"\p{Sentence_Terminal}", "".join(map(chr, range(0x30000)))),
+    *"\u17d6\u17d9\u17da",
+)
 SENTENCE_END_TOKENS = frozenset(TERMINAL_PUNCTUATION)
+PUNCTUATION = _SYMBOLS | SENTENCE_END_TOKENS
 
 _CJK = (
     "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"  # kana, Han, Thai

@@ -25,8 +25,10 @@ SEGMENTED_LANGUAGES = {"ja": "sudachipy", "zh": "jieba", "yue": "jieba", "wuu": 
 # SudachiPy refuses inputs over 49,149 bytes; a piece of at most this many characters (4 bytes each at
 # most) is safe. Pieces end after a newline or a sentence mark where one is near the end.
 SUDACHI_PIECE_CHARACTERS = 12_000
-# Kiwi slows down badly on very long runs of digits and commas (datatrove removes them the same way).
+# Kiwi slows down badly on very long runs of digits and commas (datatrove removes them the same way),
+# and more than linearly on long inputs: it is given pieces of at most this many characters.
 KIWI_NUMBER_RUN = re.compile("[0-9,]{20,}")
+KIWI_PIECE_CHARACTERS = 4_000
 _PIECE_END = re.compile(r"[\n。！？!?]")
 
 Segmenter = Callable[[str], list[str]]
@@ -121,8 +123,10 @@ def _kiwi() -> Segmenter:
     kiwi = Kiwi()
 
     def split(text: str) -> list[str]:
-        text = KIWI_NUMBER_RUN.sub("", text)
-        return _words(text[token.start : token.end] for token in kiwi.tokenize(text))
+        words: list[str] = []
+        for piece in pieces(KIWI_NUMBER_RUN.sub("", text), KIWI_PIECE_CHARACTERS):
+            words.extend(_words(piece[token.start : token.end] for token in kiwi.tokenize(piece)))
+        return words
 
     return split
 
