@@ -188,3 +188,32 @@ def test_by_language_dedups_each_language_apart(tmp_path):
         out = tmp_path / f"out-{by_language}"
         MinHashDedup(by_language=by_language).run_corpus([tmp_path / "in"], out, CorpusContext(workers=1))
         assert {d.id for d in read_documents(out / "data")} == kept
+
+
+REAL_PAGES = REPO / "tests" / "data" / "multilingual-test.warc.gz"  # real pages: bench/data/multilingual/README.md
+
+
+def first_stage(tmp_path, name: str, steps: str) -> dict:
+    from webcorpus.pipeline.runner import run_pipeline
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"input: {REAL_PAGES}\noutput: {tmp_path / name}\nsteps:\n{steps}  - write_parquet: {{}}\n")
+    result = run_pipeline(load_pipeline(path), workers=1, progress=False)
+    return {report.name: report.stats for report in result.steps}
+
+
+def test_real_cjk_pages_pass_fineweb2_and_fail_english_fineweb(tmp_path):
+    recipe = (REPO / "pipelines" / "fineweb2.yaml").read_text()
+    steps = recipe[recipe.index("  - read_warc:") : recipe.index("  - write_parquet:")]
+    fineweb2 = first_stage(tmp_path, "fineweb2", steps)
+    kept = {}
+    for document in read_documents(tmp_path / "fineweb2" / "data"):
+        kept[document.metadata["language"]] = kept.get(document.metadata["language"], 0) + 1
+    assert kept.get("ja", 0) >= 3 and kept.get("zh", 0) >= 4 and kept.get("ko", 0) >= 3, kept
+    english_rules = steps.replace("language_thresholds: fineweb2", "language_thresholds: null")
+    english_rules = english_rules.replace("languages: []", "languages: [ja, zh, ko, th]")
+    english = first_stage(tmp_path, "fineweb", english_rules)
+    assert english["langid"].kept >= 10
+    assert english["write_parquet"].kept == 0
+    assert english["gopher_quality"].dropped["short_words"] + english["gopher_quality"].dropped["few_stop_words"] > 0
+    assert fineweb2["gopher_quality"].dropped["short_words"] == 0
