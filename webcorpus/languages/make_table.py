@@ -108,8 +108,9 @@ def main() -> None:
     args = parser.parse_args()
     from webcorpus.stages.langid import load_language_model
 
-    # fasttext-predict has no get_labels(): asking for every label's probability lists them all.
-    labels = [label.removeprefix("__label__") for label in load_language_model().predict("text", k=-1)[0]]
+    # fasttext-predict has no get_labels(): every label's probability (none cut at 0) lists them all.
+    labels = load_language_model().predict("text", k=-1, threshold=-1.0)[0]
+    labels = [label.removeprefix("__label__") for label in labels]
     table = build(args.configs, args.assignments, labels, args.source)
     args.output.write_text(json.dumps(table, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{args.output}: {len(table['languages'])} languages; no config for: {', '.join(table['no_config'])}")
