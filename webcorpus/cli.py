@@ -261,9 +261,14 @@ def run(
 
     On several machines: run `--shard I/N -o runs/I` on machine I (the per-document steps on every N-th
     input file), gather the folders, then `--merge 'runs/*' -o OUT` runs the rest over all of them.
+
+    Exit status: 0 when the finished corpus (or the slice) holds documents; 1 when the run failed (a bad
+    pipeline file or option, input files that failed); 3 when it ran to the end but kept nothing: the table,
+    stats.json and report.html are written, the steps after the one that dropped everything are marked
+    "not run", and the last line names that step and its top reason.
     """
     from webcorpus.pipeline.config import ConfigError, load_pipeline
-    from webcorpus.pipeline.runner import Slice, format_table, run_pipeline
+    from webcorpus.pipeline.runner import EXIT_NOTHING_KEPT, Slice, format_table, nothing_kept, run_pipeline
 
     try:
         config = load_pipeline(pipeline)
@@ -307,6 +312,11 @@ def run(
         for failure in result.failed:
             click.echo(f"failed: {failure}", err=True)
         raise click.ClickException(f"{len(result.failed)} files failed; rerun the same command to retry them")
+    empty = nothing_kept(result)
+    for line in empty:
+        click.echo(line, err=True)
+    if empty:
+        sys.exit(EXIT_NOTHING_KEPT)
 
 
 @main.command()
