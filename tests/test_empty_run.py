@@ -7,8 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import many_pages
 
-from webcorpus.cli import main
-from webcorpus.pipeline.runner import EXIT_NOTHING_KEPT
+from webcorpus.cli import EXIT_NOTHING_KEPT, main
 from webcorpus.testing.sample_warc import Page, article, write_warc
 
 KYOTO = [

@@ -22,6 +22,14 @@ from webcorpus import __version__
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 
+EXIT_NOTHING_KEPT = 3  # `webcorpus run` ran to the end, but the finished corpus (or the slice) is empty
+RUN_EXIT_STATUS = (
+    "Exit status: 0 when the finished corpus (or the slice) holds documents; 1 when the run failed (a bad "
+    f"pipeline file or option, input files that failed); {EXIT_NOTHING_KEPT} when it ran to the end but kept "
+    "nothing: the table, stats.json and report.html are written, the steps after the one that dropped "
+    'everything are marked "not run", and the last line names that step and its top reason.'
+)
+
 
 class StepCommands(click.Group):
     """The fixed commands plus one per registered step, the latter built on first use."""
@@ -226,7 +234,7 @@ def _corpus_command(step_class: type) -> click.Command:
 # ---- whole runs ---------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=RUN_EXIT_STATUS)
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: the YAML's, else all cores)."
@@ -261,14 +269,9 @@ def run(
 
     On several machines: run `--shard I/N -o runs/I` on machine I (the per-document steps on every N-th
     input file), gather the folders, then `--merge 'runs/*' -o OUT` runs the rest over all of them.
-
-    Exit status: 0 when the finished corpus (or the slice) holds documents; 1 when the run failed (a bad
-    pipeline file or option, input files that failed); 3 when it ran to the end but kept nothing: the table,
-    stats.json and report.html are written, the steps after the one that dropped everything are marked
-    "not run", and the last line names that step and its top reason.
     """
     from webcorpus.pipeline.config import ConfigError, load_pipeline
-    from webcorpus.pipeline.runner import EXIT_NOTHING_KEPT, Slice, format_table, nothing_kept, run_pipeline
+    from webcorpus.pipeline.runner import Slice, format_table, nothing_kept, run_pipeline
 
     try:
         config = load_pipeline(pipeline)

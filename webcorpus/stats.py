@@ -47,8 +47,8 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     if run_summary.is_file():
         summary = json.loads(run_summary.read_text(encoding="utf-8"))
         final = summary.get("final_data")
-        if final and summary.get("documents_out") == 0:  # a run that kept nothing wrote no shard to count
-            return {**_parquet_stats(final, [], top), "run": str(folder)}
+        if final and summary.get("documents_out") == 0 and not list(Path(final).glob("*.parquet")):
+            return {**_parquet_stats(final, [], top), "run": str(folder)}  # a run that kept nothing
         if final:
             return {**corpus_stats(final, top), "run": str(folder)}
     if shard_files(folder):

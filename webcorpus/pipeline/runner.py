@@ -13,7 +13,7 @@ Run folder:
 A run whose documents all get dropped still finishes: the steps after the one that emptied the corpus are
 not run (marked "not run: no documents" in the table and stats.json, so a rerun does the same), stats.json
 and report.html are written, and `nothing_kept` says which step dropped everything and why; `webcorpus run`
-then exits with EXIT_NOTHING_KEPT.
+then exits with its own status (cli.EXIT_NOTHING_KEPT).
 
 Resuming: a task whose progress marker exists is skipped. Any other task is redone from scratch after
 its partial outputs are deleted, so a run killed at any instant and rerun ends with exactly the files
@@ -45,7 +45,6 @@ from webcorpus.pipeline.step import CorpusContext, CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 from webcorpus.text import NO_SPACE_LANGUAGES
 
-EXIT_NOTHING_KEPT = 3  # `webcorpus run`'s exit status when it ran to the end but the finished corpus is empty
 NOT_RUN = "no documents"  # why a step after an emptied corpus did not run
 NOT_RUN_IN_SLICE = "left for --merge"  # why a `--shard` run did not run the steps after its first pass
 # gopher_quality's rules that count words; in a language written without spaces they count characters.
@@ -181,7 +180,7 @@ class _Run:
         self.local: DocumentPassRunner | None = None
         self.inputs: list[Path] = []
         self.data = [self.output / "data"]  # where the documents are now
-        self.documents = 0  # how many documents are there
+        self.documents = 0  # how many documents `data` holds
 
     def report(self, step: Any) -> StepReport:
         return self.reports[self.index_of[id(step)]]
