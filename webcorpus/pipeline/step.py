@@ -32,8 +32,10 @@ NO_LANGUAGE = "(none)"  # the language label of a document no step has identifie
 
 
 def language_of(metadata: dict[str, Any]) -> str:
-    """A document's language label for per-language counts: `metadata["language"]`, or NO_LANGUAGE."""
-    return metadata.get("language") or NO_LANGUAGE
+    """A document's language label for per-language counts: `metadata["language"]`, or NO_LANGUAGE. (Shell
+    input may hold any JSON there, hence `str`.)"""
+    language = metadata.get("language")
+    return str(language) if language else NO_LANGUAGE
 
 
 def length_bin(characters: int) -> str:
