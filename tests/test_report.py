@@ -130,3 +130,32 @@ def test_a_big_runs_report_reads_bounded_samples_and_stays_small(run_dir, tmp_pa
     with gzip.open(big / "removed" / "langid" / "00002.jsonl.gz", "wt") as f:
         f.write((row + "\n") * 100_000)
     assert write_report(big).stat().st_size < 3_000_000
+
+
+def test_languages_per_step_and_bytes_per_token_with_bounded_escaped_labels(run_dir, tmp_path):
+    html = (run_dir / "report.html").read_text()
+    stats = json.loads((run_dir / "stats.json").read_text())
+    bytes_per_token = {s["step"]: s for s in stats["steps"]}["tokenize"]["summary"]["languages"]
+    assert list(bytes_per_token) == ["en"]
+    assert f"<td>{bytes_per_token['en']['bytes_per_token']:.3f}</td>" in html
+    assert "<table id='languages-per-step'>" in html and "<th>en</th>" in html
+
+    # Labels come from data (a Parquet `language` column): many, long and hostile ones stay bounded and inert.
+    odd = tmp_path / "odd"
+    shutil.copytree(run_dir, odd)
+    labels = ["<script>alert(1)</script>" + "x" * 100] + [f"l{i:03d}" for i in range(40)]
+    for step in stats["steps"]:
+        if step["step"] in ("gopher_quality", "tokenize"):
+            step["distributions"]["language_dropped"] = {label: 1000 - i for i, label in enumerate(labels)}
+            step.setdefault("summary", {})["languages"] = {
+                label: {"documents": 1000 - i, "bytes": 400, "tokens": 100, "bytes_per_token": 4.0}
+                for i, label in enumerate(labels)
+            }
+    (odd / "stats.json").write_text(json.dumps(stats))
+    page = write_report(odd).read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/scrip…</th>" in page
+    assert "x" * 30 not in page  # clipped
+    table = page[page.index("<table id='languages-per-step'>") :]
+    table = table[: table.index("</table>")]
+    assert table.count("<th>") == 1 + 8 + 1  # step, the most frequent languages, other
+    assert "<td>other</td>" in page  # bytes per token: the rest summed

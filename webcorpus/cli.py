@@ -22,6 +22,14 @@ from webcorpus import __version__
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 
+EXIT_NOTHING_KEPT = 3  # `webcorpus run` ran to the end, but the finished corpus (or the slice) is empty
+RUN_EXIT_STATUS = (
+    "Exit status: 0 when the finished corpus (or the slice) holds documents; 1 when the run failed (a bad "
+    f"pipeline file or option, input files that failed); {EXIT_NOTHING_KEPT} when it ran to the end but kept "
+    "nothing: the table, stats.json and report.html are written, the steps after the one that dropped "
+    'everything are marked "not run", and the last line names that step and its top reason.'
+)
+
 
 class StepCommands(click.Group):
     """The fixed commands plus one per registered step, the latter built on first use."""
@@ -226,7 +234,7 @@ def _corpus_command(step_class: type) -> click.Command:
 # ---- whole runs ---------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=RUN_EXIT_STATUS)
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: the YAML's, else all cores)."
@@ -263,7 +271,7 @@ def run(
     input file), gather the folders, then `--merge 'runs/*' -o OUT` runs the rest over all of them.
     """
     from webcorpus.pipeline.config import ConfigError, load_pipeline
-    from webcorpus.pipeline.runner import Slice, format_table, run_pipeline
+    from webcorpus.pipeline.runner import Slice, format_table, nothing_kept, run_pipeline
 
     try:
         config = load_pipeline(pipeline)
@@ -307,6 +315,11 @@ def run(
         for failure in result.failed:
             click.echo(f"failed: {failure}", err=True)
         raise click.ClickException(f"{len(result.failed)} files failed; rerun the same command to retry them")
+    empty = nothing_kept(result)
+    for line in empty:
+        click.echo(line, err=True)
+    if empty:
+        sys.exit(EXIT_NOTHING_KEPT)
 
 
 @main.command()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webcorpus.document import Document
+from webcorpus.pipeline.step import NO_LANGUAGE
 
 SCHEMA = pa.schema(
     [
@@ -77,6 +80,16 @@ def read_texts(sources: Sequence[str | Path]) -> Iterator[tuple[str, str]]:
     for path in input_shards(sources):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text"]):
             yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
+
+
+def language_counts(sources: Sequence[str | Path]) -> Counter[str]:
+    """Documents per `language` (NO_LANGUAGE for none) over every shard of `sources`, from that column alone."""
+    counts: Counter[str] = Counter()
+    for path in input_shards(sources):
+        column = pq.read_table(path, columns=["language"]).column(0)
+        for entry in pc.value_counts(column).to_pylist():
+            counts[entry["values"] or NO_LANGUAGE] += entry["counts"]
+    return counts
 
 
 def read_documents(folder: str | Path, columns: list[str] | None = None) -> Iterator[Document]:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webcorpus.parquet import shard_paths
+from webcorpus.pipeline.step import NO_LANGUAGE
 
 # Upper bounds (characters) of the length histogram's buckets; the last one is open.
 LENGTH_BUCKETS = [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000]
@@ -44,7 +45,10 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
 
     run_summary = Path(folder) / "stats.json"
     if run_summary.is_file():
-        final = json.loads(run_summary.read_text(encoding="utf-8")).get("final_data")
+        summary = json.loads(run_summary.read_text(encoding="utf-8"))
+        final = summary.get("final_data")
+        if final and summary.get("documents_out") == 0 and not list(Path(final).glob("*.parquet")):
+            return {**_parquet_stats(final, [], top), "run": str(folder)}  # a run that kept nothing
         if final:
             return {**corpus_stats(final, top), "run": str(folder)}
     if shard_files(folder):
@@ -54,6 +58,10 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     paths = shard_paths(folder)
     if not paths:
         raise FileNotFoundError(f"{folder}: no .parquet shards found")
+    return _parquet_stats(folder, paths, top)
+
+
+def _parquet_stats(folder: str | Path, paths: list[Path], top: int) -> dict[str, Any]:
     total = _ShardCounts()
     bad_shards = []
     for path in paths:
@@ -105,7 +113,7 @@ def _count_shard(path: Path) -> _ShardCounts:
         lengths = pc.utf8_length(batch.column(1)).to_pylist()
         counts.documents += len(lengths)
         counts.characters += sum(lengths)
-        counts.languages.update(language or "unknown" for language in batch.column(2).to_pylist())
+        counts.languages.update(language or NO_LANGUAGE for language in batch.column(2).to_pylist())
         for url in batch.column(0).to_pylist():
             host = (urlsplit(url).hostname or "") if url else ""
             counts.domains[host.removeprefix("www.") or "unknown"] += 1

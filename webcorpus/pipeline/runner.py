@@ -8,6 +8,12 @@ Run folder:
                                    at the top), or a later document pass's, named after its first step
                                    (pii/data/, pii/.progress/)
     stats.json                     every step's counts, in pipeline order
+    report.html                    the run report (webcorpus/report/)
+
+A run whose documents all get dropped still finishes: the steps after the one that emptied the corpus are
+not run (marked "not run: no documents" in the table and stats.json, so a rerun does the same), stats.json
+and report.html are written, and `nothing_kept` says which step dropped everything and why; `webcorpus run`
+then exits with its own status (cli.EXIT_NOTHING_KEPT).
 
 Resuming: a task whose progress marker exists is skipped. Any other task is redone from scratch after
 its partial outputs are deleted, so a run killed at any instant and rerun ends with exactly the files
@@ -30,13 +36,22 @@ from typing import Any
 
 from webcorpus import storage
 from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
-from webcorpus.parquet import input_shards
+from webcorpus.parquet import input_shards, language_counts
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import LocalExecutor, RayExecutor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
+from webcorpus.text import NO_SPACE_LANGUAGES
+
+NOT_RUN = "no documents"  # why a step after an emptied corpus did not run
+NOT_RUN_IN_SLICE = "left for --merge"  # why a `--shard` run did not run the steps after its first pass
+# gopher_quality's rules that count words; in a language written without spaces they count characters.
+WORD_COUNTING_REASONS = frozenset(
+    {"no_words", "short_doc", "long_doc", "short_words", "long_words", "few_alpha_words", "few_stop_words"}
+)
+NO_SPACE_HINT = "for a language without spaces use pipelines/fineweb2.yaml"
 
 
 @dataclass
@@ -49,6 +64,7 @@ class StepReport:
     stats: StageStats = field(default_factory=StageStats)
     output: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)  # a corpus step's own figures and its `line`
+    not_run: str | None = None  # why the step did not run: NOT_RUN or NOT_RUN_IN_SLICE
 
 
 @dataclass
@@ -64,8 +80,8 @@ class RunResult:
 
     @property
     def documents_out(self) -> int:
-        """Documents in the finished corpus: what the last step that writes documents kept."""
-        writing = [r for r in self.steps if r.role == "write" or "data" in r.summary]
+        """Documents in the finished corpus (or the slice): what the last step that wrote documents kept."""
+        writing = [r for r in self.steps if not r.not_run and (r.role == "write" or "data" in r.summary)]
         return writing[-1].stats.kept if writing else 0
 
     @property
@@ -164,6 +180,7 @@ class _Run:
         self.local: DocumentPassRunner | None = None
         self.inputs: list[Path] = []
         self.data = [self.output / "data"]  # where the documents are now
+        self.documents = 0  # how many documents `data` holds
 
     def report(self, step: Any) -> StepReport:
         return self.reports[self.index_of[id(step)]]
@@ -178,7 +195,9 @@ class _Run:
                 self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
                 for step, stats in zip(self.first.steps, summary["steps"]):
                     self.report(step).stats.merge(StageStats.from_dict(stats))
-            self.data = [run / "data" for run in runs]
+            # A slice that kept nothing (or had no input file) may have no shards, or no data/ at all.
+            self.data = [run / "data" for run in runs if any((run / "data").glob("*.parquet"))] or self.data
+            self.documents = self.report(self.first.steps[-1]).stats.kept
             self.passes = self.passes[1:]
         else:
             # The first pass's steps are built here: a bad option value or a missing input stops the run
@@ -186,6 +205,8 @@ class _Run:
             self.local = DocumentPassRunner(self.first)
             self.inputs = self.local.reader.expand(self.config.input)
             if self.shard is not None:
+                for later in self.reports[len(self.first.steps) :]:
+                    later.not_run = NOT_RUN_IN_SLICE
                 self.passes = self.passes[:1]
         self.output.mkdir(parents=True, exist_ok=True)
         # Two runs into one folder would race on the same files: the second stops here, before it
@@ -196,7 +217,10 @@ class _Run:
     def execute(self, executor: LocalExecutor | RayExecutor) -> RunResult:
         context = CorpusContext(workers=self.workers, progress=self.progress, executor=executor)
         for unit in self.passes:
-            if isinstance(unit, CorpusPass):
+            if unit is not self.first and self.documents == 0:
+                for step in [unit.step] if isinstance(unit, CorpusPass) else unit.steps:
+                    self.report(step).not_run = NOT_RUN
+            elif isinstance(unit, CorpusPass):
                 self.run_corpus_pass(unit, context)
             else:
                 self.run_document_pass(unit, executor)
@@ -224,7 +248,12 @@ class _Run:
         report = self.report(unit.step)
         report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
         if "data" in summary:
-            self.data = [Path(summary["data"])]
+            # Per language, as Filter.run counts them, from the Parquet `language` column of what the step
+            # read and wrote (one column: cheap, and right on a resumed run too).
+            before, after = language_counts(self.data), language_counts([summary["data"]])
+            report.stats.count("language_kept").update(after)
+            report.stats.count("language_dropped").update(before - after)
+            self.data, self.documents = [Path(summary["data"])], report.stats.kept
         if self.mirror is not None:  # the step's output with its markers (a file's sit beside it)
             outputs = [unit.target, *unit.target.parent.glob(f".{unit.target.name}*")]
             if unit.target.is_dir():
@@ -261,7 +290,7 @@ class _Run:
         for step in unit.steps:
             if step.role == "write":
                 self.report(step).output = str(unit.root / "data")
-        self.data = [unit.root / "data"]
+        self.data, self.documents = [unit.root / "data"], self.report(unit.steps[-1]).stats.kept
 
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
@@ -320,6 +349,28 @@ def _read_marker(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def nothing_kept(result: RunResult) -> list[str]:
+    """Why a run that did not fail kept nothing: one line naming the step that dropped the last documents
+    and its top reason, then a hint where one applies. Empty when the finished corpus has documents."""
+    if result.failed or result.documents_out:
+        return []
+    emptied = next((r for r in result.steps if r.stats.documents_in and not r.stats.kept), None)
+    if emptied is None:
+        return [f"nothing kept: {result.steps[0].name} read no documents"]
+    stats = emptied.stats
+    if not stats.dropped:
+        return [f"nothing kept: {emptied.name} kept 0 of {stats.documents_in}"]
+    dropped = sum(stats.dropped.values())
+    reason, count = stats.dropped.most_common(1)[0]
+    why = f"as {reason}" if count == dropped else f"most as {reason} ({count})"
+    lines = [f"nothing kept: {emptied.name} dropped {dropped} of {stats.documents_in} {why}"]
+    languages = stats.distributions.get("language_dropped", {})
+    without_spaces = sum(n for language, n in languages.items() if language in NO_SPACE_LANGUAGES)
+    if reason in WORD_COUNTING_REASONS and 2 * without_spaces > dropped:
+        lines.append(NO_SPACE_HINT)
+    return lines
+
+
 def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> dict[str, Any]:
     return {
         "pipeline": str(config.path),
@@ -331,6 +382,7 @@ def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> d
         "files_processed": result.files_done,
         "files_failed": result.failed,
         "documents_out": result.documents_out,
+        "nothing_kept": nothing_kept(result),
         "bad_files": result.bad_files,
         "steps": [
             {
@@ -338,6 +390,7 @@ def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> d
                 "role": r.role,
                 "implicit": r.implicit,
                 "output": r.output,
+                **({"not_run": r.not_run} if r.not_run else {}),
                 **r.stats.to_dict(),
                 **({"summary": {k: v for k, v in r.summary.items() if k != "line"}} if r.summary else {}),
             }
@@ -360,6 +413,8 @@ def format_table(result: RunResult) -> str:
         reasons = ", ".join(f"{r} {n}" for r, n in stats.dropped.most_common())
         share = f"{100 * stats.time_s / total_time:.0f}%"
         counts = f"{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}"
+        if report.not_run:
+            reasons = f"not run: {report.not_run}"
         lines.append(f"{name:<{width}}{counts}{stats.time_s:>9.1f}{share:>7}  {reasons}")
         for error, count in sorted(stats.errors.items()):
             lines.append(f"{pad}! {error}: {count}")

@@ -25,6 +25,17 @@ from webcorpus.document import Document
 
 DropHandler = Callable[[Document, str], None]
 DISTRIBUTION_TOP = 50
+# Per-language counts keep this many languages per input file: more than lid.176's labels, so a fastText run
+# keeps every language exact, while a foreign `language` column (read_parquet) cannot bloat stats.json.
+LANGUAGE_TOP = 256
+NO_LANGUAGE = "(none)"  # the language label of a document no step has identified
+
+
+def language_of(metadata: dict[str, Any]) -> str:
+    """A document's language label for per-language counts: `metadata["language"]`, or NO_LANGUAGE. (Shell
+    input may hold any JSON there, hence `str`.)"""
+    language = metadata.get("language")
+    return str(language) if language else NO_LANGUAGE
 
 
 def length_bin(characters: int) -> str:
@@ -44,6 +55,8 @@ def domain_of(url: str) -> str:
 def _bounded(name: str, values: Counter[str]) -> dict[str, int]:
     if name.startswith("domain"):
         return dict(values.most_common(DISTRIBUTION_TOP))
+    if name.startswith("language"):
+        return dict(sorted(dict(values.most_common(LANGUAGE_TOP)).items()))
     return dict(sorted(values.items()))
 
 
@@ -61,8 +74,9 @@ class StageStats:
     counts: Counter[str] = field(default_factory=Counter)
     time_s: float = 0.0
     # For the report (webcorpus/report/): characters in and kept, and named distributions (text lengths in
-    # powers of two, domains dropped and kept, languages). Domain counts keep their top DISTRIBUTION_TOP per
-    # input file, so a big run's stats stay small; their totals are then a lower bound.
+    # powers of two, domains dropped and kept, languages kept and dropped). Domain counts keep their top
+    # DISTRIBUTION_TOP per input file, language counts their top LANGUAGE_TOP, so a big run's stats stay small;
+    # their totals are then a lower bound.
     characters_in: int = 0
     characters_out: int = 0
     distributions: dict[str, Counter[str]] = field(default_factory=dict)
@@ -176,6 +190,8 @@ class Filter(Step):
         stats = self.stats
         lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
         domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
+        # Counted after `filter`, so a language-ID step's own verdict is the language counted.
+        languages_kept, languages_dropped = stats.count("language_kept"), stats.count("language_dropped")
         for document in documents:
             stats.documents_in += 1
             characters = len(document.text)
@@ -188,9 +204,11 @@ class Filter(Step):
                 stats.characters_out += characters
                 lengths_out[length_bin(characters)] += 1
                 domains_kept[domain_of(document.url)] += 1
+                languages_kept[language_of(document.metadata)] += 1
                 yield document
             else:
                 domains_dropped[domain_of(document.url)] += 1
+                languages_dropped[language_of(document.metadata)] += 1
                 self.drop(document, reason)
 
 

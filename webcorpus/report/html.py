@@ -21,6 +21,9 @@ from webcorpus.report.samples import dropped_samples, kept_samples
 REPORT_NAME = "report.html"
 SAMPLE_CHARACTERS = 400
 TOP = 15
+LANGUAGE_COLUMNS = 8  # languages in the per-step table; the rest are summed as OTHER
+OTHER = "other"
+LABEL_CHARACTERS = 24  # a language label longer than this (from a foreign Parquet column) is clipped
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1a202c; margin: 0 auto; max-width: 1100px; padding: 16px 24px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #e2e8f0; }
@@ -74,12 +77,14 @@ def _label(step: dict[str, Any], index: int) -> str:
 
 def _header(summary: dict[str, Any]) -> str:
     out = summary.get("documents_out", 0)
+    empty = "<br>".join(escape(line) for line in summary.get("nothing_kept", []))
     return (
         f"<h1>webcorpus run report</h1><p class='muted'>pipeline {escape(str(summary.get('pipeline')))} · output "
         f"{escape(str(summary.get('output')))} · finished corpus {escape(str(summary.get('final_data')))}</p>"
         f"<p><b id='documents-out'>{out:,}</b> documents in the finished corpus, from "
         f"{summary.get('files_processed', 0) + summary.get('files_skipped_as_done', 0):,} input files "
         f"({len(summary.get('files_failed', []))} failed, {len(summary.get('bad_files', []))} damaged).</p>"
+        + (f"<p class='bad' id='nothing-kept'>{empty}</p>" if empty else "")
     )
 
 
@@ -89,6 +94,7 @@ def _funnel(steps: list[dict[str, Any]]) -> str:
         dropped = sum(step["dropped"].values())
         chars = f"{step['characters_in']:,} → {step['characters_out']:,}" if step.get("characters_in") else "—"
         tokens = step.get("counts", {}).get("tokens")
+        note = f"not run: {escape(step['not_run'])}" if step.get("not_run") else f"{tokens:,} tokens" if tokens else ""
         cells = [
             f"<td>{escape(_label(step, i))}</td>",
             *(
@@ -100,7 +106,7 @@ def _funnel(steps: list[dict[str, Any]]) -> str:
                 )
             ),
             f"<td>{chars}</td>",
-            f"<td>{f'{tokens:,} tokens' if tokens else ''}</td>",
+            f"<td>{note}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     chart = plots.horizontal_bars(
@@ -141,18 +147,61 @@ def _distribution(steps: list[dict[str, Any]], name: str) -> tuple[dict[str, Any
     return None, Counter()
 
 
+def _language_label(language: str) -> str:
+    return language if len(language) <= LABEL_CHARACTERS else language[: LABEL_CHARACTERS - 1] + "…"
+
+
 def _languages(steps: list[dict[str, Any]]) -> str:
+    parts = []
     step, seen = _distribution(steps, "language_in")
-    if step is None:
+    if step is not None:
+        kept = Counter(step["distributions"].get("language_kept", {}))
+        top = [language for language, _ in seen.most_common(TOP)]
+        chart = plots.horizontal_bars(
+            [_language_label(x) for x in top],
+            {"identified": [seen[x] for x in top], "kept": [kept[x] for x in top]},
+            "documents",
+        )
+        parts.append(
+            f"<p class='muted'>What {escape(step['step'])} identified ({sum(seen.values()):,} documents, "
+            f"{len(seen)} languages; the top {len(top)} shown) and what it kept.</p>{chart}"
+        )
+    parts.append(_languages_per_step(steps))
+    body = "".join(part for part in parts if part)
+    return f"<h2>Languages</h2>{body}" if body else ""
+
+
+def _languages_per_step(steps: list[dict[str, Any]]) -> str:
+    """Each step's documents kept and dropped per language: the most frequent languages, the rest as OTHER."""
+    counted = []
+    for i, step in enumerate(steps):
+        distributions = step.get("distributions", {})
+        kept = Counter(distributions.get("language_kept", {}))
+        dropped = Counter(distributions.get("language_dropped", {}))
+        if kept or dropped:
+            counted.append((i, step, kept, dropped))
+    if not counted:
         return ""
-    kept = Counter(step["distributions"].get("language_kept", {}))
-    top = [language for language, _ in seen.most_common(TOP)]
-    chart = plots.horizontal_bars(
-        top, {"identified": [seen[x] for x in top], "kept": [kept[x] for x in top]}, "documents"
-    )
+    total: Counter = Counter()
+    for _, _, kept, dropped in counted:
+        total.update(kept)
+        total.update(dropped)
+    ranked = sorted(total, key=lambda language: (-total[language], language))
+    columns, rest = ranked[:LANGUAGE_COLUMNS], ranked[LANGUAGE_COLUMNS:]
+    header = "".join(f"<th>{escape(_language_label(language))}</th>" for language in columns)
+    header += f"<th>{OTHER}</th>" if rest else ""
+    rows = []
+    for i, step, kept, dropped in counted:
+        cells = [(kept[x], dropped[x]) for x in columns]
+        if rest:
+            cells.append((sum(kept[x] for x in rest), sum(dropped[x] for x in rest)))
+        row = "".join(f"<td>{k:,}<span class='muted'> / {d:,}</span></td>" for k, d in cells)
+        rows.append(f"<tr><td>{escape(_label(step, i))}</td>{row}</tr>")
     return (
-        f"<h2>Languages</h2><p class='muted'>What {escape(step['step'])} identified ({sum(seen.values()):,} "
-        f"documents, {len(seen)} languages; the top {len(top)} shown) and what it kept.</p>{chart}"
+        f"<p class='muted'>Kept / dropped per language by each step (the language a document had after the step; "
+        f"{len(ranked)} languages, the {len(columns)} most frequent shown"
+        f"{f', the rest as {OTHER}' if rest else ''}).</p>"
+        f"<table id='languages-per-step'><tr><th>step</th>{header}</tr>{''.join(rows)}</table>"
     )
 
 
@@ -238,7 +287,34 @@ def _pii_and_tokens(steps: list[dict[str, Any]]) -> str:
                 f"<h3>{escape(step['step'])}</h3><table><tr><th>split</th><th>documents</th><th>tokens</th></tr>"
                 f"{rows}</table>"
             )
+        if summary.get("languages"):
+            parts.append(_bytes_per_token(summary["languages"]))
     return "<h2>Personal data and tokens</h2>" + "".join(parts) if parts else ""
+
+
+def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
+    """tokenize's UTF-8 bytes per token of text per language, most documents first; the rest as OTHER."""
+    ranked = sorted(languages.items(), key=lambda item: (-item[1]["documents"], item[0]))
+    shown = [(_language_label(language), row) for language, row in ranked[:TOP]]
+    if len(ranked) > TOP:
+        rest = [row for _, row in ranked[TOP:]]
+        shown.append((OTHER, {key: sum(row[key] for row in rest) for key in ("documents", "bytes", "tokens")}))
+
+    def ratio(row: dict[str, Any]) -> float:
+        return row["bytes"] / row["tokens"] if row["tokens"] else 0.0
+
+    rows = "".join(
+        f"<tr><td>{escape(label)}</td><td>{row['documents']:,}</td><td>{row['bytes']:,}</td><td>{row['tokens']:,}</td>"
+        f"<td>{ratio(row):.3f}</td></tr>"
+        for label, row in shown
+    )
+    labels, values = [label for label, _ in shown], [ratio(row) for _, row in shown]
+    chart = plots.horizontal_bars(labels, {"bytes per token": values}, "UTF-8 bytes per token (higher: fewer tokens)")
+    return (
+        "<h3>Bytes per token per language</h3><p class='muted'>UTF-8 bytes of text per token of text (the "
+        "document separator aside) in the tokenized corpus.</p><table id='bytes-per-token'><tr><th>language</th>"
+        f"<th>documents</th><th>bytes</th><th>tokens</th><th>bytes/token</th></tr>{rows}</table>{chart}"
+    )
 
 
 def _samples(run: Path, summary: dict[str, Any]) -> str:

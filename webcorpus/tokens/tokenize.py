@@ -5,6 +5,10 @@ it in order of their id's hash bucket (bpe.py) until it holds `val_tokens` (one 
 by default: llm.c's loader needs that much), never more than half the documents. Encoding is
 deterministic, so a rerun after an interruption encodes again from the start but writes only the shards
 that are missing: no document is duplicated or lost.
+
+Per language (the Parquet `language` column) it counts documents, UTF-8 bytes of text and tokens of text
+(the <|endoftext|> before each document aside) where the ids are made, so the summary's `languages` shows
+which languages a tokenizer trained on a mix compresses badly, at no extra encoding.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import CorpusContext, CorpusStep
+from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusContext, CorpusStep
 from webcorpus.tokens.bpe import (
     BUCKETS,
     END_OF_TEXT,
@@ -35,6 +40,10 @@ from webcorpus.tokens.shards import write_shard
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
 VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
+SPLITS = ("val", "train", "parquet")  # the summary's per-split figures ("parquet": format parquet's one table)
+OTHER_LANGUAGES = "other"  # the languages beyond the summary's LANGUAGE_TOP, summed
+# Per language: documents, UTF-8 bytes of text, tokens of text (no <|endoftext|>).
+LanguageCounts = dict[str, list[int]]
 
 
 class Tokenize(CorpusStep):
@@ -85,7 +94,7 @@ class Tokenize(CorpusStep):
         if tokenizer is None:
             raise ValueError("tokenize needs a tokenizer: set its tokenizer option, or put train_tokenizer before it")
         summary = tokenize_corpus(sources, target, tokenizer, self, context)
-        splits = [s for s in summary.values() if isinstance(s, dict)]
+        splits = [summary[split] for split in SPLITS if split in summary]
         self.stats.documents_in = self.stats.kept = sum(s["documents"] for s in splits)
         self.stats.counts["tokens"] = sum(s["tokens"] for s in splits)
         self.stats.time_s = summary["seconds"]
@@ -160,10 +169,11 @@ def tokenize_corpus(
 
     start = time.perf_counter()
     engines: set[str] = set()
+    languages: LanguageCounts = {}
     val_buckets = validation_buckets(sources, tokenizer_path, settings, context)
     if settings.format == "parquet":
         encoder = BatchEncoder(tokenizer)
-        summary = _tokenize_to_parquet(sources, out, encoder, end, val_buckets)
+        summary = _tokenize_to_parquet(sources, out, encoder, end, val_buckets, languages)
         engines.add(encoder.engine)
     else:
         writers = {
@@ -174,10 +184,11 @@ def tokenize_corpus(
         encoded = context.map(encode_shard, shards, [str(tokenizer_path)] * n, [settings.end_of_text] * n,
                               [val_buckets] * n, [settings.batch_documents] * n)  # fmt: skip
         with progress_bar(n, "tokenize", "shard", context.progress) as bar:
-            for engine, documents in encoded:
+            for engine, documents, shard_languages in encoded:
                 engines.add(engine)
                 for is_val, ids in documents:
                     writers["val" if is_val else "train"].add(ids)
+                _add_languages(languages, shard_languages)
                 bar.update(1)
         for writer in writers.values():
             writer.flush()
@@ -193,10 +204,12 @@ def tokenize_corpus(
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["engine"] = "+".join(sorted(engines)) or "none"
     parts = [
-        f"{name}: {s['documents']} documents, {s['tokens']:,} tokens in {s['shards']} shards"
-        for name, s in summary.items()
-        if isinstance(s, dict)
+        f"{name}: {summary[name]['documents']} documents, {summary[name]['tokens']:,} tokens in "
+        f"{summary[name]['shards']} shards"
+        for name in SPLITS
+        if name in summary
     ]
+    summary["languages"] = language_summary(languages)  # after tokens.json: that file stays as it was
     summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
     val = summary.get("val", {}).get("tokens", 0)
     if settings.format == "bin" and val < settings.val_tokens:
@@ -207,6 +220,42 @@ def tokenize_corpus(
         )
         summary["line"] += f"\nwarning: {summary['warning']}"
     return summary
+
+
+def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_counts: list[int]) -> None:
+    """Add documents (Arrow `language` and `text` columns) and their tokens of text to `counts`; summed by
+    Arrow, so a batch costs a few calls, not a Python loop over its documents."""
+    table = pa.table({"language": languages, "bytes": pc.binary_length(texts), "tokens": pa.array(token_counts)})
+    sums = table.group_by("language").aggregate([("bytes", "count"), ("bytes", "sum"), ("tokens", "sum")])
+    names = ("language", "bytes_count", "bytes_sum", "tokens_sum")
+    for language, documents, size, tokens in zip(*(sums.column(name).to_pylist() for name in names)):
+        row = counts.setdefault(language or NO_LANGUAGE, [0, 0, 0])
+        row[0] += documents
+        row[1] += size
+        row[2] += tokens
+
+
+def _add_languages(total: LanguageCounts, counts: LanguageCounts) -> None:
+    for language, row in counts.items():
+        total[language] = [a + b for a, b in zip(total.get(language, [0, 0, 0]), row)]
+
+
+def language_summary(counts: LanguageCounts) -> dict[str, dict[str, Any]]:
+    """Documents, bytes, tokens and bytes per token per language, most documents first; the languages after
+    the first LANGUAGE_TOP summed as OTHER_LANGUAGES."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    bounded = dict(ranked[:LANGUAGE_TOP])
+    if len(ranked) > LANGUAGE_TOP:
+        bounded[OTHER_LANGUAGES] = [sum(column) for column in zip(*(row for _, row in ranked[LANGUAGE_TOP:]))]
+    return {
+        language: {
+            "documents": documents,
+            "bytes": size,
+            "tokens": tokens,
+            "bytes_per_token": round(size / tokens, 3) if tokens else None,
+        }
+        for language, (documents, size, tokens) in bounded.items()
+    }
 
 
 def validation_buckets(sources: list[Path], tokenizer_path: Path, settings: Tokenize, context: CorpusContext) -> int:
@@ -259,17 +308,22 @@ def count_low_buckets(
 
 def encode_shard(
     path: Path, tokenizer_path: str, end_of_text: str, val_buckets: int, batch_documents: int
-) -> tuple[str, list]:
+) -> tuple[str, list, LanguageCounts]:
     """One input shard's documents encoded in order, each as (in the validation split?, uint16 ids with
-    <|endoftext|> first); and the engine that encoded them. Runs on any worker."""
+    <|endoftext|> first); the engine that encoded them; and the shard's counts per language. Runs on any
+    worker."""
     stat = Path(tokenizer_path).stat()
     encoder, end = _encoder(tokenizer_path, end_of_text, stat.st_size, stat.st_mtime_ns)
     documents: list[tuple[bool, np.ndarray]] = []
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
+    languages: LanguageCounts = {}
+    columns = ["id", "text", "language"]
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=columns):
         document_ids = batch.column("id").to_pylist()
-        for document_id, ids in zip(document_ids, encoder.encode(batch.column("text").to_pylist())):
+        encoded = encoder.encode(batch.column("text").to_pylist())
+        for document_id, ids in zip(document_ids, encoded):
             documents.append((bucket(document_id) < val_buckets, np.asarray([end, *ids], dtype=np.uint16)))
-    return encoder.engine, documents
+        _count_languages(languages, batch.column("language"), batch.column("text"), [len(ids) for ids in encoded])
+    return encoder.engine, documents, languages
 
 
 @functools.lru_cache(maxsize=2)
@@ -279,7 +333,10 @@ def _encoder(tokenizer_path: str, end_of_text: str, size: int, mtime_ns: int) ->
     return BatchEncoder(tokenizer), end
 
 
-def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, end: int, val_buckets: int) -> dict:
+def _tokenize_to_parquet(
+    sources: list[Path], out: Path, encoder: BatchEncoder, end: int, val_buckets: int, languages: LanguageCounts
+) -> dict:
+    """Format parquet: one output table per input shard; adds each shard's counts per language to `languages`."""
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
     totals = {"shards": 0, "tokens": 0, "documents": 0}
     for path in input_shards(sources):
@@ -287,14 +344,17 @@ def _tokenize_to_parquet(sources: list[Path], out: Path, encoder: BatchEncoder, 
         if target.exists():  # written by an interrupted run: count it, do not encode it again
             lengths = pq.read_table(target, columns=["tokens"]).column("tokens").combine_chunks().value_lengths()
             token_counts = lengths.to_numpy(zero_copy_only=False).tolist()
+            table = pq.read_table(path, columns=["text", "language"])
         else:
-            table = pq.read_table(path, columns=["id", "text"])
+            table = pq.read_table(path, columns=["id", "text", "language"])
             document_ids = table.column("id").to_pylist()
             tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
             splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
             with atomic_path(target) as tmp:
                 pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
             token_counts = [len(t) for t in tokens]
+        # Each document's tokens begin with <|endoftext|>, which is not a token of its text.
+        _count_languages(languages, table.column("language"), table.column("text"), [n - 1 for n in token_counts])
         totals["shards"] += 1
         totals["documents"] += len(token_counts)
         totals["tokens"] += sum(token_counts)
