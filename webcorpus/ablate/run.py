@@ -141,7 +141,7 @@ def run_variant(
     """Run one variant's pipeline (without its own tokenizer steps) into `out`; returns its steps and the
     finished corpus. A finished run is reused, an interrupted one resumed, by the runner itself."""
     from webcorpus.pipeline.config import load_pipeline
-    from webcorpus.pipeline.runner import run_pipeline
+    from webcorpus.pipeline.runner import nothing_kept, run_pipeline
 
     config = load_pipeline(pipeline)
     config.steps = [s for s in config.steps if s.name not in TOKENIZER_STEPS]
@@ -149,6 +149,8 @@ def run_variant(
     result = run_pipeline(config, workers=workers, progress=progress)
     if result.failed:
         raise RuntimeError(f"{pipeline}: {len(result.failed)} input files failed: {'; '.join(result.failed)}")
+    if not result.documents_out:  # no model can be trained on it: say why here, not in the trainer
+        raise RuntimeError(f"{pipeline}: {'; '.join(nothing_kept(result)) or 'nothing kept'}")
     log(f"{pipeline.stem}: {result.documents_out} documents -> {result.final_data}")
     steps = [f"{s.name} {json.dumps(s.options, sort_keys=True)}" if s.options else s.name for s in config.steps]
     return steps, Path(result.final_data)

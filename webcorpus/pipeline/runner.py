@@ -52,6 +52,7 @@ WORD_COUNTING_REASONS = frozenset(
     {"no_words", "short_doc", "long_doc", "short_words", "long_words", "few_alpha_words", "few_stop_words"}
 )
 NO_SPACE_HINT = "for a language without spaces use pipelines/fineweb2.yaml"
+OTHER_LANGUAGE_HINT = "for a language other than English use pipelines/fineweb2.yaml (thresholds per language)"
 
 
 @dataclass
@@ -366,8 +367,11 @@ def nothing_kept(result: RunResult) -> list[str]:
     lines = [f"nothing kept: {emptied.name} dropped {dropped} of {stats.documents_in} {why}"]
     languages = stats.distributions.get("language_dropped", {})
     without_spaces = sum(n for language, n in languages.items() if language in NO_SPACE_LANGUAGES)
+    not_english = sum(n for language, n in languages.items() if language not in ("en", "(none)"))
     if reason in WORD_COUNTING_REASONS and 2 * without_spaces > dropped:
         lines.append(NO_SPACE_HINT)
+    elif reason in WORD_COUNTING_REASONS and 2 * not_english > dropped:  # Korean, Russian: English stop words
+        lines.append(OTHER_LANGUAGE_HINT)
     return lines
 
 
