@@ -217,3 +217,23 @@ def test_real_cjk_pages_pass_fineweb2_and_fail_english_fineweb(tmp_path):
     assert english["write_parquet"].kept == 0
     assert english["gopher_quality"].dropped["short_words"] + english["gopher_quality"].dropped["few_stop_words"] > 0
     assert fineweb2["gopher_quality"].dropped["short_words"] == 0
+
+
+def test_nothing_kept_points_other_languages_to_the_fineweb2_recipe(tmp_path):
+    from collections import Counter
+
+    from webcorpus.pipeline.runner import NO_SPACE_HINT, OTHER_LANGUAGE_HINT, RunResult, StepReport, nothing_kept
+    from webcorpus.pipeline.step import StageStats
+
+    def result(language: str) -> RunResult:
+        dropped = StageStats(documents_in=4, dropped=Counter(short_words=4))
+        dropped.count("language_dropped")[language] = 4
+        steps = [StepReport("gopher_quality", "filter", False, dropped), StepReport("write_parquet", "write", False)]
+        return RunResult(steps, 1, 0, [], tmp_path, tmp_path / "data", 1.0)
+
+    assert nothing_kept(result("ko")) == [
+        "nothing kept: gopher_quality dropped 4 of 4 as short_words",
+        OTHER_LANGUAGE_HINT,
+    ]
+    assert nothing_kept(result("ja"))[1:] == [NO_SPACE_HINT]
+    assert nothing_kept(result("en"))[1:] == []
