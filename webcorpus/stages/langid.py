@@ -60,6 +60,7 @@ class LanguageFilter(LanguageOptions, Filter):
         self.languages = set(languages or [])
         self.threshold = threshold
         self.label_only = label_only
+        self._thresholds: dict[str, float] = {}  # per language, made on first use
 
     def predict(self, text: str) -> tuple[str, float]:
         # fastText predicts one line at a time; a newline would end the input early.
@@ -90,8 +91,8 @@ class LanguageFilter(LanguageOptions, Filter):
 
     def threshold_for(self, language: str) -> float:
         """The minimum score for `language` (the step's own, the table's, or per_language's)."""
-        threshold = self._variants.get(language)
+        threshold = self._thresholds.get(language)
         if threshold is None:
             options = self.language_options(language)
-            threshold = self._variants[language] = self.threshold if options is None else options["threshold"]
+            threshold = self._thresholds[language] = self.threshold if options is None else options["threshold"]
         return threshold
