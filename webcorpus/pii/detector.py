@@ -27,7 +27,13 @@ it stands in for, so a recognizer run on the windows finds what it finds on the 
   there (`RegionRule`); a region is skipped for a window if no string the matcher would parse passes
   its rule, and inside the matcher parse() is skipped for a string that does not (`PhoneShapes`).
 
-`bench/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
+Chinese, Japanese and Korean text has no spaces for the windows to stop at, and its letters are word
+characters to the patterns (`\\w`, `\\b`), so an address written against them runs on into them. Each CJK
+letter is therefore read as a line break before anything else (`webcorpus/pii/cjk.py`): the spans are
+`AnalyzerEngine.analyze`'s on the text so masked, which on text without CJK letters is the text itself.
+The phone regions are presidio's eight and China, Japan and Korea (`DEFAULT_PHONE_REGIONS`).
+
+`bench/data/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
 have no language of their own, so they run once per document whatever its language.
 """
 
@@ -41,9 +47,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from webcorpus.pii.cjk import mask_cjk_letters
+
 PATTERN_ENTITIES = ("EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "CRYPTO")
 NER_ENTITIES = ("PERSON", "LOCATION")
-DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's own default
+PRESIDIO_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's own default
+# Chinese, Japanese and Korean numbers written nationally (13812345678, 090-1234-5678, 02-123-4567) are
+# valid in none of presidio's regions.
+DEFAULT_PHONE_REGIONS = (*PRESIDIO_PHONE_REGIONS, "CN", "JP", "KR")
 # presidio's recognizers are registered under one language and asked for it; it does not limit them.
 LANGUAGE = "en"
 
@@ -473,9 +484,11 @@ class PiiDetector:
         self.skipped_runs = 0  # digit runs longer than LONGEST_PHONE_RUN, not searched for phone numbers
 
     def find(self, text: str) -> list[Any]:
-        """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them."""
+        """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them for
+        `mask_cjk_letters(text)` (the text itself when it has no Chinese, Japanese or Korean letters)."""
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
+        text = mask_cjk_letters(text)  # CJK letters end a token, as whitespace does (webcorpus/pii/cjk.py)
         hits: list[tuple[int, int, int]] = []
         phone_hits: list[tuple[int, int, int]] = []
         fired: set[str] = set()
