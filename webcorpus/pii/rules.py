@@ -5,7 +5,8 @@ presidio's card pattern misses real networks and lengths (19-digit Visa, 12-digi
 phonenumbers, lenient) takes dates, page ranges and issue numbers for German phone numbers. Here:
 
 - cards: every major network's prefixes and lengths (`CARD_NETWORKS`), Luhn-checked, digits written
-  together or in groups of 2 to 8 joined by one space or dash;
+  together or in groups of 2 to 8 joined by one space or dash, not named as an order or tracking number
+  (order no., 订单号, 注文番号, 주문번호);
 - IBANs: any case, with or without spaces, the country's length (`IBAN_LENGTHS`, the SWIFT registry) and
   the ISO 7064 mod-97 checksum;
 - phone numbers: presidio's matches, less those shaped like a date, a range of small numbers, a year, an
@@ -78,16 +79,28 @@ TIME = re.compile(r"\d{1,2}\s?[.:]\s?\d{2}(?:[\-–—]\d{1,2}\s?[.:]\s?\d{2})*"
 THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:[., \u00a0\u202f]\d{3})+")
 DECIMAL = re.compile(r"[1-9]\d*[.,]\d{1,2}")  # a quantity or price: 16410.54 (square kilometres)
 IDENTIFIER_BEFORE = re.compile(rf"{NOT_CJK_WORD}|[.\-/:]")
-# Words that make a number a reference, not a phone number, just before it. A word's edge is any character
-# but a non-CJK word character: "No." and "TEL" stand right against Chinese or Japanese letters.
+# A word's edge is any character but a non-CJK word character: "No." and "TEL" stand right against Chinese
+# or Japanese letters.
 _START, _END = f"(?<!{NOT_CJK_WORD})", f"(?!{NOT_CJK_WORD})"
+# Order, item, model, member and tracking numbers in Chinese, Japanese and Korean (订单号, 注文番号, 주문번호...).
+_CJK_ORDER_WORDS = (
+    "订单号|訂單號|订单编号|訂單編號|单号|單號|运单号|運單號|编号|編號|货号|貨號|型号|型號|注文番号|商品番号|品番|型番"
+    "|管理番号|受付番号|伝票番号|追跡番号|会員番号|會員編號|주문번호|상품번호|송장번호|운송장번호"
+)
+# Words that make a number a reference, not a phone number, just before it.
 REFERENCE_BEFORE = re.compile(
     rf"(?:{_START}(?:s|p|pp|nr|no|nos|bd|vol|art|kat|az|isbn(?:-1[03])?|issn|heft|seite|seiten|page|pages|band"
     r"|jg|jahrgang|artikel(?:nummer)?|best(?:ell)?(?:-?nr|nummer)?|item|sku|ref|order|bestellnummer|kundennummer"
-    r"|gz|pmid|doi|aktenzeichen|tab|abb|fig|kapitel|chapter|ausgabe|issue)\.?|§|#|№"
-    # order, item, model and document numbers; 第 (ordinal: 第12345号); 주문번호, 상품번호 (order, item number)
-    r"|订单号|訂單號|订单编号|訂單編號|单号|單號|编号|編號|货号|貨號|型号|型號|注文番号|商品番号|品番|型番|管理番号"
-    r"|受付番号|会員番号|會員編號|第|주문번호|상품번호|제)\s*[:.：]?\s*$",
+    rf"|gz|pmid|doi|aktenzeichen|tab|abb|fig|kapitel|chapter|ausgabe|issue)\.?|§|#|№|{_CJK_ORDER_WORDS}"
+    # 第 and 제: ordinals (第12345号, 제1234호); 〒 and the words for postal code
+    r"|第|제|〒|郵便番号|邮编|邮政编码|郵遞區號|우편번호)\s*[:.：]?\s*$",
+    re.IGNORECASE,
+)
+# Words that make a long Luhn-valid number an order or tracking number, not a card, just before it: one digit
+# string in ten passes Luhn, and Maestro takes 12 to 19 digits after 50 or 56-69.
+ORDER_BEFORE = re.compile(
+    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice)(?:\s?(?:no|nr|number|id)\.?)?"
+    rf"|{_CJK_ORDER_WORDS})\s*[:.：#]?\s*$",
     re.IGNORECASE,
 )
 PHONE_CONTEXT = re.compile(
@@ -131,7 +144,8 @@ def card_network(digits: str) -> str | None:
 
 def find_cards(text: str) -> Iterator[tuple[int, int]]:
     """Spans of card numbers: a known network's prefix and length, Luhn-valid, written as cards are (all
-    together, or a first group of 4 or 6 digits and one kind of separator), not part of a URL or a word."""
+    together, or a first group of 4 or 6 digits and one kind of separator), not part of a URL or a word, and
+    not named as an order or tracking number."""
     for run in DIGIT_RUN.finditer(text):  # one cheap scan; the card pattern runs only inside long runs
         yield from _cards_in(text, run.start(), run.end())
 
@@ -139,6 +153,8 @@ def find_cards(text: str) -> Iterator[tuple[int, int]]:
 def _cards_in(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     for found in CARD_CANDIDATE.finditer(text, start, end):
         if found.start() and NOT_BEFORE_CARD.match(text, found.start() - 1):
+            continue
+        if ORDER_BEFORE.search(text, max(0, found.start() - CONTEXT_CHARACTERS), found.start()):
             continue
         value = found.group()
         groups = CARD_GROUPS.split(value)
