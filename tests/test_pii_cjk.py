@@ -28,6 +28,7 @@ def scrubbed(scrubber: PiiScrubber, text: str) -> str:
 AGAINST_CJK_LETTERS = [
     ("メールはinfo@example.co.jpです", "メールは<EMAIL_ADDRESS>です"),
     ("이메일은 hong@example.kr으로 보내세요", "이메일은 <EMAIL_ADDRESS>으로 보내세요"),
+    ("サーバーadmin@example.jpまで", "サーバー<EMAIL_ADDRESS>まで"),
     ("電話03-1234-5678まで", "電話<PHONE_NUMBER>まで"),
     ("携帯090-1234-5678へ", "携帯<PHONE_NUMBER>へ"),
     ("请拨打13812345678联系我们", "请拨打<PHONE_NUMBER>联系我们"),
@@ -151,8 +152,8 @@ def test_cjk_letters_read_as_line_breaks_offsets_kept():
     from phonenumbers import phonenumbermatcher
 
     masked = mask_cjk_letters("メールはinfo@example.co.jpです。電話０９０ー1234、한국어")
-    assert masked == "\nー\n\ninfo@example.co.jp\n\n。\n\n０９０ー1234、\n\n\n"
-    # What phonenumbers' matcher reads as part of a number is never masked: its spans cannot change.
+    assert masked == "\n\n\n\ninfo@example.co.jp\n\n。\n\n０９０ー1234、\n\n\n"
+    # What phonenumbers' matcher reads as part of a number is never masked (ー only away from digits).
     number_characters = phonenumbermatcher._VALID_PUNCTUATION + phonenumbermatcher._PLUS_CHARS + "０１２３４５６７８９"
     assert not any(CJK_LETTER.match(c) for c in number_characters)
     text = "English only, 8.8.8.8 and jane@example.com"

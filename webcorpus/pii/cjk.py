@@ -12,9 +12,9 @@ stays): the end of a token for every pattern and for the windows, and for phonen
 the letter already was (neither is phone punctuation). Our own rules say "a word character of the same
 token" as `NOT_CJK_WORD`: a letter, digit or underscore that is not a CJK letter.
 
-Not CJK letters here: digits (full-width ones are digits, and phonenumbers reads them), CJK punctuation
-(。、「」：, already no word characters), and the katakana prolonged sound mark ー, which phonenumbers
-counts as a dash between digit groups.
+Not CJK letters here: digits (full-width ones are digits, and phonenumbers reads them) and CJK punctuation
+(。、「」：, already no word characters). The katakana prolonged sound mark ー is masked only away from
+digits: phonenumbers counts it as a dash between digit groups (090ー1234ー5678).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ CJK_LETTER_RANGES = (
     "\ud7b0-\ud7ff\uf900-\ufaff\uff66-\uff9f\uffa0-\uffdc\U00020000-\U0003134f"
 )
 CJK_LETTER = re.compile(f"[{CJK_LETTER_RANGES}]")
-CJK_LETTERS = re.compile(f"[{CJK_LETTER_RANGES}]+")
+CJK_LETTERS = re.compile(f"(?:[{CJK_LETTER_RANGES}]|(?<!\\d)\u30fc(?!\\d))+")  # with ー away from digits (サーバー)
 NOT_CJK_WORD = f"[^\\W{CJK_LETTER_RANGES}]"  # a character class: \w less the CJK letters
 
 
