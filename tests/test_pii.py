@@ -220,7 +220,7 @@ def phone_corpus(seed: int, documents: int) -> list[str]:
 
     rng = random.Random(seed)
     examples = []
-    for region in ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "NL"):
+    for region in ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "NL", "CN", "KR"):
         for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE):
             number = phonenumbers.example_number_for_type(region, kind)
             if number is not None:

@@ -155,7 +155,9 @@ class RegionRule:
     shortest: int  # fewest digits of a national number (less digits the prefix rule may insert)
     country_code: str
     national_prefix: re.Pattern[str] | None
-    rewrites_prefix: bool  # a prefix transform rule (Brazil's carrier codes): no shape check, length only
+    # How parse() rewrites a national prefix whose pattern's last group matched (Brazil's carrier codes,
+    # Japan's 000x numbers), or "": the prefix is only stripped.
+    prefix_transform: str
     international_prefix: re.Pattern[str]
     # Every region sharing the country code (US and CA, GB and JE...): validity is checked against each.
     sharing: tuple[NumberShapes, ...]
@@ -184,7 +186,7 @@ class RegionRule:
             fewest_digits=min(shortest, shortest_prefix + 5) if international else shortest,
             country_code=str(metadata.country_code),
             national_prefix=re.compile(prefix) if prefix else None,
-            rewrites_prefix=bool(transform),
+            prefix_transform=transform,
             international_prefix=re.compile(metadata.international_prefix or "(?!)"),
             sharing=tuple(NumberShapes.of(m) for m in metadatas if m is not None),
             any_general=re.compile(
@@ -201,17 +203,21 @@ class RegionRule:
             return True
         if len(digits) < self.shortest:
             return False
-        if self.rewrites_prefix:
-            return True
-        # parse() may strip the country code, then the national prefix: try each form it could keep.
+        # parse() may strip the country code, then strip or rewrite the national prefix
+        # (_maybe_strip_national_prefix_carrier_code): try each form it could keep.
         forms = [digits]
         if digits.startswith(self.country_code):
             forms.append(digits[len(self.country_code) :])
         if self.national_prefix is not None:
             for form in list(forms):
-                stripped = self.national_prefix.match(form)
-                if stripped and stripped.end():
-                    forms.append(form[stripped.end() :])
+                prefix = self.national_prefix.match(form)
+                if prefix is None:
+                    continue
+                groups = prefix.groups()
+                if self.prefix_transform and groups and groups[-1] is not None:
+                    forms.append(self.national_prefix.sub(self.prefix_transform, form, count=1))
+                elif prefix.end():
+                    forms.append(form[prefix.end() :])
         # The test is_valid_number() itself applies: the number matches one of the region's number types.
         return any(self.any_general.fullmatch(form) and any(n.is_valid(form) for n in self.sharing) for form in forms)
 
