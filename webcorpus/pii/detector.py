@@ -1,9 +1,9 @@
 """Finding PII with presidio's own recognizers, run only on the few stretches of text where they can match.
 
 A plain `AnalyzerEngine.analyze` tokenises the whole document with spaCy and runs every recognizer over
-all of it; the phone recognizer alone runs python-phonenumbers' matcher once per region (eight by
-default) over every number in the text. Most web pages hold no PII, so `PiiDetector` first runs a cheap
-trigger per entity, a pattern every match of that entity contains:
+all of it; the phone recognizer alone runs python-phonenumbers' matcher once per region (presidio's
+default has eight) over every number in the text. Most web pages hold no PII, so `PiiDetector` first runs
+a cheap trigger per entity, a pattern every match of that entity contains:
 
     EMAIL_ADDRESS   an '@'
     IP_ADDRESS      .d.d. (IPv4) or two colons with at most four hex digits between them (IPv6)
@@ -31,7 +31,7 @@ Chinese, Japanese and Korean text has no spaces for the windows to stop at, and 
 characters to the patterns (`\\w`, `\\b`), so an address written against them runs on into them. Each CJK
 letter is therefore read as a line break before anything else (`webcorpus/pii/cjk.py`): the spans are
 `AnalyzerEngine.analyze`'s on the text so masked, which on text without CJK letters is the text itself.
-The phone regions are presidio's eight and China, Japan and Korea (`DEFAULT_PHONE_REGIONS`).
+The default phone regions are presidio's eight and China, Japan and Korea (`DEFAULT_PHONE_REGIONS`).
 
 `bench/data/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
 have no language of their own, so they run once per document whatever its language.
