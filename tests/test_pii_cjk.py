@@ -29,6 +29,7 @@ AGAINST_CJK_LETTERS = [
     ("メールはinfo@example.co.jpです", "メールは<EMAIL_ADDRESS>です"),
     ("이메일은 hong@example.kr으로 보내세요", "이메일은 <EMAIL_ADDRESS>으로 보내세요"),
     ("サーバーadmin@example.jpまで", "サーバー<EMAIL_ADDRESS>まで"),
+    ("제 010-1234-5678로 문자 주세요", "제 <PHONE_NUMBER>로 문자 주세요"),  # 제 here is "my", not an ordinal
     ("電話03-1234-5678まで", "電話<PHONE_NUMBER>まで"),
     ("携帯090-1234-5678へ", "携帯<PHONE_NUMBER>へ"),
     ("请拨打13812345678联系我们", "请拨打<PHONE_NUMBER>联系我们"),

@@ -92,8 +92,8 @@ REFERENCE_BEFORE = re.compile(
     rf"(?:{_START}(?:s|p|pp|nr|no|nos|bd|vol|art|kat|az|isbn(?:-1[03])?|issn|heft|seite|seiten|page|pages|band"
     r"|jg|jahrgang|artikel(?:nummer)?|best(?:ell)?(?:-?nr|nummer)?|item|sku|ref|order|bestellnummer|kundennummer"
     rf"|gz|pmid|doi|aktenzeichen|tab|abb|fig|kapitel|chapter|ausgabe|issue)\.?|§|#|№|{_CJK_ORDER_WORDS}"
-    # 第 and 제: ordinals (第12345号, 제1234호); 〒 and the words for postal code
-    r"|第|제|〒|郵便番号|邮编|邮政编码|郵遞區號|우편번호)\s*[:.：]?\s*$",
+    r"|〒|郵便番号|邮编|邮政编码|郵遞區號|우편번호)\s*[:.：]?\s*$"  # 〒 and the words for postal code
+    r"|(?:第|제)$",  # ordinals, right against the number: 第12345号, 제1234호 (제 before a space is "my")
     re.IGNORECASE,
 )
 # Words that make a long Luhn-valid number an order or tracking number, not a card, just before it: one digit
@@ -108,11 +108,12 @@ PHONE_CONTEXT = re.compile(
     r"|contact|hotline|whatsapp|sms|téléphone|tél|portable|numéro|rufnummer|durchwahl|anrufen|ring|dial"
     rf"){_END}|☎|📞|📱"
     r"|(?:^|[\s(|])(?-i:[TMF])\s?[:.]\s*$"  # "T: 030 ...", "F. 030 ..." just before the number
-    # Chinese (telephone, mobile, landline, contact, hotline, fax, customer service), Japanese (telephone,
-    # mobile, contact, enquiries, fax) and Korean (contact, telephone, mobile, fax, enquiries)
+    # Chinese (telephone, mobile, landline, contact, hotline, fax, customer service, dial), Japanese
+    # (telephone, mobile, contact, enquiries, fax, toll-free) and Korean (contact, telephone, mobile, fax,
+    # enquiries)
     r"|电话|電話|手机|手機|座机|座機|固话|固話|联系|聯繫|聯絡|联络|热线|熱線|传真|傳真|客服|致电|致電|拨打|撥打"
     r"|携帯|ケータイ|連絡先|お問い?合わせ|問い?合わせ|問合せ|ファックス|ファクス|フリーダイヤル"
-    r"|연락처|전화|휴대폰|핸드폰|휴대전화|팩스|문의",
+    r"|연락|전화|휴대폰|핸드폰|휴대전화|팩스|문의",
     re.IGNORECASE,
 )
 CONTEXT_CHARACTERS = 40
