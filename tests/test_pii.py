@@ -220,7 +220,7 @@ def phone_corpus(seed: int, documents: int) -> list[str]:
 
     rng = random.Random(seed)
     examples = []
-    for region in ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "NL"):
+    for region in ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "AU", "IT", "NL", "CN", "KR"):
         for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE):
             number = phonenumbers.example_number_for_type(region, kind)
             if number is not None:
@@ -359,7 +359,9 @@ def test_shell_stage_and_pipeline_table(tmp_path, make_warc):
 
 def test_a_document_whose_scan_runs_out_of_time_is_dropped_not_passed_on():
     stage = PiiScrubber(timeout=0.2, replacement="tag")
-    slow = Document("d", "http://example.com/", "@" * 200_000 + " mail jane@example.com")
+    # Several times the limit's worth of scanning: 200,000 '@' took about as long as the limit, and did not
+    # always run out of time.
+    slow = Document("d", "http://example.com/", "@" * 1_000_000 + " mail jane@example.com")
     assert stage.filter(slow) == "pii_timeout"
     assert stage.stats.errors["pii_timeout"] == 1
     assert scrub(stage, "Mail jane@example.com now").text == "Mail <EMAIL_ADDRESS> now"  # fast ones go through
@@ -405,6 +407,7 @@ def test_every_card_network_and_length(scrubber, card):
         "Paid with 4123 4500 0000 0000 002 yesterday.",  # fails Luhn
         "Sections 635-641 417-418 and 608-616 406-410 149-152 of the handbook.",  # page ranges
         "See https://www.facebook.com/parcoabruzzo/posts/2395361813834269 for more.",  # an id in a URL
+        "Order no. 5018 1234 5678 9014 has shipped.",  # Luhn-valid with Maestro's prefix, named an order number
     ],
 )
 def test_card_look_alikes_are_left_alone(scrubber, text):

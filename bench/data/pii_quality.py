@@ -6,6 +6,12 @@
    (cards of every network Faker knows, in one piece or grouped; IBANs as Faker writes them, grouped by
    four, or lower-case; phone numbers; e-mails; US SSNs; public IPv4 and IPv6), each inside a sentence with
    or without a context word. A value counts as found when a match of its type covers 80% of it.
+   1b. The same in Chinese, Japanese and Korean text (Faker zh_CN, ja_JP, ko_KR): phone numbers, e-mails,
+   cards, IPs and IBANs written right against CJK letters or after the languages' phone words, as such
+   pages write them.
+   1c. CJK text with no PII in it, dates, prices, postal codes, order and page numbers, years, populations
+   and areas written as such pages write them (some in full-width digits): how many texts get a
+   replacement at all.
 2. presidio's own test cases for cards and IBANs (from presidio-analyzer's tests): whether each side finds
    what the test expects (presidio's IBAN recognizer is case-sensitive; ours is not, on purpose).
 3. Precision on the dev pages (../shared/data/warc/dev-*.warc.gz, extracted): every replacement per type,
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from pii import extracted_texts  # this folder's neighbour (run as a script, its folder is on the path)
 
-from webcorpus.pii.detector import PATTERN_ENTITIES, presidio_analyzer
+from webcorpus.pii.detector import PATTERN_ENTITIES, PRESIDIO_PHONE_REGIONS, presidio_analyzer
 from webcorpus.pii.stage import PiiScrubber
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +75,24 @@ PRESIDIO_CASES = {
         ("PL61 1090 1014 0000 0712 1981 2874", True), ("LV80 bANK 0000 4351 9500 1", False),
     ],
 }  # fmt: skip
+CJK_LOCALES = ["zh_CN", "ja_JP", "ko_KR"]
+# entity: {locale: sentences}; the value stands right against the letters, as these languages write it.
+CJK_TEMPLATES = {
+    "PHONE_NUMBER": {
+        "zh_CN": ["请拨打{}联系我们", "电话：{}", "手机{}。", "{}"],
+        "ja_JP": ["電話{}まで", "携帯：{}", "お問い合わせはTEL {}へ", "{}"],
+        "ko_KR": ["연락처 {}", "전화: {}", "{}로 연락주세요", "{}"],
+    },
+    "EMAIL_ADDRESS": {
+        "zh_CN": ["邮箱{}。", "请发邮件至{}联系"],
+        "ja_JP": ["メールは{}です", "連絡先：{}まで"],
+        "ko_KR": ["이메일: {}으로", "{}로 보내세요"],
+    },
+    "CREDIT_CARD": {"zh_CN": ["卡号{}。"], "ja_JP": ["カード番号{}で支払い"], "ko_KR": ["카드번호 {}"]},
+    "IP_ADDRESS": {"zh_CN": ["服务器{}的地址"], "ja_JP": ["IPアドレスは{}です"], "ko_KR": ["IP 주소는 {}입니다"]},
+    "IBAN_CODE": {"zh_CN": ["账户{}。"], "ja_JP": ["口座{}へ"], "ko_KR": ["계좌 {}"]},
+}
+FULL_WIDTH = str.maketrans("0123456789-/", "０１２３４５６７８９－／")
 LABELS = {"PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "IBAN_CODE": "iban", "EMAIL_ADDRESS": "email",
           "IP_ADDRESS": "ip", "US_SSN": "ssn", "CRYPTO": "crypto"}  # fmt: skip
 
@@ -110,6 +134,82 @@ def synthetic(count: int, seed: int) -> list[tuple[str, str, int, int]]:
     return rows
 
 
+def cjk_synthetic(count: int, seed: int) -> list[tuple[str, str, int, int]]:
+    """(text, entity, start, end) of one planted value each, in Chinese, Japanese or Korean text."""
+    from faker import Faker
+
+    rng = random.Random(seed)
+    fakers = {locale: Faker(locale) for locale in CJK_LOCALES}
+    western = Faker("en_US")  # the CJK locales know fewer card networks, and write IBANs of the wrong length
+    for index, faker in enumerate([*fakers.values(), western]):
+        faker.seed_instance(seed + index)
+    makers = {
+        "PHONE_NUMBER": lambda faker: faker.phone_number(),
+        "EMAIL_ADDRESS": lambda faker: faker.email(),
+        "CREDIT_CARD": lambda faker: western.credit_card_number(card_type=rng.choice(CARD_TYPES)),
+        "IP_ADDRESS": lambda faker: faker.ipv4_public(),
+        "IBAN_CODE": lambda faker: western.iban(),
+    }
+    rows = []
+    for i in range(count):
+        entity = list(CJK_TEMPLATES)[i % len(CJK_TEMPLATES)]
+        locale = rng.choice(CJK_LOCALES)
+        value = makers[entity](fakers[locale])
+        template = rng.choice(CJK_TEMPLATES[entity][locale])
+        start = template.index("{}")
+        rows.append((template.format(value), entity, start, start + len(value)))
+    return rows
+
+
+def cjk_without_pii(count: int, seed: int) -> list[str]:
+    """Chinese, Japanese and Korean sentences holding numbers that are not personal data."""
+    from faker import Faker
+
+    rng = random.Random(seed)
+    fakers = {locale: Faker(locale) for locale in CJK_LOCALES}
+    for index, faker in enumerate(fakers.values()):
+        faker.seed_instance(seed + index)
+
+    def digits(low: int, high: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(low, high)))
+
+    def year() -> int:
+        return rng.randint(1990, 2030)
+
+    def month() -> int:
+        return rng.randint(1, 12)
+
+    def day() -> int:
+        return rng.randint(1, 28)
+
+    def full_width(text: str, share: float) -> str:
+        return text.translate(FULL_WIDTH) if rng.random() < share else text
+
+    makers = [
+        lambda: f"会议于{year()}年{month()}月{day()}日举行",
+        lambda: f"{year()}年{month():02}月{day():02}日（金）{rng.randint(9, 18)}:00〜{rng.randint(9, 18)}:30に開催",
+        lambda: full_width(f"発売日：{year()}/{month():02}/{day():02}", 0.5),
+        lambda: f"{year()}-{month():02}-{day():02}至{year()}-{month():02}-{day():02}",
+        lambda: f"价格¥{rng.randint(100, 999_999):,}（税込）",
+        lambda: f"定価{rng.randint(100, 9_999_999):,}円",
+        lambda: f"售价{rng.randint(10, 99_999)}.{rng.randint(0, 99):02}元",
+        lambda: f"가격 {rng.randint(1_000, 9_999_999):,}원",
+        lambda: full_width(f"〒{fakers['ja_JP'].postcode()}東京都千代田区", 0.3),
+        lambda: f"邮编{fakers['zh_CN'].postcode()}北京市",
+        lambda: f"우편번호 {fakers['ko_KR'].postcode()} 서울",
+        lambda: f"订单号{digits(10, 20)}已发货",
+        lambda: f"注文番号：{digits(9, 16)}",
+        lambda: f"주문번호 {digits(9, 16)}",
+        lambda: f"第{digits(1, 6)}号",
+        lambda: f"第{rng.randint(1, 999)}-{rng.randint(1000, 9999)}页",
+        lambda: f"{year()}年至{year()}年",
+        lambda: f"人口{rng.randint(10_000, 99_999_999):,}人",
+        lambda: f"面积{rng.randint(100, 99_999)}.{rng.randint(0, 99):02}平方公里",
+        lambda: f"{year()}년 {month()}월 {day()}일",
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
 def covered(results, entity: str, start: int, end: int) -> bool:
     return any(
         r.entity_type == entity and min(end, r.end) - max(start, r.start) >= 0.8 * (end - start) for r in results
@@ -135,7 +235,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     ours = PiiScrubber()
-    engine = presidio_analyzer(PATTERN_ENTITIES)
+    engine = presidio_analyzer(PATTERN_ENTITIES, PRESIDIO_PHONE_REGIONS)  # presidio as it ships
 
     def presidio(text: str):
         return engine.analyze(text, language="en", score_threshold=ours.score_threshold)
@@ -150,6 +250,29 @@ def main() -> None:
     a, b, n = (sum(v[0] for v in r.values()) for r in (ours_recall, presidio_recall, ours_recall))
     n = sum(v[1] for v in ours_recall.values())
     print(f"   {'all':<15}{a:>8}/{n:<4} {a / n:.3f}{b:>8}/{n:<4} {b / n:.3f}")
+
+    cjk_rows = cjk_synthetic(args.texts // 3, args.seed)
+    ours_recall, presidio_recall = recall(cjk_rows, ours.find), recall(cjk_rows, presidio)
+    print(f"\n1b. Recall on {len(cjk_rows)} CJK synthetic texts ({', '.join(CJK_LOCALES)}):")
+    print(f"   {'type':<15}{'webcorpus':>18}{'presidio':>18}")
+    for entity in CJK_TEMPLATES:
+        (a, n), (b, _) = ours_recall[entity], presidio_recall[entity]
+        print(f"   {entity:<15}{a:>8}/{n:<4} {a / n:.3f}{b:>8}/{n:<4} {b / n:.3f}")
+    a, b = (sum(v[0] for v in r.values()) for r in (ours_recall, presidio_recall))
+    n = sum(v[1] for v in ours_recall.values())
+    print(f"   {'all':<15}{a:>8}/{n:<4} {a / n:.3f}{b:>8}/{n:<4} {b / n:.3f}")
+    missed = [(text, entity) for text, entity, s, e in cjk_rows if not covered(ours.find(text), entity, s, e)]
+    for text, entity in missed[:8]:
+        print(f"     webcorpus misses {entity} in {text!r}")
+
+    negatives = cjk_without_pii(args.texts // 3, args.seed)
+    ours_hits = [(t, [(r.entity_type, t[r.start : r.end]) for r in ours.find(t)]) for t in negatives]
+    ours_hits = [(t, found) for t, found in ours_hits if found]
+    presidio_hits = sum(1 for t in negatives if presidio(t))
+    print(f"\n1c. {len(negatives)} CJK texts without PII (dates, prices, postal codes, order numbers...) with a "
+          f"replacement: webcorpus {len(ours_hits)}, presidio {presidio_hits}")  # fmt: skip
+    for text, found in ours_hits[:8]:
+        print(f"     webcorpus replaces {found} in {text!r}")
 
     print("\n2. presidio's own test cases (agreeing with the test's expectation):")
     for entity, cases in PRESIDIO_CASES.items():

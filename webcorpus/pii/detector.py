@@ -1,9 +1,9 @@
 """Finding PII with presidio's own recognizers, run only on the few stretches of text where they can match.
 
 A plain `AnalyzerEngine.analyze` tokenises the whole document with spaCy and runs every recognizer over
-all of it; the phone recognizer alone runs python-phonenumbers' matcher once per region (eight by
-default) over every number in the text. Most web pages hold no PII, so `PiiDetector` first runs a cheap
-trigger per entity, a pattern every match of that entity contains:
+all of it; the phone recognizer alone runs python-phonenumbers' matcher once per region (presidio's
+default has eight) over every number in the text. Most web pages hold no PII, so `PiiDetector` first runs
+a cheap trigger per entity, a pattern every match of that entity contains:
 
     EMAIL_ADDRESS   an '@'
     IP_ADDRESS      .d.d. (IPv4) or two colons with at most four hex digits between them (IPv6)
@@ -27,7 +27,13 @@ it stands in for, so a recognizer run on the windows finds what it finds on the 
   there (`RegionRule`); a region is skipped for a window if no string the matcher would parse passes
   its rule, and inside the matcher parse() is skipped for a string that does not (`PhoneShapes`).
 
-`bench/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
+Chinese, Japanese and Korean text has no spaces for the windows to stop at, and its letters are word
+characters to the patterns (`\\w`, `\\b`), so an address written against them runs on into them. Each CJK
+letter is therefore read as a line break before anything else (`webcorpus/pii/cjk.py`): the spans are
+`AnalyzerEngine.analyze`'s on the text so masked, which on text without CJK letters is the text itself.
+The default phone regions are presidio's eight and China, Japan and Korea (`DEFAULT_PHONE_REGIONS`).
+
+`bench/data/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
 have no language of their own, so they run once per document whatever its language.
 """
 
@@ -41,9 +47,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from webcorpus.pii.cjk import mask_cjk_letters
+
 PATTERN_ENTITIES = ("EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "CRYPTO")
 NER_ENTITIES = ("PERSON", "LOCATION")
-DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's own default
+PRESIDIO_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's own default
+# Chinese, Japanese and Korean numbers written nationally (13812345678, 090-1234-5678, 02-123-4567) are
+# valid in none of presidio's regions.
+DEFAULT_PHONE_REGIONS = (*PRESIDIO_PHONE_REGIONS, "CN", "JP", "KR")
 # presidio's recognizers are registered under one language and asked for it; it does not limit them.
 LANGUAGE = "en"
 
@@ -144,7 +155,9 @@ class RegionRule:
     shortest: int  # fewest digits of a national number (less digits the prefix rule may insert)
     country_code: str
     national_prefix: re.Pattern[str] | None
-    rewrites_prefix: bool  # a prefix transform rule (Brazil's carrier codes): no shape check, length only
+    # How parse() rewrites a national prefix whose pattern's last group matched (Brazil's carrier codes,
+    # Japan's 000x numbers), or "": the prefix is only stripped.
+    prefix_transform: str
     international_prefix: re.Pattern[str]
     # Every region sharing the country code (US and CA, GB and JE...): validity is checked against each.
     sharing: tuple[NumberShapes, ...]
@@ -173,7 +186,7 @@ class RegionRule:
             fewest_digits=min(shortest, shortest_prefix + 5) if international else shortest,
             country_code=str(metadata.country_code),
             national_prefix=re.compile(prefix) if prefix else None,
-            rewrites_prefix=bool(transform),
+            prefix_transform=transform,
             international_prefix=re.compile(metadata.international_prefix or "(?!)"),
             sharing=tuple(NumberShapes.of(m) for m in metadatas if m is not None),
             any_general=re.compile(
@@ -190,17 +203,21 @@ class RegionRule:
             return True
         if len(digits) < self.shortest:
             return False
-        if self.rewrites_prefix:
-            return True
-        # parse() may strip the country code, then the national prefix: try each form it could keep.
+        # parse() may strip the country code, then strip or rewrite the national prefix
+        # (_maybe_strip_national_prefix_carrier_code): try each form it could keep.
         forms = [digits]
         if digits.startswith(self.country_code):
             forms.append(digits[len(self.country_code) :])
         if self.national_prefix is not None:
             for form in list(forms):
-                stripped = self.national_prefix.match(form)
-                if stripped and stripped.end():
-                    forms.append(form[stripped.end() :])
+                prefix = self.national_prefix.match(form)
+                if prefix is None:
+                    continue
+                groups = prefix.groups()
+                if self.prefix_transform and groups and groups[-1] is not None:
+                    forms.append(self.national_prefix.sub(self.prefix_transform, form, count=1))
+                elif prefix.end():
+                    forms.append(form[prefix.end() :])
         # The test is_valid_number() itself applies: the number matches one of the region's number types.
         return any(self.any_general.fullmatch(form) and any(n.is_valid(form) for n in self.sharing) for form in forms)
 
@@ -473,9 +490,11 @@ class PiiDetector:
         self.skipped_runs = 0  # digit runs longer than LONGEST_PHONE_RUN, not searched for phone numbers
 
     def find(self, text: str) -> list[Any]:
-        """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them."""
+        """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them for
+        `mask_cjk_letters(text)` (the text itself when it has no Chinese, Japanese or Korean letters)."""
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
+        text = mask_cjk_letters(text)  # CJK letters end a token, as whitespace does (webcorpus/pii/cjk.py)
         hits: list[tuple[int, int, int]] = []
         phone_hits: list[tuple[int, int, int]] = []
         fired: set[str] = set()

@@ -5,13 +5,19 @@ presidio's card pattern misses real networks and lengths (19-digit Visa, 12-digi
 phonenumbers, lenient) takes dates, page ranges and issue numbers for German phone numbers. Here:
 
 - cards: every major network's prefixes and lengths (`CARD_NETWORKS`), Luhn-checked, digits written
-  together or in groups of 2 to 8 joined by one space or dash;
+  together or in groups of 2 to 8 joined by one space or dash, not named as an order or tracking number
+  (order no., 订单号, 注文番号, 주문번호);
 - IBANs: any case, with or without spaces, the country's length (`IBAN_LENGTHS`, the SWIFT registry) and
   the ISO 7064 mod-97 checksum;
 - phone numbers: presidio's matches, less those shaped like a date, a range of small numbers, a year, an
-  issue number (35/2023) or a page or catalogue reference (S. 12, Nr. 4711); a phone word nearby (tel,
-  phone, fax, Kontakt...) or the '+' international form keeps a match that is not a date, and raises its
-  score. International numbers phonenumbers calls invalid (+1-984-182-0190) are contact numbers too.
+  issue number (35/2023), a decimal (16410.54) or a page or catalogue reference (S. 12, Nr. 4711); a
+  phone word nearby (tel, phone, fax, Kontakt, 电话, 携帯, 연락처...) or the '+' international form keeps
+  a match that is not a date, and raises its score. International numbers phonenumbers calls invalid
+  (+1-984-182-0190) are contact numbers too. Full-width digits and punctuation (０９０－１２３４－５６７８,
+  ２０２４／０３／１５) are judged as their ASCII forms; the replacement covers the characters as written.
+
+A Chinese, Japanese or Korean letter right before a number is not part of an identifier: those scripts
+put no space between a word and a number (webcorpus/pii/cjk.py).
 
 Measured recall and precision, against presidio: docs/pii.md.
 """
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+
+from webcorpus.pii.cjk import NOT_CJK_WORD
 
 # network: (prefix ranges as (low, high) over the first len(low) digits, allowed lengths)
 CARD_NETWORKS: dict[str, tuple[tuple[tuple[str, str], ...], frozenset[int]]] = {
@@ -39,7 +47,7 @@ CARD_NETWORKS: dict[str, tuple[tuple[tuple[str, str], ...], frozenset[int]]] = {
 CARD_CANDIDATE = re.compile(r"(?<![\d\-])(?<!\d )\d(?:[ \-]?\d){11,18}(?![\d])(?![ \-]\d)")
 CARD_GROUPS = re.compile(r"[ \-]")
 DIGIT_RUN = re.compile(r"\d[\d \-]{11,}")
-NOT_BEFORE_CARD = re.compile(r"[\w/=:.#?&+]")  # inside a URL, an identifier or a decimal
+NOT_BEFORE_CARD = re.compile(rf"{NOT_CJK_WORD}|[/=:.#?&+]")  # inside a URL, an identifier or a decimal
 
 # SWIFT's IBAN registry: country code -> IBAN length.
 IBAN_LENGTHS = {
@@ -69,24 +77,52 @@ RANGE = re.compile(r"(?<![\d\-–—/])(\d{1,4})[\-–—/](\d{1,4})(?![\d\-–�
 SPACED_DASH = re.compile(r"\s*([\-–—/])\s*")
 TIME = re.compile(r"\d{1,2}\s?[.:]\s?\d{2}(?:[\-–—]\d{1,2}\s?[.:]\s?\d{2})*")
 THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:[., \u00a0\u202f]\d{3})+")
-IDENTIFIER_BEFORE = re.compile(r"[\w.\-/:]")
+DECIMAL = re.compile(r"[1-9]\d*[.,]\d{1,2}")  # a quantity or price: 16410.54 (square kilometres)
+IDENTIFIER_BEFORE = re.compile(rf"{NOT_CJK_WORD}|[.\-/:]")
+# A word's edge is any character but a non-CJK word character: "No." and "TEL" stand right against Chinese
+# or Japanese letters.
+_START, _END = f"(?<!{NOT_CJK_WORD})", f"(?!{NOT_CJK_WORD})"
+# Order, item, model, member and tracking numbers in Chinese, Japanese and Korean (订单号, 注文番号, 주문번호...).
+_CJK_ORDER_WORDS = (
+    "订单号|訂單號|订单编号|訂單編號|单号|單號|运单号|運單號|编号|編號|货号|貨號|型号|型號|注文番号|商品番号|品番|型番"
+    "|管理番号|受付番号|伝票番号|追跡番号|会員番号|會員編號|주문번호|상품번호|송장번호|운송장번호"
+)
 # Words that make a number a reference, not a phone number, just before it.
 REFERENCE_BEFORE = re.compile(
-    r"(?:\b(?:s|p|pp|nr|no|nos|bd|vol|art|kat|az|isbn|issn|heft|seite|seiten|page|pages|band|jg|jahrgang"
-    r"|artikel(?:nummer)?|best(?:ell)?(?:-?nr|nummer)?|item|sku|ref|order|bestellnummer|kundennummer|gz|pmid|doi"
-    r"|aktenzeichen|tab|abb|fig|kapitel|chapter|ausgabe|issue)\.?|§|#|№)\s*[:.]?\s*$",
+    rf"(?:{_START}(?:s|p|pp|nr|no|nos|bd|vol|art|kat|az|isbn(?:-1[03])?|issn|heft|seite|seiten|page|pages|band"
+    r"|jg|jahrgang|artikel(?:nummer)?|best(?:ell)?(?:-?nr|nummer)?|item|sku|ref|order|bestellnummer|kundennummer"
+    rf"|gz|pmid|doi|aktenzeichen|tab|abb|fig|kapitel|chapter|ausgabe|issue)\.?|§|#|№|{_CJK_ORDER_WORDS}"
+    r"|〒|郵便番号|邮编|邮政编码|郵遞區號|우편번호)\s*[:.：]?\s*$"  # 〒 and the words for postal code
+    r"|(?:第|제)$",  # ordinals, right against the number: 第12345号, 제1234호 (제 before a space is "my")
+    re.IGNORECASE,
+)
+# Words that make a long Luhn-valid number an order or tracking number, not a card, just before it: one digit
+# string in ten passes Luhn, and Maestro takes 12 to 19 digits after 50 or 56-69.
+ORDER_BEFORE = re.compile(
+    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice)(?:\s?(?:no|nr|number|id)\.?)?"
+    rf"|{_CJK_ORDER_WORDS})\s*[:.：#]?\s*$",
     re.IGNORECASE,
 )
 PHONE_CONTEXT = re.compile(
-    r"\b(?:tel|tele|telefon|telephone|phone|ph|fon|fax|telefax|call|mobile|mobil|cell|handy|kontakt|contact"
-    r"|hotline|whatsapp|sms|téléphone|tél|portable|numéro|rufnummer|durchwahl|anrufen|ring|dial)\b|☎|📞|📱"
-    r"|(?:^|[\s(|])(?-i:[TMF])\s?[:.]\s*$",  # "T: 030 ...", "F. 030 ..." just before the number
+    rf"{_START}(?:tel|tele|telefon|telephone|phone|ph|fon|fax|telefax|call|mobile|mobil|cell|handy|kontakt"
+    r"|contact|hotline|whatsapp|sms|téléphone|tél|portable|numéro|rufnummer|durchwahl|anrufen|ring|dial"
+    rf"){_END}|☎|📞|📱"
+    r"|(?:^|[\s(|])(?-i:[TMF])\s?[:.]\s*$"  # "T: 030 ...", "F. 030 ..." just before the number
+    # Chinese (telephone, mobile, landline, contact, hotline, fax, customer service, dial), Japanese
+    # (telephone, mobile, contact, enquiries, fax, toll-free) and Korean (contact, telephone, mobile, fax,
+    # enquiries)
+    r"|电话|電話|手机|手機|座机|座機|固话|固話|联系|聯繫|聯絡|联络|热线|熱線|传真|傳真|客服|致电|致電|拨打|撥打"
+    r"|携帯|ケータイ|連絡先|お問い?合わせ|問い?合わせ|問合せ|ファックス|ファクス|フリーダイヤル"
+    r"|연락|전화|휴대폰|핸드폰|휴대전화|팩스|문의",
     re.IGNORECASE,
 )
 CONTEXT_CHARACTERS = 40
 PHONE_SCORE, PHONE_SCORE_WITH_CONTEXT = 0.4, 0.7
 # '+', a country code, then groups: what a number written for callers abroad looks like.
-INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}(?![\d])")
+INTERNATIONAL = re.compile(rf"(?<!{NOT_CJK_WORD})(?<!\+)\+\d{{1,3}}(?:[ .\-]?\(?\d{{1,5}}\)?){{2,6}}(?![\d])")
+# Full-width forms (U+FF01-FF5E), the ideographic space and the minus sign, read as ASCII when judging a
+# phone match: Japanese pages write ０９０－１２３４－５６７８ and ２０２４／０３／１５. One character for one.
+ASCII_FORMS = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " ", "\u2212": "-"})
 
 
 def luhn_valid(digits: str) -> bool:
@@ -109,7 +145,8 @@ def card_network(digits: str) -> str | None:
 
 def find_cards(text: str) -> Iterator[tuple[int, int]]:
     """Spans of card numbers: a known network's prefix and length, Luhn-valid, written as cards are (all
-    together, or a first group of 4 or 6 digits and one kind of separator), not part of a URL or a word."""
+    together, or a first group of 4 or 6 digits and one kind of separator), not part of a URL or a word, and
+    not named as an order or tracking number."""
     for run in DIGIT_RUN.finditer(text):  # one cheap scan; the card pattern runs only inside long runs
         yield from _cards_in(text, run.start(), run.end())
 
@@ -117,6 +154,8 @@ def find_cards(text: str) -> Iterator[tuple[int, int]]:
 def _cards_in(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     for found in CARD_CANDIDATE.finditer(text, start, end):
         if found.start() and NOT_BEFORE_CARD.match(text, found.start() - 1):
+            continue
+        if ORDER_BEFORE.search(text, max(0, found.start() - CONTEXT_CHARACTERS), found.start()):
             continue
         value = found.group()
         groups = CARD_GROUPS.split(value)
@@ -159,8 +198,8 @@ def find_ibans(text: str) -> Iterator[tuple[int, int]]:
 
 def phone_verdict(text: str, start: int, end: int) -> float | None:
     """The score of a phone-number match at text[start:end], or None if it is something else."""
-    value = text[start:end].strip().strip("[]()")
-    before = text[max(0, start - CONTEXT_CHARACTERS) : start]
+    value = text[start:end].translate(ASCII_FORMS).strip().strip("[]()")
+    before = text[max(0, start - CONTEXT_CHARACTERS) : start].translate(ASCII_FORMS)
     if DATE.match(value):  # a date, or a date and the hour after it ("28.04.2020 18:00")
         return None
     if PHONE_CONTEXT.search(before) or value.startswith("+"):
@@ -173,6 +212,7 @@ def phone_verdict(text: str, start: int, end: int) -> float | None:
         or ISSUE.fullmatch(value)
         or TIME.fullmatch(compact)
         or THOUSANDS.fullmatch(value)
+        or DECIMAL.fullmatch(value)
         or (value.isdigit() and not 9 <= len(value) <= 12)  # bare digits of no national length
         or any(_is_small_range(found) for found in RANGE.finditer(compact))
     ):
