@@ -62,7 +62,8 @@ class PiiScrubber(Filter):
         "did; 'tag' writes <EMAIL_ADDRESS> and so on.",
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
         "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
-        "phone_regions": "Regions whose phone number formats are recognised (ISO codes).",
+        "phone_regions": "Regions whose phone number formats are recognised (ISO codes; default: presidio's eight, "
+        "US GB DE FR IL IN CA BR, and CN JP KR).",
         "timeout": "Seconds one document's scan may take; a document not scanned in time is dropped as "
         "'pii_timeout', never passed on unscrubbed (0: no limit).",
         "ner_model": "An installed spaCy NER model (package name or folder) for PERSON and LOCATION.",
