@@ -24,7 +24,9 @@ Both sides read every *.warc.gz in INPUT_DIR, one task per file, with WORKERS wo
 
 Each run is timed from outside: wall time of the whole command, and CPU (user + system) of the command and
 every process of its session (polled from /proc; getrusage of the waited-for children is printed too, and
-misses datatrove's forkserver workers). Rounds alternate the order (datatrove first in odd rounds).
+misses datatrove's forkserver workers), and the CPU everything else on the machine used meanwhile (`others`:
+/proc/stat's busy time less the run's own; wall times of a run with others well above zero are stretched).
+Rounds alternate the order (datatrove first in odd rounds).
 Pages/s per core = pages read / CPU seconds.
 """
 
@@ -189,11 +191,20 @@ def _session_cpu(session: int, seen: dict[tuple[int, str], float]) -> None:
             seen[(int(entry), fields[19])] = (int(fields[11]) + int(fields[12])) / tick
 
 
-def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float, int]:
+def _system_busy() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float, float, int]:
     """Run `command` in its own session: wall seconds; CPU seconds of every process of the session, polled from
     /proc every 0.1 s (datatrove's forkserver workers are not waited for by the command, so they escape
-    getrusage); getrusage's CPU of the waited-for children, as a check; exit status."""
+    getrusage); getrusage's CPU of the waited-for children, as a check; the CPU seconds everything else on the
+    machine used meanwhile (a busy machine stretches wall time); exit status."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before = _system_busy()
     seen: dict[tuple[int, str], float] = {}
     start = time.perf_counter()
     with open(log, "w") as out:
@@ -204,7 +215,9 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, fl
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, sum(seen.values()), waited, process.returncode
+    cpu = sum(seen.values())
+    others = max(_system_busy() - busy_before - cpu, 0.0)
+    return wall, cpu, waited, others, process.returncode
 
 
 def count_datatrove(out: Path) -> tuple[int, int]:
@@ -287,17 +300,17 @@ def main(argv: list[str] | None = None) -> int:
                 command = [args.webcorpus, "run", str(recipe), "--input", str(args.input), "--output", str(out),
                            "--workers", str(args.workers), "--shard", "0/1", "--no-progress"]  # fmt: skip
                 env = dict(os.environ)
-            wall, cpu, waited, rc = timed(command, env, args.out / f"{side}-{round_no}.log")
+            wall, cpu, waited, others, rc = timed(command, env, args.out / f"{side}-{round_no}.log")
             if rc != 0:
                 print(f"{side} round {round_no}: exit {rc}; see {args.out / f'{side}-{round_no}.log'}")
                 return rc
             read, kept = count_datatrove(out) if side == "datatrove" else count_webcorpus(out)
             row = dict(round=round_no, side=side, wall_s=round(wall, 2), cpu_s=round(cpu, 2),
-                       waited_cpu_s=round(waited, 2), pages=read, kept=kept,
+                       waited_cpu_s=round(waited, 2), other_cpu_s=round(others, 2), pages=read, kept=kept,
                        pages_per_cpu_s=round(read / cpu, 1), command=" ".join(command))  # fmt: skip
             results.append(row)
             print(f"round {round_no} {side:<9} wall {wall:7.2f} s  cpu {cpu:7.2f} s (waited-for {waited:7.2f})  "
-                  f"pages {read}  kept {kept}  "
+                  f"others {others:6.2f} s  pages {read}  kept {kept}  "
                   f"{read / cpu:6.1f} pages/s per core", flush=True)  # fmt: skip
     for round_no in range(1, args.rounds + 1):
         dt, wc = (kept_ids(side, args.out / f"{side}-{round_no}") for side in ("datatrove", "webcorpus"))
