@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -242,6 +243,20 @@ def count_webcorpus(out: Path) -> tuple[int, int]:
     return first["read_warc"]["documents_in"], first["write_parquet"]["kept"]
 
 
+def step_seconds(side: str, out: Path) -> list[tuple[str, float]]:
+    """Seconds each step spent, summed over tasks, as each tool records them."""
+    if side == "datatrove":
+        stats = json.loads((out / "logs" / "stats.json").read_text())
+        names = [re.sub(r"^\W+", "", s["name"].split(": ", 1)[-1]) for s in stats]  # no emoji
+        return [(name, s["time_stats"]["total"]) for name, s in zip(names, stats) if s.get("time_stats")]
+    seconds: list[tuple[str, float]] = []
+    for step in json.loads((out / "stats.json").read_text())["steps"]:
+        if step["step"] == "minhash_dedup":  # the first corpus step: --shard stops before it
+            break
+        seconds.append((step["step"], step["time_s"]))
+    return seconds
+
+
 def kept_ids(side: str, out: Path) -> set[str]:
     """WARC record ids of the pages a run kept."""
     if side == "datatrove":
@@ -308,10 +323,12 @@ def main(argv: list[str] | None = None) -> int:
             row = dict(round=round_no, side=side, wall_s=round(wall, 2), cpu_s=round(cpu, 2),
                        waited_cpu_s=round(waited, 2), other_cpu_s=round(others, 2), pages=read, kept=kept,
                        pages_per_cpu_s=round(read / cpu, 1), command=" ".join(command))  # fmt: skip
+            row["step_seconds"] = step_seconds(side, out)
             results.append(row)
             print(f"round {round_no} {side:<9} wall {wall:7.2f} s  cpu {cpu:7.2f} s (waited-for {waited:7.2f})  "
                   f"others {others:6.2f} s  pages {read}  kept {kept}  "
                   f"{read / cpu:6.1f} pages/s per core", flush=True)  # fmt: skip
+            print("    steps (s, summed over tasks): " + ", ".join(f"{n} {t:.1f}" for n, t in row["step_seconds"]))
     for round_no in range(1, args.rounds + 1):
         dt, wc = (kept_ids(side, args.out / f"{side}-{round_no}") for side in ("datatrove", "webcorpus"))
         both, dt_only, wc_only = len(dt & wc), len(dt - wc), len(wc - dt)
