@@ -291,8 +291,12 @@ def same_reason(datatrove: str | None, webcorpus: str | None) -> bool:
 def report(documents: list[Any], lost: list[dict[str, str]], dt: dict, wc: dict, header: str) -> dict[str, Any]:
     """Print the per-language, per-filter agreement table and the disagreements; return them as data."""
     by_language: dict[str, list[Any]] = defaultdict(list)
+    no_config: dict[str, int] = defaultdict(int)
     for document in documents:
-        by_language[document.metadata["language"]].append(document)
+        if dt[(document.id, "langid")] == "no_config":  # FineWeb-2 has no thresholds for it: nothing to compare
+            no_config[document.metadata["language"]] += 1
+        else:
+            by_language[document.metadata["language"]].append(document)
     for document in documents:
         dt[(document.id, "pipeline")] = chained(dt, document.id)
         wc[(document.id, "pipeline")] = chained(wc, document.id)
@@ -359,11 +363,14 @@ def report(documents: list[Any], lost: list[dict[str, str]], dt: dict, wc: dict,
             f"  {row['language']:<3} {row['filter']:<18} datatrove={row['datatrove'] or 'keep'} "
             f"webcorpus={row['webcorpus'] or 'keep'}  {row['url'][:90]}"
         )
+    if no_config:
+        listed = ", ".join(f"{language} {n}" for language, n in sorted(no_config.items(), key=lambda kv: -kv[1]))
+        print(f"\n{sum(no_config.values())} pages in languages FineWeb-2 has no config for, not compared: {listed}")
     if lost:
         print(f"\n{len(lost)} pages left before the filters (same text for both sides, so not compared):")
         for row in lost:
             print(f"  {row['reason']:<18} {row['url'][:100]}")
-    return {"header": header, "table": rows, "disagreements": disagreements, "lost": lost}
+    return {"header": header, "table": rows, "disagreements": disagreements, "lost": lost, "no_config": no_config}
 
 
 def main(argv: list[str] | None = None) -> int:
