@@ -373,6 +373,29 @@ def report(documents: list[Any], lost: list[dict[str, str]], dt: dict, wc: dict,
     return {"header": header, "table": rows, "disagreements": disagreements, "lost": lost, "no_config": no_config}
 
 
+def write_reference(path: Path, documents: list[Any], lost: list[dict[str, str]], dt: dict) -> None:
+    """datatrove's verdicts per page (FineWeb-2's reference behaviour) as TSV; `id` is the dev set's page id
+    where the URL is one of bench/data/multilingual/sources.tsv's."""
+    import csv
+
+    page_ids: dict[str, str] = {}
+    sources = HERE / "multilingual" / "sources.tsv"
+    if sources.is_file():
+        with open(sources, newline="", encoding="utf-8") as f:
+            page_ids = {row["url"]: row["id"] for row in csv.DictReader(f, delimiter="\t")}
+    columns = ["id", "url", "language", "language_score", "config", "words", *FILTERS, "pipeline"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(columns)
+        for d in documents:
+            verdicts = [dt[(d.id, step)] or "keep" for step in (*FILTERS, "pipeline")]
+            language = d.metadata["language"]
+            writer.writerow([page_ids.get(d.url, ""), d.url, language, d.metadata["language_score"],
+                             iso3_script(language) or "", dt.get((d.id, "words"), ""), *verdicts])  # fmt: skip
+        for row in lost:
+            writer.writerow([page_ids.get(row["url"], ""), row["url"], "", "", "", "", *[row["reason"]] * 5])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("warcs", nargs="*", type=Path, default=[DEFAULT_WARC])
@@ -386,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--webcorpus-defaults", action="store_true", help="webcorpus filters with no options")
     parser.add_argument("--json", type=Path, help="write the table, disagreements and every verdict here")
+    parser.add_argument("--reference-tsv", type=Path, help="write datatrove's verdict per page and filter here")
     parser.add_argument("--datatrove-side", nargs=2, type=Path, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.datatrove_side:
@@ -423,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(documents)} pages from {', '.join(map(str, args.warcs))}\n"
     )
     result = report(documents, lost, dt, wc, header)
+    if args.reference_tsv:
+        write_reference(args.reference_tsv, documents, lost, dt)
     try:
         wc.update(webcorpus_word_counts(documents))
     except ImportError:  # a webcorpus before per-language words
