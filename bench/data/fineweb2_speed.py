@@ -88,7 +88,7 @@ def datatrove_side(inp: str, out: str, workers: int, table_path: str) -> None:
 
         name = "FineWeb-2 per-language filters"
 
-        def __init__(self, exclusion_writer=None):
+        def __init__(self, exclusion_writer: JsonlWriter | None = None) -> None:
             super().__init__(exclusion_writer)
             self.by_language: dict[str, tuple[float, list]] = {}
 
@@ -137,7 +137,7 @@ def datatrove_side(inp: str, out: str, workers: int, table_path: str) -> None:
                     )
             return self.by_language[label]
 
-        def filter(self, doc):
+        def filter(self, doc: Any) -> bool | tuple[bool, str]:
             label = doc.metadata["language"]
             threshold, filters = self.filters_for(label)
             score = doc.metadata["language_score"]
