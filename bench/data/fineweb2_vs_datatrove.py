@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,10 @@ def datatrove_filters(config: dict[str, Any], language: str) -> dict[str, Any]:
     }
 
 
-def datatrove_side(inp: Path, out: Path, repo: Path, commit: str) -> None:
+def datatrove_side(inp: Path, out: Path, repo: Path, commit: str, timing: bool = False) -> None:
     """Judge each {id, language (iso3_Script), language_score, text} line of `inp`; write {id, filter, reason}
-    lines to `out` (reason null: kept)."""
+    lines to `out` (reason null: kept). With `timing`, judge every page a second time, warm, and write the
+    seconds its three filters took as {id, "seconds", s}."""
     from datatrove.data import Document
 
     configs: dict[str, dict[str, Any] | None] = {}
@@ -142,6 +144,21 @@ def datatrove_side(inp: Path, out: Path, repo: Path, commit: str) -> None:
                     else:
                         reason = None if verdict is True else (verdict[1] if isinstance(verdict, tuple) else "drop")
                 dst.write(json.dumps({"id": page["id"], "filter": step, "reason": reason}) + "\n")
+        if timing:
+            src.seek(0)
+            for line in src:
+                page = json.loads(line)
+                if page["language"] not in filters:
+                    continue
+                doc = Document(text=page["text"], id=page["id"], metadata={})
+                start = time.perf_counter()
+                for step in FILTERS[1:]:
+                    try:
+                        filters[page["language"]][step].filter(doc)
+                    except Exception:  # reported in the first pass
+                        pass
+                seconds = time.perf_counter() - start
+                dst.write(json.dumps({"id": page["id"], "filter": "seconds", "reason": seconds}) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -227,6 +244,43 @@ def webcorpus_verdicts(documents: list[Any], filters: dict[str, Any]) -> dict[tu
     return verdicts
 
 
+def webcorpus_seconds(documents: list[Any], filters: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """(id, "seconds") -> the seconds webcorpus's three filters take on the page, warm (after the first pass)."""
+    from webcorpus.document import Document
+
+    seconds = {}
+    for document in documents:
+        copy = Document(document.id, document.url, document.text, dict(document.metadata))
+        start = time.perf_counter()
+        for step in FILTERS[1:]:
+            try:
+                filters[step].filter(copy)
+            except Exception:  # reported in the first pass
+                pass
+        seconds[(document.id, "seconds")] = time.perf_counter() - start
+    return seconds
+
+
+def print_seconds(documents: list[Any], dt: dict, wc: dict) -> None:
+    """Per language: milliseconds per page of the three filters, warm, on each side."""
+    by_language: dict[str, list[Any]] = defaultdict(list)
+    for document in documents:
+        if (document.id, "seconds") in dt:
+            by_language[document.metadata["language"]].append(document)
+    print("\nthe three filters, warm (second pass), milliseconds per page:")
+    print(f"{'lang':<5} {'pages':>5} {'datatrove':>9} {'webcorpus':>9}")
+    totals = [0, 0.0, 0.0]
+    for language in sorted(by_language, key=lambda lang: (-len(by_language[lang]), lang)):
+        docs = by_language[language]
+        dt_s = sum(dt[(d.id, "seconds")] for d in docs)
+        wc_s = sum(wc[(d.id, "seconds")] for d in docs)
+        totals = [totals[0] + len(docs), totals[1] + dt_s, totals[2] + wc_s]
+        print(f"{language:<5} {len(docs):>5} {1000 * dt_s / len(docs):>9.1f} {1000 * wc_s / len(docs):>9.1f}")
+    if totals[0]:
+        n = totals[0]
+        print(f"{'all':<5} {n:>5} {1000 * totals[1] / n:>9.1f} {1000 * totals[2] / n:>9.1f}")
+
+
 def webcorpus_word_counts(documents: list[Any]) -> dict[tuple[str, str], int]:
     """(id, "words") -> how many words webcorpus splits the text into for its language."""
     from webcorpus.text import split_words
@@ -250,7 +304,9 @@ def print_word_counts(documents: list[Any], dt: dict, wc: dict) -> None:
         print(f"{language:<5} {len(docs):>5} {equal:>5} {median:>12.3f} {ratios[0]:>6.3f} {ratios[-1]:>6.3f}")
 
 
-def run_datatrove(pages: list[dict[str, Any]], dtpython: str, repo: Path, commit: str) -> dict[tuple[str, str], Any]:
+def run_datatrove(
+    pages: list[dict[str, Any]], dtpython: str, repo: Path, commit: str, timing: bool = False
+) -> dict[tuple[str, str], Any]:
     """(id, filter) -> datatrove's reason (None: kept), from the subprocess in datatrove's venv."""
     with tempfile.TemporaryDirectory(prefix="fw2-vs-dt-") as tmp:
         inp, out = Path(tmp) / "pages.jsonl", Path(tmp) / "verdicts.jsonl"
@@ -258,11 +314,8 @@ def run_datatrove(pages: list[dict[str, Any]], dtpython: str, repo: Path, commit
             for page in pages:
                 f.write(json.dumps(page, ensure_ascii=False) + "\n")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # datatrove's venv, not webcorpus
-        subprocess.run(
-            [dtpython, __file__, "--datatrove-side", str(inp), str(out), "--fineweb2", str(repo), "--commit", commit],
-            check=True,
-            env=env,
-        )
+        command = [dtpython, __file__, "--datatrove-side", str(inp), str(out), "--fineweb2", str(repo)]
+        subprocess.run([*command, "--commit", commit, *(["--timing"] if timing else [])], check=True, env=env)
         verdicts = {}
         with open(out, encoding="utf-8") as f:
             for line in f:
@@ -291,8 +344,12 @@ def same_reason(datatrove: str | None, webcorpus: str | None) -> bool:
 def report(documents: list[Any], lost: list[dict[str, str]], dt: dict, wc: dict, header: str) -> dict[str, Any]:
     """Print the per-language, per-filter agreement table and the disagreements; return them as data."""
     by_language: dict[str, list[Any]] = defaultdict(list)
+    no_config: dict[str, int] = defaultdict(int)
     for document in documents:
-        by_language[document.metadata["language"]].append(document)
+        if dt[(document.id, "langid")] == "no_config":  # FineWeb-2 has no thresholds for it: nothing to compare
+            no_config[document.metadata["language"]] += 1
+        else:
+            by_language[document.metadata["language"]].append(document)
     for document in documents:
         dt[(document.id, "pipeline")] = chained(dt, document.id)
         wc[(document.id, "pipeline")] = chained(wc, document.id)
@@ -359,11 +416,37 @@ def report(documents: list[Any], lost: list[dict[str, str]], dt: dict, wc: dict,
             f"  {row['language']:<3} {row['filter']:<18} datatrove={row['datatrove'] or 'keep'} "
             f"webcorpus={row['webcorpus'] or 'keep'}  {row['url'][:90]}"
         )
+    if no_config:
+        listed = ", ".join(f"{language} {n}" for language, n in sorted(no_config.items(), key=lambda kv: -kv[1]))
+        print(f"\n{sum(no_config.values())} pages in languages FineWeb-2 has no config for, not compared: {listed}")
     if lost:
         print(f"\n{len(lost)} pages left before the filters (same text for both sides, so not compared):")
         for row in lost:
             print(f"  {row['reason']:<18} {row['url'][:100]}")
-    return {"header": header, "table": rows, "disagreements": disagreements, "lost": lost}
+    return {"header": header, "table": rows, "disagreements": disagreements, "lost": lost, "no_config": no_config}
+
+
+def write_reference(path: Path, documents: list[Any], lost: list[dict[str, str]], dt: dict) -> None:
+    """datatrove's verdicts per page (FineWeb-2's reference behaviour) as TSV; `id` is the dev set's page id
+    where the URL is one of bench/data/multilingual/sources.tsv's."""
+    import csv
+
+    page_ids: dict[str, str] = {}
+    sources = HERE / "multilingual" / "sources.tsv"
+    if sources.is_file():
+        with open(sources, newline="", encoding="utf-8") as f:
+            page_ids = {row["url"]: row["id"] for row in csv.DictReader(f, delimiter="\t")}
+    columns = ["id", "url", "language", "language_score", "config", "words", *FILTERS, "pipeline"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(columns)
+        for d in documents:
+            verdicts = [dt[(d.id, step)] or "keep" for step in (*FILTERS, "pipeline")]
+            language = d.metadata["language"]
+            writer.writerow([page_ids.get(d.url, ""), d.url, language, d.metadata["language_score"],
+                             iso3_script(language) or "", dt.get((d.id, "words"), ""), *verdicts])  # fmt: skip
+        for row in lost:
+            writer.writerow([page_ids.get(row["url"], ""), row["url"], "", "", "", "", *[row["reason"]] * 5])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,10 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--webcorpus-defaults", action="store_true", help="webcorpus filters with no options")
     parser.add_argument("--json", type=Path, help="write the table, disagreements and every verdict here")
+    parser.add_argument("--reference-tsv", type=Path, help="write datatrove's verdict per page and filter here")
+    parser.add_argument("--timing", action="store_true", help="also time both sides' three filters, warm")
     parser.add_argument("--datatrove-side", nargs=2, type=Path, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.datatrove_side:
-        datatrove_side(*args.datatrove_side, args.fineweb2, args.commit)
+        datatrove_side(*args.datatrove_side, args.fineweb2, args.commit, args.timing)
         return 0
 
     import webcorpus
@@ -402,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for d in documents
     ]
-    dt = run_datatrove(pages, args.dtpython, args.fineweb2, args.commit)
+    dt = run_datatrove(pages, args.dtpython, args.fineweb2, args.commit, args.timing)
     filters, described = webcorpus_filters(recipe)
     wc = webcorpus_verdicts(documents, filters)
     head = subprocess.run(
@@ -416,12 +501,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(documents)} pages from {', '.join(map(str, args.warcs))}\n"
     )
     result = report(documents, lost, dt, wc, header)
+    if args.reference_tsv:
+        write_reference(args.reference_tsv, documents, lost, dt)
     try:
         wc.update(webcorpus_word_counts(documents))
     except ImportError:  # a webcorpus before per-language words
         pass
     else:
         print_word_counts(documents, dt, wc)
+    if args.timing:
+        wc.update(webcorpus_seconds(documents, filters))
+        print_seconds(documents, dt, wc)
     if args.json:
         result["verdicts"] = [
             dict(
