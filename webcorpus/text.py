@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import regex
 
@@ -56,16 +57,49 @@ _CURRENCY = "$£€¥₹₽₩฿"
 _EDGE = re.escape("…,:;!?¿¡_#*&。？！，、；：～·%=—–§" + _QUOTES + _OPEN_CLOSE)
 _UNITS = "km|m|cm|mm|kg|g|mg|lb|oz|ft|mi|km/h|mph|GB|MB|KB|TB|kb|mb|gb|ms|ml"
 _PREFIX = re.compile(rf"\.{{2,}}|[{_EDGE}{re.escape(_CURRENCY)}]|\+(?![0-9])")
-_SUFFIX = re.compile(
-    rf"(?:\.{{2,}}|['’][sS]|[{_EDGE}]"
-    rf"|(?<=[0-9])(?:[+°{re.escape(_CURRENCY)}]|{_UNITS})"
-    rf"|(?<=[0-9a-zß-ÿ%²+\-…{_EDGE}])\.|(?<=[A-ZÀ-Þ][A-ZÀ-Þ])\.)$"
-)
-# Split points inside what is left: ellipses, 2-2, lower.Upper, a,b, well-known, a/b.
-_INFIX = re.compile(
-    r"(\.{2,}|…|°|(?<=[0-9])[+\-*^](?=[0-9-])|(?<=[a-z])\.(?=[A-Z])|(?<=[^\W\d_]),(?=[^\W\d_])"
-    r"|(?<=[^\W_])(?:--|-|–|—|~)(?=[^\W\d_])|(?<=[^\W_])[:<>=/](?=[^\W\d_]))"
-)
+# Where spaCy's tokenizers of other languages differ from its English one in ways that change counts
+# (measured with spaCy 3.8's blank pipelines): these keep a hyphen between letters inside the word
+# (E-Mail, well-known) ...
+HYPHEN_INSIDE_WORDS = frozenset("ca da de el es fi fr hu it ky lb ms nl nn pt sr sv tt".split())
+# ... and these keep the period after a number (German's ordinals: am 5. Mai, im Jahr 2020.).
+PERIOD_AFTER_NUMBERS = frozenset("am ar bn da de el fa ht hu nn sl sr tr".split())
+
+
+def _suffix(period_after_numbers: bool) -> re.Pattern[str]:
+    after = "a-zß-ÿ" if period_after_numbers else "0-9a-zß-ÿ"
+    return re.compile(
+        rf"(?:\.{{2,}}|['’][sS]|[{_EDGE}]"
+        rf"|(?<=[0-9])(?:[+°{re.escape(_CURRENCY)}]|{_UNITS})"
+        rf"|(?<=[{after}%²+\-…{_EDGE}])\.|(?<=[A-ZÀ-Þ][A-ZÀ-Þ])\.)$"
+    )
+
+
+def _infix(hyphen_inside_words: bool) -> re.Pattern[str]:
+    """Split points inside what is left: ellipses, 2-2, lower.Upper, a,b, well-known, a/b."""
+    dashes = "--" if hyphen_inside_words else "--|-|–|—|~"
+    return re.compile(
+        r"(\.{2,}|…|°|(?<=[0-9])[+\-*^](?=[0-9-])|(?<=[a-z])\.(?=[A-Z])|(?<=[^\W\d_]),(?=[^\W\d_])"
+        rf"|(?<=[^\W_])(?:{dashes})(?=[^\W\d_])|(?<=[^\W_])[:<>=/](?=[^\W\d_]))"
+    )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """How one language's chunks are split: its suffixes, infixes and contractions (English's only)."""
+
+    suffix: re.Pattern[str]
+    infix: re.Pattern[str]
+    contractions: dict[str, list[str]]
+
+
+@cache
+def _rules(language: str | None) -> _Rules:
+    english = language in (None, "en")  # no language: as FineWeb, English
+    return _Rules(
+        _suffix(language in PERIOD_AFTER_NUMBERS),
+        _infix(language in HYPHEN_INSIDE_WORDS),
+        CONTRACTIONS if english else {},
+    )
 _URL = re.compile(r"(?:https?://|www\.)\S+\w/?$|[\w.-]+@[\w-]+\.[\w.-]+$")
 _PLAIN = re.compile(r"[^\W_]+$")
 # Single characters of scripts written without spaces, for languages that need them: a whole grapheme
@@ -157,24 +191,27 @@ def words_of(text: str, language: str | None = None) -> list[str]:
     # One object per distinct word: a long document's words then take a pointer each, not a string each.
     distinct: dict[str, str] = {}
     per_character = language in NO_SPACE_LANGUAGES
+    rules = _rules(language)
+    contractions = rules.contractions
     for piece in pieces_at_whitespace(text):
         for chunk in piece.split():
             if _PLAIN.match(chunk) and not per_character:
-                parts = CONTRACTIONS.get(chunk)
+                parts = contractions.get(chunk)
                 if parts is None:
                     words.append(distinct.setdefault(chunk, chunk))
                 else:
                     words.extend(parts)
             elif per_character:
                 for character_run in _CJK_CHAR.findall(chunk):
-                    _split_chunk(character_run, words)
+                    _split_chunk(character_run, words, rules)
             else:
-                _split_chunk(chunk, words)
+                _split_chunk(chunk, words, rules)
     return words
 
 
-def _split_chunk(chunk: str, words: list[str]) -> None:
+def _split_chunk(chunk: str, words: list[str], rules: _Rules) -> None:
     """Peel marks off both ends of a chunk, then split what is left at its infixes."""
+    infix, contractions = rules.infix, rules.contractions
     if len(chunk) > LONG_CHUNK:
         # Peeling one mark at a time is quadratic on a megabyte of junk: take whole runs instead.
         if _URL.match(chunk):
@@ -183,11 +220,11 @@ def _split_chunk(chunk: str, words: list[str]) -> None:
         start = _EDGE_RUN.match(chunk).end()
         end = _EDGE_RUN_AT_END.search(chunk, start).start()
         words.extend(_EDGE_MARK.findall(chunk[:start]))
-        words.extend(piece for piece in _INFIX.split(chunk[start:end]) if piece)
+        words.extend(piece for piece in infix.split(chunk[start:end]) if piece)
         words.extend(_EDGE_MARK.findall(chunk[end:]))
         return
     suffixes: list[str] = []
-    while chunk and chunk not in _KEEP_WHOLE and chunk not in CONTRACTIONS:
+    while chunk and chunk not in _KEEP_WHOLE and chunk not in contractions:
         if _URL.match(chunk):
             break
         prefix = _PREFIX.match(chunk)
@@ -195,20 +232,20 @@ def _split_chunk(chunk: str, words: list[str]) -> None:
             words.append(prefix.group())
             chunk = chunk[prefix.end() :]
             continue
-        suffix = _SUFFIX.search(chunk)
+        suffix = rules.suffix.search(chunk)
         if suffix and suffix.start() > 0 and not _ABBREVIATION.match(chunk):
             suffixes.append(suffix.group())
             chunk = chunk[: suffix.start()]
             continue
         break
     if chunk:
-        parts = CONTRACTIONS.get(chunk)
+        parts = contractions.get(chunk)
         if parts is not None:
             words.extend(parts)
         elif chunk in _KEEP_WHOLE or _URL.match(chunk) or _ABBREVIATION.match(chunk):
             words.append(chunk)
         else:
-            words.extend(piece for piece in _INFIX.split(chunk) if piece)
+            words.extend(piece for piece in infix.split(chunk) if piece)
     words.extend(reversed(suffixes))
 
 
