@@ -36,6 +36,9 @@ AGAINST_CJK_LETTERS = [
     ("卡号4111111111111111。", "卡号<CREDIT_CARD>。"),
     ("服务器8.8.8.8的地址", "服务器<IP_ADDRESS>的地址"),
     ("IP地址是2001:4860:4860::8888。", "IP地址是<IP_ADDRESS>。"),
+    # Thai is written without spaces between words too.
+    ("ติดต่อinfo@example.co.thได้ทุกวัน", "ติดต่อ<EMAIL_ADDRESS>ได้ทุกวัน"),
+    ("เบอร์โทร+66812345678ค่ะ", "เบอร์โทร<PHONE_NUMBER>ค่ะ"),
 ]
 
 
@@ -112,6 +115,7 @@ def test_latin_phone_words_against_cjk_letters_and_in_full_width(scrubber):
 
 # Dates, prices, years, postal codes, order and reference numbers in CJK text: none is personal data.
 LEFT_ALONE = [
+    "ราคา 1,500 บาท วันที่ 12/03/2567",
     "2024年3月15日（金）10:00〜12:00",
     "２０２４年０３月１５日発売",
     "発売日：２０２４／０３／１５",
