@@ -9,6 +9,7 @@ which order, or how often it was retried never shows.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import traceback
@@ -23,6 +24,9 @@ from webcorpus.pipeline.plan import DocumentPass
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 
 Failures = list[tuple[Task, str]]  # (task, the last line of its error)
+WORKER_DIED = "a worker process died while this file was in progress"
+# Document tasks submitted and not finished, per worker (local) or per CPU of the cluster (Ray).
+TASKS_IN_FLIGHT_PER_WORKER = 2
 
 
 class LocalExecutor:
@@ -51,18 +55,29 @@ class LocalExecutor:
         counter = context.Value("q", 0)
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter))
         with pool:
-            futures = {pool.submit(_run_in_worker, task): task for task in pending}
-            waiting = set(futures)
-            while waiting:
-                finished, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+            # A few tasks per worker in flight, not the whole list: waiting on a million futures at once made
+            # every completion cost a scan of all of them.
+            queued, running = iter(pending), {}
+            while True:
+                for task in itertools.islice(queued, TASKS_IN_FLIGHT_PER_WORKER * workers - len(running)):
+                    try:
+                        running[pool.submit(_run_in_worker, task)] = task
+                    except BrokenProcessPool:  # the pool broke earlier: no task left can start
+                        for unstarted in (task, *queued):
+                            failures.append((unstarted, WORKER_DIED))
+                            bar.update(1)
+                        break
+                if not running:
+                    break
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    task = futures[future]
+                    task = running.pop(future)
                     try:
                         error = future.result()
                     except BrokenProcessPool:
                         # A worker died (a crash in native code, the OOM killer): the tasks it and the pool
                         # still held are not done; a rerun retries just those.
-                        error = "a worker process died while this file was in progress"
+                        error = WORKER_DIED
                     if error:
                         failures.append((task, error.strip().splitlines()[-1]))
                     bar.update(1)
@@ -127,9 +142,14 @@ class RayExecutor:
     ) -> Failures:
         failures: Failures = []
         spec = self.ray.put(unit)
-        running = {self.document_task.remote(spec, task): task for task in pending}
+        window = TASKS_IN_FLIGHT_PER_WORKER * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        queued, running = iter(pending), {}
         documents = 0
-        while running:
+        while True:
+            for task in itertools.islice(queued, window - len(running)):
+                running[self.document_task.remote(spec, task)] = task
+            if not running:
+                break
             ready, _ = self.ray.wait(list(running), num_returns=1)
             for ref in ready:
                 task = running.pop(ref)
