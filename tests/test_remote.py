@@ -67,18 +67,34 @@ def crawl(tmp_path_factory) -> Path:
 
 
 class FlakyHandler(SimpleHTTPRequestHandler):
-    """Serves a folder; the first GET of each file named in `drop_once` is cut off half-way, and every GET
-    of a file named in `always_fail` answers 503."""
+    """Serves a folder; the first GET of each file named in `drop_once` is cut off half-way, every GET
+    of a file named in `always_fail` answers 503, `loop.warc.gz` redirects to itself, and `stall.warc.gz`
+    sends its headers (no Content-Type) and part of its body, then nothing until the test ends."""
 
     drop_once: set[str] = set()
     always_fail: set[str] = set()
     served: list[str] = []
+    release = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         name = self.path.rsplit("/", 1)[-1]
         self.served.append(name)
         if name in self.always_fail:
             self.send_error(503, "try again later")
+            return
+        if name == "loop.warc.gz":
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if name == "stall.warc.gz":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\x1f\x8b" + bytes(1000))
+            self.wfile.flush()
+            self.release.wait()
             return
         if name in self.drop_once:
             self.drop_once.discard(name)
@@ -102,7 +118,9 @@ def http_server(crawl):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    FlakyHandler.release.set()
     server.shutdown()
+    FlakyHandler.release.clear()
     FlakyHandler.drop_once, FlakyHandler.always_fail, FlakyHandler.served = set(), set(), []
 
 
@@ -126,6 +144,22 @@ def test_a_file_that_keeps_failing_is_reported_and_the_run_goes_on(tmp_path, cra
     assert any("b.warc.gz" in bad and "503" in bad for bad in summary["bad_files"]), summary["bad_files"]
     assert FlakyHandler.served.count("b.warc.gz") == 4  # every attempt
     assert len(shards(out)) == 1  # a.warc.gz's documents are all there
+
+
+def test_a_url_that_stalls_mid_body_times_out_and_is_one_bad_file(tmp_path, crawl, http_server):
+    good = f"{http_server}/crawl-data/CC-TEST/segments/1/warc/a.warc.gz"
+    out = run(tmp_path, "out", f"[{http_server}/stall.warc.gz, {good}]", env={"WEBCORPUS_READ_TIMEOUT_S": "0.5"})
+    bad = json.loads((out / "stats.json").read_text())["bad_files"]
+    assert any("stall.warc.gz" in line and "Timeout" in line for line in bad), bad
+    assert len(shards(out)) == 1  # a.warc.gz's documents are all there
+
+
+def test_a_url_that_redirects_to_itself_is_one_bad_file(tmp_path, crawl, http_server):
+    good = f"{http_server}/crawl-data/CC-TEST/segments/1/warc/a.warc.gz"
+    out = run(tmp_path, "out", f"[{http_server}/loop.warc.gz, {good}]")
+    bad = json.loads((out / "stats.json").read_text())["bad_files"]
+    assert any("loop.warc.gz" in line and "TooManyRedirects" in line for line in bad), bad
+    assert len(shards(out)) == 1
 
 
 @pytest.fixture(scope="module")

@@ -3,45 +3,79 @@
 Inputs are read from there directly; a run folder on object storage is mirrored (`RemoteRunFolder`).
 
 Remote files are streamed, never downloaded whole. A read that fails on the way (a dropped connection, a
-503) is retried with back-off, reopening the file where it was; only when every try has failed does the
-error reach the reader, which reports the file with what it kept. Missing files and refused access are
-not retried. S3 takes its endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...);
-s3:// needs `pip install 'webcorpus[s3]'`.
+503, a redirect loop) is retried with back-off, reopening the file where it was; only when every try has
+failed does the error reach the reader, which reports the file with what it kept. Missing files and refused
+access are not retried. A read that gets nothing for `$WEBCORPUS_READ_TIMEOUT_S` seconds (default 60) has
+failed too, so a server that stops sending in the middle of a file is never waited on forever. S3 takes its
+endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...); s3:// needs
+`pip install 'webcorpus[s3]'`.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import time
 from pathlib import Path
 from typing import IO, Any
 
 PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError)
+DEFAULT_READ_TIMEOUT_S = 60.0
+# Files written beside a file that is pushed by its name alone (webcorpus/tokens/bpe.py writes them).
+COMPANIONS = {"tokenizer.json": ("tokenizer_config.json", "special_tokens_map.json")}
+
+
+def read_timeout_s() -> float:
+    return float(os.environ.get("WEBCORPUS_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT_S))
 
 
 def is_remote(path: str | Path) -> bool:
     return isinstance(path, str) and "://" in path and not path.startswith("file://")
 
 
+def _is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
 def _filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of `url` and the path in it; every connection and read has a timeout."""
     import fsspec
 
+    timeout = read_timeout_s()
+    options: dict[str, Any] = {}
+    if _is_http(url):
+        import aiohttp
+
+        options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)}
+    elif url.startswith("s3://"):
+        options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **options)
     except ImportError as error:  # e.g. s3:// without s3fs
         raise ValueError(f"{url}: {error} (pip install 'webcorpus[s3]' for s3://)") from None
 
 
 def expand(pattern: str) -> list[str]:
-    """The files a remote path or glob names, as full URLs, sorted; a folder gives the files under it."""
+    """The files a remote path or glob names, as full URLs, sorted; a folder gives the files under it.
+
+    An HTTP(S) URL without glob characters names one file, taken as it is: HTTP has no folders, and
+    guessing one would mean reading the body here. A missing, looping or stalling URL is then one bad
+    file, reported when it is read, not the end of the run."""
+    if _is_http(pattern) and not glob.has_magic(pattern):
+        return [pattern]
     fs, path = _filesystem(pattern)
     protocol = pattern.split("://", 1)[0]
-    if glob.has_magic(path):
-        found = fs.glob(path)
-    elif fs.isdir(path):
-        found = [p for p in fs.find(path) if not p.endswith("/")]
-    else:
-        found = [path] if fs.exists(path) else []
+    try:
+        if glob.has_magic(path):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = [p for p in fs.find(path) if not p.endswith("/")]
+        else:
+            found = [path] if fs.exists(path) else []
+    except (OSError, ValueError):
+        raise
+    except Exception as error:  # aiohttp's and botocore's errors are not OSErrors
+        raise OSError(f"{type(error).__name__}: {error}") from None
     return sorted(p if "://" in p else f"{protocol}://{p}" for p in found)
 
 
@@ -123,13 +157,20 @@ class RetryingReader:
         self._with_retries(self._open)
 
     def _open(self) -> None:
-        import fsspec
-
         self.close()
         # HTTP: one streamed response (block_size=0: no range requests, so any server will do), which
         # cannot seek, so a reopened one skips what was read before; s3:// and others seek.
-        streamed = self.url.startswith(("http://", "https://"))
-        stream = fsspec.open(self.url, "rb", **({"block_size": 0} if streamed else {})).open()
+        streamed = _is_http(self.url)
+        fs, path = _filesystem(self.url)
+        try:
+            stream = fs.open(path, "rb", **({"block_size": 0} if streamed else {}))
+        except FileNotFoundError as error:
+            # fsspec's HTTP asks for the size first and calls any failure "not found" (a redirect loop, a
+            # refused connection): that failure is the error, retried like any other.
+            cause = error.__cause__
+            if isinstance(cause, Exception) and getattr(cause, "status", None) != 404:
+                raise cause from None
+            raise
         if self.position:
             if not streamed:
                 stream.seek(self.position)
@@ -151,7 +192,8 @@ class RetryingReader:
             except Exception as error:  # network errors come in many types (aiohttp, botocore, OSError)
                 self.close()  # the next attempt reopens where the last one stopped
                 if attempt == self.attempts:
-                    raise OSError(f"{type(error).__name__}: {error} (after {attempt} attempts)") from None
+                    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                    raise OSError(f"{what} (after {attempt} attempts)") from None
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
 
     def read(self, size: int = -1) -> bytes:
