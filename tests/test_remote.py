@@ -227,6 +227,8 @@ def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tm
     remote = {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}
     assert {k: remote[k] for k in expected} == expected
     assert ".progress/00000.json" in remote and "stats.json" in remote
+    assert remote["tokenizer_config.json"] == (local / "tokenizer_config.json").read_bytes()  # transformers' files
+    assert remote["special_tokens_map.json"] == (local / "special_tokens_map.json").read_bytes()
     assert not any(key.startswith("minhash_dedup/.dedup/") for key in remote)  # intermediate work stays local
 
     missing = CliRunner().invoke(main, ["run", str(job), "-o", "s3://no-such-bucket/x", "--no-progress"], env=s3_server)
@@ -237,3 +239,52 @@ def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tm
     assert again.exit_code == 0, again.output
     assert "(2 already done)" in again.output
     assert {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}.keys() == remote.keys()
+
+
+def s3_run(job: Path, url: str, staging: Path, env: dict) -> None:
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        args = ["run", str(job), "-o", url, "--staging", str(staging), "--no-progress", "-w", "1"]
+        result = CliRunner().invoke(main, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_cut_file_in_staging_never_reaches_the_bucket(tmp_path, crawl, s3_server):
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs.mkdir("cut")
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="unused", reader="{}"))
+    s3_run(job, "s3://cut/run", tmp_path / "machine-a", s3_server)
+    before = {key: fs.cat(key) for key in fs.find("cut/run") if key.endswith(".parquet")}
+    assert len(before) == 2
+    # What a fetch killed in the middle of a shard left under the old code: the task's marker (fetched
+    # first) and the first 1,000 bytes of its shard.
+    staging = tmp_path / "machine-b"
+    shard = next(iter(before)).removeprefix("cut/run/")
+    (staging / shard).parent.mkdir(parents=True)
+    (staging / shard).write_bytes(before[f"cut/run/{shard}"][:1000])
+    marker = next(key for key in fs.find("cut/run/.progress"))
+    (staging / ".progress").mkdir()
+    (staging / ".progress" / marker.rsplit("/", 1)[-1]).write_bytes(fs.cat(marker))
+    s3_run(job, "s3://cut/run", staging, s3_server)
+    assert {key: fs.cat(key) for key in before} == before
+    assert (staging / shard).read_bytes() == before[f"cut/run/{shard}"]
+
+
+def test_a_fetch_that_breaks_off_leaves_no_file_at_a_final_path(tmp_path, crawl, http_server):
+    from webcorpus.storage import RemoteRunFolder
+
+    FlakyHandler.drop_once = {"a.warc.gz"}  # fetching the run folder (the crawl folder here) breaks there
+    warcs = "crawl-data/CC-TEST/segments/1/warc"
+    folder = RemoteRunFolder(f"{http_server}/{warcs}", tmp_path / "staging")
+    with pytest.raises(OSError, match="a.warc.gz: ClientPayloadError"):
+        folder.fetch()
+    assert [p.name for p in (tmp_path / "staging").rglob("*") if p.is_file()] == []
+    assert folder.fetch() == 2  # the second try fetches both, whole
+    assert (tmp_path / "staging" / "a.warc.gz").read_bytes() == (crawl / warcs / "a.warc.gz").read_bytes()

@@ -14,10 +14,14 @@ endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...); s3:
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
+
+from webcorpus.atomic import atomic_path
 
 PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError)
 DEFAULT_READ_TIMEOUT_S = 60.0
@@ -106,26 +110,38 @@ class RemoteRunFolder:
     Object stores have no rename, so nothing is written there until it is complete: each file is put once,
     whole, after the work that made it has finished, and a unit's markers (the names starting with a dot:
     `.progress/`, `.dedup/`, ...) after its outputs, so a marker there always means its outputs are there.
-    A run resumed on a machine without the local copy first fetches what the remote folder holds.
+    A run resumed on a machine without the local copy first fetches what the remote folder holds, the same
+    way round: each file whole under a temporary name, then renamed, markers last. A local file that differs
+    from the remote one (a cut file left by a fetch killed under an older version) is fetched again, and only
+    files this run wrote after the fetch are ever put over remote ones.
     """
 
     def __init__(self, url: str, local: Path) -> None:
         self.url = url.rstrip("/")
         self.local = local
         self.fs, self.root = _filesystem(self.url)
+        self.fetched: dict[str, tuple[int, int]] = {}  # relative path: (size, mtime_ns) as the fetch left it
 
     def fetch(self) -> int:
-        """Copy down every remote file missing locally; returns how many."""
+        """Make every remote file's local copy what the remote folder holds; returns how many were copied."""
         if not self.fs.exists(self.root):
             return 0
-        fetched = 0
-        for remote in self.fs.find(self.root):
-            target = self.local / remote[len(self.root) :].lstrip("/")
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(remote, str(target))
-                fetched += 1
-        return fetched
+        infos = {
+            remote[len(self.root) :].lstrip("/"): info for remote, info in self.fs.find(self.root, detail=True).items()
+        }
+        copied = 0
+        for relative in _markers_last(infos):
+            target = self.local / relative
+            if not (target.is_file() and _same(target, infos[relative])):
+                try:
+                    with atomic_path(target) as tmp:
+                        self.fs.get_file(f"{self.root}/{relative}", str(tmp))
+                except Exception as error:  # aiohttp's and botocore's errors are not all OSErrors
+                    raise OSError(f"{self.url}/{relative}: {type(error).__name__}: {error}") from None
+                copied += 1
+            stat = target.stat()
+            self.fetched[relative] = (stat.st_size, stat.st_mtime_ns)
+        return copied
 
     def check_writable(self) -> None:
         """Fail now, not after hours of work, when the bucket is missing or refuses writes."""
@@ -134,17 +150,40 @@ class RemoteRunFolder:
         self.fs.rm_file(probe)
 
     def push(self, paths: list[Path]) -> None:
-        """Put these local files (and every file under these folders), markers last, skipping those already
-        there with the same size."""
+        """Put these local files (and every file under these folders, and their COMPANIONS), markers last,
+        skipping those fetched and unchanged since and those the remote folder already holds the same."""
         found = {f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
-        files = sorted(f for f in found if not f.name.endswith(".tmp"))  # a temporary file is never complete
-        relative = [f.relative_to(self.local) for f in files]
-        for path in sorted(relative, key=lambda r: (any(part.startswith(".") for part in r.parts), str(r))):
-            remote = f"{self.root}/{path.as_posix()}"
-            local = self.local / path
-            if self.fs.exists(remote) and self.fs.size(remote) == local.stat().st_size:
+        found |= {f.with_name(name) for f in set(found) for name in COMPANIONS.get(f.name, ())}
+        files = [f for f in found if f.is_file() and not f.name.endswith(".tmp")]  # a temporary file is never whole
+        for relative in _markers_last(f.relative_to(self.local).as_posix() for f in files):
+            local = self.local / relative
+            stat = local.stat()
+            if self.fetched.get(relative) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            remote = f"{self.root}/{relative}"
+            if self.fs.exists(remote) and _same(local, self.fs.info(remote)):
                 continue
             self.fs.put_file(str(local), remote)
+
+
+def _markers_last(paths: Iterable[str]) -> list[str]:
+    """Relative paths, outputs before markers (a name starting with a dot, or under such a folder)."""
+    return sorted(paths, key=lambda path: (any(part.startswith(".") for part in path.split("/")), path))
+
+
+def _same(local: Path, info: dict[str, Any]) -> bool:
+    """Whether a local file holds what a remote file does: the same size, and the same MD5 where the remote
+    one's ETag is its MD5 (S3's, for a file put in one part); a multipart ETag leaves the size alone."""
+    if local.stat().st_size != info.get("size"):
+        return False
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    if len(etag) != 32:
+        return True
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(local, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == etag
 
 
 class RetryingReader:
