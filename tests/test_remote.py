@@ -263,18 +263,18 @@ def test_a_cut_file_in_staging_never_reaches_the_bucket(tmp_path, crawl, s3_serv
     s3_run(job, "s3://cut/run", tmp_path / "machine-a", s3_server)
     before = {key: fs.cat(key) for key in fs.find("cut/run") if key.endswith(".parquet")}
     assert len(before) == 2
-    # What a fetch killed in the middle of a shard left under the old code: the task's marker (fetched
-    # first) and the first 1,000 bytes of its shard.
+    # What a fetch killed in the middle of a shard left under the old code: the tasks' markers (fetched
+    # first) and a shard's first bytes; and a shard of the right size and ends but other bytes between.
     staging = tmp_path / "machine-b"
-    shard = next(iter(before)).removeprefix("cut/run/")
-    (staging / shard).parent.mkdir(parents=True)
-    (staging / shard).write_bytes(before[f"cut/run/{shard}"][:1000])
-    marker = next(key for key in fs.find("cut/run/.progress"))
-    (staging / ".progress").mkdir()
-    (staging / ".progress" / marker.rsplit("/", 1)[-1]).write_bytes(fs.cat(marker))
+    cut, zeroed = (key.removeprefix("cut/run/") for key in sorted(before))
+    (staging / "data").mkdir(parents=True)
+    (staging / cut).write_bytes(before[f"cut/run/{cut}"][:1000])
+    whole = before[f"cut/run/{zeroed}"]
+    (staging / zeroed).write_bytes(whole[:1000] + bytes(len(whole) - 2000) + whole[-1000:])  # only the hash differs
+    fs.get("cut/run/.progress", str(staging / ".progress"), recursive=True)
     s3_run(job, "s3://cut/run", staging, s3_server)
     assert {key: fs.cat(key) for key in before} == before
-    assert (staging / shard).read_bytes() == before[f"cut/run/{shard}"]
+    assert {key: (staging / key.removeprefix("cut/run/")).read_bytes() for key in before} == before
 
 
 def test_a_fetch_that_breaks_off_leaves_no_file_at_a_final_path(tmp_path, crawl, http_server):

@@ -161,8 +161,11 @@ class RemoteRunFolder:
             if self.fetched.get(relative) == (stat.st_size, stat.st_mtime_ns):
                 continue
             remote = f"{self.root}/{relative}"
-            if self.fs.exists(remote) and _same(local, self.fs.info(remote)):
-                continue
+            try:
+                if _same(local, self.fs.info(remote)):
+                    continue
+            except FileNotFoundError:
+                pass
             self.fs.put_file(str(local), remote)
 
 
