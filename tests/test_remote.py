@@ -152,6 +152,8 @@ def test_a_url_that_stalls_mid_body_times_out_and_is_one_bad_file(tmp_path, craw
     bad = json.loads((out / "stats.json").read_text())["bad_files"]
     assert any("stall.warc.gz" in line and "Timeout" in line for line in bad), bad
     assert len(shards(out)) == 1  # a.warc.gz's documents are all there
+    wrong = CliRunner().invoke(main, ["run", str(tmp_path / "out.yaml")], env={"WEBCORPUS_READ_TIMEOUT_S": "0"})
+    assert wrong.exit_code == 1 and "WEBCORPUS_READ_TIMEOUT_S: must be a number of seconds above 0" in wrong.output
 
 
 def test_a_url_that_redirects_to_itself_is_one_bad_file(tmp_path, crawl, http_server):

@@ -30,7 +30,15 @@ COMPANIONS = {"tokenizer.json": ("tokenizer_config.json", "special_tokens_map.js
 
 
 def read_timeout_s() -> float:
-    return float(os.environ.get("WEBCORPUS_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT_S))
+    """Seconds a remote connection or read may go without data before it counts as failed."""
+    text = os.environ.get("WEBCORPUS_READ_TIMEOUT_S", str(DEFAULT_READ_TIMEOUT_S))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"WEBCORPUS_READ_TIMEOUT_S: must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 def is_remote(path: str | Path) -> bool:
@@ -65,6 +73,7 @@ def expand(pattern: str) -> list[str]:
     An HTTP(S) URL without glob characters names one file, taken as it is: HTTP has no folders, and
     guessing one would mean reading the body here. A missing, looping or stalling URL is then one bad
     file, reported when it is read, not the end of the run."""
+    read_timeout_s()  # a bad setting stops the run here, before any work
     if _is_http(pattern) and not glob.has_magic(pattern):
         return [pattern]
     fs, path = _filesystem(pattern)
@@ -196,6 +205,7 @@ class RetryingReader:
         self.url, self.attempts, self.backoff_s = url, attempts, backoff_s
         self.position = 0
         self.stream: Any = None
+        read_timeout_s()  # a bad setting is not a failed read: it is not retried
         self._with_retries(self._open)
 
     def _open(self) -> None:
