@@ -67,18 +67,34 @@ def crawl(tmp_path_factory) -> Path:
 
 
 class FlakyHandler(SimpleHTTPRequestHandler):
-    """Serves a folder; the first GET of each file named in `drop_once` is cut off half-way, and every GET
-    of a file named in `always_fail` answers 503."""
+    """Serves a folder; the first GET of each file named in `drop_once` is cut off half-way, every GET
+    of a file named in `always_fail` answers 503, `loop.warc.gz` redirects to itself, and `stall.warc.gz`
+    sends its headers (no Content-Type) and part of its body, then nothing until the test ends."""
 
     drop_once: set[str] = set()
     always_fail: set[str] = set()
     served: list[str] = []
+    release = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         name = self.path.rsplit("/", 1)[-1]
         self.served.append(name)
         if name in self.always_fail:
             self.send_error(503, "try again later")
+            return
+        if name == "loop.warc.gz":
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if name == "stall.warc.gz":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\x1f\x8b" + bytes(1000))
+            self.wfile.flush()
+            self.release.wait()
             return
         if name in self.drop_once:
             self.drop_once.discard(name)
@@ -102,7 +118,9 @@ def http_server(crawl):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    FlakyHandler.release.set()
     server.shutdown()
+    FlakyHandler.release.clear()
     FlakyHandler.drop_once, FlakyHandler.always_fail, FlakyHandler.served = set(), set(), []
 
 
@@ -126,6 +144,24 @@ def test_a_file_that_keeps_failing_is_reported_and_the_run_goes_on(tmp_path, cra
     assert any("b.warc.gz" in bad and "503" in bad for bad in summary["bad_files"]), summary["bad_files"]
     assert FlakyHandler.served.count("b.warc.gz") == 4  # every attempt
     assert len(shards(out)) == 1  # a.warc.gz's documents are all there
+
+
+def test_a_url_that_stalls_mid_body_times_out_and_is_one_bad_file(tmp_path, crawl, http_server):
+    good = f"{http_server}/crawl-data/CC-TEST/segments/1/warc/a.warc.gz"
+    out = run(tmp_path, "out", f"[{http_server}/stall.warc.gz, {good}]", env={"WEBCORPUS_READ_TIMEOUT_S": "0.5"})
+    bad = json.loads((out / "stats.json").read_text())["bad_files"]
+    assert any("stall.warc.gz" in line and "Timeout" in line for line in bad), bad
+    assert len(shards(out)) == 1  # a.warc.gz's documents are all there
+    wrong = CliRunner().invoke(main, ["run", str(tmp_path / "out.yaml")], env={"WEBCORPUS_READ_TIMEOUT_S": "0"})
+    assert wrong.exit_code == 1 and "WEBCORPUS_READ_TIMEOUT_S: must be a number of seconds above 0" in wrong.output
+
+
+def test_a_url_that_redirects_to_itself_is_one_bad_file(tmp_path, crawl, http_server):
+    good = f"{http_server}/crawl-data/CC-TEST/segments/1/warc/a.warc.gz"
+    out = run(tmp_path, "out", f"[{http_server}/loop.warc.gz, {good}]")
+    bad = json.loads((out / "stats.json").read_text())["bad_files"]
+    assert any("loop.warc.gz" in line and "TooManyRedirects" in line for line in bad), bad
+    assert len(shards(out)) == 1
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +229,8 @@ def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tm
     remote = {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}
     assert {k: remote[k] for k in expected} == expected
     assert ".progress/00000.json" in remote and "stats.json" in remote
+    assert remote["tokenizer_config.json"] == (local / "tokenizer_config.json").read_bytes()  # transformers' files
+    assert remote["special_tokens_map.json"] == (local / "special_tokens_map.json").read_bytes()
     assert not any(key.startswith("minhash_dedup/.dedup/") for key in remote)  # intermediate work stays local
 
     missing = CliRunner().invoke(main, ["run", str(job), "-o", "s3://no-such-bucket/x", "--no-progress"], env=s3_server)
@@ -203,3 +241,52 @@ def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tm
     assert again.exit_code == 0, again.output
     assert "(2 already done)" in again.output
     assert {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}.keys() == remote.keys()
+
+
+def s3_run(job: Path, url: str, staging: Path, env: dict) -> None:
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        args = ["run", str(job), "-o", url, "--staging", str(staging), "--no-progress", "-w", "1"]
+        result = CliRunner().invoke(main, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_cut_file_in_staging_never_reaches_the_bucket(tmp_path, crawl, s3_server):
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs.mkdir("cut")
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="unused", reader="{}"))
+    s3_run(job, "s3://cut/run", tmp_path / "machine-a", s3_server)
+    before = {key: fs.cat(key) for key in fs.find("cut/run") if key.endswith(".parquet")}
+    assert len(before) == 2
+    # What a fetch killed in the middle of a shard left under the old code: the tasks' markers (fetched
+    # first) and a shard's first bytes; and a shard of the right size and ends but other bytes between.
+    staging = tmp_path / "machine-b"
+    cut, zeroed = (key.removeprefix("cut/run/") for key in sorted(before))
+    (staging / "data").mkdir(parents=True)
+    (staging / cut).write_bytes(before[f"cut/run/{cut}"][:1000])
+    whole = before[f"cut/run/{zeroed}"]
+    (staging / zeroed).write_bytes(whole[:1000] + bytes(len(whole) - 2000) + whole[-1000:])  # only the hash differs
+    fs.get("cut/run/.progress", str(staging / ".progress"), recursive=True)
+    s3_run(job, "s3://cut/run", staging, s3_server)
+    assert {key: fs.cat(key) for key in before} == before
+    assert {key: (staging / key.removeprefix("cut/run/")).read_bytes() for key in before} == before
+
+
+def test_a_fetch_that_breaks_off_leaves_no_file_at_a_final_path(tmp_path, crawl, http_server):
+    from webcorpus.storage import RemoteRunFolder
+
+    FlakyHandler.drop_once = {"a.warc.gz"}  # fetching the run folder (the crawl folder here) breaks there
+    warcs = "crawl-data/CC-TEST/segments/1/warc"
+    folder = RemoteRunFolder(f"{http_server}/{warcs}", tmp_path / "staging")
+    with pytest.raises(OSError, match="a.warc.gz: ClientPayloadError"):
+        folder.fetch()
+    assert [p.name for p in (tmp_path / "staging").rglob("*") if p.is_file()] == []
+    assert folder.fetch() == 2  # the second try fetches both, whole
+    assert (tmp_path / "staging" / "a.warc.gz").read_bytes() == (crawl / warcs / "a.warc.gz").read_bytes()

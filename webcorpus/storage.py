@@ -3,45 +3,92 @@
 Inputs are read from there directly; a run folder on object storage is mirrored (`RemoteRunFolder`).
 
 Remote files are streamed, never downloaded whole. A read that fails on the way (a dropped connection, a
-503) is retried with back-off, reopening the file where it was; only when every try has failed does the
-error reach the reader, which reports the file with what it kept. Missing files and refused access are
-not retried. S3 takes its endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...);
-s3:// needs `pip install 'webcorpus[s3]'`.
+503, a redirect loop) is retried with back-off, reopening the file where it was; only when every try has
+failed does the error reach the reader, which reports the file with what it kept. Missing files and refused
+access are not retried. A read that gets nothing for `$WEBCORPUS_READ_TIMEOUT_S` seconds (default 60) has
+failed too, so a server that stops sending in the middle of a file is never waited on forever. S3 takes its
+endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...); s3:// needs
+`pip install 'webcorpus[s3]'`.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
+import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from webcorpus.atomic import atomic_path
+
 PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError)
+DEFAULT_READ_TIMEOUT_S = 60.0
+# Files written beside a file that is pushed by its name alone (webcorpus/tokens/bpe.py writes them).
+COMPANIONS = {"tokenizer.json": ("tokenizer_config.json", "special_tokens_map.json")}
+
+
+def read_timeout_s() -> float:
+    """Seconds a remote connection or read may go without data before it counts as failed."""
+    text = os.environ.get("WEBCORPUS_READ_TIMEOUT_S", str(DEFAULT_READ_TIMEOUT_S))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"WEBCORPUS_READ_TIMEOUT_S: must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 def is_remote(path: str | Path) -> bool:
     return isinstance(path, str) and "://" in path and not path.startswith("file://")
 
 
+def _is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
 def _filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of `url` and the path in it; every connection and read has a timeout."""
     import fsspec
 
+    timeout = read_timeout_s()
+    options: dict[str, Any] = {}
+    if _is_http(url):
+        import aiohttp
+
+        options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)}
+    elif url.startswith("s3://"):
+        options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **options)
     except ImportError as error:  # e.g. s3:// without s3fs
         raise ValueError(f"{url}: {error} (pip install 'webcorpus[s3]' for s3://)") from None
 
 
 def expand(pattern: str) -> list[str]:
-    """The files a remote path or glob names, as full URLs, sorted; a folder gives the files under it."""
+    """The files a remote path or glob names, as full URLs, sorted; a folder gives the files under it.
+
+    An HTTP(S) URL without glob characters names one file, taken as it is: HTTP has no folders, and
+    guessing one would mean reading the body here. A missing, looping or stalling URL is then one bad
+    file, reported when it is read, not the end of the run."""
+    read_timeout_s()  # a bad setting stops the run here, before any work
+    if _is_http(pattern) and not glob.has_magic(pattern):
+        return [pattern]
     fs, path = _filesystem(pattern)
     protocol = pattern.split("://", 1)[0]
-    if glob.has_magic(path):
-        found = fs.glob(path)
-    elif fs.isdir(path):
-        found = [p for p in fs.find(path) if not p.endswith("/")]
-    else:
-        found = [path] if fs.exists(path) else []
+    try:
+        if glob.has_magic(path):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = [p for p in fs.find(path) if not p.endswith("/")]
+        else:
+            found = [path] if fs.exists(path) else []
+    except (OSError, ValueError):
+        raise
+    except Exception as error:  # aiohttp's and botocore's errors are not OSErrors
+        raise OSError(f"{type(error).__name__}: {error}") from None
     return sorted(p if "://" in p else f"{protocol}://{p}" for p in found)
 
 
@@ -72,26 +119,38 @@ class RemoteRunFolder:
     Object stores have no rename, so nothing is written there until it is complete: each file is put once,
     whole, after the work that made it has finished, and a unit's markers (the names starting with a dot:
     `.progress/`, `.dedup/`, ...) after its outputs, so a marker there always means its outputs are there.
-    A run resumed on a machine without the local copy first fetches what the remote folder holds.
+    A run resumed on a machine without the local copy first fetches what the remote folder holds, the same
+    way round: each file whole under a temporary name, then renamed, markers last. A local file that differs
+    from the remote one (a cut file left by a fetch killed under an older version) is fetched again, and only
+    files this run wrote after the fetch are ever put over remote ones.
     """
 
     def __init__(self, url: str, local: Path) -> None:
         self.url = url.rstrip("/")
         self.local = local
         self.fs, self.root = _filesystem(self.url)
+        self.fetched: dict[str, tuple[int, int]] = {}  # relative path: (size, mtime_ns) as the fetch left it
 
     def fetch(self) -> int:
-        """Copy down every remote file missing locally; returns how many."""
+        """Make every remote file's local copy what the remote folder holds; returns how many were copied."""
         if not self.fs.exists(self.root):
             return 0
-        fetched = 0
-        for remote in self.fs.find(self.root):
-            target = self.local / remote[len(self.root) :].lstrip("/")
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(remote, str(target))
-                fetched += 1
-        return fetched
+        infos = {
+            remote[len(self.root) :].lstrip("/"): info for remote, info in self.fs.find(self.root, detail=True).items()
+        }
+        copied = 0
+        for relative in _markers_last(infos):
+            target = self.local / relative
+            if not (target.is_file() and _same(target, infos[relative])):
+                try:
+                    with atomic_path(target) as tmp:
+                        self.fs.get_file(f"{self.root}/{relative}", str(tmp))
+                except Exception as error:  # aiohttp's and botocore's errors are not all OSErrors
+                    raise OSError(f"{self.url}/{relative}: {type(error).__name__}: {error}") from None
+                copied += 1
+            stat = target.stat()
+            self.fetched[relative] = (stat.st_size, stat.st_mtime_ns)
+        return copied
 
     def check_writable(self) -> None:
         """Fail now, not after hours of work, when the bucket is missing or refuses writes."""
@@ -100,17 +159,43 @@ class RemoteRunFolder:
         self.fs.rm_file(probe)
 
     def push(self, paths: list[Path]) -> None:
-        """Put these local files (and every file under these folders), markers last, skipping those already
-        there with the same size."""
+        """Put these local files (and every file under these folders, and their COMPANIONS), markers last,
+        skipping those fetched and unchanged since and those the remote folder already holds the same."""
         found = {f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
-        files = sorted(f for f in found if not f.name.endswith(".tmp"))  # a temporary file is never complete
-        relative = [f.relative_to(self.local) for f in files]
-        for path in sorted(relative, key=lambda r: (any(part.startswith(".") for part in r.parts), str(r))):
-            remote = f"{self.root}/{path.as_posix()}"
-            local = self.local / path
-            if self.fs.exists(remote) and self.fs.size(remote) == local.stat().st_size:
+        found |= {f.with_name(name) for f in set(found) for name in COMPANIONS.get(f.name, ())}
+        files = [f for f in found if f.is_file() and not f.name.endswith(".tmp")]  # a temporary file is never whole
+        for relative in _markers_last(f.relative_to(self.local).as_posix() for f in files):
+            local = self.local / relative
+            stat = local.stat()
+            if self.fetched.get(relative) == (stat.st_size, stat.st_mtime_ns):
                 continue
+            remote = f"{self.root}/{relative}"
+            try:
+                if _same(local, self.fs.info(remote)):
+                    continue
+            except FileNotFoundError:
+                pass
             self.fs.put_file(str(local), remote)
+
+
+def _markers_last(paths: Iterable[str]) -> list[str]:
+    """Relative paths, outputs before markers (a name starting with a dot, or under such a folder)."""
+    return sorted(paths, key=lambda path: (any(part.startswith(".") for part in path.split("/")), path))
+
+
+def _same(local: Path, info: dict[str, Any]) -> bool:
+    """Whether a local file holds what a remote file does: the same size, and the same MD5 where the remote
+    one's ETag is its MD5 (S3's, for a file put in one part); a multipart ETag leaves the size alone."""
+    if local.stat().st_size != info.get("size"):
+        return False
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    if len(etag) != 32:
+        return True
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(local, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == etag
 
 
 class RetryingReader:
@@ -120,16 +205,24 @@ class RetryingReader:
         self.url, self.attempts, self.backoff_s = url, attempts, backoff_s
         self.position = 0
         self.stream: Any = None
+        read_timeout_s()  # a bad setting is not a failed read: it is not retried
         self._with_retries(self._open)
 
     def _open(self) -> None:
-        import fsspec
-
         self.close()
         # HTTP: one streamed response (block_size=0: no range requests, so any server will do), which
         # cannot seek, so a reopened one skips what was read before; s3:// and others seek.
-        streamed = self.url.startswith(("http://", "https://"))
-        stream = fsspec.open(self.url, "rb", **({"block_size": 0} if streamed else {})).open()
+        streamed = _is_http(self.url)
+        fs, path = _filesystem(self.url)
+        try:
+            stream = fs.open(path, "rb", **({"block_size": 0} if streamed else {}))
+        except FileNotFoundError as error:
+            # fsspec's HTTP asks for the size first and calls any failure "not found" (a redirect loop, a
+            # refused connection): that failure is the error, retried like any other.
+            cause = error.__cause__
+            if isinstance(cause, Exception) and getattr(cause, "status", None) != 404:
+                raise cause from None
+            raise
         if self.position:
             if not streamed:
                 stream.seek(self.position)
@@ -151,7 +244,8 @@ class RetryingReader:
             except Exception as error:  # network errors come in many types (aiohttp, botocore, OSError)
                 self.close()  # the next attempt reopens where the last one stopped
                 if attempt == self.attempts:
-                    raise OSError(f"{type(error).__name__}: {error} (after {attempt} attempts)") from None
+                    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                    raise OSError(f"{what} (after {attempt} attempts)") from None
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
 
     def read(self, size: int = -1) -> bytes:
