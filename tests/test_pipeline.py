@@ -477,3 +477,13 @@ def test_a_merge_refuses_slices_with_shards_gone_or_cut_from_another_input_list(
 
     merged = _merge(job, tmp_path / "merged", runs / "*")
     assert merged.exit_code == 0 and "documents from 3 files" in merged.output, merged.output
+
+
+def test_an_output_path_that_is_a_file_is_one_line_before_anything_is_written(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    for output in (taken, taken / "run"):
+        result = CliRunner().invoke(main, ["run", str(REPO / "pipelines" / "fineweb.yaml"), "-o", str(output)])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"{taken}: is a file, not a folder" in result.output and "Errno" not in result.output
+    assert taken.read_text() == "not a folder"
