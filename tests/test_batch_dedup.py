@@ -109,3 +109,18 @@ def test_cli(corpus, tmp_path):
     assert "400 documents in 5 shards" in result.output
     missing = CliRunner().invoke(main, ["minhash-dedup", str(tmp_path / "out" / "removed"), str(tmp_path / "x")])
     assert missing.exit_code == 1 and "no .parquet shards" in missing.output
+
+
+@pytest.mark.parametrize("removed", [True, False])
+def test_a_pipeline_runs_removed_setting_holds_for_minhash_dedup(corpus, tmp_path, removed):
+    folder, _ = corpus
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"input: {folder}\noutput: {tmp_path / 'out'}\nworkers: 1\nremoved: {str(removed).lower()}\n"
+        "steps:\n  - read_parquet\n  - write_parquet\n  - minhash_dedup\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(job), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert [s["dropped"] for s in stats["steps"] if s["step"] == "minhash_dedup"][0]["near_duplicate"] > 0
+    assert (tmp_path / "out" / "minhash_dedup" / "removed").exists() == removed

@@ -203,3 +203,55 @@ def test_bad_values_are_one_line_naming_file_line_and_key(tmp_path, old, new, ex
     assert old in GOOD
     with pytest.raises(ConfigError, match=expected):
         load_pipeline(write(tmp_path, GOOD.replace(old, new)))
+
+
+FILTERS = (
+    "  - gopher_repetition: {}\n  - gopher_quality: {}\n  - fineweb_quality: {}\n  - c4_quality: {}\n  - write_parquet:"
+)
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("threshold: 0.5", "threshold: 1.5", r"p.yaml:10: steps\[3\].langid.threshold: .*between 0 and 1, got 1.5"),
+        ("[en, de]", "[en, english]", r"p.yaml:9: steps\[3\].langid.languages: 'english' is not a language code"),
+        (
+            "[en, de]",
+            "[en]\n      per_language: {fr: {threshold: 2}}",
+            r"p.yaml:10: .*per_language.fr.threshold: .*between 0 and 1",
+        ),
+        ("[en, de]", "[en]\n      per_language: {french: {}}", r"p.yaml:10: .*langid.per_language: 'french' is not"),
+        ("gopher_quality: {}", "gopher_quality: {min_doc_words: -5}", r"p.yaml:12: .*min_doc_words: .*at least 0"),
+        (
+            "gopher_quality: {}",
+            "gopher_quality: {per_language: {fr: {min_alpha_words_ratio: 1.2}}}",
+            r"p.yaml:12: steps\[5\].gopher_quality.per_language.fr.min_alpha_words_ratio: .*between 0 and 1",
+        ),
+        (
+            "gopher_repetition: {}",
+            "gopher_repetition: {dup_5_gram_frac: 1.1}",
+            r"p.yaml:11: .*dup_5_gram_frac: .*between 0 and 1",
+        ),
+        ("fineweb_quality: {}", "fineweb_quality: {new_line_ratio: -0.1}", r"p.yaml:13: .*new_line_ratio: .*at least"),
+        ("c4_quality: {}", "c4_quality: {min_num_sentences: -2}", r"p.yaml:14: .*min_num_sentences: .*at least -1"),
+    ],
+)
+def test_scores_ratios_counts_and_language_codes_are_checked_on_load(tmp_path, old, new, expected):
+    text = GOOD.replace("  - write_parquet:", FILTERS)
+    assert old in text
+    with pytest.raises(ConfigError, match=expected):
+        load_pipeline(write(tmp_path, text.replace(old, new)))
+    load_pipeline(write(tmp_path, text))  # the defaults and GOOD's values are in range
+
+
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["langid", "--threshold", "1.5"], "'threshold' must be between 0 and 1, got 1.5"),
+        (["langid", "--languages", "english"], "'languages': 'english' is not a language code of the model"),
+        (["gopher-quality", "--min-doc-words", "-5"], "'min_doc_words' must be at least 0, got -5"),
+    ],
+)
+def test_shell_flags_get_the_same_checks(flags, expected):
+    result = CliRunner().invoke(main, flags, input='{"id": "a", "url": "u", "text": "a b c", "metadata": {}}\n')
+    assert result.exit_code == 1 and expected in result.output

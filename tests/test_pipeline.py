@@ -427,3 +427,63 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(tmp_path):
     finally:
         held.close()
     run_cli("run", REPO / "pipelines" / "fineweb.yaml", "-o", out, "--no-progress")  # free again
+
+
+def _merge(job, out, *runs):
+    merges = [arg for run in runs for arg in ("--merge", str(run))]
+    return CliRunner().invoke(main, ["run", str(job), "-o", str(out), "--no-progress", *merges])
+
+
+def test_a_merge_refuses_slices_with_shards_gone_or_cut_from_another_input_list(tmp_path):
+    import shutil
+
+    for i in range(3):
+        write_warc(tmp_path / "warcs" / f"part-{i}.warc.gz", many_pages(2, start=i * 2))
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"input: {tmp_path}/warcs/*.warc.gz\noutput: {tmp_path}/out\nworkers: 1\n"
+        "steps:\n  - read_warc\n  - extract\n  - write_parquet\n  - minhash_dedup\n"
+    )
+    runs = tmp_path / "runs"
+    for i in range(2):
+        run_cli("run", job, "-o", runs / str(i), "--shard", f"{i}/2", "--no-progress")
+
+    # A copy of slice 0 whose shards are gone, or one of them cut short: refused, naming the file.
+    gone = tmp_path / "gone"
+    shutil.copytree(runs / "0", gone)
+    for shard in (gone / "data").glob("*.parquet"):
+        shard.unlink()
+    refused = _merge(job, tmp_path / "x", gone, runs / "1")
+    assert refused.exit_code == 1 and f"{gone}/data/00000_00000.parquet: missing" in refused.output
+    cut = tmp_path / "cut"
+    shutil.copytree(runs / "0", cut)
+    shard = cut / "data" / "00002_00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    refused = _merge(job, tmp_path / "x", cut, runs / "1")
+    assert refused.exit_code == 1 and f"{shard}: " in refused.output and "truncated" in refused.output
+
+    # Slice 1 of another input list (one file fewer): files would be done twice or never.
+    run_cli("run", job, "-i", tmp_path / "warcs" / "part-[12].warc.gz", "-o", tmp_path / "other", "--shard", "1/2",
+            "--no-progress")  # fmt: skip
+    refused = _merge(job, tmp_path / "x", runs / "0", tmp_path / "other")
+    assert refused.exit_code == 1 and "were cut from different input lists (3 and 2 files" in refused.output
+
+    # A slice of three among slices of two is named as what it is.
+    run_cli("run", job, "-o", tmp_path / "third", "--shard", "0/3", "--no-progress")
+    refused = _merge(job, tmp_path / "x", runs / "0", runs / "1", tmp_path / "third")
+    third = f"{tmp_path / 'third'} is slice 0/3 but {runs / '0'} is one of 2"
+    assert refused.exit_code == 1 and third in refused.output
+    assert not (tmp_path / "x").exists()
+
+    merged = _merge(job, tmp_path / "merged", runs / "*")
+    assert merged.exit_code == 0 and "documents from 3 files" in merged.output, merged.output
+
+
+def test_an_output_path_that_is_a_file_is_one_line_before_anything_is_written(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    for output in (taken, taken / "run"):
+        result = CliRunner().invoke(main, ["run", str(REPO / "pipelines" / "fineweb.yaml"), "-o", str(output)])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"{taken}: is a file, not a folder" in result.output and "Errno" not in result.output
+    assert taken.read_text() == "not a folder"

@@ -55,6 +55,7 @@ class MinHashDedup(CorpusStep):
     )
     output_name = "minhash_dedup"
     work_folders = frozenset({".dedup"})
+    runner_supplied = frozenset({"removed"})  # a pipeline's `removed:`
     option_minimum = {"shingle_size": 1, "bands": 1, "rows": 1, "hash_ranges": 1}
     option_help = {
         **minhash.OPTION_HELP,
@@ -72,6 +73,7 @@ class MinHashDedup(CorpusStep):
         hash_ranges: int = 8,
         clusters_out: str | None = None,
         by_language: bool = False,
+        removed: bool = True,
     ) -> None:
         super().__init__()
         self.settings = {
@@ -85,6 +87,7 @@ class MinHashDedup(CorpusStep):
         self.bands, self.rows, self.hash_ranges = bands, rows, hash_ranges
         self.by_language = by_language
         self.clusters_out = clusters_out
+        self.removed = removed  # write the removed documents under OUTPUT/removed/minhash_dedup/
 
     def signer(self) -> Signer:
         s = self.settings
@@ -197,8 +200,11 @@ def cluster_sizes(work: Path) -> dict[str, int]:
     return {str(int(size)): int(count) for size, count in zip(sizes, how_many)}
 
 
-def filter_phase(shard: Path, shard_index: int, drop: dict[int, tuple[int, str]], output: Path) -> int:
-    """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id)."""
+def filter_phase(
+    shard: Path, shard_index: int, drop: dict[int, tuple[int, str]], output: Path, keep_removed: bool = True
+) -> int:
+    """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id),
+    and the removed rows under OUTPUT/removed/ when `keep_removed`."""
     name = shard.name
     marker = output / ".progress" / f"dedup_{shard_index:05d}"
     if marker.exists():
@@ -207,7 +213,7 @@ def filter_phase(shard: Path, shard_index: int, drop: dict[int, tuple[int, str]]
     keep_mask = np.ones(table.num_rows, dtype=bool)
     keep_mask[list(drop)] = False
     removed = ExclusionWriter(output / "removed" / MinHashDedup.name / f"{Path(name).stem}.jsonl.gz")
-    if drop:
+    if drop and keep_removed:
         for row_index in sorted(drop):
             document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
             keeper, keeper_id = drop[row_index]
@@ -279,7 +285,7 @@ def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup,
     pairs = sum(phase("buckets", context.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
     removed = context.call(clusters_phase, work, sizes, context.progress)
     drops, ids, clusters = removed_rows(shards, sizes, work)
-    phase("filter", context.map(filter_phase, shards, range(n), drops, [output] * n), n)
+    phase("filter", context.map(filter_phase, shards, range(n), drops, [output] * n, [step.removed] * n), n)
     if step.clusters_out:
         with atomic_path(Path(step.clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
             groups: dict[int, list[int]] = {}

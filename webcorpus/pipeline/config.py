@@ -171,14 +171,21 @@ def _load_steps(located: LocatedYaml, node: yaml.Node) -> list[StepConfig]:
             raise located.error(name_node, where, unknown_step_message(name))
         cls = step_class(name)
         options: dict[str, Any] = {}
+        key_nodes: dict[str, yaml.Node] = {}
         if options_node is not None and located.value(options_node) is not None:
             for key, key_node, value_node in located.mapping(options_node, f"{where}.{name}"):
+                key_nodes[key] = key_node
                 try:
                     options.update(check_options(cls, {key: located.value(value_node)}))
                 except OptionError as error:
                     raise located.error(key_node, f"{where}.{name}.{key}", str(error)) from None
                 if key == "per_language" and options[key] is not None:
                     _check_per_language(located, cls, value_node, f"{where}.{name}.{key}")
+        # A check of values together, beyond each one's type and range (langid: codes the model knows).
+        problem = cls.option_problem(options) if hasattr(cls, "option_problem") else None
+        if problem:
+            key, why = problem
+            raise located.error(key_nodes.get(key, name_node), f"{where}.{name}.{key}", why)
         try:
             check_options(cls, options)
             if cls.role in ("write", "corpus"):

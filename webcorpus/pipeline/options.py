@@ -2,7 +2,7 @@
 
 A step's options are the keyword arguments of its `__init__` (for a dataclass such as the trainer's
 `TrainConfig`, its fields): name, type hint and default come from there, help text from the class's
-`option_help`, lower bounds from its `option_minimum`; floats must be finite. The YAML checker
+`option_help`, bounds from its `option_minimum` and `option_maximum`; floats must be finite. The YAML checker
 (`check_options`), the shell subcommands' flags and `docs/steps.md` are all generated from this, so they
 cannot disagree and no default is written twice.
 
@@ -32,6 +32,7 @@ class OptionSpec:
     default: Any
     help: str
     minimum: float | None = None  # the smallest value allowed (from the owner's `option_minimum`)
+    maximum: float | None = None  # the largest value allowed (from the owner's `option_maximum`)
 
     @property
     def required(self) -> bool:
@@ -95,16 +96,21 @@ class OptionSpec:
         elif base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):  # a NaN compares false with everything: it would switch a rule off
                 raise OptionError(f"'{self.name}' must be a finite number (null switches a rule off), got {value!r}")
-            return self._at_least(float(value))
+            return self._in_range(float(value))
         elif base is int and isinstance(value, int) and not isinstance(value, bool):
-            return self._at_least(value)
+            return self._in_range(value)
         elif base in (bool, str) and isinstance(value, base):
             return value
         raise OptionError(f"'{self.name}' must be {self.type_name()}, got {value!r}")
 
-    def _at_least(self, value: float) -> float:
-        if self.minimum is not None and value < self.minimum:
-            raise OptionError(f"'{self.name}' must be at least {self.minimum:g}, got {value!r}")
+    def _in_range(self, value: float) -> float:
+        low, high = self.minimum, self.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            if low is not None and high is not None:
+                bound = f"between {low:g} and {high:g}"
+            else:
+                bound = f"at least {low:g}" if low is not None else f"at most {high:g}"
+            raise OptionError(f"'{self.name}' must be {bound}, got {value!r}")
         return value
 
 
@@ -112,7 +118,12 @@ def options_of(owner: type) -> list[OptionSpec]:
     """The user-settable options of a step class (its `__init__`) or of a settings dataclass (its fields)."""
     help_texts: dict[str, str] = getattr(owner, "option_help", {})
     minimums: dict[str, float] = getattr(owner, "option_minimum", {})
+    maximums: dict[str, float] = getattr(owner, "option_maximum", {})
     skipped: frozenset[str] = getattr(owner, "runner_supplied", frozenset())
+
+    def spec(name: str, hint: Any, default: Any) -> OptionSpec:
+        return OptionSpec(name, hint, default, help_texts.get(name, ""), minimums.get(name), maximums.get(name))
+
     if dataclasses.is_dataclass(owner):
         hints = typing.get_type_hints(owner)
         specs = []
@@ -125,11 +136,11 @@ def options_of(owner: type) -> list[OptionSpec]:
                 default = f.default_factory()
             else:
                 default = inspect.Parameter.empty
-            specs.append(OptionSpec(f.name, hints[f.name], default, help_texts.get(f.name, ""), minimums.get(f.name)))
+            specs.append(spec(f.name, hints[f.name], default))
         return specs
     hints = typing.get_type_hints(owner.__init__)
     return [
-        OptionSpec(p.name, hints[p.name], p.default, help_texts.get(p.name, ""), minimums.get(p.name))
+        spec(p.name, hints[p.name], p.default)
         for p in inspect.signature(owner.__init__).parameters.values()
         if p.name != "self" and p.name not in skipped
     ]
@@ -149,3 +160,10 @@ def check_options(owner: type, given: dict[str, Any], what: str | None = None) -
         if spec.required and spec.name not in checked:
             raise OptionError(f"{what} needs option '{spec.name}'")
     return checked
+
+
+def check_arguments(owner: object, arguments: dict[str, Any]) -> None:
+    """A step's `__init__` arguments (its `locals()`) against its own schema, as a YAML file's are: a step built
+    from shell flags or from Python gets the same checks of type and range."""
+    names = {spec.name for spec in options_of(type(owner))}
+    check_options(type(owner), {key: value for key, value in arguments.items() if key in names})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,14 @@ class PlannedStep:
     options: dict[str, Any]
     folder: str  # its name in removed/ and, for a corpus step, its output; unique within the run
     implicit: bool = False
+    supplied: dict[str, Any] = field(default_factory=dict)  # the runner's values of its `runner_supplied`
 
     @property
     def role(self) -> str:
         return step_class(self.name).role
 
     def build(self) -> Step:
-        return step_class(self.name)(**self.options)
+        return step_class(self.name)(**self.options, **self.supplied)
 
 
 @dataclass
@@ -92,8 +93,10 @@ def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[
         passes.append(DocumentPass(steps, root, removed, fingerprint, output))
         pending.clear()
 
+    run_values = {"removed": config.removed}  # what a step may take from the run (its `runner_supplied`)
     for step, folder in zip(config.steps, folders):
-        planned_step = PlannedStep(step.name, step.options, folder)
+        supplied = {k: v for k, v in run_values.items() if k in step_class(step.name).runner_supplied}
+        planned_step = PlannedStep(step.name, step.options, folder, supplied=supplied)
         if planned_step.role != "corpus":
             pending.append(planned_step)
             continue

@@ -179,14 +179,16 @@ class _Run:
         self.files_done = self.files_skipped = 0
         self.failed: list[str] = []
         self.local: DocumentPassRunner | None = None
-        self.inputs: list[Path] = []
+        self.inputs: list[Path | str] = []
         self.data = [self.output / "data"]  # where the documents are now
         self.documents = 0  # how many documents `data` holds
+        self.shard_bytes: dict[str, int] = {}  # a slice's first-pass shards and their sizes, for --merge
 
     def report(self, step: Any) -> StepReport:
         return self.reports[self.index_of[id(step)]]
 
     def prepare(self, merge: list[str] | None) -> None:
+        _check_folder(self.output)
         if merge:
             if not any(isinstance(unit, CorpusPass) for unit in self.passes):
                 raise ValueError(f"{self.config.path}: --merge needs a corpus step to run over the slices")
@@ -230,7 +232,10 @@ class _Run:
         wall = time.perf_counter() - self.started
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output,
                            self.data[0], wall, self.shard)  # fmt: skip
-        write_json(self.output / "stats.json", run_summary(result, self.config, self.first.fingerprint))
+        summary = run_summary(result, self.config, self.first.fingerprint)
+        if self.shard is not None:  # what --merge checks the slice against
+            summary |= {"inputs": input_list_record(self.first, self.inputs), "shard_bytes": self.shard_bytes}
+        write_json(self.output / "stats.json", summary)
         written = [self.output / "stats.json"]
         from webcorpus.report.html import write_report  # matplotlib: loaded only when a run has finished
 
@@ -282,7 +287,10 @@ class _Run:
                 recorded = _read_marker(marker)
                 for step, stats in zip(unit.steps, recorded["steps"]):
                     self.report(step).stats.merge(StageStats.from_dict(stats))
-                finished += [unit.root / "data" / name for name in recorded["shards"]]
+                shards = [unit.root / "data" / name for name in recorded["shards"]]
+                if is_first and self.shard is not None:
+                    self.shard_bytes.update({shard.name: shard.stat().st_size for shard in shards})
+                finished += shards
                 if unit.removed is not None:
                     finished += [unit.removed / step.folder / f"{task.key}.jsonl.gz" for step in unit.steps]
                 finished.append(marker)
@@ -296,10 +304,11 @@ class _Run:
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
     """The run folders `patterns` name, once each is known to be one finished slice of this pipeline's
-    first pass and together they are every slice exactly once; anything else is one line and no work."""
+    first pass, cut from the same input list, with every shard its markers list, and together they are
+    every slice exactly once; anything else is one line and no work."""
     runs = sorted({Path(match) for pattern in patterns for match in (glob.glob(pattern) or [pattern])})
     slices: dict[int, Path] = {}
-    counts = set()
+    first: tuple[Path, dict[str, Any], int] | None = None  # a run, its input list record and its N
     for run in runs:
         summary_path = run / "stats.json"
         if not summary_path.is_file():
@@ -311,18 +320,72 @@ def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
             raise ValueError(f"{run}: made by a different pipeline configuration than this one")
         if summary.get("files_failed"):
             raise ValueError(f"{run}: {len(summary['files_failed'])} files failed there; rerun that slice first")
+        if not isinstance(summary.get("inputs"), dict) or not isinstance(summary.get("shard_bytes"), dict):
+            raise ValueError(
+                f"{run}: records no input list (an older webcorpus made it); rerun its --shard command into the "
+                "same folder to record it (finished files are skipped)"
+            )
         index, count = (int(n) for n in summary["slice"].split("/"))
+        if first is None:
+            first = (run, summary["inputs"], count)
+        elif count != first[2]:
+            raise ValueError(
+                f"{run} is slice {summary['slice']} but {first[0]} is one of {first[2]}: "
+                "the runs to merge were cut into different numbers of slices"
+            )
+        elif summary["inputs"] != first[1]:
+            theirs, ours = summary["inputs"]["files"], first[1]["files"]
+            raise ValueError(
+                f"{run} and {first[0]} were cut from different input lists ({theirs} and {ours} files, or other "
+                "files or order); run every slice with the same --input"
+            )
         if index in slices:
             raise ValueError(f"{run} and {slices[index]} are both slice {summary['slice']}")
+        _check_slice_shards(run, summary, index, count)
         slices[index] = run
-        counts.add(count)
-    if len(counts) != 1:
-        raise ValueError(f"the runs to merge were cut into different numbers of slices ({sorted(counts)})")
-    count = counts.pop()
+    if first is None:
+        raise ValueError(f"no run folder matches {', '.join(patterns)}")
+    count = first[2]
     missing = sorted(set(range(count)) - set(slices))
     if missing:
         raise ValueError(f"slices {', '.join(f'{i}/{count}' for i in missing)} are missing from {', '.join(patterns)}")
     return [slices[i] for i in range(count)]
+
+
+def _check_slice_shards(run: Path, summary: dict[str, Any], index: int, count: int) -> None:
+    """Every input file of slice `index`/`count` has its progress marker, and every shard a marker lists is
+    in data/ with the size it had when the slice finished."""
+    for file_index in range(index, summary["inputs"]["files"], count):
+        marker = run / ".progress" / f"{file_index:05d}.json"
+        if not marker.is_file():
+            raise ValueError(f"{marker}: missing, so input file {file_index} of this slice is not done; rerun it")
+        for name in _read_marker(marker)["shards"]:
+            shard, recorded = run / "data" / name, summary["shard_bytes"].get(name)
+            if not shard.is_file():
+                raise ValueError(
+                    f"{shard}: missing (listed by {marker}); copy it back, or delete the marker and rerun the slice"
+                )
+            if recorded is not None and shard.stat().st_size != recorded:
+                raise ValueError(
+                    f"{shard}: {shard.stat().st_size} bytes, {recorded} when the slice finished (truncated or "
+                    "changed); copy it again, or delete the marker and rerun the slice"
+                )
+
+
+def input_list_record(unit: DocumentPass, inputs: list[Path | str]) -> dict[str, Any]:
+    """How many input files a run had and a hash of the whole list in order: slices to merge must agree."""
+    names = json.dumps([unit.input_name(path) for path in inputs])
+    return {"files": len(inputs), "sha256": hashlib.sha256(names.encode()).hexdigest()}
+
+
+def _check_folder(output: Path) -> None:
+    """The run folder, and every folder above it that exists, must be folders: one line, not errno 17 or 20."""
+    for path in (output, *output.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "the output" if path == output else f"in the output's path {output}"
+                raise ValueError(f"{path}: is a file, not a folder ({what}); choose another output folder")
+            return
 
 
 def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:

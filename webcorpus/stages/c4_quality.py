@@ -6,6 +6,7 @@ import re
 
 from webcorpus.document import Document
 from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES
+from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, words_of
 
@@ -37,6 +38,7 @@ class C4QualityFilter(Filter):
 
     name = "c4_quality"
     summary = "Remove C4's bad lines (javascript, cookie notices, too few words) and drop C4-bad documents."
+    option_minimum = {"min_num_sentences": -1, "min_words_per_line": -1, "max_word_length": -1}  # -1: off
     option_help = {
         "filter_no_terminal_punct": "Remove lines not ending in . ? ! \" ' (C4 did; FineWeb turned it off).",
         "min_num_sentences": "Drop documents with fewer sentences left (-1: off).",
@@ -62,6 +64,7 @@ class C4QualityFilter(Filter):
         filter_policy: bool = True,
     ) -> None:
         super().__init__()
+        check_arguments(self, locals())
         self.filter_no_terminal_punct = filter_no_terminal_punct
         self.min_num_sentences = min_num_sentences
         self.min_words_per_line = min_words_per_line

