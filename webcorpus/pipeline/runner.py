@@ -197,7 +197,7 @@ class _Run:
                 summary = json.loads((run / "stats.json").read_text(encoding="utf-8"))
                 self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
                 for step, stats in zip(self.first.steps, summary["steps"]):
-                    self.report(step).stats.merge(StageStats.from_dict(stats))
+                    self.report(step).stats.merge(stats)
             # A slice that kept nothing (or had no input file) may have no shards, or no data/ at all.
             self.data = [run / "data" for run in runs if any((run / "data").glob("*.parquet"))] or self.data
             self.documents = self.report(self.first.steps[-1]).stats.kept
@@ -281,20 +281,24 @@ class _Run:
         if is_first:
             self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
         finished = []
-        for task in tasks:
-            marker = unit.root / ".progress" / f"{task.key}.json"
-            if marker.exists():
-                recorded = _read_marker(marker)
-                for step, stats in zip(unit.steps, recorded["steps"]):
-                    self.report(step).stats.merge(StageStats.from_dict(stats))
-                shards = [unit.root / "data" / name for name in recorded["shards"]]
-                if is_first and self.shard is not None:
-                    self.shard_bytes.update({shard.name: shard.stat().st_size for shard in shards})
-                finished += shards
+        progress = unit.root / ".progress"
+        written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
+        for task in tasks:  # in input order, whether finished now or before, so the totals never depend on it
+            marker = progress / f"{task.key}.json"
+            if marker.name not in written:
+                continue
+            recorded = _read_marker(marker)
+            for step, stats in zip(unit.steps, recorded["steps"]):
+                self.report(step).stats.merge(stats)
+            if is_first and self.shard is not None:
+                for name in recorded["shards"]:
+                    self.shard_bytes[name] = (unit.root / "data" / name).stat().st_size
+            if self.mirror is not None:  # only finished tasks' files, each task's marker after its outputs
+                finished += [unit.root / "data" / name for name in recorded["shards"]]
                 if unit.removed is not None:
                     finished += [unit.removed / step.folder / f"{task.key}.jsonl.gz" for step in unit.steps]
                 finished.append(marker)
-        if self.mirror is not None:  # only finished tasks' files, each task's marker after its outputs
+        if self.mirror is not None:
             self.mirror.push(finished)
         for step in unit.steps:
             if step.role == "write":
@@ -389,23 +393,27 @@ def _check_folder(output: Path) -> None:
 
 
 def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:
+    """The indices of the tasks an earlier run finished (their markers checked against this run); one
+    listing of the markers' folder instead of a look-up per task."""
+    progress = unit.root / ".progress"
+    written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
     done = set()
     for task in tasks:
-        marker = unit.root / ".progress" / f"{task.key}.json"
-        if marker.exists():
-            recorded_marker = _read_marker(marker)
-            if recorded_marker.get("config") != unit.fingerprint:
-                raise RuntimeError(
-                    f"{unit.root}: this folder holds output of a different pipeline configuration; "
-                    "use a new output folder (or delete this one) to run the changed pipeline"
-                )
-            recorded = recorded_marker["input"]
-            if recorded != unit.input_name(task.path):
-                raise RuntimeError(
-                    f"{unit.root}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
-                    "the input list changed, so use a new output folder"
-                )
-            done.add(task.index)
+        if f"{task.key}.json" not in written:
+            continue
+        recorded_marker = _read_marker(progress / f"{task.key}.json")
+        if recorded_marker.get("config") != unit.fingerprint:
+            raise RuntimeError(
+                f"{unit.root}: this folder holds output of a different pipeline configuration; "
+                "use a new output folder (or delete this one) to run the changed pipeline"
+            )
+        recorded = recorded_marker["input"]
+        if recorded != unit.input_name(task.path):
+            raise RuntimeError(
+                f"{unit.root}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
+                "the input list changed, so use a new output folder"
+            )
+        done.add(task.index)
     return done
 
 
