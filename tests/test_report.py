@@ -159,3 +159,31 @@ def test_languages_per_step_and_bytes_per_token_with_bounded_escaped_labels(run_
     table = table[: table.index("</table>")]
     assert table.count("<th>") == 1 + 8 + 1  # step, the most frequent languages, other
     assert "<td>other</td>" in page  # bytes per token: the rest summed
+
+
+def test_a_report_on_hostile_urls_hosts_and_reasons_is_written_and_stays_small(run_dir, tmp_path):
+    # Six 20 MB URLs and a 200,000-character host made a 136 MB report (nothing was clipped), and a host
+    # that matplotlib read as math ($...$) ended the run without one.
+    hostile = tmp_path / "hostile"
+    shutil.copytree(run_dir, hostile)
+    stats = json.loads((hostile / "stats.json").read_text())
+    hosts = {"h" * 200_000 + ".example.com": 9, "a$^$b.example.com": 8, "$\\foo$.example.com": 7}
+    for step in stats["steps"]:
+        for name in ("domain_kept", "domain_dropped"):
+            if name in step.get("distributions", {}):
+                step["distributions"][name].update(hosts)
+        if step["step"] == "langid":
+            step["dropped"]["$x$ " + "r" * 100_000] = 1
+    stats["bad_files"] = ["/" + "d" * 100_000 + ".warc.gz: EOFError: cut short"] * 1000
+    (hostile / "stats.json").write_text(json.dumps(stats))
+    with gzip.open(hostile / "removed" / "langid" / "00003.jsonl.gz", "wt") as f:
+        for i in range(6):
+            url = "https://e.com/" + "u" * 2_000_000
+            row = {"id": str(i), "url": url, "text": "word " * 200, "metadata": {"drop_reason": f"langid:r{i}" * 9999}}
+            f.write(json.dumps(row) + "\n")
+    page = write_report(hostile)
+    size = page.stat().st_size
+    assert size < (run_dir / "report.html").stat().st_size + 500_000, size
+    html = page.read_text()
+    assert html.count("<svg") >= 6 and "<h2>Bad input files</h2>" in html
+    assert "https://e.com/" + "u" * 200 in html and "u" * 300 not in html  # sample URLs are clipped

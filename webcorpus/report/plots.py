@@ -1,5 +1,6 @@
 """The report's plots: matplotlib figures written as inline SVG (no pyplot, so no global state and no
-display), with fixed ids and no date in the file, so the same run gives the same SVG."""
+display), with fixed ids and no date in the file, so the same run gives the same SVG. Labels come from data
+(hosts, reasons, languages): each is clipped and drawn as written, never parsed as math (`$...$`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
+from webcorpus.report.text import shown
+
 STYLE = {"svg.hashsalt": "webcorpus", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
-         "axes.spines.right": False}  # fmt: skip
+         "axes.spines.right": False, "text.parse_math": False}  # fmt: skip
+LABEL_CHARACTERS = 40
 KEPT, DROPPED, OTHER = "#2b6cb0", "#c05621", "#718096"
 COLOURS = {"kept": KEPT, "dropped": DROPPED}
 
@@ -18,6 +22,15 @@ COLOURS = {"kept": KEPT, "dropped": DROPPED}
 def colour(series: str, index: int) -> str:
     """Kept is blue and dropped orange wherever they appear; other series take grey, then the rest."""
     return COLOURS.get(series, [OTHER, KEPT, DROPPED][index % 3])
+
+
+def clip_label(text: object) -> str:
+    """A tick, legend or bar label from data, bounded: a 200,000-character host is not drawn whole."""
+    return shown(text, LABEL_CHARACTERS)
+
+
+def _named(series: dict[str, object]) -> dict[str, object]:
+    return {clip_label(name): values for name, values in series.items()}
 
 
 def svg(figure: Figure) -> str:
@@ -30,6 +43,7 @@ def svg(figure: Figure) -> str:
 
 def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
     """One row per label (top to bottom in the given order), one bar per series."""
+    labels, series = [clip_label(x) for x in labels], _named(series)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
         axes = figure.add_subplot()
@@ -49,6 +63,7 @@ def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], x
 
 def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> str:
     """Bars over ordered bins (e.g. powers of two), one colour per series, side by side."""
+    bins, series = [clip_label(x) for x in bins], _named(series)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 2.8))
         axes = figure.add_subplot()
@@ -72,6 +87,9 @@ def curves(
     """One line per series, given as (x values, y values); with `scores` (a label and one value per
     series), a bar chart of them beside the lines, in the same colours."""
     palette = [KEPT, DROPPED, OTHER, "#2f855a", "#6b46c1"]
+    series = _named(series)
+    if scores:
+        scores = (clip_label(scores[0]), _named(scores[1]))
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(10.5 if scores else 7.5, 3.2), layout="constrained")
         lines = figure.add_subplot(1, 2, 1) if scores else figure.add_subplot()
