@@ -187,3 +187,33 @@ def test_a_report_on_hostile_urls_hosts_and_reasons_is_written_and_stays_small(r
     html = page.read_text()
     assert html.count("<svg") >= 6 and "<h2>Bad input files</h2>" in html
     assert "https://e.com/" + "u" * 200 in html and "u" * 300 not in html  # sample URLs are clipped
+
+
+def test_inspect_prints_escape_sequences_from_documents_as_text(tmp_path):
+    # A page's text, URL and reason reached the terminal raw: OSC 0 set its title, OSC 52 its clipboard,
+    # OSC 8 made links, DCS and C1 CSI sent commands, \r and \b rewrote what was shown.
+    import os
+    import sys
+
+    hostile = "\x1b]0;owned\x07 \x1b]52;c;ZWNobyBvd25lZA==\x07 \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ "
+    hostile += "\x1bP+q544e\x1b\\ \x9b2J \rover\bwritten\x00 \u202eright-to-left"
+    row = {
+        "id": "x",
+        "url": "https://e.com/\x1b]0;url\x07" + "u" * 1_000_000,
+        "text": "First line.\n\tIndented " + hostile,
+        "metadata": {"drop_reason": "langid:\x1b[31mred"},
+    }
+    (tmp_path / "removed" / "langid").mkdir(parents=True)
+    with gzip.open(tmp_path / "removed" / "langid" / "00000.jsonl.gz", "wt") as f:
+        f.write(json.dumps(row) + "\n")
+    shown = subprocess.run(
+        [sys.executable, "-m", "webcorpus.cli", "inspect", str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "PAGER": "cat"}, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    for raw in ("\x1b", "\x07", "\x9b", "\r", "\b", "\x00", "\u202e"):
+        assert raw not in out, repr(raw)
+    assert "\\x1b]0;owned\\x07" in out and "\\x9b2J" in out and "\\x1b[31mred" in out
+    assert "First line.\n\tIndented" in out  # a document's own newlines and tabs stay
+    assert len(out) < 10_000  # the megabyte URL is clipped

@@ -11,9 +11,10 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
-def printable(text: str) -> str:
-    """Control and other unprintable characters (ESC, CR, BS, C1 controls) written as Python escapes: `\\x1b`."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def printable(text: str, keep: str = "") -> str:
+    """Control and other unprintable characters (ESC, CR, BS, C1 controls, bidi overrides) written as Python
+    escapes (`\\x1b`), but for those in `keep` (say, the newlines and tabs of a document's text)."""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def shown(text: object, limit: int) -> str:
