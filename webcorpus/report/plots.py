@@ -25,12 +25,9 @@ def colour(series: str, index: int) -> str:
 
 
 def clip_label(text: object) -> str:
-    """A tick, legend or bar label from data, bounded: a 200,000-character host is not drawn whole."""
+    """A tick label from data (a host, a reason, a language), bounded: a 200,000-character host is not drawn
+    whole. Series names are the report's own."""
     return shown(text, LABEL_CHARACTERS)
-
-
-def _named(series: dict[str, object]) -> dict[str, object]:
-    return {clip_label(name): values for name, values in series.items()}
 
 
 def svg(figure: Figure) -> str:
@@ -43,7 +40,7 @@ def svg(figure: Figure) -> str:
 
 def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
     """One row per label (top to bottom in the given order), one bar per series."""
-    labels, series = [clip_label(x) for x in labels], _named(series)
+    labels = [clip_label(x) for x in labels]
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
         axes = figure.add_subplot()
@@ -63,7 +60,7 @@ def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], x
 
 def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> str:
     """Bars over ordered bins (e.g. powers of two), one colour per series, side by side."""
-    bins, series = [clip_label(x) for x in bins], _named(series)
+    bins = [clip_label(x) for x in bins]
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 2.8))
         axes = figure.add_subplot()
@@ -87,9 +84,6 @@ def curves(
     """One line per series, given as (x values, y values); with `scores` (a label and one value per
     series), a bar chart of them beside the lines, in the same colours."""
     palette = [KEPT, DROPPED, OTHER, "#2f855a", "#6b46c1"]
-    series = _named(series)
-    if scores:
-        scores = (clip_label(scores[0]), _named(scores[1]))
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(10.5 if scores else 7.5, 3.2), layout="constrained")
         lines = figure.add_subplot(1, 2, 1) if scores else figure.add_subplot()
