@@ -222,3 +222,40 @@ def test_extract_drops_an_oversized_page_before_parsing_it():
     extractor = TrafilaturaExtractor(max_characters=1000)
     assert extractor.filter(Document("d", "u", "<html><body>" + "<p>x</p>" * 500 + "</body></html>")) == "too_large"
     assert extractor.stats.errors["too_large"] == 1
+
+
+def _record_member(warc_headers: bytes, block: bytes) -> bytes:
+    record = b"WARC/1.0\r\n" + warc_headers + b"Content-Length: %d\r\n\r\n" % len(block) + block + b"\r\n\r\n"
+    return gzip.compress(record, mtime=0)
+
+
+def test_a_record_with_a_header_line_or_block_over_the_bounds_is_dropped_and_the_file_read_on(tmp_path, make_warc):
+    # warcio reads a header line to its end however long: a 3 GB line took 5 GB of memory.
+    good = make_warc("good.warc.gz", [html_page("https://ok.example.com/a"), html_page("https://ok.example.com/b")])
+    members = _members(good.read_bytes())  # warcinfo, then request, response, metadata per page
+    response = b"WARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n"
+    page = b"<html><body><p>A page after a hostile header.</p></body></html>"
+    long_uri = b"WARC-Target-URI: https://bomb.example.com/" + b"a" * 3_000_000 + b"\r\n"
+    warc_line = _record_member(response + long_uri, b"")
+    http_line = _record_member(
+        response + b"WARC-Target-URI: https://bomb.example.com/line\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Bomb: " + b"b" * 3_000_000 + b"\r\n\r\n" + page,
+    )
+    http_block = _record_member(
+        response + b"WARC-Target-URI: https://bomb.example.com/block\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n" + b"X-Many: ccccccccc\r\n" * 300_000 + b"\r\n" + page,
+    )
+    hostile = tmp_path / "hostile.warc.gz"
+    hostile.write_bytes(b"".join(members[:4] + [warc_line, http_line] + members[4:] + [http_block]))
+    reader = WarcReader(max_header_line_bytes=4096, max_header_bytes=65_536)
+    assert [d.url for d in reader.read(hostile)] == ["https://ok.example.com/a", "https://ok.example.com/b"]
+    assert reader.stats.dropped["header_too_large"] == 3 and reader.stats.errors["header_too_large"] == 3
+    assert len(reader.stats.bad_files) == 3, reader.stats.bad_files  # nothing else: the file was read to its end
+    assert all("HeaderTooLarge" in m and "read on after it" in m for m in reader.stats.bad_files)
+    assert "header block longer than 65536 bytes" in reader.stats.bad_files[2]
+    # Not gzipped per record: the next record cannot be found; what came before is kept.
+    plain = make_warc("plain.warc", [html_page("https://ok.example.com/a")])
+    plain.write_bytes(plain.read_bytes() + gzip.decompress(warc_line))
+    reader = WarcReader(max_header_line_bytes=4096)
+    assert [d.url for d in reader.read(plain)] == ["https://ok.example.com/a"]
+    assert reader.stats.dropped["header_too_large"] == 1 and "the file ends there" in reader.stats.bad_files[0]

@@ -159,3 +159,61 @@ def test_languages_per_step_and_bytes_per_token_with_bounded_escaped_labels(run_
     table = table[: table.index("</table>")]
     assert table.count("<th>") == 1 + 8 + 1  # step, the most frequent languages, other
     assert "<td>other</td>" in page  # bytes per token: the rest summed
+
+
+def test_a_report_on_hostile_urls_hosts_and_reasons_is_written_and_stays_small(run_dir, tmp_path):
+    # Six 20 MB URLs and a 200,000-character host made a 136 MB report (nothing was clipped), and a host
+    # that matplotlib read as math ($...$) ended the run without one.
+    hostile = tmp_path / "hostile"
+    shutil.copytree(run_dir, hostile)
+    stats = json.loads((hostile / "stats.json").read_text())
+    hosts = {"h" * 200_000 + ".example.com": 9, "a$^$b.example.com": 8, "$\\foo$.example.com": 7}
+    for step in stats["steps"]:
+        for name in ("domain_kept", "domain_dropped"):
+            if name in step.get("distributions", {}):
+                step["distributions"][name].update(hosts)
+        if step["step"] == "langid":
+            step["dropped"]["$x$ " + "r" * 100_000] = 1
+    stats["bad_files"] = ["/" + "d" * 100_000 + ".warc.gz: EOFError: cut short"] * 1000
+    (hostile / "stats.json").write_text(json.dumps(stats))
+    with gzip.open(hostile / "removed" / "langid" / "00003.jsonl.gz", "wt") as f:
+        for i in range(6):
+            url = "https://e.com/" + "u" * 2_000_000
+            row = {"id": str(i), "url": url, "text": "word " * 200, "metadata": {"drop_reason": f"langid:r{i}" * 9999}}
+            f.write(json.dumps(row) + "\n")
+    page = write_report(hostile)
+    size = page.stat().st_size
+    assert size < (run_dir / "report.html").stat().st_size + 500_000, size
+    html = page.read_text()
+    assert html.count("<svg") >= 6 and "<h2>Bad input files</h2>" in html
+    assert "https://e.com/" + "u" * 200 in html and "u" * 300 not in html  # sample URLs are clipped
+
+
+def test_inspect_prints_escape_sequences_from_documents_as_text(tmp_path):
+    # A page's text, URL and reason reached the terminal raw: OSC 0 set its title, OSC 52 its clipboard,
+    # OSC 8 made links, DCS and C1 CSI sent commands, \r and \b rewrote what was shown.
+    import os
+    import sys
+
+    hostile = "\x1b]0;owned\x07 \x1b]52;c;ZWNobyBvd25lZA==\x07 \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ "
+    hostile += "\x1bP+q544e\x1b\\ \x9b2J \rover\bwritten\x00 \u202eright-to-left"
+    row = {
+        "id": "x",
+        "url": "https://e.com/\x1b]0;url\x07" + "u" * 1_000_000,
+        "text": "First line.\n\tIndented " + hostile,
+        "metadata": {"drop_reason": "langid:\x1b[31mred"},
+    }
+    (tmp_path / "removed" / "langid").mkdir(parents=True)
+    with gzip.open(tmp_path / "removed" / "langid" / "00000.jsonl.gz", "wt") as f:
+        f.write(json.dumps(row) + "\n")
+    shown = subprocess.run(
+        [sys.executable, "-m", "webcorpus.cli", "inspect", str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "PAGER": "cat"}, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    for raw in ("\x1b", "\x07", "\x9b", "\r", "\b", "\x00", "\u202e"):
+        assert raw not in out, repr(raw)
+    assert "\\x1b]0;owned\\x07" in out and "\\x9b2J" in out and "\\x1b[31mred" in out
+    assert "First line.\n\tIndented" in out  # a document's own newlines and tabs stay
+    assert len(out) < 10_000  # the megabyte URL is clipped

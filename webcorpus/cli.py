@@ -22,6 +22,7 @@ from webcorpus import __version__
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 
+INSPECT_LABEL_CHARACTERS = 300  # `inspect` clips a URL, path or reason from data here (a URL can be megabytes)
 EXIT_NOTHING_KEPT = 3  # `webcorpus run` ran to the end, but the finished corpus (or the slice) is empty
 RUN_EXIT_STATUS = (
     "Exit status: 0 when the finished corpus (or the slice) holds documents; 1 when the run failed (a bad "
@@ -363,6 +364,7 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
     """Print sample documents of a finished run, paged: dropped ones (from RUN_DIR's removed/ folders, so
     the run needs `removed: true`, the default) with their step, reason and URL, or --kept ones."""
     from webcorpus.report.samples import dropped_samples, kept_samples, removed_files
+    from webcorpus.report.text import printable, shown
 
     run = Path(run_dir)
     if kept:
@@ -373,16 +375,20 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
         if not steps:
             raise click.ClickException(f"{run}: no removed/ folders (was the run made with `removed: false`?)")
         if step is not None and step not in steps:
-            raise click.ClickException(f"no dropped documents of step '{step}' (steps with some: {', '.join(steps)})")
+            known = printable(", ".join(steps))
+            raise click.ClickException(f"no dropped documents of step '{printable(step)}' (steps with some: {known})")
         samples = list(dropped_samples(run, step, reason, count))
     if not samples:
-        raise click.ClickException("no documents match" + (f" reason '{reason}'" if reason else ""))
+        raise click.ClickException("no documents match" + (f" reason '{printable(reason)}'" if reason else ""))
     pages = []
     for sample in samples:
-        text = sample.text[:characters] + (" …" if len(sample.text) > characters else "")
+        # Everything shown comes from documents: escape sequences in it (a terminal title, the clipboard, a
+        # link) are printed as text, not sent to the terminal; only the text's newlines and tabs stay.
+        text = printable(sample.text[:characters], keep="\n\t") + (" …" if len(sample.text) > characters else "")
+        heading = shown(f"{sample.step}: {sample.reason}", INSPECT_LABEL_CHARACTERS)
         pages.append(
-            f"{click.style(f'{sample.step}: {sample.reason}', bold=True)}  {sample.url}\n"
-            f"{click.style(str(sample.source), dim=True)}\n{text}\n"
+            f"{click.style(heading, bold=True)}  {shown(sample.url, INSPECT_LABEL_CHARACTERS)}\n"
+            f"{click.style(shown(sample.source, INSPECT_LABEL_CHARACTERS), dim=True)}\n{text}\n"
         )
     click.echo_via_pager("\n".join(pages))
 

@@ -17,6 +17,7 @@ from typing import Any
 from webcorpus.atomic import atomic_path
 from webcorpus.report import plots
 from webcorpus.report.samples import dropped_samples, kept_samples
+from webcorpus.report.text import clip
 
 REPORT_NAME = "report.html"
 SAMPLE_CHARACTERS = 400
@@ -24,6 +25,11 @@ TOP = 15
 LANGUAGE_COLUMNS = 8  # languages in the per-step table; the rest are summed as OTHER
 OTHER = "other"
 LABEL_CHARACTERS = 24  # a language label longer than this (from a foreign Parquet column) is clipped
+# Any other string from the run or its data (a URL, host, reason, path, message) is clipped to this, and
+# lists that grow with the input are cut, so that the page's size is bounded whatever the input.
+TEXT_CHARACTERS = 300
+SAMPLES_SHOWN = 100
+BAD_FILES_SHOWN = 200
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1a202c; margin: 0 auto; max-width: 1100px; padding: 16px 24px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #e2e8f0; }
@@ -64,11 +70,16 @@ def build_report(run: Path) -> str:
         _bad_files(summary),
     ]
     body = "\n".join(section for section in sections if section)
-    title = f"webcorpus run: {escape(summary.get('output', str(run)))}"
+    title = f"webcorpus run: {_text(summary.get('output', str(run)))}"
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
     )
+
+
+def _text(value: object, limit: int = TEXT_CHARACTERS) -> str:
+    """A string from the run or its data, as HTML: clipped, then escaped."""
+    return escape(clip(str(value), limit))
 
 
 def _label(step: dict[str, Any], index: int) -> str:
@@ -77,10 +88,10 @@ def _label(step: dict[str, Any], index: int) -> str:
 
 def _header(summary: dict[str, Any]) -> str:
     out = summary.get("documents_out", 0)
-    empty = "<br>".join(escape(line) for line in summary.get("nothing_kept", []))
+    empty = "<br>".join(_text(line) for line in summary.get("nothing_kept", []))
     return (
-        f"<h1>webcorpus run report</h1><p class='muted'>pipeline {escape(str(summary.get('pipeline')))} · output "
-        f"{escape(str(summary.get('output')))} · finished corpus {escape(str(summary.get('final_data')))}</p>"
+        f"<h1>webcorpus run report</h1><p class='muted'>pipeline {_text(str(summary.get('pipeline')))} · output "
+        f"{_text(str(summary.get('output')))} · finished corpus {_text(str(summary.get('final_data')))}</p>"
         f"<p><b id='documents-out'>{out:,}</b> documents in the finished corpus, from "
         f"{summary.get('files_processed', 0) + summary.get('files_skipped_as_done', 0):,} input files "
         f"({len(summary.get('files_failed', []))} failed, {len(summary.get('bad_files', []))} damaged).</p>"
@@ -94,9 +105,9 @@ def _funnel(steps: list[dict[str, Any]]) -> str:
         dropped = sum(step["dropped"].values())
         chars = f"{step['characters_in']:,} → {step['characters_out']:,}" if step.get("characters_in") else "—"
         tokens = step.get("counts", {}).get("tokens")
-        note = f"not run: {escape(step['not_run'])}" if step.get("not_run") else f"{tokens:,} tokens" if tokens else ""
+        note = f"not run: {_text(step['not_run'])}" if step.get("not_run") else f"{tokens:,} tokens" if tokens else ""
         cells = [
-            f"<td>{escape(_label(step, i))}</td>",
+            f"<td>{_text(_label(step, i))}</td>",
             *(
                 f"<td data-step='{i}' data-field='{field}'>{value:,}</td>"
                 for field, value in (
@@ -130,7 +141,7 @@ def _drops(steps: list[dict[str, Any]]) -> str:
         return ""
     total = sum(reasons.values())
     rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{n:,}</td><td>{100 * n / total:.1f}%</td></tr>" for k, n in reasons.most_common()
+        f"<tr><td>{_text(k)}</td><td>{n:,}</td><td>{100 * n / total:.1f}%</td></tr>" for k, n in reasons.most_common()
     )
     top = reasons.most_common(25)
     chart = plots.horizontal_bars([k for k, _ in top], {"dropped": [n for _, n in top]}, "documents dropped")
@@ -148,7 +159,7 @@ def _distribution(steps: list[dict[str, Any]], name: str) -> tuple[dict[str, Any
 
 
 def _language_label(language: str) -> str:
-    return language if len(language) <= LABEL_CHARACTERS else language[: LABEL_CHARACTERS - 1] + "…"
+    return clip(language, LABEL_CHARACTERS)
 
 
 def _languages(steps: list[dict[str, Any]]) -> str:
@@ -163,7 +174,7 @@ def _languages(steps: list[dict[str, Any]]) -> str:
             "documents",
         )
         parts.append(
-            f"<p class='muted'>What {escape(step['step'])} identified ({sum(seen.values()):,} documents, "
+            f"<p class='muted'>What {_text(step['step'])} identified ({sum(seen.values()):,} documents, "
             f"{len(seen)} languages; the top {len(top)} shown) and what it kept.</p>{chart}"
         )
     parts.append(_languages_per_step(steps))
@@ -188,7 +199,7 @@ def _languages_per_step(steps: list[dict[str, Any]]) -> str:
         total.update(dropped)
     ranked = sorted(total, key=lambda language: (-total[language], language))
     columns, rest = ranked[:LANGUAGE_COLUMNS], ranked[LANGUAGE_COLUMNS:]
-    header = "".join(f"<th>{escape(_language_label(language))}</th>" for language in columns)
+    header = "".join(f"<th>{_text(_language_label(language))}</th>" for language in columns)
     header += f"<th>{OTHER}</th>" if rest else ""
     rows = []
     for i, step, kept, dropped in counted:
@@ -196,7 +207,7 @@ def _languages_per_step(steps: list[dict[str, Any]]) -> str:
         if rest:
             cells.append((sum(kept[x] for x in rest), sum(dropped[x] for x in rest)))
         row = "".join(f"<td>{k:,}<span class='muted'> / {d:,}</span></td>" for k, d in cells)
-        rows.append(f"<tr><td>{escape(_label(step, i))}</td>{row}</tr>")
+        rows.append(f"<tr><td>{_text(_label(step, i))}</td>{row}</tr>")
     return (
         f"<p class='muted'>Kept / dropped per language by each step (the language a document had after the step; "
         f"{len(ranked)} languages, the {len(columns)} most frequent shown"
@@ -215,7 +226,7 @@ def _domains(steps: list[dict[str, Any]]) -> str:
     parts = ["<h2>Domains</h2><p class='muted'>Counted per input file and summed (each file keeps its top 50).</p>"]
     if kept_step is not None:
         kept = Counter(kept_step["distributions"]["domain_kept"]).most_common(TOP)
-        parts.append(f"<h3>Kept after {escape(kept_step['step'])}</h3>")
+        parts.append(f"<h3>Kept after {_text(kept_step['step'])}</h3>")
         parts.append(plots.horizontal_bars([d for d, _ in kept], {"kept": [n for _, n in kept]}, "documents"))
     if dropped:
         top = dropped.most_common(TOP)
@@ -242,7 +253,7 @@ def _lengths(steps: list[dict[str, Any]]) -> str:
         {f"into {first['step']}": [before[b] for b in bins], f"kept by {last['step']}": [after[b] for b in bins]},
         "characters (bins of powers of two)",
     )
-    where = f"Before {escape(first['step'])} and after {escape(last['step'])}."
+    where = f"Before {_text(first['step'])} and after {_text(last['step'])}."
     return f"<h2>Document lengths</h2><p class='muted'>{where}</p>{chart}"
 
 
@@ -261,7 +272,7 @@ def _dedup(steps: list[dict[str, Any]]) -> str:
         else "<p>No near-duplicates.</p>"
     )
     return (
-        f"<h2>Deduplication</h2><p>{escape(step['step'])}: {removed:,} of {documents:,} documents removed "
+        f"<h2>Deduplication</h2><p>{_text(step['step'])}: {removed:,} of {documents:,} documents removed "
         f"(<span id='dedup-share'>{share}</span>) in {sum(sizes.values()):,} clusters.</p>{chart}"
     )
 
@@ -271,11 +282,11 @@ def _pii_and_tokens(steps: list[dict[str, Any]]) -> str:
     for step in steps:
         counts, summary = step.get("counts", {}), step.get("summary", {})
         if step["role"] == "filter" and counts:
-            rows = "".join(f"<tr><td>{escape(k)}</td><td>{n:,}</td></tr>" for k, n in sorted(counts.items()))
-            parts.append(f"<h3>{escape(step['step'])}: replaced</h3><table>{rows}</table>")
+            rows = "".join(f"<tr><td>{_text(k)}</td><td>{n:,}</td></tr>" for k, n in sorted(counts.items()))
+            parts.append(f"<h3>{_text(step['step'])}: replaced</h3><table>{rows}</table>")
         if "vocab_size" in summary:
             parts.append(
-                f"<h3>{escape(step['step'])}</h3><p>vocabulary {summary['vocab_size']:,}; "
+                f"<h3>{_text(step['step'])}</h3><p>vocabulary {summary['vocab_size']:,}; "
                 f"{summary.get('bytes_per_token', 0)} bytes per token on held-out documents.</p>"
             )
         if "train" in summary and "val" in summary:
@@ -284,7 +295,7 @@ def _pii_and_tokens(steps: list[dict[str, Any]]) -> str:
                 for split in ("train", "val")
             )
             parts.append(
-                f"<h3>{escape(step['step'])}</h3><table><tr><th>split</th><th>documents</th><th>tokens</th></tr>"
+                f"<h3>{_text(step['step'])}</h3><table><tr><th>split</th><th>documents</th><th>tokens</th></tr>"
                 f"{rows}</table>"
             )
         if summary.get("languages"):
@@ -304,7 +315,7 @@ def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
         return row["bytes"] / row["tokens"] if row["tokens"] else 0.0
 
     rows = "".join(
-        f"<tr><td>{escape(label)}</td><td>{row['documents']:,}</td><td>{row['bytes']:,}</td><td>{row['tokens']:,}</td>"
+        f"<tr><td>{_text(label)}</td><td>{row['documents']:,}</td><td>{row['bytes']:,}</td><td>{row['tokens']:,}</td>"
         f"<td>{ratio(row):.3f}</td></tr>"
         for label, row in shown
     )
@@ -321,8 +332,8 @@ def _samples(run: Path, summary: dict[str, Any]) -> str:
     parts = ["<h2>Samples</h2><p class='muted'>A few documents per drop reason, clipped; the full files are "
              "listed with each. <code>webcorpus inspect</code> shows more in the terminal.</p>"]  # fmt: skip
     order = {step["step"]: i for i, step in reversed(list(enumerate(summary["steps"])))}
-    for sample in sorted(dropped_samples(run), key=lambda s: order.get(s.step, len(order))):
-        parts.append(_sample_html(sample, run))
+    dropped = sorted(dropped_samples(run), key=lambda s: order.get(s.step, len(order)))
+    parts.extend(_sample_html(sample, run) for sample in dropped[:SAMPLES_SHOWN])
     final = Path(str(summary.get("final_data", "")))
     if final.is_dir():
         parts.append("<h3>Kept (the first documents of the finished corpus)</h3>")
@@ -337,8 +348,8 @@ def _sample_html(sample: Any, run: Path) -> str:
     except ValueError:
         source = sample.source
     return (
-        f"<p><b>{escape(sample.step)}: {escape(sample.reason)}</b> · {escape(sample.url)} · "
-        f"<span class='muted'>{escape(str(source))}</span></p><div class='sample'>{escape(text)}</div>"
+        f"<p><b>{_text(sample.step)}: {_text(sample.reason)}</b> · {_text(sample.url)} · "
+        f"<span class='muted'>{_text(str(source))}</span></p><div class='sample'>{escape(text)}</div>"
     )
 
 
@@ -353,5 +364,7 @@ def _bad_files(summary: dict[str, Any]) -> str:
     bad = summary.get("bad_files", []) + summary.get("files_failed", [])
     if not bad:
         return "<h2>Bad input files</h2><p>None.</p>"
-    items = "".join(f"<li class='bad'>{escape(line)}</li>" for line in bad)
+    items = "".join(f"<li class='bad'>{_text(line)}</li>" for line in bad[:BAD_FILES_SHOWN])
+    if len(bad) > BAD_FILES_SHOWN:
+        items += f"<li>and {len(bad) - BAD_FILES_SHOWN:,} more (stats.json lists them all)</li>"
     return f"<h2>Bad input files</h2><p>Each with what was lost.</p><ul>{items}</ul>"

@@ -1,5 +1,6 @@
 """The report's plots: matplotlib figures written as inline SVG (no pyplot, so no global state and no
-display), with fixed ids and no date in the file, so the same run gives the same SVG."""
+display), with fixed ids and no date in the file, so the same run gives the same SVG. Labels come from data
+(hosts, reasons, languages): each is clipped and drawn as written, never parsed as math (`$...$`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
+from webcorpus.report.text import shown
+
 STYLE = {"svg.hashsalt": "webcorpus", "svg.fonttype": "path", "font.size": 9, "axes.spines.top": False,
-         "axes.spines.right": False}  # fmt: skip
+         "axes.spines.right": False, "text.parse_math": False}  # fmt: skip
+LABEL_CHARACTERS = 40
 KEPT, DROPPED, OTHER = "#2b6cb0", "#c05621", "#718096"
 COLOURS = {"kept": KEPT, "dropped": DROPPED}
 
@@ -18,6 +22,12 @@ COLOURS = {"kept": KEPT, "dropped": DROPPED}
 def colour(series: str, index: int) -> str:
     """Kept is blue and dropped orange wherever they appear; other series take grey, then the rest."""
     return COLOURS.get(series, [OTHER, KEPT, DROPPED][index % 3])
+
+
+def clip_label(text: object) -> str:
+    """A tick label from data (a host, a reason, a language), bounded: a 200,000-character host is not drawn
+    whole. Series names are the report's own."""
+    return shown(text, LABEL_CHARACTERS)
 
 
 def svg(figure: Figure) -> str:
@@ -30,6 +40,7 @@ def svg(figure: Figure) -> str:
 
 def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
     """One row per label (top to bottom in the given order), one bar per series."""
+    labels = [clip_label(x) for x in labels]
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
         axes = figure.add_subplot()
@@ -49,6 +60,7 @@ def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], x
 
 def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> str:
     """Bars over ordered bins (e.g. powers of two), one colour per series, side by side."""
+    bins = [clip_label(x) for x in bins]
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 2.8))
         axes = figure.add_subplot()

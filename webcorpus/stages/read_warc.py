@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from warcio.archiveiterator import ArchiveIterator
+from warcio.archiveiterator import BUFF_SIZE, ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.statusandheaders import StatusAndHeadersParser
 
 from webcorpus import storage
@@ -40,6 +41,65 @@ CHARSET_ALIASES = {
 
 class InputError(ValueError):
     """An input pattern that names nothing readable."""
+
+
+class HeaderTooLarge(ValueError):
+    """A WARC or HTTP header line, or header block, over the reader's bounds."""
+
+
+class _BoundedLineReader(DecompressingBufferedReader):
+    """warcio's reader with header reads bounded. warcio reads every header line (WARC and HTTP) with
+    `readline` and reads it to its end, however long: one line of a hostile file could fill the memory.
+    A header block is the run of non-blank lines read one after another; `read` (payloads) is not bounded here."""
+
+    def __init__(self, stream, max_line: int, max_block: int) -> None:
+        super().__init__(stream, block_size=BUFF_SIZE)
+        self.max_line = max_line
+        self.max_block = max_block
+        self.block = 0
+
+    def readline(self, length: int | None = None) -> bytes:
+        bound = self.max_line + 1 if length is None else min(length, self.max_line + 1)
+        line = b""
+        while len(line) < bound and not line.endswith(b"\n"):  # warcio's readline may stop short of `bound`
+            piece = super().readline(bound - len(line))
+            if not piece:
+                break
+            line += piece
+        if len(line) > self.max_line:
+            raise HeaderTooLarge(f"a header line longer than {self.max_line} bytes")
+        self.block = self.block + len(line) if line.strip() else 0
+        if self.block > self.max_block:
+            raise HeaderTooLarge(f"a header block longer than {self.max_block} bytes")
+        return line
+
+    def read(self, length: int | None = None) -> bytes:
+        self.block = 0
+        return super().read(length)
+
+
+class _Archive(ArchiveIterator):
+    """warcio's records of one file, with bounded header reads, and the means to go past a record whose
+    headers are over the bounds."""
+
+    def __init__(self, stream, max_line: int, max_block: int) -> None:
+        super().__init__(stream)
+        self.reader = _BoundedLineReader(self.fh, max_line, max_block)
+
+    def skip_member(self) -> bool:
+        """Go on at the next gzip member (CommonCrawl gzips each record alone); False where the file is not
+        gzipped, and so the next record cannot be found."""
+        reader = self.reader
+        if not reader.decompressor:
+            return False
+        while reader.read(BUFF_SIZE):  # the rest of this member, a piece at a time
+            pass
+        self.offset = self.fh.tell() - reader.rem_length()
+        reader.read_next_member()
+        # warcio's record generator ended with the error; a new one starts where the reader now is.
+        self.record, self.member_info, self.next_line = None, None, None
+        self.the_iter = self._iterate_records()
+        return True
 
 
 def expand_inputs(patterns: Iterable[str], paths_base: str | None = None) -> list[Path | str]:
@@ -150,22 +210,33 @@ class WarcReader(Reader):
 
     name = "read_warc"
     summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
-    option_minimum = {"max_record_bytes": 1}
+    option_minimum = {"max_record_bytes": 1, "max_header_line_bytes": 256, "max_header_bytes": 256}
     option_help = {
         "content_types": "HTTP content types to keep (others are dropped as 'content_type').",
         "paths_base": "Folder that paths inside a CommonCrawl warc.paths list are relative to "
         "(default: the list's folder).",
         "max_record_bytes": "Drop a response whose payload decompresses to more than this many bytes ('too_large'); "
         "CommonCrawl cuts records at 1 MiB, so this only stops damaged or hostile records.",
+        "max_header_line_bytes": "Drop a record with a WARC or HTTP header line longer than this "
+        "('header_too_large'); the file goes on at the next record where it is gzipped per record.",
+        "max_header_bytes": "Drop a record whose WARC or HTTP header block is longer than this "
+        "('header_too_large'), as for max_header_line_bytes.",
     }
 
     def __init__(
-        self, content_types: list[str] = HTML_TYPES, paths_base: str | None = None, max_record_bytes: int = 10_000_000
+        self,
+        content_types: list[str] = HTML_TYPES,
+        paths_base: str | None = None,
+        max_record_bytes: int = 10_000_000,
+        max_header_line_bytes: int = 65_536,
+        max_header_bytes: int = 1_048_576,
     ) -> None:
         super().__init__()
         self.content_types = [t.lower() for t in content_types]
         self.paths_base = paths_base
         self.max_record_bytes = max_record_bytes
+        self.max_header_line_bytes = max_header_line_bytes
+        self.max_header_bytes = max_header_bytes
 
     def expand(self, patterns: Iterable[str]) -> list[Path | str]:
         return expand_inputs(patterns, self.paths_base)
@@ -183,14 +254,20 @@ class WarcReader(Reader):
         kept_here = 0
         seen_ids: set[str] = set()
         with stream:
-            archive = ArchiveIterator(stream)
-            records = iter(archive)
-            last_offset = None
+            archive = _Archive(stream, self.max_header_line_bytes, self.max_header_bytes)
+            end = 0  # where the last whole record, or the last record skipped, ends
             while True:
                 try:
-                    record = next(records)
+                    record = next(archive)
                 except StopIteration:
                     break
+                except HeaderTooLarge as error:
+                    self.stats.documents_in += 1
+                    stub = Document("", "", "", {"warc_file": warc_name(path)})
+                    if not self._skip_header_too_large(archive, path, error, stub, kept_here):
+                        return
+                    end = archive.offset
+                    continue
                 except Exception as error:  # warcio raises many kinds on damaged gzip or headers
                     self._bad_file(path, error, kept_here)
                     return
@@ -206,11 +283,17 @@ class WarcReader(Reader):
                     if record_id and record_id in seen_ids:  # a gzip member repeated in the file
                         self.stats.errors["repeated_record"] += 1
                         self.drop(Document(record_id, "", "", {"warc_file": warc_name(path)}), "repeated_record")
-                        last_offset = archive.get_record_offset()
+                        end = archive.get_record_offset() + archive.get_record_length()
                         continue
                     seen_ids.add(record_id)
                     try:
                         document = self._to_document(record, path)
+                    except HeaderTooLarge as error:
+                        stub = Document(record_id, "", "", {"warc_file": warc_name(path)})
+                        if not self._skip_header_too_large(archive, path, error, stub, kept_here):
+                            return
+                        end = archive.offset
+                        continue
                     except Exception as error:
                         self.stats.errors["corrupt_record"] += 1
                         self._bad_file(path, error, kept_here)
@@ -220,7 +303,7 @@ class WarcReader(Reader):
                         kept_here += 1
                         yield document
                 # Only after the payload is read: asking for the offset reads the record to its end.
-                last_offset = archive.get_record_offset()
+                end = archive.get_record_offset() + archive.get_record_length()
                 if getattr(record.raw_stream, "limit", 0) > 0 and len(self.stats.bad_files) == reports_before:
                     # A record cut short that nothing above reported (not a page we read): the file ends in it.
                     cut = EOFError(f"the file ends inside a {record.rec_type} record (cut short)")
@@ -229,7 +312,6 @@ class WarcReader(Reader):
             # warcio ends quietly when a file is cut inside a later gzip member: compare where the
             # last whole record ended with the file's size to notice.
             size = storage.size(path)
-            end = last_offset + archive.get_record_length() if last_offset is not None else 0
             if end < size:
                 self._bad_file(path, EOFError(f"{size - end} bytes after the last complete record"), kept_here)
 
@@ -276,6 +358,19 @@ class WarcReader(Reader):
             charset_source=charset_source,
         )
         return stub
+
+    def _skip_header_too_large(
+        self, archive: _Archive, path: Path | str, error: HeaderTooLarge, stub: Document, kept_before: int
+    ) -> bool:
+        """Drop a record whose headers are over the bounds; True where the file goes on after it."""
+        self.stats.errors["header_too_large"] += 1
+        self.drop(stub, "header_too_large")
+        at = archive.offset
+        if archive.skip_member():
+            self._bad_file(path, HeaderTooLarge(f"{error} in the record at byte {at}: dropped, read on after it"), None)
+            return True
+        self._bad_file(path, HeaderTooLarge(f"{error} in the record at byte {at}: the file ends there"), kept_before)
+        return False
 
     def _bad_file(self, path: Path | str, error: Exception, kept_before: int | None) -> None:
         detail = str(error).strip()
