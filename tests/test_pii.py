@@ -451,3 +451,9 @@ def test_phone_words_and_international_form_make_a_phone_number(scrubber):
     assert scrub(scrubber, "Hotline: 01805 – 4444 (14 ct)").text == "Hotline: <PHONE_NUMBER> (14 ct)"
     # phonenumbers calls this NANP number invalid (no exchange starts with 1); it is still a contact number.
     assert scrub(scrubber, "Reach me on +1-984-182-0190 today.").text == "Reach me on <PHONE_NUMBER> today."
+
+
+def test_a_v_counts_as_version_only_right_against_the_number(scrubber):
+    assert scrub(scrubber, "Resolve via v 8.8.4.4 first.").text == "Resolve via v <IP_ADDRESS> first."
+    for text in ("Firmware v8.8.4.4 is out.", "Upgrade to version 8.8.4.4 now.", "Build 8.8.4.4 fixed it."):
+        assert scrub(scrubber, text).text == text

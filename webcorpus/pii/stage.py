@@ -37,8 +37,9 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 }
 # Entities found by our own rules instead of presidio's recognizers: entity -> (finder, score).
 OWN_RULES = {"CREDIT_CARD": (rules.find_cards, 1.0), "IBAN_CODE": (rules.find_ibans, 1.0)}
-# Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v 10.0.0.1").
-VERSION_BEFORE = re.compile(r"(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bfirmware|\bupdate)\s*$", re.IGNORECASE)
+# Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v10.0.0.1"). A "v" counts only
+# right against the number: "via v 8.8.4.4" names an address.
+VERSION_BEFORE = re.compile(r"(?:\bv|\b(?:ver\.?|version|release|build|firmware|update)\s*)$", re.IGNORECASE)
 
 
 class PiiScrubber(Filter):
@@ -61,7 +62,8 @@ class PiiScrubber(Filter):
         "replacement": "'placeholder' writes fixed look-alike values (email@example.com, 192.0.2.1, ...), as FineWeb "
         "did; 'tag' writes <EMAIL_ADDRESS> and so on.",
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
-        "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
+        "skip_version_numbers": "Leave dotted quads after 'version', 'release' or 'build', or 'v' right "
+        "against them (v1.2.3.4), alone.",
         "phone_regions": "Regions whose phone number formats are recognised (ISO codes; default: presidio's eight, "
         "US GB DE FR IL IN CA BR, and CN JP KR).",
         "timeout": "Seconds one document's scan may take; a document not scanned in time is dropped as "
