@@ -457,3 +457,31 @@ def test_a_v_counts_as_version_only_right_against_the_number(scrubber):
     assert scrub(scrubber, "Resolve via v 8.8.4.4 first.").text == "Resolve via v <IP_ADDRESS> first."
     for text in ("Firmware v8.8.4.4 is out.", "Upgrade to version 8.8.4.4 now.", "Build 8.8.4.4 fixed it."):
         assert scrub(scrubber, text).text == text
+
+
+@pytest.mark.parametrize("label", ["Card:", "CC#", "Kreditkarte:", "Visa=", "(card:"])
+def test_a_card_right_after_a_label_is_found(scrubber, label):
+    assert scrub(scrubber, f"Paid {label}4111111111111111 today.").text == f"Paid {label}<CREDIT_CARD> today."
+
+
+@pytest.mark.parametrize("separator", [".", "\u00a0", "\u202f", "  "])
+def test_cards_and_ibans_grouped_with_dots_no_break_or_double_spaces(scrubber, separator):
+    card = separator.join(["4111", "1111", "1111", "1111"])
+    assert scrub(scrubber, f"Paid with {card} today.").text == "Paid with <CREDIT_CARD> today."
+    iban = separator.join(["DE89", "3704", "0044", "0532", "0130", "00"])
+    assert scrub(scrubber, f"Transfer to {iban} please.").text == "Transfer to <IBAN_CODE> please."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ref 4111111111111111aa in the log.",  # glued to letters
+        "S/N 4111-1111-1111-1111-XY on the label.",  # a serial number
+        "Spare P/N 4111111111111111 in stock.",  # a Luhn-valid part number
+        "Part no. 4111 1111 1111 1111 fits.",
+        "See https://example.com/view?id=4111111111111111 for it.",  # a URL's parameter, not a label
+        "The total was 4111.1111111111111 units.",  # a decimal
+    ],
+)
+def test_card_shaped_serial_and_part_numbers_are_left_alone(scrubber, text):
+    assert scrub(scrubber, text).text == text

@@ -5,10 +5,11 @@ presidio's card pattern misses real networks and lengths (19-digit Visa, 12-digi
 phonenumbers, lenient) takes dates, page ranges and issue numbers for German phone numbers. Here:
 
 - cards: every major network's prefixes and lengths (`CARD_NETWORKS`), Luhn-checked, digits written
-  together or in groups of 2 to 8 joined by one space or dash, not named as an order or tracking number
-  (order no., 订单号, 注文番号, 주문번호);
-- IBANs: any case, with or without spaces, the country's length (`IBAN_LENGTHS`, the SWIFT registry) and
-  the ISO 7064 mod-97 checksum;
+  together or in groups joined by one kind of separator (one or two spaces, no-break spaces, a dash or a
+  dot), not glued to letters after them, not named as an order, tracking, part or serial number (order
+  no., P/N, S/N, 订单号, 注文番号, 주문번호); a label glued before them is fine (Card:4111..., CC#4111...);
+- IBANs: any case, together or in groups joined as cards' are, the country's length (`IBAN_LENGTHS`, the
+  SWIFT registry) and the ISO 7064 mod-97 checksum;
 - phone numbers: presidio's matches, less those shaped like a date, a range of small numbers, a year, an
   issue number (35/2023), a decimal (16410.54) or a page or catalogue reference (S. 12, Nr. 4711); a
   phone word nearby (tel, phone, fax, Kontakt, 电话, 携帯, 연락처...) or the '+' international form keeps
@@ -43,11 +44,19 @@ CARD_NETWORKS: dict[str, tuple[tuple[tuple[str, str], ...], frozenset[int]]] = {
     "mir": ((("2200", "2204"),), frozenset(range(16, 20))),
     "uatp": ((("1", "1"),), frozenset({15})),
 }
-# Digits together or in groups joined by one space or dash; not inside a longer run of digits.
-CARD_CANDIDATE = re.compile(r"(?<![\d\-])(?<!\d )\d(?:[ \-]?\d){11,18}(?![\d])(?![ \-]\d)")
-CARD_GROUPS = re.compile(r"[ \-]")
-DIGIT_RUN = re.compile(r"\d[\d \-]{11,}")
+# What joins a card's or an IBAN's groups: one or two spaces (no-break ones too, as HTML writes them), a dash or a dot.
+_GROUP_SEPARATOR = r"[ \u00a0\u202f]{1,2}|[\-.]"
+# Digits together or in groups joined by separators; not inside a longer run of digits.
+CARD_CANDIDATE = re.compile(
+    rf"(?<![\d\-])(?<!\d[ \u00a0\u202f.])(?<!\d[ \u00a0\u202f]{{2}})\d(?:(?:{_GROUP_SEPARATOR})?\d){{11,18}}"
+    rf"(?!\d)(?!(?:{_GROUP_SEPARATOR})\d)"
+)
+CARD_GROUPS = re.compile(_GROUP_SEPARATOR)
+DIGIT_RUN = re.compile(r"\d[\d \-.\u00a0\u202f]{11,}")
 NOT_BEFORE_CARD = re.compile(rf"{NOT_CJK_WORD}|[/=:.#?&+]")  # inside a URL, an identifier or a decimal
+# ... unless it is a label's end: a word and ':', '#' or '=' right before the digits (Card:4111..., CC#4111...).
+LABEL_BEFORE_CARD = re.compile(r"(?<![^\s(\[\"'])[^\W\d_]{1,30}[:#=]$")
+NOT_AFTER_CARD = re.compile(rf"-?{NOT_CJK_WORD}")  # glued to letters: 4111111111111111aa, ...-1111-XY
 
 # SWIFT's IBAN registry: country code -> IBAN length.
 IBAN_LENGTHS = {
@@ -63,6 +72,7 @@ IBAN_LENGTHS = {
 }  # fmt: skip
 # The check digits of an IBAN, after its two-letter country code: a scan that starts at digits skips
 # ordinary text much faster than one starting at letters.
+IBAN_SEPARATOR = re.compile(_GROUP_SEPARATOR)
 IBAN_CHECK_DIGITS = re.compile(r"\d\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d\d)")
 
 # Phone candidates that are something else.
@@ -99,8 +109,8 @@ REFERENCE_BEFORE = re.compile(
 # Words that make a long Luhn-valid number an order or tracking number, not a card, just before it: one digit
 # string in ten passes Luhn, and Maestro takes 12 to 19 digits after 50 or 56-69.
 ORDER_BEFORE = re.compile(
-    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice)(?:\s?(?:no|nr|number|id)\.?)?"
-    rf"|{_CJK_ORDER_WORDS})\s*[:.：#]?\s*$",
+    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice|p/n|s/n|pn|sn|mpn|part|serial|model"
+    rf"|item|article|artikel|ean|upc|gtin)(?:\s?(?:no|nr|number|nummer|id)\.?)?|{_CJK_ORDER_WORDS})\s*[:.：#=]?\s*$",
     re.IGNORECASE,
 )
 PHONE_CONTEXT = re.compile(
@@ -153,13 +163,18 @@ def find_cards(text: str) -> Iterator[tuple[int, int]]:
 
 def _cards_in(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     for found in CARD_CANDIDATE.finditer(text, start, end):
+        before = max(0, found.start() - CONTEXT_CHARACTERS)
         if found.start() and NOT_BEFORE_CARD.match(text, found.start() - 1):
-            continue
-        if ORDER_BEFORE.search(text, max(0, found.start() - CONTEXT_CHARACTERS), found.start()):
+            if not LABEL_BEFORE_CARD.search(text, before, found.start()):
+                continue
+        if NOT_AFTER_CARD.match(text, found.end()) or ORDER_BEFORE.search(text, before, found.start()):
             continue
         value = found.group()
         groups = CARD_GROUPS.split(value)
-        if len(groups) > 1 and (len(groups[0]) not in (4, 6) or len(set(CARD_GROUPS.findall(value))) > 1):
+        separators = set(CARD_GROUPS.findall(value))
+        if len(groups) > 1 and (len(groups[0]) not in (4, 6) or len(separators) > 1):
+            continue
+        if separators == {"."} and len(groups) < 3:  # a decimal: 4111.1111111111111
             continue
         digits = "".join(groups)
         if card_network(digits) and luhn_valid(digits):
@@ -173,7 +188,8 @@ def iban_valid(iban: str) -> bool:
 
 
 def find_ibans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of IBANs in any case, written together or in groups joined by single spaces or dashes."""
+    """Spans of IBANs in any case, written together or in groups joined by one or two (no-break) spaces, dashes
+    or dots."""
     for found in IBAN_CHECK_DIGITS.finditer(text):
         start = found.start() - 2
         country = text[start : found.start()].upper()
@@ -187,10 +203,12 @@ def find_ibans(text: str) -> Iterator[tuple[int, int]]:
                 characters.append(text[i].upper())
                 count += 1
                 end = i = i + 1
-            elif text[i] in " -" and i + 1 < len(text) and text[i + 1].isascii() and text[i + 1].isalnum():
-                i += 1
             else:
-                break
+                separator = IBAN_SEPARATOR.match(text, i)
+                after = separator.end() if separator else i
+                if after == i or after == len(text) or not (text[after].isascii() and text[after].isalnum()):
+                    break
+                i = after
         followed = end < len(text) and text[end].isascii() and text[end].isalnum()
         if count == length and not followed and iban_valid("".join(characters)):
             yield start, end
