@@ -511,3 +511,16 @@ def test_long_runs_are_cut_into_overlapping_pieces():
             # The next piece starts at most PIECE_OVERLAP + 1 characters before this one ends, after a space if any.
             assert first_end - PIECE_OVERLAP - 1 <= second_start < first_end
             assert second_start == first_end - PIECE_OVERLAP or text[second_start - 1] == " "
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tel 030 2345678 1000 1001 1002 1003", "Tel <PHONE_NUMBER> 1000 1001 1002 1003"),
+        ("Phone: (415) 555 2671 10 11 12", "Phone: <PHONE_NUMBER> 10 11 12"),
+        ("Tel 12.03.2024 1000 1001 1002", "Tel 12.03.2024 1000 1001 1002"),  # a date, even after a phone word
+        ("Rooms 030 2345678 1000 1001", "Rooms 030 2345678 1000 1001"),  # no phone word
+    ],
+)
+def test_a_phone_number_followed_by_more_numbers_after_a_phone_word(scrubber, text, expected):
+    assert scrub(scrubber, text).text == expected

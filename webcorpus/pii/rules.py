@@ -14,8 +14,10 @@ phonenumbers, lenient) takes dates, page ranges and issue numbers for German pho
   issue number (35/2023), a decimal (16410.54) or a page or catalogue reference (S. 12, Nr. 4711); a
   phone word nearby (tel, phone, fax, Kontakt, 电话, 携帯, 연락처...) or the '+' international form keeps
   a match that is not a date, and raises its score. International numbers phonenumbers calls invalid
-  (+1-984-182-0190) are contact numbers too. Full-width digits and punctuation (０９０－１２３４－５６７８,
-  ２０２４／０３／１５) are judged as their ASCII forms; the replacement covers the characters as written.
+  (+1-984-182-0190) are contact numbers too, and so is a number after a phone word that more numbers follow
+  (Tel 030 2345678 1000 1001), which phonenumbers' matcher reads on past. Full-width digits and
+  punctuation (０９０－１２３４－５６７８, ２０２４／０３／１５) are judged as their ASCII forms; the
+  replacement covers the characters as written.
 
 A Chinese, Japanese or Korean letter right before a number is not part of an identifier: those scripts
 put no space between a word and a number (webcorpus/pii/cjk.py).
@@ -25,8 +27,9 @@ Measured recall and precision, against presidio: docs/pii.md.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from webcorpus.pii.cjk import NOT_CJK_WORD
 
@@ -127,6 +130,12 @@ PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 CONTEXT_CHARACTERS = 40
+# Three or more numbers in a row, joined by spaces: "030 2345678 1000 1001". After a phone word, its first
+# tokens may be a phone number that phonenumbers' matcher misses: it reads the run whole, then token by token.
+_NUMBER_TOKEN = r"\(?\d(?:[\d()\-./]*[\d)])?"
+NUMBER_TOKENS = re.compile(rf"(?<!{NOT_CJK_WORD})(?<![+()\-./]){_NUMBER_TOKEN}(?: {_NUMBER_TOKEN}){{2,}}")
+TOKEN_END = re.compile(r"(?= |\Z)")
+MOST_TOKENS = 4  # "+49 30 234 5678": a number written in more groups than this is rare
 PHONE_SCORE, PHONE_SCORE_WITH_CONTEXT = 0.4, 0.7
 # '+', a country code, then groups: what a number written for callers abroad looks like.
 INTERNATIONAL = re.compile(rf"(?<!{NOT_CJK_WORD})(?<!\+)\+\d{{1,3}}(?:[ .\-]?\(?\d{{1,5}}\)?){{2,6}}(?![\d])")
@@ -256,3 +265,34 @@ def find_international_numbers(text: str) -> Iterator[tuple[int, int]]:
         digits = sum(c.isdigit() for c in found.group())
         if 8 <= digits <= 15 and (not found.group().startswith("+1") or digits == 11):
             yield found.start(), found.end()
+
+
+def find_numbers_after_phone_words(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """After a phone word (tel, phone, 电话 ...), the leading tokens of a run of numbers that are a phone number,
+    and no date: "Tel 030 2345678 1000 1001" holds "030 2345678". Of the readings valid in one of `regions`, the
+    one valid in most of them, then the shortest (Germany's numbering takes "(415) 555" and "(415) 555 2671 10"
+    too; seven of the default regions take "(415) 555 2671")."""
+    for run in NUMBER_TOKENS.finditer(text):
+        start = run.start()
+        if not PHONE_CONTEXT.search(text[max(0, start - CONTEXT_CHARACTERS) : start].translate(ASCII_FORMS)):
+            continue
+        ends = [start + m.start() for m in TOKEN_END.finditer(run.group())][:MOST_TOKENS]
+        agreeing = {end: _regions_where_valid(text[start:end], tuple(regions)) for end in ends}
+        end = max(ends, key=lambda e: (agreeing[e], -e))
+        if agreeing[end] and phone_verdict(text, start, end):
+            yield start, end
+
+
+@functools.lru_cache(maxsize=100_000)
+def _regions_where_valid(value: str, regions: tuple[str, ...]) -> int:
+    import phonenumbers
+
+    if not 6 <= sum(c.isdigit() for c in value) <= 15:  # shorter or longer than a phone number with its prefix
+        return 0
+    valid = 0
+    for region in regions:
+        try:
+            valid += phonenumbers.is_valid_number(phonenumbers.parse(value, region))
+        except phonenumbers.NumberParseException:
+            continue
+    return valid

@@ -9,6 +9,7 @@ a cheap trigger says they can match, and gets the same spans as a plain `Analyze
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import re
 import zlib
@@ -112,8 +113,10 @@ class PiiScrubber(Filter):
         except ValueError as error:
             raise OptionError(f"pii: {error}") from None
         self.own_rules = [(entity, finder, score) for entity, (finder, score) in OWN_RULES.items() if entity in wanted]
-        if "PHONE_NUMBER" in wanted:  # international numbers phonenumbers calls invalid
-            self.own_rules.append(("PHONE_NUMBER", rules.find_international_numbers, rules.PHONE_SCORE_WITH_CONTEXT))
+        if "PHONE_NUMBER" in wanted:  # international numbers phonenumbers calls invalid, numbers it reads on past
+            after_words = functools.partial(rules.find_numbers_after_phone_words, regions=tuple(regions))
+            for finder in (rules.find_international_numbers, after_words):
+                self.own_rules.append(("PHONE_NUMBER", finder, rules.PHONE_SCORE_WITH_CONTEXT))
 
     def find(self, text: str) -> list[Any]:
         """The matches that will be replaced: presidio's results after our IP and phone rules, plus our own
