@@ -519,7 +519,11 @@ def test_long_runs_are_cut_into_overlapping_pieces():
         ("Tel 030 2345678 1000 1001 1002 1003", "Tel <PHONE_NUMBER> 1000 1001 1002 1003"),
         ("Phone: (415) 555 2671 10 11 12", "Phone: <PHONE_NUMBER> 10 11 12"),
         ("Tel 12.03.2024 1000 1001 1002", "Tel 12.03.2024 1000 1001 1002"),  # a date, even after a phone word
-        ("Rooms 030 2345678 1000 1001", "Rooms 030 2345678 1000 1001"),  # no phone word
+        ("Rooms 030 2345678 1000 1001 1002", "Rooms 030 2345678 1000 1001 1002"),  # no phone word
+        (
+            "Call 0800 024 8998 or 18001 0800 024 8998 (text relay)",
+            "Call <PHONE_NUMBER> or 18001 0800 024 8998 (text relay)",
+        ),
     ],
 )
 def test_a_phone_number_followed_by_more_numbers_after_a_phone_word(scrubber, text, expected):

@@ -15,7 +15,7 @@ phonenumbers, lenient) takes dates, page ranges and issue numbers for German pho
   phone word nearby (tel, phone, fax, Kontakt, 电话, 携帯, 연락처...) or the '+' international form keeps
   a match that is not a date, and raises its score. International numbers phonenumbers calls invalid
   (+1-984-182-0190) are contact numbers too, and so is a number after a phone word that more numbers follow
-  (Tel 030 2345678 1000 1001), which phonenumbers' matcher reads on past. Full-width digits and
+  (Tel 030 2345678 1000 1001 1002), which phonenumbers' matcher reads on past. Full-width digits and
   punctuation (０９０－１２３４－５６７８, ２０２４／０３／１５) are judged as their ASCII forms; the
   replacement covers the characters as written.
 
@@ -130,12 +130,13 @@ PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 CONTEXT_CHARACTERS = 40
-# Three or more numbers in a row, joined by spaces: "030 2345678 1000 1001". After a phone word, its first
-# tokens may be a phone number that phonenumbers' matcher misses: it reads the run whole, then token by token.
+# More numbers in a row, joined by spaces, than one phone number is written in: "030 2345678 1000 1001 1002".
+# After a phone word, the first tokens may be a phone number that phonenumbers' matcher misses: it reads the
+# run whole, then token by token. (Four or fewer may be one number: "18001 0800 0282 878", text relay.)
+MOST_TOKENS = 4
 _NUMBER_TOKEN = r"\(?\d(?:[\d()\-./]*[\d)])?"
-NUMBER_TOKENS = re.compile(rf"(?<!{NOT_CJK_WORD})(?<![+()\-./]){_NUMBER_TOKEN}(?: {_NUMBER_TOKEN}){{2,}}")
+NUMBER_TOKENS = re.compile(rf"(?<!{NOT_CJK_WORD})(?<![+()\-./]){_NUMBER_TOKEN}(?: {_NUMBER_TOKEN}){{{MOST_TOKENS},}}")
 TOKEN_END = re.compile(r"(?= |\Z)")
-MOST_TOKENS = 4  # "+49 30 234 5678": a number written in more groups than this is rare
 PHONE_SCORE, PHONE_SCORE_WITH_CONTEXT = 0.4, 0.7
 # '+', a country code, then groups: what a number written for callers abroad looks like.
 INTERNATIONAL = re.compile(rf"(?<!{NOT_CJK_WORD})(?<!\+)\+\d{{1,3}}(?:[ .\-]?\(?\d{{1,5}}\)?){{2,6}}(?![\d])")
@@ -269,7 +270,7 @@ def find_international_numbers(text: str) -> Iterator[tuple[int, int]]:
 
 def find_numbers_after_phone_words(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
     """After a phone word (tel, phone, 电话 ...), the leading tokens of a run of numbers that are a phone number,
-    and no date: "Tel 030 2345678 1000 1001" holds "030 2345678". Of the readings valid in one of `regions`, the
+    and no date: "Tel 030 2345678 1000 1001 1002" holds "030 2345678". Of the readings valid in one of `regions`, the
     one valid in most of them, then the shortest (Germany's numbering takes "(415) 555" and "(415) 555 2671 10"
     too; seven of the default regions take "(415) 555 2671")."""
     for run in NUMBER_TOKENS.finditer(text):
