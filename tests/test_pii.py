@@ -170,6 +170,8 @@ def test_long_and_digit_heavy_texts_finish(scrubber):
         "long word then e-mail": "x" * 200_000 + " jane@example.com",
         "IBAN prefixes": "DE89" * 50_000,
         "crypto prefix": "1" + "A" * 200_000,
+        "phone words before runs of numbers": "tel 1 2 3 4 5 6 " * 20_000,
+        "a phone word before one long run": "tel " + "1 " * 200_000,
     }
     for name, text in hostile.items():
         document = scrub(scrubber, text)

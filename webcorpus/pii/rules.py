@@ -135,7 +135,11 @@ CONTEXT_CHARACTERS = 40
 # run whole, then token by token. (Four or fewer may be one number: "18001 0800 0282 878", text relay.)
 MOST_TOKENS = 4
 _NUMBER_TOKEN = r"\(?\d(?:[\d()\-./]*[\d)])?"
-NUMBER_TOKENS = re.compile(rf"(?<!{NOT_CJK_WORD})(?<![+()\-./]){_NUMBER_TOKEN}(?: {_NUMBER_TOKEN}){{{MOST_TOKENS},}}")
+# The first character before the look-behinds (a scan that starts at a digit or '(' skips text fast), then the
+# first token's rest: not a word's or another number's tail.
+NUMBER_TOKENS = re.compile(
+    rf"[(\d](?<=(?<!{NOT_CJK_WORD})(?<![+()\-./]).)(?:[\d()\-./]*[\d)])?(?: {_NUMBER_TOKEN}){{{MOST_TOKENS},}}"
+)
 TOKEN_END = re.compile(r"(?= |\Z)")
 PHONE_SCORE, PHONE_SCORE_WITH_CONTEXT = 0.4, 0.7
 # '+', a country code, then groups: what a number written for callers abroad looks like.
