@@ -170,11 +170,12 @@ def test_long_and_digit_heavy_texts_finish(scrubber):
         "long word then e-mail": "x" * 200_000 + " jane@example.com",
         "IBAN prefixes": "DE89" * 50_000,
         "crypto prefix": "1" + "A" * 200_000,
+        "phone words before runs of numbers": "tel 1 2 3 4 5 6 " * 20_000,
+        "a phone word before one long run": "tel " + "1 " * 200_000,
     }
     for name, text in hostile.items():
         document = scrub(scrubber, text)
         assert document.text, name
-    assert scrubber.stats.errors["long_number_run_not_searched_for_phones"] >= 1
 
 
 def synthetic_corpus(seed: int, documents: int) -> list[str]:
@@ -451,3 +452,81 @@ def test_phone_words_and_international_form_make_a_phone_number(scrubber):
     assert scrub(scrubber, "Hotline: 01805 – 4444 (14 ct)").text == "Hotline: <PHONE_NUMBER> (14 ct)"
     # phonenumbers calls this NANP number invalid (no exchange starts with 1); it is still a contact number.
     assert scrub(scrubber, "Reach me on +1-984-182-0190 today.").text == "Reach me on <PHONE_NUMBER> today."
+
+
+def test_a_v_counts_as_version_only_right_against_the_number(scrubber):
+    assert scrub(scrubber, "Resolve via v 8.8.4.4 first.").text == "Resolve via v <IP_ADDRESS> first."
+    for text in ("Firmware v8.8.4.4 is out.", "Upgrade to version 8.8.4.4 now.", "Build 8.8.4.4 fixed it."):
+        assert scrub(scrubber, text).text == text
+
+
+@pytest.mark.parametrize("label", ["Card:", "CC#", "Kreditkarte:", "Visa=", "(card:"])
+def test_a_card_right_after_a_label_is_found(scrubber, label):
+    assert scrub(scrubber, f"Paid {label}4111111111111111 today.").text == f"Paid {label}<CREDIT_CARD> today."
+
+
+@pytest.mark.parametrize("separator", [".", "\u00a0", "\u202f", "  "])
+def test_cards_and_ibans_grouped_with_dots_no_break_or_double_spaces(scrubber, separator):
+    card = separator.join(["4111", "1111", "1111", "1111"])
+    assert scrub(scrubber, f"Paid with {card} today.").text == "Paid with <CREDIT_CARD> today."
+    iban = separator.join(["DE89", "3704", "0044", "0532", "0130", "00"])
+    assert scrub(scrubber, f"Transfer to {iban} please.").text == "Transfer to <IBAN_CODE> please."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ref 4111111111111111aa in the log.",  # glued to letters
+        "S/N 4111-1111-1111-1111-XY on the label.",  # a serial number
+        "Spare P/N 4111111111111111 in stock.",  # a Luhn-valid part number
+        "Part no. 4111 1111 1111 1111 fits.",
+        "See https://example.com/view?id=4111111111111111 for it.",  # a URL's parameter, not a label
+        "The total was 4111.1111111111111 units.",  # a decimal
+    ],
+)
+def test_card_shaped_serial_and_part_numbers_are_left_alone(scrubber, text):
+    assert scrub(scrubber, text).text == text
+
+
+@pytest.mark.parametrize(("separator", "form", "count"), [(" ", "(415) 555-{}", 90), (" - ", "415-555-{}", 70)])
+def test_every_number_in_a_long_list_of_phone_numbers_is_found(scrubber, separator, form, count):
+    # One run of digits and phone punctuation over LONGEST_PHONE_RUN characters: searched piece by piece.
+    rng = random.Random(count)
+    text = "Call " + separator.join(form.format(rng.randrange(1000, 10_000)) for _ in range(count)) + " now."
+    document = scrub(scrubber, text)
+    assert document.metadata["pii"] == {"PHONE_NUMBER": count}
+    assert document.text == "Call " + separator.join(["<PHONE_NUMBER>"] * count) + " now."
+
+
+def test_long_runs_are_cut_into_overlapping_pieces():
+    from webcorpus.pii.detector import PHONE_PIECE, PIECE_OVERLAP, phone_pieces
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        text = "".join(rng.choice(["1", "22", " ", "-", "(3)", "4444"]) for _ in range(rng.randint(1, 400)))
+        start = rng.randrange(len(text))
+        end = rng.randrange(start, len(text) + 1)
+        pieces = list(phone_pieces(text, start, end))
+        assert pieces[0][0] == start and pieces[-1][1] == end
+        assert all(b - a <= PHONE_PIECE for a, b in pieces)
+        for (_, first_end), (second_start, _) in zip(pieces, pieces[1:]):
+            # The next piece starts at most PIECE_OVERLAP + 1 characters before this one ends, after a space if any.
+            assert first_end - PIECE_OVERLAP - 1 <= second_start < first_end
+            assert second_start == first_end - PIECE_OVERLAP or text[second_start - 1] == " "
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tel 030 2345678 1000 1001 1002 1003", "Tel <PHONE_NUMBER> 1000 1001 1002 1003"),
+        ("Phone: (415) 555 2671 10 11 12", "Phone: <PHONE_NUMBER> 10 11 12"),
+        ("Tel 12.03.2024 1000 1001 1002", "Tel 12.03.2024 1000 1001 1002"),  # a date, even after a phone word
+        ("Rooms 030 2345678 1000 1001 1002", "Rooms 030 2345678 1000 1001 1002"),  # no phone word
+        (
+            "Call 0800 024 8998 or 18001 0800 024 8998 (text relay)",
+            "Call <PHONE_NUMBER> or 18001 0800 024 8998 (text relay)",
+        ),
+    ],
+)
+def test_a_phone_number_followed_by_more_numbers_after_a_phone_word(scrubber, text, expected):
+    assert scrub(scrubber, text).text == expected

@@ -10,6 +10,7 @@ a cheap trigger per entity, a pattern every match of that entity contains:
     PHONE_NUMBER,   a chain of digits joined by at most four of phonenumbers' punctuation characters
     CREDIT_CARD,    (its matcher joins blocks the same way), holding at least as many digits as the
     US_SSN          shortest valid match: 4 for phones (phonenumbers' metadata), 13 for cards, 9 for SSNs
+                    (a chain over LONGEST_PHONE_RUN characters is searched for phones in overlapping pieces)
     IBAN_CODE       two capitals and two digits (country code and check digits)
     CRYPTO          1 or 3 and 25 more address characters (bc1 addresses contain one too)
 
@@ -61,9 +62,14 @@ LANGUAGE = "en"
 CARD_MIN_DIGITS = 13  # presidio's card pattern: 4 + 3 + 3 + 3 digits at least
 SSN_MIN_DIGITS = 9
 PHONE_CACHE_SIZE = 200_000
-# A run of digits and punctuation this long is a table or junk, not a phone number: phonenumbers would
-# spend about a third of a second per kilobyte on it, so it is skipped and counted instead.
+# A run of digits and punctuation longer than this (a list of numbers, a table, junk) is searched for phone
+# numbers piece by piece: pieces of up to PHONE_PIECE characters, cut at a space where there is one, each
+# overlapping the one before by PIECE_OVERLAP (more than any number the matcher returns), so that a number a
+# cut runs through is whole in a neighbour. Pieces are cached like windows, so repeated junk costs little;
+# the stage's time limit bounds the rest.
 LONGEST_PHONE_RUN = 1_000
+PHONE_PIECE = 240
+PIECE_OVERLAP = 60
 
 TOKEN_TRIGGERS = {
     # entity: [(trigger, whitespace-separated tokens the window takes after the hit)]
@@ -442,6 +448,21 @@ def _window_bisect(text: str, spaces: list[int], start: int, end: int, tokens_af
     return left, right
 
 
+def phone_pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """text[start:end] as pieces of up to PHONE_PIECE characters, each ending at a space where there is one, and
+    the next starting after the first space in the last PIECE_OVERLAP characters before that end (or at them)."""
+    while True:
+        stop = min(end, start + PHONE_PIECE)
+        if stop < end:
+            space = text.rfind(" ", start + PIECE_OVERLAP + 2, stop)
+            stop = space if space > 0 else stop
+        yield start, stop
+        if stop == end:
+            return
+        space = text.find(" ", stop - PIECE_OVERLAP - 1, stop)
+        start = space + 1 if space >= 0 else stop - PIECE_OVERLAP
+
+
 def windows_for(text: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
     """Token-aligned windows around (start, end, tokens_after) hits, merged where they overlap or only
     whitespace lies between them (a match may span that whitespace)."""
@@ -487,7 +508,6 @@ class PiiDetector:
         self.phone_recognizer = build_recognizers(["PHONE_NUMBER"], self.phone_regions)[0]
         self.chain = self.shapes.chain(min(self.digit_minimums.values())) if self.digit_minimums else None
         self.phone_cache: dict[str, list[tuple[int, int, float]]] = {}
-        self.skipped_runs = 0  # digit runs longer than LONGEST_PHONE_RUN, not searched for phone numbers
 
     def find(self, text: str) -> list[Any]:
         """presidio RecognizerResults for `text`, as `AnalyzerEngine.analyze` would give them for
@@ -497,6 +517,7 @@ class PiiDetector:
         text = mask_cjk_letters(text)  # CJK letters end a token, as whitespace does (webcorpus/pii/cjk.py)
         hits: list[tuple[int, int, int]] = []
         phone_hits: list[tuple[int, int, int]] = []
+        long_runs: list[tuple[int, int]] = []
         fired: set[str] = set()
         for entity, trigger, tokens_after in self.token_triggers:
             before = len(hits)
@@ -510,11 +531,11 @@ class PiiDetector:
                     if digits < minimum:
                         continue
                     if entity == "PHONE_NUMBER":
-                        if m.end() - m.start() > LONGEST_PHONE_RUN:
-                            self.skipped_runs += 1
-                            continue
                         start, end = self.shapes.widen(text, m.start(), m.end())
-                        phone_hits.append((start, end, 0))
+                        if end - start > LONGEST_PHONE_RUN:
+                            long_runs.append((start, end))
+                        else:
+                            phone_hits.append((start, end, 0))
                     else:
                         hits.append((m.start(), m.end(), 0))
                         fired.add(entity)
@@ -523,6 +544,9 @@ class PiiDetector:
         for a, b in windows_for(text, phone_hits):
             for start, end, score in self._phone_numbers(text[a:b]):
                 results.append(RecognizerResult("PHONE_NUMBER", a + start, a + end, score))
+        for run_start, run_end in long_runs:
+            found = self._phone_numbers_in_long_run(text, run_start, run_end)
+            results += [RecognizerResult("PHONE_NUMBER", start, end, score) for start, end, score in found]
         if hits:
             windows = windows_for(text, hits)
             compact = "\n".join(text[a:b] for a, b in windows)
@@ -539,6 +563,16 @@ class PiiDetector:
                     results.append(result)
         results = [r for r in results if r.score >= self.score_threshold]
         return sorted(EntityRecognizer.remove_duplicates(results), key=lambda r: (r.start, r.end, r.entity_type))
+
+    def _phone_numbers_in_long_run(self, text: str, start: int, end: int) -> set[tuple[int, int, float]]:
+        """Phone numbers in text[start:end], piece by piece (`phone_pieces`). A match that touches a cut may
+        be a number cut short; the neighbour that overlaps the cut holds it whole."""
+        found = set()
+        for a, b in phone_pieces(text, start, end):
+            for match_start, match_end, score in self._phone_numbers(text[a:b]):
+                if (match_start > 0 or a == start) and (match_end < b - a or b == end):
+                    found.add((a + match_start, a + match_end, score))
+        return found
 
     def _phone_numbers(self, window: str) -> list[tuple[int, int, float]]:
         return _cached(self.phone_cache, window, self._find_phone_numbers)

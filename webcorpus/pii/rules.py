@@ -5,16 +5,19 @@ presidio's card pattern misses real networks and lengths (19-digit Visa, 12-digi
 phonenumbers, lenient) takes dates, page ranges and issue numbers for German phone numbers. Here:
 
 - cards: every major network's prefixes and lengths (`CARD_NETWORKS`), Luhn-checked, digits written
-  together or in groups of 2 to 8 joined by one space or dash, not named as an order or tracking number
-  (order no., 订单号, 注文番号, 주문번호);
-- IBANs: any case, with or without spaces, the country's length (`IBAN_LENGTHS`, the SWIFT registry) and
-  the ISO 7064 mod-97 checksum;
+  together or in groups joined by one kind of separator (one or two spaces, no-break spaces, a dash or a
+  dot), not glued to letters after them, not named as an order, tracking, part or serial number (order
+  no., P/N, S/N, 订单号, 注文番号, 주문번호); a label glued before them is fine (Card:4111..., CC#4111...);
+- IBANs: any case, together or in groups joined as cards' are, the country's length (`IBAN_LENGTHS`, the
+  SWIFT registry) and the ISO 7064 mod-97 checksum;
 - phone numbers: presidio's matches, less those shaped like a date, a range of small numbers, a year, an
   issue number (35/2023), a decimal (16410.54) or a page or catalogue reference (S. 12, Nr. 4711); a
   phone word nearby (tel, phone, fax, Kontakt, 电话, 携帯, 연락처...) or the '+' international form keeps
   a match that is not a date, and raises its score. International numbers phonenumbers calls invalid
-  (+1-984-182-0190) are contact numbers too. Full-width digits and punctuation (０９０－１２３４－５６７８,
-  ２０２４／０３／１５) are judged as their ASCII forms; the replacement covers the characters as written.
+  (+1-984-182-0190) are contact numbers too, and so is a number after a phone word that more numbers follow
+  (Tel 030 2345678 1000 1001 1002), which phonenumbers' matcher reads on past. Full-width digits and
+  punctuation (０９０－１２３４－５６７８, ２０２４／０３／１５) are judged as their ASCII forms; the
+  replacement covers the characters as written.
 
 A Chinese, Japanese or Korean letter right before a number is not part of an identifier: those scripts
 put no space between a word and a number (webcorpus/pii/cjk.py).
@@ -24,8 +27,9 @@ Measured recall and precision, against presidio: docs/pii.md.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from webcorpus.pii.cjk import NOT_CJK_WORD
 
@@ -43,11 +47,19 @@ CARD_NETWORKS: dict[str, tuple[tuple[tuple[str, str], ...], frozenset[int]]] = {
     "mir": ((("2200", "2204"),), frozenset(range(16, 20))),
     "uatp": ((("1", "1"),), frozenset({15})),
 }
-# Digits together or in groups joined by one space or dash; not inside a longer run of digits.
-CARD_CANDIDATE = re.compile(r"(?<![\d\-])(?<!\d )\d(?:[ \-]?\d){11,18}(?![\d])(?![ \-]\d)")
-CARD_GROUPS = re.compile(r"[ \-]")
-DIGIT_RUN = re.compile(r"\d[\d \-]{11,}")
+# What joins a card's or an IBAN's groups: one or two spaces (no-break ones too, as HTML writes them), a dash or a dot.
+_GROUP_SEPARATOR = r"[ \u00a0\u202f]{1,2}|[\-.]"
+# Digits together or in groups joined by separators; not inside a longer run of digits.
+CARD_CANDIDATE = re.compile(
+    rf"(?<![\d\-])(?<!\d[ \u00a0\u202f.])(?<!\d[ \u00a0\u202f]{{2}})\d(?:(?:{_GROUP_SEPARATOR})?\d){{11,18}}"
+    rf"(?!\d)(?!(?:{_GROUP_SEPARATOR})\d)"
+)
+CARD_GROUPS = re.compile(_GROUP_SEPARATOR)
+DIGIT_RUN = re.compile(r"\d[\d \-.\u00a0\u202f]{11,}")
 NOT_BEFORE_CARD = re.compile(rf"{NOT_CJK_WORD}|[/=:.#?&+]")  # inside a URL, an identifier or a decimal
+# ... unless it is a label's end: a word and ':', '#' or '=' right before the digits (Card:4111..., CC#4111...).
+LABEL_BEFORE_CARD = re.compile(r"(?<![^\s(\[\"'])[^\W\d_]{1,30}[:#=]$")
+NOT_AFTER_CARD = re.compile(rf"-?{NOT_CJK_WORD}")  # glued to letters: 4111111111111111aa, ...-1111-XY
 
 # SWIFT's IBAN registry: country code -> IBAN length.
 IBAN_LENGTHS = {
@@ -63,6 +75,7 @@ IBAN_LENGTHS = {
 }  # fmt: skip
 # The check digits of an IBAN, after its two-letter country code: a scan that starts at digits skips
 # ordinary text much faster than one starting at letters.
+IBAN_SEPARATOR = re.compile(_GROUP_SEPARATOR)
 IBAN_CHECK_DIGITS = re.compile(r"\d\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d\d)")
 
 # Phone candidates that are something else.
@@ -99,8 +112,8 @@ REFERENCE_BEFORE = re.compile(
 # Words that make a long Luhn-valid number an order or tracking number, not a card, just before it: one digit
 # string in ten passes Luhn, and Maestro takes 12 to 19 digits after 50 or 56-69.
 ORDER_BEFORE = re.compile(
-    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice)(?:\s?(?:no|nr|number|id)\.?)?"
-    rf"|{_CJK_ORDER_WORDS})\s*[:.：#]?\s*$",
+    rf"(?:{_START}(?:order|bestellnummer|bestell-?nr|sku|tracking|invoice|p/n|s/n|pn|sn|mpn|part|serial|model"
+    rf"|item|article|artikel|ean|upc|gtin)(?:\s?(?:no|nr|number|nummer|id)\.?)?|{_CJK_ORDER_WORDS})\s*[:.：#=]?\s*$",
     re.IGNORECASE,
 )
 PHONE_CONTEXT = re.compile(
@@ -117,6 +130,17 @@ PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 CONTEXT_CHARACTERS = 40
+# More numbers in a row, joined by spaces, than one phone number is written in: "030 2345678 1000 1001 1002".
+# After a phone word, the first tokens may be a phone number that phonenumbers' matcher misses: it reads the
+# run whole, then token by token. (Four or fewer may be one number: "18001 0800 0282 878", text relay.)
+MOST_TOKENS = 4
+_NUMBER_TOKEN = r"\(?\d(?:[\d()\-./]*[\d)])?"
+# The first character before the look-behinds (a scan that starts at a digit or '(' skips text fast), then the
+# first token's rest: not a word's or another number's tail.
+NUMBER_TOKENS = re.compile(
+    rf"[(\d](?<=(?<!{NOT_CJK_WORD})(?<![+()\-./]).)(?:[\d()\-./]*[\d)])?(?: {_NUMBER_TOKEN}){{{MOST_TOKENS},}}"
+)
+TOKEN_END = re.compile(r"(?= |\Z)")
 PHONE_SCORE, PHONE_SCORE_WITH_CONTEXT = 0.4, 0.7
 # '+', a country code, then groups: what a number written for callers abroad looks like.
 INTERNATIONAL = re.compile(rf"(?<!{NOT_CJK_WORD})(?<!\+)\+\d{{1,3}}(?:[ .\-]?\(?\d{{1,5}}\)?){{2,6}}(?![\d])")
@@ -153,13 +177,18 @@ def find_cards(text: str) -> Iterator[tuple[int, int]]:
 
 def _cards_in(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     for found in CARD_CANDIDATE.finditer(text, start, end):
+        before = max(0, found.start() - CONTEXT_CHARACTERS)
         if found.start() and NOT_BEFORE_CARD.match(text, found.start() - 1):
-            continue
-        if ORDER_BEFORE.search(text, max(0, found.start() - CONTEXT_CHARACTERS), found.start()):
+            if not LABEL_BEFORE_CARD.search(text, before, found.start()):
+                continue
+        if NOT_AFTER_CARD.match(text, found.end()) or ORDER_BEFORE.search(text, before, found.start()):
             continue
         value = found.group()
         groups = CARD_GROUPS.split(value)
-        if len(groups) > 1 and (len(groups[0]) not in (4, 6) or len(set(CARD_GROUPS.findall(value))) > 1):
+        separators = set(CARD_GROUPS.findall(value))
+        if len(groups) > 1 and (len(groups[0]) not in (4, 6) or len(separators) > 1):
+            continue
+        if separators == {"."} and len(groups) < 3:  # a decimal: 4111.1111111111111
             continue
         digits = "".join(groups)
         if card_network(digits) and luhn_valid(digits):
@@ -173,7 +202,8 @@ def iban_valid(iban: str) -> bool:
 
 
 def find_ibans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of IBANs in any case, written together or in groups joined by single spaces or dashes."""
+    """Spans of IBANs in any case, written together or in groups joined by one or two (no-break) spaces, dashes
+    or dots."""
     for found in IBAN_CHECK_DIGITS.finditer(text):
         start = found.start() - 2
         country = text[start : found.start()].upper()
@@ -187,10 +217,12 @@ def find_ibans(text: str) -> Iterator[tuple[int, int]]:
                 characters.append(text[i].upper())
                 count += 1
                 end = i = i + 1
-            elif text[i] in " -" and i + 1 < len(text) and text[i + 1].isascii() and text[i + 1].isalnum():
-                i += 1
             else:
-                break
+                separator = IBAN_SEPARATOR.match(text, i)
+                after = separator.end() if separator else i
+                if after == i or after == len(text) or not (text[after].isascii() and text[after].isalnum()):
+                    break
+                i = after
         followed = end < len(text) and text[end].isascii() and text[end].isalnum()
         if count == length and not followed and iban_valid("".join(characters)):
             yield start, end
@@ -238,3 +270,34 @@ def find_international_numbers(text: str) -> Iterator[tuple[int, int]]:
         digits = sum(c.isdigit() for c in found.group())
         if 8 <= digits <= 15 and (not found.group().startswith("+1") or digits == 11):
             yield found.start(), found.end()
+
+
+def find_numbers_after_phone_words(text: str, regions: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """After a phone word (tel, phone, 电话 ...), the leading tokens of a run of numbers that are a phone number,
+    and no date: "Tel 030 2345678 1000 1001 1002" holds "030 2345678". Of the readings valid in one of `regions`, the
+    one valid in most of them, then the shortest (Germany's numbering takes "(415) 555" and "(415) 555 2671 10"
+    too; seven of the default regions take "(415) 555 2671")."""
+    for run in NUMBER_TOKENS.finditer(text):
+        start = run.start()
+        if not PHONE_CONTEXT.search(text[max(0, start - CONTEXT_CHARACTERS) : start].translate(ASCII_FORMS)):
+            continue
+        ends = [start + m.start() for m in TOKEN_END.finditer(run.group())][:MOST_TOKENS]
+        agreeing = {end: _regions_where_valid(text[start:end], tuple(regions)) for end in ends}
+        end = max(ends, key=lambda e: (agreeing[e], -e))
+        if agreeing[end] and phone_verdict(text, start, end):
+            yield start, end
+
+
+@functools.lru_cache(maxsize=100_000)
+def _regions_where_valid(value: str, regions: tuple[str, ...]) -> int:
+    import phonenumbers
+
+    if not 6 <= sum(c.isdigit() for c in value) <= 15:  # shorter or longer than a phone number with its prefix
+        return 0
+    valid = 0
+    for region in regions:
+        try:
+            valid += phonenumbers.is_valid_number(phonenumbers.parse(value, region))
+        except phonenumbers.NumberParseException:
+            continue
+    return valid

@@ -9,6 +9,7 @@ a cheap trigger says they can match, and gets the same spans as a plain `Analyze
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import re
 import zlib
@@ -37,8 +38,9 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 }
 # Entities found by our own rules instead of presidio's recognizers: entity -> (finder, score).
 OWN_RULES = {"CREDIT_CARD": (rules.find_cards, 1.0), "IBAN_CODE": (rules.find_ibans, 1.0)}
-# Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v 10.0.0.1").
-VERSION_BEFORE = re.compile(r"(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bfirmware|\bupdate)\s*$", re.IGNORECASE)
+# Words that make a dotted quad a version number, not an address ("version 1.2.3.4", "v10.0.0.1"). A "v" counts only
+# right against the number: "via v 8.8.4.4" names an address.
+VERSION_BEFORE = re.compile(r"(?:\bv|\b(?:ver\.?|version|release|build|firmware|update)\s*)$", re.IGNORECASE)
 
 
 class PiiScrubber(Filter):
@@ -61,7 +63,8 @@ class PiiScrubber(Filter):
         "replacement": "'placeholder' writes fixed look-alike values (email@example.com, 192.0.2.1, ...), as FineWeb "
         "did; 'tag' writes <EMAIL_ADDRESS> and so on.",
         "public_ips_only": "Leave private, loopback and reserved IP addresses alone, as FineWeb did.",
-        "skip_version_numbers": "Leave dotted quads after 'version', 'v', 'release' or 'build' alone.",
+        "skip_version_numbers": "Leave dotted quads after 'version', 'release' or 'build', or 'v' right "
+        "against them (v1.2.3.4), alone.",
         "phone_regions": "Regions whose phone number formats are recognised (ISO codes; default: presidio's eight, "
         "US GB DE FR IL IN CA BR, and CN JP KR).",
         "timeout": "Seconds one document's scan may take; a document not scanned in time is dropped as "
@@ -110,8 +113,10 @@ class PiiScrubber(Filter):
         except ValueError as error:
             raise OptionError(f"pii: {error}") from None
         self.own_rules = [(entity, finder, score) for entity, (finder, score) in OWN_RULES.items() if entity in wanted]
-        if "PHONE_NUMBER" in wanted:  # international numbers phonenumbers calls invalid
-            self.own_rules.append(("PHONE_NUMBER", rules.find_international_numbers, rules.PHONE_SCORE_WITH_CONTEXT))
+        if "PHONE_NUMBER" in wanted:  # international numbers phonenumbers calls invalid, numbers it reads on past
+            after_words = functools.partial(rules.find_numbers_after_phone_words, regions=tuple(regions))
+            for finder in (rules.find_international_numbers, after_words):
+                self.own_rules.append(("PHONE_NUMBER", finder, rules.PHONE_SCORE_WITH_CONTEXT))
 
     def find(self, text: str) -> list[Any]:
         """The matches that will be replaced: presidio's results after our IP and phone rules, plus our own
@@ -160,15 +165,12 @@ class PiiScrubber(Filter):
 
     def filter(self, document: Document) -> str | None:
         text = document.text
-        skipped = self.detector.skipped_runs
         try:
             with time_limit(self.timeout):
                 matches = self.find(text)
         except TimeLimitExceeded:  # never passed on unscrubbed: a scan that did not finish drops the document
             self.stats.errors["pii_timeout"] += 1
             return "pii_timeout"
-        if self.detector.skipped_runs > skipped:
-            self.stats.errors["long_number_run_not_searched_for_phones"] += self.detector.skipped_runs - skipped
         if not matches:
             return None
         pieces, position, counts = [], 0, {}
