@@ -57,7 +57,7 @@ def steps_markdown() -> str:
             continue
         lines += ["| option | type | default | what it does |", "|---|---|---|---|"]
         for spec in options:
-            kind = spec.type_name() + (f", at least {spec.minimum:g}" if spec.minimum is not None else "")
+            kind = spec.type_name() + (f", {spec.bounds}" if spec.bounds else "")
             cells = [f"`{spec.name}`", kind, f"`{_default(spec.default)}`", spec.help]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -103,14 +103,20 @@ class OptionSpec:
             return value
         raise OptionError(f"'{self.name}' must be {self.type_name()}, got {value!r}")
 
+    @property
+    def bounds(self) -> str | None:
+        """The allowed range in words ("between 0 and 1", "at least 1"), or None."""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"between {low:g} and {high:g}"
+        if low is not None or high is not None:
+            return f"at least {low:g}" if low is not None else f"at most {high:g}"
+        return None
+
     def _in_range(self, value: float) -> float:
         low, high = self.minimum, self.maximum
         if (low is not None and value < low) or (high is not None and value > high):
-            if low is not None and high is not None:
-                bound = f"between {low:g} and {high:g}"
-            else:
-                bound = f"at least {low:g}" if low is not None else f"at most {high:g}"
-            raise OptionError(f"'{self.name}' must be {bound}, got {value!r}")
+            raise OptionError(f"'{self.name}' must be {self.bounds}, got {value!r}")
         return value
 
 
