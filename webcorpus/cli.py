@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from webcorpus import __version__
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 
@@ -308,7 +309,7 @@ def run(
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
     click.echo(f"per-step figures: {result.output / 'stats.json'}")
-    if (result.output / "report.html").is_file():
+    if run_folder.report(result.output).is_file():
         click.echo(f"report: {result.output / 'report.html'}")
     if piece is not None and not result.failed:
         click.echo(f"slice {piece} done; once every slice is: webcorpus run {pipeline} --merge 'RUN_DIRS' -o OUT")
@@ -368,8 +369,8 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
 
     run = Path(run_dir)
     if kept:
-        summary = json.loads((run / "stats.json").read_text()) if (run / "stats.json").is_file() else {}
-        samples = list(kept_samples(Path(summary.get("final_data") or run / "data"), count))
+        summary = json.loads(run_folder.stats(run).read_text()) if run_folder.stats(run).is_file() else {}
+        samples = list(kept_samples(Path(summary.get("final_data") or run_folder.data(run)), count))
     else:
         steps = removed_files(run)
         if not steps:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webcorpus.parquet import shard_paths
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.step import NO_LANGUAGE
 
 # Upper bounds (characters) of the length histogram's buckets; the last one is open.
@@ -32,7 +33,7 @@ def corpus_folders(patterns: Sequence[str]) -> list[Path]:
         if not matches:
             raise FileNotFoundError(f"{pattern}: no file or folder matches")
         for match in map(Path, matches):
-            summary = match / "stats.json"
+            summary = run_folder.stats(match)
             final = json.loads(summary.read_text(encoding="utf-8")).get("final_data") if summary.is_file() else None
             folders.append(Path(final) if final else match)
     return folders
@@ -43,7 +44,7 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     corpus: the documents the last step that wrote documents wrote, never those of earlier steps too."""
     from webcorpus.tokens.shards import shard_files
 
-    run_summary = Path(folder) / "stats.json"
+    run_summary = run_folder.stats(Path(folder))
     if run_summary.is_file():
         summary = json.loads(run_summary.read_text(encoding="utf-8"))
         final = summary.get("final_data")

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from webcorpus.atomic import atomic_path
+from webcorpus.pipeline import run_folder
 
 PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError)
 DEFAULT_READ_TIMEOUT_S = 60.0
 # Files written beside a file that is pushed by its name alone (webcorpus/tokens/bpe.py writes them).
-COMPANIONS = {"tokenizer.json": ("tokenizer_config.json", "special_tokens_map.json")}
+COMPANIONS = {run_folder.TOKENIZER: ("tokenizer_config.json", "special_tokens_map.json")}
 
 
 def read_timeout_s() -> float:

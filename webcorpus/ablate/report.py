@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import atomic_path
+from webcorpus.pipeline import run_folder
 from webcorpus.report import plots
 from webcorpus.report.html import CSS
 
@@ -39,7 +40,7 @@ def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
         "<th>documents</th><th>training tokens</th><th>repeated</th><th>differs by</th></tr>"
         f"{rows}</table><h2>Training loss and scores</h2>{figure}</body></html>\n"
     )
-    target = output / "report.html"
+    target = run_folder.report(output)
     with atomic_path(target) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     return target

@@ -33,6 +33,7 @@ from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
 from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
 from webcorpus.parquet import input_shards, row_to_document
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
@@ -206,13 +207,13 @@ def filter_phase(
     """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id),
     and the removed rows under OUTPUT/removed/ when `keep_removed`."""
     name = shard.name
-    marker = output / ".progress" / f"dedup_{shard_index:05d}"
+    marker = run_folder.marker(output, f"dedup_{shard_index:05d}")
     if marker.exists():
         return int(marker.read_text())
     table = pq.read_table(shard)
     keep_mask = np.ones(table.num_rows, dtype=bool)
     keep_mask[list(drop)] = False
-    removed = ExclusionWriter(output / "removed" / MinHashDedup.name / f"{Path(name).stem}.jsonl.gz")
+    removed = ExclusionWriter(run_folder.removed(output, MinHashDedup.name, Path(name).stem))
     if drop and keep_removed:
         for row_index in sorted(drop):
             document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
@@ -220,7 +221,7 @@ def filter_phase(
             document.metadata["duplicate_of"] = keeper_id
             document.metadata["cluster"] = keeper
             removed(document, f"{MinHashDedup.name}:near_duplicate")
-    with atomic_path(output / "data" / name) as tmp:
+    with atomic_path(run_folder.data(output) / name) as tmp:
         pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
     removed.close()
     _mark(marker, str(len(drop)))
@@ -305,4 +306,4 @@ def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup,
         f"minhash_dedup: {documents} documents in {n} shards, {summary['candidate_pairs']} "
         f"candidate pairs, removed {summary['removed']} -> {output / 'data'}"
     )
-    return {**summary, "data": str(output / "data"), "line": line}
+    return {**summary, "data": str(run_folder.data(output)), "line": line}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.registry import step_class
 from webcorpus.pipeline.step import Step
@@ -77,7 +78,7 @@ def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[
     planned: list[PlannedStep] = []
     passes: list[DocumentPass | CorpusPass] = []
     pending: list[PlannedStep] = []
-    removed = output / "removed" if config.removed else None
+    removed = output / run_folder.REMOVED if config.removed else None
 
     def close_document_pass() -> None:
         if not pending:

@@ -1,14 +1,6 @@
 """The runner: a pipeline's passes in order, on an executor (worker processes here, or Ray).
 
-Run folder:
-    data/NNNNN_SSSSS.parquet       the first pass's documents (input file NNNNN, shard SSSSS)
-    .progress/NNNNN.json           written last, when input file NNNNN is completely done
-    removed/STEP/NNNNN.jsonl.gz    documents STEP dropped from file (or shard) NNNNN, with the reason
-    STEP/                          a corpus step's output (minhash_dedup/data/, tokens/; tokenizer.json
-                                   at the top), or a later document pass's, named after its first step
-                                   (pii/data/, pii/.progress/)
-    stats.json                     every step's counts, in pipeline order
-    report.html                    the run report (webcorpus/report/)
+Where every file of the run folder lives: run_folder.py.
 
 A run whose documents all get dropped still finishes: the steps after the one that emptied the corpus are
 not run (marked "not run: no documents" in the table and stats.json, so a rerun does the same), stats.json
@@ -37,6 +29,7 @@ from typing import Any
 from webcorpus import storage
 from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
 from webcorpus.parquet import input_shards, language_counts
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import LocalExecutor, RayExecutor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
@@ -180,7 +173,7 @@ class _Run:
         self.failed: list[str] = []
         self.local: DocumentPassRunner | None = None
         self.inputs: list[Path | str] = []
-        self.data = [self.output / "data"]  # where the documents are now
+        self.data = [run_folder.data(self.output)]  # where the documents are now
         self.documents = 0  # how many documents `data` holds
         self.shard_bytes: dict[str, int] = {}  # a slice's first-pass shards and their sizes, for --merge
 
@@ -194,12 +187,13 @@ class _Run:
                 raise ValueError(f"{self.config.path}: --merge needs a corpus step to run over the slices")
             runs = merged_runs(merge, self.first.fingerprint)
             for run in runs:
-                summary = json.loads((run / "stats.json").read_text(encoding="utf-8"))
+                summary = json.loads(run_folder.stats(run).read_text(encoding="utf-8"))
                 self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
                 for step, stats in zip(self.first.steps, summary["steps"]):
                     self.report(step).stats.merge(stats)
             # A slice that kept nothing (or had no input file) may have no shards, or no data/ at all.
-            self.data = [run / "data" for run in runs if any((run / "data").glob("*.parquet"))] or self.data
+            with_shards = [run_folder.data(run) for run in runs if any(run_folder.data(run).glob("*.parquet"))]
+            self.data = with_shards or self.data
             self.documents = self.report(self.first.steps[-1]).stats.kept
             self.passes = self.passes[1:]
         else:
@@ -235,8 +229,8 @@ class _Run:
         summary = run_summary(result, self.config, self.first.fingerprint)
         if self.shard is not None:  # what --merge checks the slice against
             summary |= {"inputs": input_list_record(self.first, self.inputs), "shard_bytes": self.shard_bytes}
-        write_json(self.output / "stats.json", summary)
-        written = [self.output / "stats.json"]
+        write_json(run_folder.stats(self.output), summary)
+        written = [run_folder.stats(self.output)]
         from webcorpus.report.html import write_report  # matplotlib: loaded only when a run has finished
 
         try:
@@ -281,7 +275,7 @@ class _Run:
         if is_first:
             self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
         finished = []
-        progress = unit.root / ".progress"
+        progress = run_folder.progress(unit.root)
         written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
         for task in tasks:  # in input order, whether finished now or before, so the totals never depend on it
             marker = progress / f"{task.key}.json"
@@ -292,9 +286,9 @@ class _Run:
                 self.report(step).stats.merge(stats)
             if is_first and self.shard is not None:
                 for name in recorded["shards"]:
-                    self.shard_bytes[name] = (unit.root / "data" / name).stat().st_size
+                    self.shard_bytes[name] = (run_folder.data(unit.root) / name).stat().st_size
             if self.mirror is not None:  # only finished tasks' files, each task's marker after its outputs
-                finished += [unit.root / "data" / name for name in recorded["shards"]]
+                finished += [run_folder.data(unit.root) / name for name in recorded["shards"]]
                 if unit.removed is not None:
                     finished += [unit.removed / step.folder / f"{task.key}.jsonl.gz" for step in unit.steps]
                 finished.append(marker)
@@ -302,8 +296,8 @@ class _Run:
             self.mirror.push(finished)
         for step in unit.steps:
             if step.role == "write":
-                self.report(step).output = str(unit.root / "data")
-        self.data, self.documents = [unit.root / "data"], self.report(unit.steps[-1]).stats.kept
+                self.report(step).output = str(run_folder.data(unit.root))
+        self.data, self.documents = [run_folder.data(unit.root)], self.report(unit.steps[-1]).stats.kept
 
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
@@ -314,7 +308,7 @@ def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
     slices: dict[int, Path] = {}
     first: tuple[Path, dict[str, Any], int] | None = None  # a run, its input list record and its N
     for run in runs:
-        summary_path = run / "stats.json"
+        summary_path = run_folder.stats(run)
         if not summary_path.is_file():
             raise ValueError(f"{run}: not a finished run folder (no stats.json)")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -360,11 +354,11 @@ def _check_slice_shards(run: Path, summary: dict[str, Any], index: int, count: i
     """Every input file of slice `index`/`count` has its progress marker, and every shard a marker lists is
     in data/ with the size it had when the slice finished."""
     for file_index in range(index, summary["inputs"]["files"], count):
-        marker = run / ".progress" / f"{file_index:05d}.json"
+        marker = run_folder.task_marker(run, f"{file_index:05d}")
         if not marker.is_file():
             raise ValueError(f"{marker}: missing, so input file {file_index} of this slice is not done; rerun it")
         for name in _read_marker(marker)["shards"]:
-            shard, recorded = run / "data" / name, summary["shard_bytes"].get(name)
+            shard, recorded = run_folder.data(run) / name, summary["shard_bytes"].get(name)
             if not shard.is_file():
                 raise ValueError(
                     f"{shard}: missing (listed by {marker}); copy it back, or delete the marker and rerun the slice"
@@ -395,7 +389,7 @@ def _check_folder(output: Path) -> None:
 def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:
     """The indices of the tasks an earlier run finished (their markers checked against this run); one
     listing of the markers' folder instead of a look-up per task."""
-    progress = unit.root / ".progress"
+    progress = run_folder.progress(unit.root)
     written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
     done = set()
     for task in tasks:

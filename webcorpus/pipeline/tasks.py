@@ -14,6 +14,7 @@ from typing import Any
 
 from webcorpus.atomic import write_json
 from webcorpus.document import Document
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.plan import DocumentPass
 from webcorpus.pipeline.step import Reader, Writer
@@ -42,7 +43,7 @@ class DocumentPassRunner:
         self.reader, self.writer = reader, writer
 
     def outputs_of(self, task: Task) -> list[Path]:
-        found = list((self.spec.root / "data").glob(f"{task.key}_*.parquet"))
+        found = list(run_folder.data(self.spec.root).glob(f"{task.key}_*.parquet"))
         if self.spec.removed is not None:
             for step in self.spec.steps:
                 found += list((self.spec.removed / step.folder).glob(f"{task.key}.jsonl.gz"))
@@ -59,7 +60,7 @@ class DocumentPassRunner:
                 exclusion = ExclusionWriter(self.spec.removed / planned.folder / f"{task.key}.jsonl.gz")
                 step.on_drop = exclusion
                 exclusions.append(exclusion)
-        self.writer.open(self.spec.root / "data", task.key)
+        self.writer.open(run_folder.data(self.spec.root), task.key)
         clocks = [[0.0] for _ in self.steps]
         try:
             stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
@@ -79,7 +80,7 @@ class DocumentPassRunner:
             step.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
             stats.append({"step": step.name, **step.stats.to_dict()})
         write_json(
-            self.spec.root / ".progress" / f"{task.key}.json",
+            run_folder.task_marker(self.spec.root, task.key),
             {
                 "input": self.spec.input_name(task.path),
                 "config": self.spec.fingerprint,

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import atomic_path
+from webcorpus.pipeline import run_folder
 from webcorpus.report import plots
 from webcorpus.report.samples import dropped_samples, kept_samples
 from webcorpus.report.text import clip
 
-REPORT_NAME = "report.html"
+REPORT_NAME = run_folder.REPORT
 SAMPLE_CHARACTERS = 400
 TOP = 15
 LANGUAGE_COLUMNS = 8  # languages in the per-step table; the rest are summed as OTHER
@@ -51,7 +52,7 @@ def write_report(run: Path) -> Path:
 
 
 def build_report(run: Path) -> str:
-    stats_file = run / "stats.json"
+    stats_file = run_folder.stats(run)
     if not stats_file.is_file():
         raise FileNotFoundError(f"{stats_file}: no stats.json (is {run} the output folder of a finished run?)")
     summary = json.loads(stats_file.read_text(encoding="utf-8"))

@@ -22,6 +22,7 @@ from typing import Any
 
 from webcorpus.atomic import atomic_open, atomic_path
 from webcorpus.parquet import input_shards, read_texts
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.step import CorpusContext, CorpusStep
 
 END_OF_TEXT = "<|endoftext|>"
@@ -56,7 +57,7 @@ class TrainTokenizer(CorpusStep):
         f"Train a byte-level BPE tokenizer (GPT-2 pre-tokenisation, {END_OF_TEXT} = id 0) on a folder of "
         "Parquet shards; 1% of the documents, by id hash, are held out to measure compression."
     )
-    output_name = "tokenizer.json"
+    output_name = run_folder.TOKENIZER
     output_is_file = True
     option_minimum = {"vocab_size": 257, "max_characters": 1, "min_frequency": 1}
     option_help = {

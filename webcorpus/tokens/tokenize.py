@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
 from webcorpus.parquet import input_shards
+from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusContext, CorpusStep
 from webcorpus.tokens.bpe import (
@@ -132,7 +133,7 @@ class _SplitWriter:
         name = f"{self.prefix}_{self.split}_{self.number:06d}.bin"
         if name not in self.done:
             write_shard(self.folder / name, self.buffer[: self.filled], np.asarray(self.starts, dtype=np.int64))
-            with atomic_open(self.folder / ".progress" / f"{name}.json") as f:
+            with atomic_open(run_folder.marker(self.folder, f"{name}.json")) as f:
                 json.dump({"tokens": self.filled}, f)
         self.written.append(name)
         self.tokens += self.filled
@@ -156,7 +157,7 @@ def tokenize_corpus(
     names = ("shard_tokens", "val_tokens", "format", "prefix", "batch_documents", "end_of_text")
     options = {k: getattr(settings, k) for k in names}
     fingerprint = input_fingerprint(sources, options, tokenizer_path.read_bytes())
-    marker = out / ".progress" / "settings.json"
+    marker = run_folder.marker(out, "settings.json")
     if marker.exists():
         if json.loads(marker.read_text())["fingerprint"] != fingerprint:
             raise ValueError(f"{out}: holds tokens made from other input or settings; use a new folder or delete it")
@@ -165,7 +166,7 @@ def tokenize_corpus(
     with atomic_open(marker) as f:
         json.dump({"fingerprint": fingerprint}, f)
     remove_stale_tmp(out)  # half-written shards of an interrupted run
-    done = {p.name.removesuffix(".json") for p in (out / ".progress").glob("*.bin.json")}
+    done = {p.name.removesuffix(".json") for p in run_folder.progress(out).glob("*.bin.json")}
 
     start = time.perf_counter()
     engines: set[str] = set()
@@ -196,9 +197,9 @@ def tokenize_corpus(
             split: {"shards": len(w.written), "tokens": w.tokens, "documents": w.documents}
             for split, w in writers.items()
         }
-    with atomic_path(out / "tokenizer.json") as tmp:
+    with atomic_path(out / run_folder.TOKENIZER) as tmp:
         tmp.write_bytes(tokenizer_path.read_bytes())
-    write_transformers_files(out / "tokenizer.json", settings.end_of_text)
+    write_transformers_files(out / run_folder.TOKENIZER, settings.end_of_text)
     with atomic_open(out / "tokens.json") as f:  # no timings in it: reruns give identical files
         json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
     summary["seconds"] = round(time.perf_counter() - start, 2)
