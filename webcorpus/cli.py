@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
 from webcorpus import __version__
 from webcorpus.pipeline import run_folder
+from webcorpus.pipeline.config import ExecutorName
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 
@@ -247,7 +248,9 @@ def _corpus_command(step_class: type) -> click.Command:
 @click.option("--shard", metavar="I/N", help="Run only slice I of N of the input files, up to the first corpus step.")
 @click.option("--merge", multiple=True, metavar="RUN_DIRS", help="Run the rest over these --shard runs (glob).")
 @click.option(
-    "--executor", type=click.Choice(["local", "ray"]), help="Where the work runs (default: the YAML's, else local)."
+    "--executor",
+    type=click.Choice(get_args(ExecutorName)),
+    help="Where the work runs (default: the YAML's, else local).",
 )
 @click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")
 @click.option("--staging", type=click.Path(file_okay=False), help="Local folder for an s3:// output's work.")

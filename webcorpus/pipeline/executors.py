@@ -5,6 +5,10 @@ function over a corpus step's units (`map`: MinHash signatures per shard, bucket
 the filter per shard; tokenizer training as one unit). The output cannot tell them apart: each task or
 unit writes its own files atomically and deletes what an interrupted attempt left, so where it ran, in
 which order, or how often it was retried never shows.
+
+The contract is `Executor` below: the runner calls nothing else, and a new executor (a Slurm or Kubernetes
+one) is a class with these four methods, made by `make_executor` for the name the YAML's `executor:` uses
+(`config.ExecutorName`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Protocol
 
 from webcorpus.pipeline.config import ExecutorName
 from webcorpus.pipeline.plan import DocumentPass
@@ -27,6 +31,29 @@ Failures = list[tuple[Task, str]]  # (task, the last line of its error)
 WORKER_DIED = "a worker process died while this file was in progress"
 # Document tasks submitted and not finished, per worker (local) or per CPU of the cluster (Ray).
 TASKS_IN_FLIGHT_PER_WORKER = 2
+
+
+class Executor(Protocol):
+    """How the runner drives where the work runs.
+
+    - `run_tasks(unit, pending, bar, runner)`: run each of a document pass's pending tasks once (any order,
+      any place); tick `bar` per finished task; return the failed ones with the last line of their error.
+      `runner` is the pass's steps already built in this process, for an executor that runs tasks here.
+    - `map(function, *iterables)`: `function` over the zipped iterables, results in order, a bounded number
+      in flight (a corpus step's units: each writes its own outputs and markers).
+    - `call(function, *arguments)`: one unit somewhere, its result back.
+    - `close()`: give back what the executor started (worker processes, a local Ray).
+    """
+
+    def run_tasks(
+        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+    ) -> Failures: ...
+
+    def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]: ...
+
+    def call(self, function: Callable[..., Any], *arguments: Any) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class LocalExecutor:
@@ -206,5 +233,8 @@ def run_document_task(spec: DocumentPass, task: Task) -> tuple[str | None, int]:
     return None, stats[0]["documents_in"]
 
 
-def make_executor(name: ExecutorName, workers: int, ray_address: str | None = None) -> LocalExecutor | RayExecutor:
-    return RayExecutor(workers, ray_address) if name == "ray" else LocalExecutor(workers)
+def make_executor(name: ExecutorName, workers: int, ray_address: str | None = None) -> Executor:
+    """The executor the YAML's (or --executor's) `name` stands for."""
+    if name == "ray":
+        return RayExecutor(workers, ray_address)
+    return LocalExecutor(workers)

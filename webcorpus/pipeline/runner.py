@@ -31,7 +31,7 @@ from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
 from webcorpus.parquet import input_shards, language_counts
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
-from webcorpus.pipeline.executors import LocalExecutor, RayExecutor, make_executor
+from webcorpus.pipeline.executors import Executor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.step import CorpusContext, CorpusStep, StageStats
@@ -107,7 +107,7 @@ def run_pipeline(
     progress: bool = True,
     shard: Slice | None = None,
     merge: list[str] | None = None,
-    executor: LocalExecutor | RayExecutor | None = None,
+    executor: Executor | None = None,
     staging: str | None = None,
 ) -> RunResult:
     """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them).
@@ -211,7 +211,7 @@ class _Run:
         self.lock = lock_folder(self.output)
         remove_stale_tmp(self.output)
 
-    def execute(self, executor: LocalExecutor | RayExecutor) -> RunResult:
+    def execute(self, executor: Executor) -> RunResult:
         context = CorpusContext(workers=self.workers, progress=self.progress, executor=executor)
         for unit in self.passes:
             if unit is not self.first and self.documents == 0:
@@ -260,7 +260,7 @@ class _Run:
                 outputs = [p for p in unit.target.iterdir() if p.name not in step.work_folders]
             self.mirror.push(outputs)
 
-    def run_document_pass(self, unit: DocumentPass, executor: LocalExecutor | RayExecutor) -> None:
+    def run_document_pass(self, unit: DocumentPass, executor: Executor) -> None:
         is_first = unit is self.first
         paths = self.inputs if is_first else input_shards(self.data)
         tasks = [Task(i, p) for i, p in enumerate(paths)]
