@@ -8,7 +8,7 @@ from webcorpus.cli import main
 from webcorpus.dedup.batch import MinHashDedup, buckets_phase, signatures_phase
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
-from webcorpus.pipeline.step import CorpusContext
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.stages.write_parquet import ParquetWriter
 from webcorpus.testing.dedup_truth import make_corpus
 

@@ -13,7 +13,7 @@ from test_empty_run import japanese_pages
 
 from webcorpus.cli import main
 from webcorpus.parquet import read_documents
-from webcorpus.pipeline.step import CorpusContext
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.testing.sample_warc import FOREIGN, Page, article, write_warc
 from webcorpus.tokens.bpe import load_tokenizer
 from webcorpus.tokens.tokenize import Tokenize

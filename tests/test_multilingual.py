@@ -14,8 +14,8 @@ from webcorpus.document import Document
 from webcorpus.languages.table import load_table
 from webcorpus.parquet import read_documents
 from webcorpus.pipeline.config import ConfigError, load_pipeline
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError
-from webcorpus.pipeline.step import CorpusContext
 from webcorpus.stages.c4_quality import count_sentences
 from webcorpus.stages.fineweb_quality import FineWebQualityFilter
 from webcorpus.stages.gopher_quality import GopherQualityFilter

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from webcorpus.cli import main
 from webcorpus.document import Document
-from webcorpus.pipeline.step import CorpusContext
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.stages.write_parquet import ParquetWriter
 from webcorpus.tokens.bpe import TrainTokenizer, load_tokenizer
 from webcorpus.tokens.shards import HEADER_BYTES, MAGIC, ShardError, TokenShard, TokenShards, shard_files

@@ -220,7 +220,7 @@ def _corpus_command(step_class: type) -> click.Command:
     def command(sources: tuple[str, ...], output: str, workers: int | None, progress: bool, **options: Any) -> None:
         import os
 
-        from webcorpus.pipeline.step import CorpusContext
+        from webcorpus.pipeline.executors import CorpusContext
         from webcorpus.stats import corpus_folders
 
         step = _build(step_class, options)

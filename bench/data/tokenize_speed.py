@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from webcorpus.document import Document
-from webcorpus.pipeline.step import CorpusContext
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.stages.extract import TrafilaturaExtractor
 from webcorpus.stages.read_warc import WarcReader
 from webcorpus.stages.write_parquet import ParquetWriter

@@ -21,7 +21,7 @@ from typing import Any
 from webcorpus.atomic import write_json
 from webcorpus.document import Document
 from webcorpus.parquet import input_shards, read_documents
-from webcorpus.pipeline.step import CorpusContext
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.tokens.bpe import bucket, input_fingerprint
 
 EVAL_SHARE = 0.05  # of the union's documents, at least one

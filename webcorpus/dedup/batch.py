@@ -35,8 +35,9 @@ from webcorpus.dedup.minhash import HashName, Signer, hash_function
 from webcorpus.parquet import input_shards, row_to_document
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import CorpusContext, CorpusStep
+from webcorpus.pipeline.step import CorpusStep
 
 ROW_BITS = 32
 BATCH_ROWS = 2048

@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from webcorpus.pipeline.config import ExecutorName
@@ -124,6 +126,30 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+
+@dataclass
+class CorpusContext:
+    """What the runner hands a corpus step: where to run its units (`map`, `call`), whether to draw progress
+    bars, and what earlier steps of the same run made (e.g. `tokenizer`: the path train_tokenizer wrote)."""
+
+    workers: int = 1
+    progress: bool = False
+    made: dict[str, Path] = field(default_factory=dict)
+    executor: Executor | None = None  # None: worker processes on this machine
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            self.executor = LocalExecutor(self.workers)
+
+    def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        """`function` over the zipped iterables, on the executor's workers; results in order."""
+        return self.executor.map(function, *iterables)
+
+    def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
+        """`function(*arguments)` on one worker of the executor."""
+        return self.executor.call(function, *arguments)
+
 
 
 # State of a local worker process, set by its initializer in that process (never inherited from the parent).

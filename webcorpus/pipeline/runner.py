@@ -31,10 +31,10 @@ from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
 from webcorpus.parquet import input_shards, language_counts
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
-from webcorpus.pipeline.executors import Executor, make_executor
+from webcorpus.pipeline.executors import CorpusContext, Executor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import CorpusContext, CorpusStep, StageStats
+from webcorpus.pipeline.step import CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 from webcorpus.text import NO_SPACE_LANGUAGES
 

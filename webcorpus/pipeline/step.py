@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from webcorpus.document import Document
+
+if TYPE_CHECKING:  # executors.py builds on this module, not the other way round
+    from webcorpus.pipeline.executors import CorpusContext
 
 DropHandler = Callable[[Document, str], None]
 DISTRIBUTION_TOP = 50
@@ -229,31 +232,6 @@ class Writer(Step):
     @property
     def written(self) -> list[Path]:
         raise NotImplementedError
-
-
-@dataclass
-class CorpusContext:
-    """What the runner hands a corpus step: where to run its units (`map`, `call`), whether to draw progress
-    bars, and what earlier steps of the same run made (e.g. `tokenizer`: the path train_tokenizer wrote)."""
-
-    workers: int = 1
-    progress: bool = False
-    made: dict[str, Path] = field(default_factory=dict)
-    executor: Any = None  # a pipeline.executors executor; None: worker processes on this machine
-
-    def __post_init__(self) -> None:
-        if self.executor is None:
-            from webcorpus.pipeline.executors import LocalExecutor
-
-            self.executor = LocalExecutor(self.workers)
-
-    def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
-        """`function` over the zipped iterables, on the executor's workers; results in order."""
-        return self.executor.map(function, *iterables)
-
-    def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
-        """`function(*arguments)` on one worker of the executor."""
-        return self.executor.call(function, *arguments)
 
 
 class CorpusStep(Step):

@@ -23,7 +23,8 @@ from typing import Any
 from webcorpus.atomic import atomic_open, atomic_path
 from webcorpus.parquet import input_shards, read_texts
 from webcorpus.pipeline import run_folder
-from webcorpus.pipeline.step import CorpusContext, CorpusStep
+from webcorpus.pipeline.executors import CorpusContext
+from webcorpus.pipeline.step import CorpusStep
 
 END_OF_TEXT = "<|endoftext|>"
 MAX_VOCAB = 65_536  # ids must fit in uint16

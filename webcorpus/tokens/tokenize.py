@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
 from webcorpus.parquet import input_shards
 from webcorpus.pipeline import run_folder
+from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusContext, CorpusStep
+from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusStep
 from webcorpus.tokens.bpe import (
     BUCKETS,
     END_OF_TEXT,
