@@ -106,35 +106,9 @@ def datatrove_side(inp: str, out: str, workers: int, table_path: str) -> None:
                         ],
                     )
                 else:  # exactly fineweb-2-pipeline.py's step 3 and step 5
-                    self.by_language[label] = (
-                        config["language_score"],
-                        [
-                            GopherRepetitionFilter(
-                                language=name,
-                                dup_para_frac=0,
-                                dup_line_char_frac=0,
-                                dup_para_char_frac=0,
-                                dup_line_frac=config["dup_line_frac"],
-                                top_n_grams=config["top_n_grams"],
-                                dup_n_grams=config["dup_n_grams"],
-                            ),
-                            FineWebQualityFilter(
-                                language=name,
-                                short_line_thr=999,
-                                char_duplicates_ratio=0.1,
-                                line_punct_thr=config["line_punct_thr"],
-                                new_line_ratio=config["new_line_ratio"],
-                            ),
-                            GopherQualityFilter(
-                                language=name,
-                                max_avg_word_length=config["max_avg_word_length"],
-                                min_avg_word_length=config["min_avg_word_length"],
-                                stop_words=config["stopwords"],
-                                max_non_alpha_words_ratio=config["max_non_alpha_words_ratio"],
-                                min_stop_words=2,
-                            ),
-                        ],
-                    )
+                    from fineweb2_vs_datatrove import datatrove_filters  # beside this script, on sys.path
+
+                    self.by_language[label] = (config["language_score"], list(datatrove_filters(config, name).values()))
             return self.by_language[label]
 
         def filter(self, doc: Any) -> bool | tuple[bool, str]:
