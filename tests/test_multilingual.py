@@ -237,3 +237,13 @@ def test_nothing_kept_points_other_languages_to_the_fineweb2_recipe(tmp_path):
     ]
     assert nothing_kept(result("ja"))[1:] == [NO_SPACE_HINT]
     assert nothing_kept(result("en"))[1:] == []
+
+
+def test_a_long_line_of_japanese_or_korean_is_segmented_in_pieces():
+    # 217,500 bytes on one line: SudachiPy refuses inputs over 49,149 bytes, and Kiwi slows down more than
+    # linearly on long inputs, so both get the text a piece at a time (cut after a sentence mark or newline).
+    japanese = "パソコンでブログを書きました、今日は東京タワーに行きました。" * 2400
+    words = words_of(japanese, "ja")
+    assert words[:4] == ["パソコン", "で", "ブログ", "を"] and words.count("東京") == 2400
+    korean = "오늘은 서울에 갔습니다. " * 400
+    assert words_of(korean, "ko").count("서울") == 400
