@@ -67,7 +67,7 @@ class PiiScrubber(Filter):
         "against them (v1.2.3.4), alone.",
         "phone_regions": "Regions whose phone number formats are recognised (ISO codes; default: presidio's eight, "
         "US GB DE FR IL IN CA BR, and CN JP KR).",
-        "timeout": "Seconds one document's scan may take; a document not scanned in time is dropped as "
+        "timeout": "CPU seconds one document's scan may take; a document not scanned in time is dropped as "
         "'pii_timeout', never passed on unscrubbed (0: no limit).",
         "ner_model": "An installed spaCy NER model (package name or folder) for PERSON and LOCATION.",
     }

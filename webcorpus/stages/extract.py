@@ -24,7 +24,7 @@ class TrafilaturaExtractor(Filter):
         "include_comments": "Keep user comments below the article.",
         "include_tables": "Keep text found in tables.",
         "deduplicate": "Drop paragraphs trafilatura has already seen many times in this input file.",
-        "timeout": "Seconds one page may take before it is dropped as 'timeout' (0: no limit).",
+        "timeout": "CPU seconds one page may take before it is dropped as 'timeout' (0: no limit).",
         "max_characters": "Drop a page whose HTML is longer than this, before parsing it ('too_large').",
     }
 

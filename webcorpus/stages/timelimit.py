@@ -1,4 +1,10 @@
-"""A wall-clock bound on one call, so a pathological page cannot stall a worker."""
+"""A bound on the CPU time one call spends, so a pathological page cannot stall a worker.
+
+CPU time (the process's, user and system: ITIMER_PROF), not wall time: on a busy machine other processes
+stretch a page's wall time, and a wall-clock bound then dropped pages a quiet machine keeps, so what a run
+kept depended on the load beside it. The calls bounded here (extraction, PII scans) compute; a call that
+waits without computing is not bounded by this.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,11 @@ class TimeLimitExceeded(BaseException):
 
 
 class TimeLimitUnavailable(RuntimeError):
-    """A limit asked for where SIGALRM cannot deliver it (not the main thread)."""
+    """A limit asked for where its signal cannot be delivered (not the main thread)."""
 
 
 REPEAT_SECONDS = 0.1
+SIGNAL, TIMER = signal.SIGPROF, signal.ITIMER_PROF
 
 
 class _Bound:
@@ -47,9 +54,9 @@ class _Bound:
 
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise TimeLimitExceeded in the block after `seconds`.
+    """Raise TimeLimitExceeded in the block once the process has spent `seconds` of CPU time in it.
 
-    Uses SIGALRM, which only the main thread of a process can receive. Every executor runs steps on
+    Uses SIGPROF, which Python handles on the main thread of a process only. Every executor runs steps on
     its main thread (worker processes, Ray tasks); anywhere else a limit cannot hold, and asking for one
     is an error rather than a bound that silently does nothing.
     """
@@ -58,17 +65,17 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         return
     if threading.current_thread() is not threading.main_thread():
         raise TimeLimitUnavailable(
-            f"a {seconds} s time limit needs the main thread of its process (SIGALRM); this is "
+            f"a {seconds} s time limit needs the main thread of its process (SIGPROF); this is "
             f"{threading.current_thread().name}: run steps on a main thread, or set the timeout to 0"
         )
     bound = _Bound()
-    previous = signal.signal(signal.SIGALRM, bound)
+    previous = signal.signal(SIGNAL, bound)
     # The timer repeats: should a bare `except:` somewhere swallow the first signal, the next one fires
     # a moment later instead of never. While the exception is being handled, repeats do nothing.
-    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    signal.setitimer(TIMER, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(TIMER, 0)
         bound.inside = False
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(SIGNAL, previous)
