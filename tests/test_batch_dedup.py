@@ -9,6 +9,8 @@ from webcorpus.dedup.batch import MinHashDedup, buckets_phase, signatures_phase
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
 from webcorpus.pipeline.executors import CorpusContext
+from webcorpus.pipeline.run_folder import Folder
+from webcorpus.pipeline.units import run_unit
 from webcorpus.stages.write_parquet import ParquetWriter
 from webcorpus.testing.dedup_truth import make_corpus
 
@@ -23,14 +25,15 @@ def corpus(tmp_path_factory):
 
 
 def run_batch_dedup(source, target, step=None, workers=1):
-    return (step or MinHashDedup()).run_corpus([source], target, CorpusContext(workers=workers))
+    result = (step or MinHashDedup()).run_corpus([source], target, CorpusContext(workers=workers))
+    return {**result.figures, "line": result.line, "data": result.data}
 
 
 def files(folder):
     return {
         p.relative_to(folder): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".dedup" not in p.parts
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     }
 
 
@@ -73,31 +76,31 @@ def test_interrupted_phases_resume_to_the_same_output(corpus, tmp_path):
     run_batch_dedup(folder, reference, settings, workers=1)
 
     shards = shard_paths(folder)
-    # Killed during phase 1: one shard signed, a half-written file of another left behind.
+    # Killed during phase 1: one shard signed (its marker not yet written), a half-written file of another.
     out = tmp_path / "killed_in_phase_1"
-    signatures_phase(shards[0], 0, out / ".dedup", settings)
-    (out / ".dedup" / "bands" / "001" / "000" / ".00001.npy.999.tmp").write_bytes(b"half")
+    signatures_phase(shards[0], 0, Folder(out), settings)
+    (out / ".work" / "bands" / "001" / "000" / ".00001.npy.999.tmp").write_bytes(b"half")
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 
     # Killed during phase 2 (which starts once every shard is signed): one unit bucketed.
     out = tmp_path / "killed_in_phase_2"
     for index, shard in enumerate(shards):
-        signatures_phase(shard, index, out / ".dedup", settings)
-    buckets_phase(0, 0, out / ".dedup")
+        run_unit(signatures_phase, Folder(out), f"signatures_{index:05d}", shard, index, Folder(out), settings)
+    buckets_phase(0, 0, Folder(out))
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 
     # Killed during phase 3: the clusters were never marked done.
-    (out / ".dedup" / "done" / "clusters").unlink()
-    (out / ".dedup" / "clusters.npy").unlink()
+    (out / ".progress" / "clusters.json").unlink()
+    (out / ".work" / "clusters.npy").unlink()
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 
     # Killed during phase 4: one output shard and its marker gone.
     first = sorted((out / "data").iterdir())[0]
     first.unlink()
-    (out / ".progress" / "dedup_00000").unlink()
+    (out / ".progress" / "filter_00000.json").unlink()
     run_batch_dedup(folder, out, settings, workers=1)
     assert files(out) == files(reference)
 

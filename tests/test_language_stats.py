@@ -108,7 +108,7 @@ def test_tokenize_records_bytes_per_token_per_language(run_dir, tmp_path):
     step, context = Tokenize(tokenizer=str(run_dir / "tokenizer.json"), format="parquet"), CorpusContext()
     try:
         for _ in range(2):
-            summary = step.run_corpus([run_dir / "minhash_dedup" / "data"], tmp_path / "tokens", context)
+            summary = step.run_corpus([run_dir / "minhash_dedup" / "data"], tmp_path / "tokens", context).figures
             assert summary["languages"] == languages
     finally:
         context.executor.close()

@@ -198,7 +198,25 @@ def test_s3_inputs_give_the_local_output(tmp_path, crawl, s3_server):
     assert len(shards(local)) == 2 and shards(remote) == shards(local)
 
 
-def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tmp_path, s3_server):
+def s3_run(job: Path, url: str, scratch: Path, env: dict, *args: str) -> str:
+    """`webcorpus run JOB -o URL` with this machine's scratch folder at `scratch`; returns its output."""
+    old = dict(os.environ)
+    os.environ.update(env)
+    os.environ["WEBCORPUS_SCRATCH"] = str(scratch)
+    try:
+        result = CliRunner().invoke(main, ["run", str(job), "-o", url, "--no-progress", *args])
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def bucket_files(fs, prefix: str) -> dict[str, bytes]:
+    return {key.removeprefix(prefix): fs.cat(key) for key in fs.find(prefix)}
+
+
+def test_a_run_folder_on_s3_is_written_by_the_tasks_and_holds_the_local_run_s_files(tmp_path, s3_server):
     import s3fs
     from conftest import REPO
 
@@ -208,54 +226,35 @@ def test_a_run_folder_on_s3_holds_the_local_run_s_files_and_resumes_elsewhere(tm
     local = tmp_path / "local"
     assert CliRunner().invoke(main, ["run", str(job), "-o", str(local), "--no-progress", "-w", "1"]).exit_code == 0
 
-    def remote_run(staging: Path):
-        old = dict(os.environ)
-        os.environ.update(s3_server)
-        try:
-            args = ["run", str(job), "-o", "s3://runs/fineweb", "--staging", str(staging), "--no-progress", "-w", "1"]
-            return CliRunner().invoke(main, args)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
-    first = remote_run(tmp_path / "machine-a")
-    assert first.exit_code == 0, first.output
-    wanted = {".parquet", ".bin", ".idx"}
+    # Two worker processes, each writing its tasks' and units' files to the bucket itself.
+    s3_run(job, "s3://runs/fineweb", tmp_path / "machine-a", s3_server, "-w", "2")
     expected = {
         p.relative_to(local).as_posix(): p.read_bytes()
         for p in local.rglob("*")
-        if p.suffix in wanted or p.name == "tokenizer.json"
+        if p.is_file() and (p.suffix in {".parquet", ".bin", ".idx", ".gz"} or p.name.startswith("tokenizer"))
     }
-    remote = {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}
-    assert {k: remote[k] for k in expected} == expected
-    assert ".progress/00000.json" in remote and "stats.json" in remote
+    remote = bucket_files(fs, "runs/fineweb/")
+    assert any(name.startswith("removed/") for name in expected) and any(name.endswith(".bin") for name in expected)
+    assert {k: remote.get(k) for k in expected} == expected
+    assert ".progress/00000.json" in remote and "stats.json" in remote and "report.html" in remote
     assert remote["tokenizer_config.json"] == (local / "tokenizer_config.json").read_bytes()  # transformers' files
-    assert remote["special_tokens_map.json"] == (local / "special_tokens_map.json").read_bytes()
-    assert not any(key.startswith("minhash_dedup/.dedup/") for key in remote)  # intermediate work stays local
+    assert not any(name.startswith("tokens/.work/") for name in remote)  # token pieces go once the shards are made
+    # The machine kept only temporary files, and none is left.
+    assert [p for p in (tmp_path / "machine-a").rglob("*") if p.is_file()] == []
 
     missing = CliRunner().invoke(main, ["run", str(job), "-o", "s3://no-such-bucket/x", "--no-progress"], env=s3_server)
     assert missing.exit_code == 1 and missing.output.startswith("Error: s3://no-such-bucket/x: ")
     assert missing.output.count("\n") == 1
 
-    again = remote_run(tmp_path / "machine-b")  # no local copy: it fetches what the bucket holds
-    assert again.exit_code == 0, again.output
-    assert "(2 already done)" in again.output
-    assert {key.removeprefix("runs/fineweb/"): fs.cat(key) for key in fs.find("runs/fineweb")}.keys() == remote.keys()
+    # Another machine (nothing of the run on its disk) resumes from the bucket's markers alone.
+    again = s3_run(job, "s3://runs/fineweb", tmp_path / "machine-b", s3_server, "-w", "1")
+    assert "(2 already done)" in again and "already trained" in again
+    after = bucket_files(fs, "runs/fineweb/")
+    assert after.keys() == remote.keys()
+    assert {k: after[k] for k in expected} == expected
 
 
-def s3_run(job: Path, url: str, staging: Path, env: dict) -> None:
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        args = ["run", str(job), "-o", url, "--staging", str(staging), "--no-progress", "-w", "1"]
-        result = CliRunner().invoke(main, args)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    assert result.exit_code == 0, result.output
-
-
-def test_a_cut_file_in_staging_never_reaches_the_bucket(tmp_path, crawl, s3_server):
+def test_an_interrupted_task_s_leftovers_in_the_bucket_are_replaced(tmp_path, crawl, s3_server):
     import s3fs
 
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
@@ -263,30 +262,32 @@ def test_a_cut_file_in_staging_never_reaches_the_bucket(tmp_path, crawl, s3_serv
     job = tmp_path / "job.yaml"
     job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="unused", reader="{}"))
     s3_run(job, "s3://cut/run", tmp_path / "machine-a", s3_server)
-    before = {key: fs.cat(key) for key in fs.find("cut/run") if key.endswith(".parquet")}
+    before = {k: v for k, v in bucket_files(fs, "cut/run/").items() if k.endswith(".parquet")}
     assert len(before) == 2
-    # What a fetch killed in the middle of a shard left under the old code: the tasks' markers (fetched
-    # first) and a shard's first bytes; and a shard of the right size and ends but other bytes between.
-    staging = tmp_path / "machine-b"
-    cut, zeroed = (key.removeprefix("cut/run/") for key in sorted(before))
-    (staging / "data").mkdir(parents=True)
-    (staging / cut).write_bytes(before[f"cut/run/{cut}"][:1000])
-    whole = before[f"cut/run/{zeroed}"]
-    (staging / zeroed).write_bytes(whole[:1000] + bytes(len(whole) - 2000) + whole[-1000:])  # only the hash differs
-    fs.get("cut/run/.progress", str(staging / ".progress"), recursive=True)
-    s3_run(job, "s3://cut/run", staging, s3_server)
-    assert {key: fs.cat(key) for key in before} == before
-    assert {key: (staging / key.removeprefix("cut/run/")).read_bytes() for key in before} == before
+    # As if file 0's task had died after putting a shard (one its rerun does not make) and before its marker.
+    fs.pipe("cut/run/data/00000_00007.parquet", b"an attempt's leftover")
+    fs.rm("cut/run/.progress/00000.json")
+    output = s3_run(job, "s3://cut/run", tmp_path / "machine-b", s3_server)
+    assert "(1 already done)" in output
+    assert {k: v for k, v in bucket_files(fs, "cut/run/").items() if k.endswith(".parquet")} == before
 
 
-def test_a_fetch_that_breaks_off_leaves_no_file_at_a_final_path(tmp_path, crawl, http_server):
-    from webcorpus.storage import RemoteRunFolder
+def test_a_write_to_the_bucket_that_fails_leaves_no_object(tmp_path, s3_server, monkeypatch):
+    import s3fs
 
-    FlakyHandler.drop_once = {"a.warc.gz"}  # fetching the run folder (the crawl folder here) breaks there
-    warcs = "crawl-data/CC-TEST/segments/1/warc"
-    folder = RemoteRunFolder(f"{http_server}/{warcs}", tmp_path / "staging")
-    with pytest.raises(OSError, match="a.warc.gz: ClientPayloadError"):
-        folder.fetch()
-    assert [p.name for p in (tmp_path / "staging").rglob("*") if p.is_file()] == []
-    assert folder.fetch() == 2  # the second try fetches both, whole
-    assert (tmp_path / "staging" / "a.warc.gz").read_bytes() == (crawl / warcs / "a.warc.gz").read_bytes()
+    from webcorpus.pipeline.run_folder import Folder
+
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WEBCORPUS_SCRATCH", str(tmp_path / "scratch"))
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs.mkdir("writes")
+    folder = Folder("s3://writes/run")
+    with pytest.raises(RuntimeError):
+        with folder.writing("data/a.parquet") as tmp:
+            tmp.write_bytes(b"half of it")
+            raise RuntimeError("the worker died here")
+    assert not fs.exists("writes/run/data/a.parquet")
+    folder.write_json(".progress/x.json", {"result": 1})
+    assert folder.names(".progress") == {"x.json"} and folder.read_json(".progress/x.json") == {"result": 1}
+    assert [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()] == []

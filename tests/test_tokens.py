@@ -24,7 +24,8 @@ from webcorpus.tokens.tokenize import Tokenize
 
 
 def train_tokenizer(source: Path, target: Path, step: TrainTokenizer) -> dict:
-    return step.run_corpus([source], target, CorpusContext())
+    result = step.run_corpus([source], target, CorpusContext())
+    return {**result.figures, "line": result.line}
 
 
 WORDS = "the river garden library ocean small bright window quiet morning café naïve Straße 東京 42 3.14".split()
@@ -51,7 +52,8 @@ def tokenize(tmp_path: Path, out: str, **options) -> dict:
     step = Tokenize(
         **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_tokens": 1000, **options}
     )
-    return step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext())
+    result = step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext())
+    return {**result.figures, "line": result.line}
 
 
 def test_round_trip_gives_the_documents_back(trained):
@@ -108,11 +110,11 @@ def test_interrupted_tokenization_resumes_without_gaps_or_duplicates(trained, mo
 
     real_write, written = tokenizer_module.write_shard, []
 
-    def write_then_die(path, tokens, starts):
+    def write_then_die(folder, name, tokens, starts):
         if len(written) == 3:
             raise KeyboardInterrupt  # as if the process were stopped mid-run
-        written.append(path)
-        real_write(path, tokens, starts)
+        written.append(name)
+        real_write(folder, name, tokens, starts)
 
     monkeypatch.setattr(tokenizer_module, "write_shard", write_then_die)
     with pytest.raises(KeyboardInterrupt):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,7 +22,7 @@ def docs(n, text="some text"):
 
 def test_rows_per_shard_and_round_trip(tmp_path):
     shards = ParquetWriter(rows_per_shard=4).write(docs(10), tmp_path, prefix="t")
-    assert [p.name for p in shards] == ["t_00000.parquet", "t_00001.parquet", "t_00002.parquet"]
+    assert [Path(p).name for p in shards] == ["t_00000.parquet", "t_00001.parquet", "t_00002.parquet"]
     assert [pq.ParquetFile(p).metadata.num_rows for p in shards] == [4, 4, 2]
     back = list(read_documents(tmp_path))
     assert back == docs(10)
@@ -48,4 +50,4 @@ def test_a_failure_mid_shard_leaves_no_partial_file(tmp_path):
 def test_same_documents_give_identical_bytes(tmp_path):
     a = ParquetWriter().write(docs(50), tmp_path / "a")
     b = ParquetWriter().write(docs(50), tmp_path / "b")
-    assert a[0].read_bytes() == b[0].read_bytes()
+    assert Path(a[0]).read_bytes() == Path(b[0]).read_bytes()

@@ -23,6 +23,7 @@ from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import ExecutorName
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
+from webcorpus.pipeline.run_folder import Folder
 
 INSPECT_LABEL_CHARACTERS = 300  # `inspect` clips a URL, path or reason from data here (a URL can be megabytes)
 EXIT_NOTHING_KEPT = 3  # `webcorpus run` ran to the end, but the finished corpus (or the slice) is empty
@@ -157,8 +158,9 @@ def _filter_command(step_class: type) -> click.Command:
         exclusion = None
         if removed:
             from webcorpus.pipeline.exclusion import ExclusionWriter
+            from webcorpus.pipeline.run_folder import Folder
 
-            exclusion = ExclusionWriter(removed)
+            exclusion = ExclusionWriter(Folder(Path(removed).parent), Path(removed).name)
             step.on_drop = exclusion
         step.start_task()
         _pipe(step.run(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))
@@ -226,10 +228,10 @@ def _corpus_command(step_class: type) -> click.Command:
         step = _build(step_class, options)
         context = CorpusContext(workers=workers or os.cpu_count() or 1, progress=progress)
         try:
-            summary = step.run_corpus(corpus_folders(sources), Path(output), context)
+            result = step.run_corpus(corpus_folders(sources), output, context)
         except (FileNotFoundError, ValueError) as error:
             raise click.ClickException(str(error)) from None
-        click.echo(summary["line"])
+        click.echo(result.line)
 
     return command
 
@@ -253,7 +255,6 @@ def _corpus_command(step_class: type) -> click.Command:
     help="Where the work runs (default: the YAML's, else local).",
 )
 @click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")
-@click.option("--staging", type=click.Path(file_okay=False), help="Local folder for an s3:// output's work.")
 def run(
     pipeline: str,
     workers: int | None,
@@ -264,7 +265,6 @@ def run(
     merge: tuple[str, ...],
     executor: str | None,
     ray_address: str | None,
-    staging: str | None,
 ) -> None:
     """Run the pipeline described by the YAML file PIPELINE.
 
@@ -296,24 +296,22 @@ def run(
         raise click.ClickException("--shard and --merge are two separate runs: slices first, then the merge")
     try:
         piece = Slice.parse(shard) if shard else None
-        result = run_pipeline(
-            config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None, staging=staging
-        )
+        result = run_pipeline(config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None)
     except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
     click.echo(format_table(result))
     for bad in result.bad_files:
         click.echo(f"bad file: {bad}")
     for report in result.steps:
-        if "line" in report.summary:
-            click.echo(report.summary["line"])
+        if report.line:
+            click.echo(report.line)
     click.echo(
         f"\n{result.documents_out} documents from {result.files_done + result.files_skipped} files "
         f"({result.files_skipped} already done) in {result.wall_s:.1f}s -> {result.final_data}"
     )
-    click.echo(f"per-step figures: {result.output / 'stats.json'}")
-    if run_folder.report(result.output).is_file():
-        click.echo(f"report: {result.output / 'report.html'}")
+    click.echo(f"per-step figures: {result.output}/{run_folder.STATS}")
+    if Folder(result.output).exists(run_folder.REPORT):
+        click.echo(f"report: {result.output}/{run_folder.REPORT}")
     if piece is not None and not result.failed:
         click.echo(f"slice {piece} done; once every slice is: webcorpus run {pipeline} --merge 'RUN_DIRS' -o OUT")
     if result.failed:
@@ -352,7 +350,7 @@ def report(run_dir: str) -> None:
     from webcorpus.report.html import write_report
 
     try:
-        click.echo(write_report(Path(run_dir)))
+        click.echo(write_report(Folder(run_dir)))
     except (FileNotFoundError, ValueError, KeyError) as error:
         raise click.ClickException(str(error)) from None
 
@@ -372,16 +370,17 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
 
     run = Path(run_dir)
     if kept:
-        summary = json.loads(run_folder.stats(run).read_text()) if run_folder.stats(run).is_file() else {}
-        samples = list(kept_samples(Path(summary.get("final_data") or run_folder.data(run)), count))
+        stats = run / run_folder.STATS
+        summary = json.loads(stats.read_text()) if stats.is_file() else {}
+        samples = list(kept_samples(Folder(summary.get("final_data") or run / run_folder.DATA), count))
     else:
-        steps = removed_files(run)
+        steps = removed_files(Folder(run))
         if not steps:
             raise click.ClickException(f"{run}: no removed/ folders (was the run made with `removed: false`?)")
         if step is not None and step not in steps:
             known = printable(", ".join(steps))
             raise click.ClickException(f"no dropped documents of step '{printable(step)}' (steps with some: {known})")
-        samples = list(dropped_samples(run, step, reason, count))
+        samples = list(dropped_samples(Folder(run), step, reason, count))
     if not samples:
         raise click.ClickException("no documents match" + (f" reason '{printable(reason)}'" if reason else ""))
     pages = []

@@ -12,8 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from webcorpus import storage
 from webcorpus.document import Document
 from webcorpus.pipeline.step import NO_LANGUAGE
+
+Location = str | Path  # a local path, or a URL (s3://...)
 
 SCHEMA = pa.schema(
     [
@@ -49,6 +52,7 @@ def row_to_document(row: dict[str, Any]) -> Document:
 
 
 def shard_paths(folder: str | Path) -> list[Path]:
+    """The .parquet files of a local folder (or the file itself), sorted; names starting with a dot left out."""
     folder = Path(folder)
     if folder.is_file():
         return [folder]
@@ -57,44 +61,78 @@ def shard_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
 
 
-def input_shards(sources: Sequence[str | Path]) -> list[Path]:
-    """The shards of one or more folders (or files), in file-name order. Names must be unique: outputs are
-    named after their input shard, so two inputs of one name would overwrite each other (runs made with
-    `--shard I/N` always have unique names)."""
-    found: dict[str, Path] = {}
+def shard_locations(source: Location) -> list[str]:
+    """`shard_paths` for a local path or a URL: the shards' locations as strings."""
+    if not storage.is_remote(source):
+        return [str(p) for p in shard_paths(source)]
+    from webcorpus.pipeline.run_folder import Folder
+
+    folder = Folder(str(source))
+    if folder.is_file(""):
+        return [folder.location]
+    if not folder.exists(""):
+        raise FileNotFoundError(f"{source}: no such folder")
+    return [folder.url(name) for name in folder.files("", ".parquet")]
+
+
+def shard_name(location: Location) -> str:
+    return str(location).rstrip("/").rsplit("/", 1)[-1]
+
+
+def parquet_file(location: Location) -> pq.ParquetFile:
+    """A Parquet file to read, local or remote (read in ranges, as Parquet readers do)."""
+    if storage.is_remote(location):
+        fs, path = storage.filesystem(str(location))
+        return pq.ParquetFile(path, filesystem=fs)
+    return pq.ParquetFile(location)
+
+
+def read_table(location: Location, columns: list[str] | None = None) -> pa.Table:
+    if storage.is_remote(location):
+        fs, path = storage.filesystem(str(location))
+        return pq.read_table(path, columns=columns, filesystem=fs)
+    return pq.read_table(location, columns=columns)
+
+
+def input_shards(sources: Sequence[Location]) -> list[str]:
+    """The shards of one or more folders (or files), local or remote, in file-name order. Names must be
+    unique: outputs are named after their input shard, so two inputs of one name would overwrite each
+    other (runs made with `--shard I/N` always have unique names)."""
+    found: dict[str, str] = {}
     for source in sources:
-        for path in shard_paths(source):
-            if path.name in found:
+        for location in shard_locations(source):
+            name = shard_name(location)
+            if name in found:
                 raise ValueError(
-                    f"two input shards are named {path.name}: {found[path.name]} and {path}; their outputs would "
+                    f"two input shards are named {name}: {found[name]} and {location}; their outputs would "
                     "overwrite each other, so nothing was run (run the slices with --shard I/N, or rename one)"
                 )
-            found[path.name] = path
+            found[name] = location
     if not found:
         raise FileNotFoundError(f"{', '.join(map(str, sources))}: no .parquet shards found")
     return [found[name] for name in sorted(found)]
 
 
-def read_texts(sources: Sequence[str | Path]) -> Iterator[tuple[str, str]]:
+def read_texts(sources: Sequence[Location]) -> Iterator[tuple[str, str]]:
     """(id, text) of every document, shard by shard in name order, streamed in batches."""
-    for path in input_shards(sources):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text"]):
+    for location in input_shards(sources):
+        for batch in parquet_file(location).iter_batches(batch_size=1024, columns=["id", "text"]):
             yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
 
 
-def language_counts(sources: Sequence[str | Path]) -> Counter[str]:
+def language_counts(sources: Sequence[Location]) -> Counter[str]:
     """Documents per `language` (NO_LANGUAGE for none) over every shard of `sources`, from that column alone."""
     counts: Counter[str] = Counter()
-    for path in input_shards(sources):
-        column = pq.read_table(path, columns=["language"]).column(0)
+    for location in input_shards(sources):
+        column = read_table(location, columns=["language"]).column(0)
         for entry in pc.value_counts(column).to_pylist():
             counts[entry["values"] or NO_LANGUAGE] += entry["counts"]
     return counts
 
 
-def read_documents(folder: str | Path, columns: list[str] | None = None) -> Iterator[Document]:
-    for path in shard_paths(folder):
-        parquet = pq.ParquetFile(path)
+def read_documents(folder: Location, columns: list[str] | None = None) -> Iterator[Document]:
+    for location in shard_locations(folder):
+        parquet = parquet_file(location)
         for batch in parquet.iter_batches(batch_size=1024, columns=columns):
             for row in batch.to_pylist():
                 yield row_to_document(row)

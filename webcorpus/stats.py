@@ -33,7 +33,7 @@ def corpus_folders(patterns: Sequence[str]) -> list[Path]:
         if not matches:
             raise FileNotFoundError(f"{pattern}: no file or folder matches")
         for match in map(Path, matches):
-            summary = run_folder.stats(match)
+            summary = match / run_folder.STATS
             final = json.loads(summary.read_text(encoding="utf-8")).get("final_data") if summary.is_file() else None
             folders.append(Path(final) if final else match)
     return folders
@@ -44,7 +44,7 @@ def corpus_stats(folder: str | Path, top: int = 10) -> dict[str, Any]:
     corpus: the documents the last step that wrote documents wrote, never those of earlier steps too."""
     from webcorpus.tokens.shards import shard_files
 
-    run_summary = run_folder.stats(Path(folder))
+    run_summary = Path(folder) / run_folder.STATS
     if run_summary.is_file():
         summary = json.loads(run_summary.read_text(encoding="utf-8"))
         final = summary.get("final_data")

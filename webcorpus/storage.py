@@ -1,6 +1,6 @@
 """Files anywhere fsspec reaches: local paths, s3://, https:// (gs://, ... where installed).
 
-Inputs are read from there directly; a run folder on object storage is mirrored (`RemoteRunFolder`).
+Inputs are read from there directly, and so is a run folder on object storage (pipeline/run_folder.py).
 
 Remote files are streamed, never downloaded whole. A read that fails on the way (a dropped connection, a
 503, a redirect loop) is retried with back-off, reopening the file where it was; only when every try has
@@ -14,20 +14,13 @@ endpoint and keys from the standard AWS variables (`AWS_ENDPOINT_URL`, ...); s3:
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from webcorpus.atomic import atomic_path
-from webcorpus.pipeline import run_folder
-
 PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError)
 DEFAULT_READ_TIMEOUT_S = 60.0
-# Files written beside a file that is pushed by its name alone (webcorpus/tokens/bpe.py writes them).
-COMPANIONS = {run_folder.TOKENIZER: ("tokenizer_config.json", "special_tokens_map.json")}
 
 
 def read_timeout_s() -> float:
@@ -50,7 +43,7 @@ def _is_http(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem of `url` and the path in it; every connection and read has a timeout."""
     import fsspec
 
@@ -77,7 +70,7 @@ def expand(pattern: str) -> list[str]:
     read_timeout_s()  # a bad setting stops the run here, before any work
     if _is_http(pattern) and not glob.has_magic(pattern):
         return [pattern]
-    fs, path = _filesystem(pattern)
+    fs, path = filesystem(pattern)
     protocol = pattern.split("://", 1)[0]
     try:
         if glob.has_magic(path):
@@ -103,7 +96,7 @@ def join(base: str, relative: str) -> str:
 def size(path: str | Path) -> int:
     if not is_remote(path):
         return Path(path).stat().st_size
-    fs, inner = _filesystem(str(path))
+    fs, inner = filesystem(str(path))
     return int(fs.size(inner))
 
 
@@ -112,91 +105,6 @@ def open_input(path: str | Path, attempts: int = 4, backoff_s: float = 0.5) -> I
     if not is_remote(path):
         return open(path, "rb")
     return RetryingReader(str(path), attempts, backoff_s)
-
-
-class RemoteRunFolder:
-    """A run folder on object storage, worked on in a local folder and copied up as work finishes.
-
-    Object stores have no rename, so nothing is written there until it is complete: each file is put once,
-    whole, after the work that made it has finished, and a unit's markers (the names starting with a dot:
-    `.progress/`, `.dedup/`, ...) after its outputs, so a marker there always means its outputs are there.
-    A run resumed on a machine without the local copy first fetches what the remote folder holds, the same
-    way round: each file whole under a temporary name, then renamed, markers last. A local file that differs
-    from the remote one (a cut file left by a fetch killed under an older version) is fetched again, and only
-    files this run wrote after the fetch are ever put over remote ones.
-    """
-
-    def __init__(self, url: str, local: Path) -> None:
-        self.url = url.rstrip("/")
-        self.local = local
-        self.fs, self.root = _filesystem(self.url)
-        self.fetched: dict[str, tuple[int, int]] = {}  # relative path: (size, mtime_ns) as the fetch left it
-
-    def fetch(self) -> int:
-        """Make every remote file's local copy what the remote folder holds; returns how many were copied."""
-        if not self.fs.exists(self.root):
-            return 0
-        infos = {
-            remote[len(self.root) :].lstrip("/"): info for remote, info in self.fs.find(self.root, detail=True).items()
-        }
-        copied = 0
-        for relative in _markers_last(infos):
-            target = self.local / relative
-            if not (target.is_file() and _same(target, infos[relative])):
-                try:
-                    with atomic_path(target) as tmp:
-                        self.fs.get_file(f"{self.root}/{relative}", str(tmp))
-                except Exception as error:  # aiohttp's and botocore's errors are not all OSErrors
-                    raise OSError(f"{self.url}/{relative}: {type(error).__name__}: {error}") from None
-                copied += 1
-            stat = target.stat()
-            self.fetched[relative] = (stat.st_size, stat.st_mtime_ns)
-        return copied
-
-    def check_writable(self) -> None:
-        """Fail now, not after hours of work, when the bucket is missing or refuses writes."""
-        probe = f"{self.root}/.webcorpus-write-check"
-        self.fs.pipe_file(probe, b"")
-        self.fs.rm_file(probe)
-
-    def push(self, paths: list[Path]) -> None:
-        """Put these local files (and every file under these folders, and their COMPANIONS), markers last,
-        skipping those fetched and unchanged since and those the remote folder already holds the same."""
-        found = {f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()}
-        found |= {f.with_name(name) for f in set(found) for name in COMPANIONS.get(f.name, ())}
-        files = [f for f in found if f.is_file() and not f.name.endswith(".tmp")]  # a temporary file is never whole
-        for relative in _markers_last(f.relative_to(self.local).as_posix() for f in files):
-            local = self.local / relative
-            stat = local.stat()
-            if self.fetched.get(relative) == (stat.st_size, stat.st_mtime_ns):
-                continue
-            remote = f"{self.root}/{relative}"
-            try:
-                if _same(local, self.fs.info(remote)):
-                    continue
-            except FileNotFoundError:
-                pass
-            self.fs.put_file(str(local), remote)
-
-
-def _markers_last(paths: Iterable[str]) -> list[str]:
-    """Relative paths, outputs before markers (a name starting with a dot, or under such a folder)."""
-    return sorted(paths, key=lambda path: (any(part.startswith(".") for part in path.split("/")), path))
-
-
-def _same(local: Path, info: dict[str, Any]) -> bool:
-    """Whether a local file holds what a remote file does: the same size, and the same MD5 where the remote
-    one's ETag is its MD5 (S3's, for a file put in one part); a multipart ETag leaves the size alone."""
-    if local.stat().st_size != info.get("size"):
-        return False
-    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-    if len(etag) != 32:
-        return True
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(local, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() == etag
 
 
 class RetryingReader:
@@ -214,7 +122,7 @@ class RetryingReader:
         # HTTP: one streamed response (block_size=0: no range requests, so any server will do), which
         # cannot seek, so a reopened one skips what was read before; s3:// and others seek.
         streamed = _is_http(self.url)
-        fs, path = _filesystem(self.url)
+        fs, path = filesystem(self.url)
         try:
             stream = fs.open(path, "rb", **({"block_size": 0} if streamed else {}))
         except FileNotFoundError as error:

@@ -52,7 +52,7 @@ def main() -> None:
         ParquetWriter().write(documents, f"{tmp}/docs")
         step = TrainTokenizer(vocab_size=args.vocab_size)
         summary = step.run_corpus([Path(f"{tmp}/docs")], Path(f"{tmp}/tokenizer.json"), CorpusContext())
-        print(summary["line"])
+        print(summary.line)
         tokenizer, _ = load_tokenizer(f"{tmp}/tokenizer.json")
     encoding = as_tiktoken(tokenizer)
     texts = [d.text for d in documents] * args.repeat

@@ -40,7 +40,7 @@ def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
         "<th>documents</th><th>training tokens</th><th>repeated</th><th>differs by</th></tr>"
         f"{rows}</table><h2>Training loss and scores</h2>{figure}</body></html>\n"
     )
-    target = run_folder.report(output)
+    target = output / run_folder.REPORT
     with atomic_path(target) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     return target

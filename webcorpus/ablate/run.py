@@ -22,7 +22,10 @@ from webcorpus.atomic import write_json
 from webcorpus.document import Document
 from webcorpus.parquet import input_shards, read_documents
 from webcorpus.pipeline.executors import CorpusContext
-from webcorpus.tokens.bpe import bucket, input_fingerprint
+from webcorpus.pipeline.run_folder import Folder
+from webcorpus.pipeline.units import Units
+from webcorpus.pipeline.units import fingerprint as units_fingerprint
+from webcorpus.tokens.bpe import bucket
 
 EVAL_SHARE = 0.05  # of the union's documents, at least one
 MIX_CHARACTERS = 50_000_000  # the tokenizer's training mix, shared equally by the variants
@@ -64,22 +67,23 @@ def run_ablation(
     folders = list(finished.values())
     for name, folder in finished.items():
         documents = (d for d in read_documents(folder) if d.id not in held_out)
-        write_once(data / name, documents, fingerprint([folder], "train", held_out))
-    write_once(data / "eval", iter(eval_documents), fingerprint(folders, "eval", held_out))
+        write_once(data / name, documents, fingerprint([folder], "train", held_out), context)
+    write_once(data / "eval", iter(eval_documents), fingerprint(folders, "eval", held_out), context)
     mix = tokenizer_mix(finished, index, held_out)
-    write_once(data / "mix", iter(mix), fingerprint(folders, "mix", held_out))
+    write_once(data / "mix", iter(mix), fingerprint(folders, "mix", held_out), context)
 
     from webcorpus.tokens.bpe import TrainTokenizer
     from webcorpus.tokens.tokenize import VAL_TOKENS, Tokenize
 
     tokenizer = output / "tokenizer.json"
-    tokenizer_summary = TrainTokenizer(vocab_size=vocab_size).run_corpus([data / "mix"], tokenizer, context)
-    log(tokenizer_summary["line"])
+    tokenizer_result = TrainTokenizer(vocab_size=vocab_size).run_corpus([data / "mix"], tokenizer, context)
+    log(tokenizer_result.line)
     tokens = {}
     for name in [*names, "eval"]:
         step = Tokenize(tokenizer=str(tokenizer), val_tokens=0 if name == "eval" else VAL_TOKENS)
-        tokens[name] = step.run_corpus([data / name], output / "tokens" / name, context)
-        log(tokens[name]["line"])
+        result = step.run_corpus([data / name], output / "tokens" / name, context)
+        tokens[name] = result.figures
+        log(result.line)
 
     budget = train_tokens or min(tokens[name]["train"]["tokens"] for name in names)
     eval_bytes = sum(len(d.text.encode("utf-8")) for d in eval_documents)
@@ -112,7 +116,7 @@ def run_ablation(
         "preset": preset,
         "train_tokens": budget,
         "tokens_per_step": tokens_per_step(config),
-        "tokenizer": {"path": str(tokenizer), "vocab_size": tokenizer_summary["vocab_size"]},
+        "tokenizer": {"path": str(tokenizer), "vocab_size": tokenizer_result.figures["vocab_size"]},
         "eval": {
             "source": str(eval_source) if eval_source else f"held-out {EVAL_SHARE:.0%} of the union, by id hash",
             "documents": len(eval_documents),
@@ -214,21 +218,17 @@ def _collect(finished: dict[str, Path], ids: set[str]) -> dict[str, Document]:
 def fingerprint(folders: list[Path], part: str, held_out: set[str]) -> str:
     """What a data folder is made from: the variants' shards (names and sizes), and the held-out ids."""
     key = "\n".join(sorted(held_out)).encode()
-    return "-".join(input_fingerprint([folder], {"part": part}, key) for folder in folders)
+    return "-".join(units_fingerprint([folder], {"part": part}, key) for folder in folders)
 
 
-def write_once(folder: Path, documents: Iterator[Document], fingerprint: str) -> None:
-    """Parquet shards of `documents` in `folder`, written once: a folder made from the same input is kept."""
+def write_once(folder: Path, documents: Iterator[Document], made_from: str, context: CorpusContext) -> None:
+    """Parquet shards of `documents` in `folder`, written once (one unit of pipeline/units.py, done here:
+    the documents are a stream of this process)."""
     from webcorpus.stages.write_parquet import ParquetWriter
 
-    marker = folder / ".content.json"
-    if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
-        return
-    if folder.exists():
-        for stale in folder.glob("*.parquet"):
-            stale.unlink()
-    shards = ParquetWriter().write(documents, folder)
-    write_json(marker, {"fingerprint": fingerprint, "shards": len(shards)})
+    units = Units(Folder(folder), made_from, context)
+    if not units.done("write"):
+        units.record("write", {"shards": len(ParquetWriter().write(documents, folder))})
 
 
 def differences(steps_of: dict[str, list[str]]) -> dict[str, list[str]]:

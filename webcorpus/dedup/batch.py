@@ -1,16 +1,16 @@
 """Near-duplicate removal over a folder of Parquet shards, FineWeb style, in four phases.
 
-Each phase works on units that fit in memory and writes its results under WORK/ atomically, with a
-marker per finished unit, so an interrupted phase resumes where it stopped:
+Each phase works on units that fit in memory; every unit reads and writes the output folder (local or on
+object storage) itself, on whichever worker runs it, and resumes by pipeline/units.py:
 
 1. signatures (parallel over shards): MinHash each document and write, for every band, the band's
    hash and the document's number, split into `hash_ranges` ranges of the hash
-   -> WORK/bands/BAND/RANGE/SHARD.npy
+   -> OUTPUT/.work/bands/BAND/RANGE/SHARD.npy
 2. buckets (parallel over band x range; one unit holds 1/hash_ranges of a band): sort the entries;
-   documents sharing a bucket become candidate pairs -> WORK/pairs/BAND_RANGE.npy
+   documents sharing a bucket become candidate pairs -> OUTPUT/.work/pairs/BAND_RANGE.npy
 3. clusters: union-find over the pairs (one integer per document, never the signatures). In each
    cluster the document first in input order (shard name order, then row order) survives; the others
-   are listed for removal with a pointer to it -> WORK/clusters.npy
+   are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy
 4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, and the
    removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/minhash_dedup/.
 
@@ -20,24 +20,26 @@ A document is numbered shard_index << 32 | row.
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webcorpus.atomic import atomic_path, remove_stale_tmp, write_json
+from webcorpus.atomic import atomic_path
 from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
-from webcorpus.parquet import input_shards, row_to_document
+from webcorpus.parquet import Location, input_shards, parquet_file, read_table, row_to_document, shard_name
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import CorpusStep
+from webcorpus.pipeline.run_folder import Folder
+from webcorpus.pipeline.step import CorpusResult, CorpusStep
+from webcorpus.pipeline.units import Units, fingerprint
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
@@ -56,7 +58,6 @@ class MinHashDedup(CorpusStep):
         "bands); the first document of each cluster in input order stays. Resumable."
     )
     output_name = "minhash_dedup"
-    work_folders = frozenset({".dedup"})
     runner_supplied = frozenset({"removed"})  # a pipeline's `removed:`
     option_minimum = {"shingle_size": 1, "bands": 1, "rows": 1, "hash_ranges": 1}
     option_help = {
@@ -95,14 +96,23 @@ class MinHashDedup(CorpusStep):
         s = self.settings
         return Signer(s["shingle_size"], s["bands"] * s["rows"], s["seed"], s["hash"])
 
-    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[Location], target: Location, context: CorpusContext) -> CorpusResult:
         return run_batch_dedup(sources, target, self, context)
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+BANDS = f"{run_folder.WORK}/bands"
+PAIRS = f"{run_folder.WORK}/pairs"
+CLUSTERS = f"{run_folder.WORK}/clusters.npy"
+
+
+def _save(folder: Folder, name: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    folder.write_bytes(name, buffer.getvalue())
+
+
+def _load(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -115,15 +125,12 @@ def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def signatures_phase(shard: Path, shard_index: int, work: Path, settings: MinHashDedup) -> int:
+def signatures_phase(shard: Location, shard_index: int, output: Folder, settings: MinHashDedup) -> int:
     """Phase 1 for one shard: write each band's (key, document number) pairs, sorted by key."""
-    marker = work / "done" / f"signatures_{shard_index:05d}"
-    if marker.exists():
-        return int(marker.read_text())
     signer = settings.signer()
     rows: list[np.ndarray] = []
     salts: list[int] = []
-    for batch in pq.ParquetFile(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text", "language"]):
+    for batch in parquet_file(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text", "language"]):
         for text, language in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
             rows.append(signer.signature(text, language).hashvalues)
             salts.append(minhash.language_salt(language) if settings.by_language else 0)
@@ -137,34 +144,27 @@ def signatures_phase(shard: Path, shard_index: int, work: Path, settings: MinHas
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
         ranges = entries[:, 0] % np.uint64(settings.hash_ranges)
         for part in range(settings.hash_ranges):
-            _save(work / "bands" / f"{band:03d}" / f"{part:03d}" / f"{shard_index:05d}.npy", entries[ranges == part])
-    _mark(marker, str(count))
+            _save(output, f"{BANDS}/{band:03d}/{part:03d}/{shard_index:05d}.npy", entries[ranges == part])
     return count
 
 
-def buckets_phase(band: int, part: int, work: Path) -> int:
+def buckets_phase(band: int, part: int, output: Folder) -> int:
     """Phase 2 for one hash range of one band: pairs (first document of a bucket, each other one)."""
-    unit = f"{band:03d}_{part:03d}"
-    marker = work / "done" / f"buckets_{unit}"
-    target = work / "pairs" / f"{unit}.npy"
-    if not marker.exists():
-        parts = [np.load(p) for p in sorted((work / "bands" / f"{band:03d}" / f"{part:03d}").glob("*.npy"))]
-        entries = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
-        entries = entries[np.lexsort((entries[:, 1], entries[:, 0]))]
-        keys, numbers = entries[:, 0], entries[:, 1]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-        first = numbers[np.repeat(starts, np.diff(np.r_[starts, len(keys)]))]
-        pairs = np.stack([first, numbers], axis=1)[first != numbers]
-        _save(target, pairs)
-        _mark(marker, str(len(pairs)))
-    return int(marker.read_text())
+    folder = f"{BANDS}/{band:03d}/{part:03d}"
+    names = sorted(output.names(folder))
+    parts = [_load(data) for data in output.read_many([f"{folder}/{name}" for name in names])]
+    entries = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
+    entries = entries[np.lexsort((entries[:, 1], entries[:, 0]))]
+    keys, numbers = entries[:, 0], entries[:, 1]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    first = numbers[np.repeat(starts, np.diff(np.r_[starts, len(keys)]))]
+    pairs = np.stack([first, numbers], axis=1)[first != numbers]
+    _save(output, f"{PAIRS}/{band:03d}_{part:03d}.npy", pairs)
+    return len(pairs)
 
 
-def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -> int:
+def clusters_phase(output: Folder, shard_sizes: list[int], progress: bool = False) -> int:
     """Phase 3: union-find over all pairs; returns how many documents are removed."""
-    target = work / "clusters.npy"
-    if (work / "done" / "clusters").exists():
-        return len(np.load(target))
     offsets = np.cumsum([0, *shard_sizes])
     parent = np.arange(offsets[-1], dtype=np.int64)
 
@@ -178,10 +178,10 @@ def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -
             i = parent[i]
         return i
 
-    pair_files = sorted((work / "pairs").glob("*.npy"))
+    pair_files = sorted(output.names(PAIRS))
     with progress_bar(len(pair_files), "minhash_dedup clusters", "unit", progress) as bar:
-        for pairs_file in pair_files:
-            for a, b in dense(np.load(pairs_file)).reshape(-1, 2).tolist():
+        for name in pair_files:
+            for a, b in dense(_load(output.read_bytes(f"{PAIRS}/{name}"))).reshape(-1, 2).tolist():
                 ra, rb = root(a), root(b)
                 if ra != rb:
                     # The smaller number (earlier in input order) becomes the root, so it survives.
@@ -189,32 +189,27 @@ def clusters_phase(work: Path, shard_sizes: list[int], progress: bool = False) -
             bar.update(1)
     roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
     removed = np.flatnonzero(roots != np.arange(len(roots)))
-    _save(target, np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64))
-    _mark(work / "done" / "clusters", str(len(removed)))
+    _save(output, CLUSTERS, np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64))
     return len(removed)
 
 
-def cluster_sizes(work: Path) -> dict[str, int]:
+def cluster_sizes(clusters: np.ndarray) -> dict[str, int]:
     """How many clusters of near-duplicates have each size (the kept document and those removed for it)."""
-    clusters = np.load(work / "clusters.npy")
     removed_per_keeper = np.unique(clusters[:, 1], return_counts=True)[1] if len(clusters) else np.zeros(0, int)
     sizes, how_many = np.unique(removed_per_keeper + 1, return_counts=True)
     return {str(int(size)): int(count) for size, count in zip(sizes, how_many)}
 
 
 def filter_phase(
-    shard: Path, shard_index: int, drop: dict[int, tuple[int, str]], output: Path, keep_removed: bool = True
+    shard: Location, drop: dict[int, tuple[int, str]], output: Folder, keep_removed: bool = True
 ) -> int:
     """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id),
     and the removed rows under OUTPUT/removed/ when `keep_removed`."""
-    name = shard.name
-    marker = run_folder.marker(output, f"dedup_{shard_index:05d}")
-    if marker.exists():
-        return int(marker.read_text())
-    table = pq.read_table(shard)
+    name = shard_name(shard)
+    table = read_table(shard)
     keep_mask = np.ones(table.num_rows, dtype=bool)
     keep_mask[list(drop)] = False
-    removed = ExclusionWriter(run_folder.removed(output, MinHashDedup.name, Path(name).stem))
+    removed = ExclusionWriter(output, run_folder.removed("", MinHashDedup.name, Path(name).stem))
     if drop and keep_removed:
         for row_index in sorted(drop):
             document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
@@ -222,20 +217,19 @@ def filter_phase(
             document.metadata["duplicate_of"] = keeper_id
             document.metadata["cluster"] = keeper
             removed(document, f"{MinHashDedup.name}:near_duplicate")
-    with atomic_path(run_folder.data(output) / name) as tmp:
+    with output.writing(f"{run_folder.DATA}/{name}") as tmp:
         pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
     removed.close()
-    _mark(marker, str(len(drop)))
     return len(drop)
 
 
 def removed_rows(
-    shards: list[Path], sizes: list[int], work: Path
+    shards: list[str], sizes: list[int], output: Folder
 ) -> tuple[list[dict[int, tuple[int, str]]], dict[int, str], np.ndarray]:
     """For each shard, its removed rows with their keeper's number and id: what its filter unit needs, so
     no unit is sent the whole table. Also the ids of every document involved, and the clusters."""
     offsets = [0, *np.cumsum(sizes).tolist()]
-    clusters = np.load(work / "clusters.npy")
+    clusters = _load(output.read_bytes(CLUSTERS))
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
     drops: list[dict[int, tuple[int, str]]] = [{} for _ in shards]
     for member, keeper in clusters.tolist():
@@ -244,50 +238,36 @@ def removed_rows(
     return drops, ids, clusters
 
 
-def _mark(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def _ids_of(shards: list[Path], offsets: list[int], numbers: set[int]) -> dict[int, str]:
+def _ids_of(shards: list[str], offsets: list[int], numbers: set[int]) -> dict[int, str]:
     """Document ids for dense document numbers, reading only the id column of the shards involved."""
     ids: dict[int, str] = {}
     for index, shard in enumerate(shards):
         local = sorted(n - offsets[index] for n in numbers if offsets[index] <= n < offsets[index + 1])
         if local:
-            column = pq.read_table(shard, columns=["id"]).column(0)
+            column = read_table(shard, columns=["id"]).column(0)
             ids.update({offsets[index] + i: column[i].as_py() for i in local})
     return ids
 
 
-def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup, context: CorpusContext) -> dict:
-    """All four phases; returns a summary. Rerunning after an interruption resumes."""
+def run_batch_dedup(
+    sources: list[Location], target: Location, step: MinHashDedup, context: CorpusContext
+) -> CorpusResult:
+    """All four phases. Rerunning after an interruption resumes."""
     shards = input_shards(sources)
     started = time.perf_counter()
-    output = Path(target)
-    work = output / ".dedup"
-    output.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(output)
-    recorded, wanted = output / ".dedup" / "settings.json", {**step.settings, "shards": [p.name for p in shards]}
-    if recorded.exists() and json.loads(recorded.read_text()) != wanted:
-        raise ValueError(f"{output}: made with other settings or input shards; use a new output folder")
-    write_json(recorded, wanted)
+    output = Folder(target)
+    output.make()
+    units = Units(output, fingerprint(shards, step.settings), context)
     n = len(shards)
-
-    def phase(title: str, results, total: int) -> list:
-        collected = []
-        with progress_bar(total, f"minhash_dedup {title}", "unit", context.progress) as bar:
-            for result in results:
-                collected.append(result)
-                bar.update(1)
-        return collected
-
-    sizes = phase("signatures", context.map(signatures_phase, shards, range(n), [work] * n, [step] * n), n)
-    units = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
-    pairs = sum(phase("buckets", context.map(buckets_phase, *zip(*units), [work] * len(units)), len(units)))
-    removed = context.call(clusters_phase, work, sizes, context.progress)
-    drops, ids, clusters = removed_rows(shards, sizes, work)
-    phase("filter", context.map(filter_phase, shards, range(n), drops, [output] * n, [step.removed] * n), n)
+    sizes = units.map("minhash_dedup signatures", signatures_phase, [f"signatures_{i:05d}" for i in range(n)],
+                      shards, range(n), [output] * n, [step] * n)  # fmt: skip
+    cells = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
+    pairs = sum(units.map("minhash_dedup buckets", buckets_phase, [f"buckets_{b:03d}_{p:03d}" for b, p in cells],
+                          [b for b, _ in cells], [p for _, p in cells], [output] * len(cells)))  # fmt: skip
+    removed = units.call("minhash_dedup clusters", clusters_phase, "clusters", output, sizes, context.progress)
+    drops, ids, clusters = removed_rows(shards, sizes, output)
+    units.map("minhash_dedup filter", filter_phase, [f"filter_{i:05d}" for i in range(n)],
+              shards, drops, [output] * n, [step.removed] * n)  # fmt: skip
     if step.clusters_out:
         with atomic_path(Path(step.clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
             groups: dict[int, list[int]] = {}
@@ -297,14 +277,15 @@ def run_batch_dedup(sources: list[Path], target: str | Path, step: MinHashDedup,
                 line = {"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
                 f.write(json.dumps(line) + "\n")
     documents = int(sum(sizes))
-    summary = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n,
-               "cluster_sizes": cluster_sizes(work)}  # fmt: skip
-    write_json(output / "dedup_stats.json", summary)
+    figures = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n,
+               "cluster_sizes": cluster_sizes(clusters)}  # fmt: skip
+    output.write_json("dedup_stats.json", figures)
     step.stats.documents_in, step.stats.kept = documents, documents - int(removed)
     step.stats.dropped["near_duplicate"] = int(removed)
     step.stats.time_s = time.perf_counter() - started
+    data = output.url(run_folder.DATA)
     line = (
-        f"minhash_dedup: {documents} documents in {n} shards, {summary['candidate_pairs']} "
-        f"candidate pairs, removed {summary['removed']} -> {output / 'data'}"
+        f"minhash_dedup: {documents} documents in {n} shards, {figures['candidate_pairs']} "
+        f"candidate pairs, removed {figures['removed']} -> {data}"
     )
-    return {**summary, "data": str(run_folder.data(output)), "line": line}
+    return CorpusResult(line, figures, data=data)

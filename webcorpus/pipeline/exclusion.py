@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from pathlib import Path
 from typing import IO
 
-from webcorpus.atomic import atomic_open
 from webcorpus.document import Document
+from webcorpus.pipeline.run_folder import Folder
 
 
 class _Discarded(Exception):
@@ -20,15 +19,15 @@ class ExclusionWriter:
     The file appears (atomically) on `close`; nothing is written when nothing was dropped.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, folder: Folder, name: str) -> None:
+        self.folder, self.name = folder, name
         self._stack = ExitStack()
         self._file: IO[str] | None = None
         self.count = 0
 
     def __call__(self, document: Document, reason: str) -> None:
         if self._file is None:
-            self._file = self._stack.enter_context(atomic_open(self.path))
+            self._file = self._stack.enter_context(self.folder.open_writing(self.name))
         document.metadata["drop_reason"] = reason
         self._file.write(document.to_json() + "\n")
         self.count += 1

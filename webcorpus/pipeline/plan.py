@@ -22,6 +22,7 @@ from typing import Any
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.registry import step_class
+from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import Step
 
 IMPLICIT_READER = "read_parquet"
@@ -51,34 +52,32 @@ class DocumentPass:
     """Steps run document by document, one task per input file; picklable, so workers can rebuild it."""
 
     steps: list[PlannedStep]
-    root: Path  # data/ and .progress/ are here
-    removed: Path | None  # removed/ folder of the run, or None not to keep dropped documents
+    root: str  # where data/ and .progress/ are, in the run folder: "" for the first pass
+    removed: str | None  # the run's removed/ folder (in the run folder), or None not to keep dropped documents
     fingerprint: str  # what must match for an earlier run's finished tasks to count
-    output: Path  # the run folder
+    output: Folder  # the run folder
 
     def input_name(self, task_path: Path | str) -> str:
         """How a task's marker names its input: relative to the run folder when inside it (a later pass's
-        shards), so a run folder copied elsewhere (or fetched from object storage) resumes."""
-        path = Path(task_path) if not isinstance(task_path, str) or "://" not in task_path else None
-        if path is not None and path.is_relative_to(self.output):
-            return path.relative_to(self.output).as_posix()
-        return str(task_path)
+        shards), so a run folder copied elsewhere resumes."""
+        text, inside = str(task_path), self.output.location + "/"
+        return text[len(inside) :] if text.startswith(inside) else text
 
 
 @dataclass
 class CorpusPass:
     step: PlannedStep
-    target: Path
+    target: str  # where the step writes, in the run folder
 
 
-def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[DocumentPass | CorpusPass]]:
+def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], list[DocumentPass | CorpusPass]]:
     """Every step the run executes, in order, and the passes that group them."""
     names = [step.name for step in config.steps]
     folders = [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
     planned: list[PlannedStep] = []
     passes: list[DocumentPass | CorpusPass] = []
     pending: list[PlannedStep] = []
-    removed = output / run_folder.REMOVED if config.removed else None
+    removed = run_folder.REMOVED if config.removed else None
 
     def close_document_pass() -> None:
         if not pending:
@@ -88,7 +87,7 @@ def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[
             steps.insert(0, PlannedStep(IMPLICIT_READER, {}, f"{steps[0].folder}_{IMPLICIT_READER}", True))
         if steps[-1].role != "write":
             steps.append(PlannedStep(IMPLICIT_WRITER, {}, f"{steps[-1].folder}_{IMPLICIT_WRITER}", True))
-        root = output if not passes else output / pending[0].folder
+        root = "" if not passes else pending[0].folder
         planned.extend(steps)
         fingerprint = _fingerprint(planned, config.removed)
         passes.append(DocumentPass(steps, root, removed, fingerprint, output))
@@ -103,7 +102,7 @@ def plan(config: PipelineConfig, output: Path) -> tuple[list[PlannedStep], list[
             continue
         close_document_pass()
         cls = step_class(step.name)
-        target = output / (cls.output_name if folder == step.name else f"{folder}/{cls.output_name}")
+        target = cls.output_name if folder == step.name else f"{folder}/{cls.output_name}"
         planned.append(planned_step)
         passes.append(CorpusPass(planned_step, target))
     close_document_pass()

@@ -9,13 +9,15 @@ then exits with its own status (cli.EXIT_NOTHING_KEPT).
 
 Resuming: a task whose progress marker exists is skipped. Any other task is redone from scratch after
 its partial outputs are deleted, so a run killed at any instant and rerun ends with exactly the files
-of an uninterrupted run. Corpus steps resume from their own markers. How passes are cut: plan.py; one
-task: tasks.py; where tasks run: executors.py.
+of an uninterrupted run. Corpus steps resume by units.py. How passes are cut: plan.py; one task: tasks.py;
+where tasks run: executors.py.
+
+The run folder may be on object storage (`s3://...`): the driver then only lists and reads markers and
+writes stats.json and report.html; every task and unit reads and writes the bucket itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import hashlib
 import json
@@ -26,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webcorpus import storage
-from webcorpus.atomic import lock_folder, remove_stale_tmp, write_json
+from webcorpus.atomic import FolderLock, lock_folder, remove_stale_tmp
 from webcorpus.parquet import input_shards, language_counts
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import CorpusContext, Executor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
+from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 from webcorpus.text import NO_SPACE_LANGUAGES
@@ -57,7 +59,9 @@ class StepReport:
     implicit: bool
     stats: StageStats = field(default_factory=StageStats)
     output: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)  # a corpus step's own figures and its `line`
+    summary: dict[str, Any] = field(default_factory=dict)  # a corpus step's own figures
+    line: str | None = None  # a corpus step's line for the terminal
+    wrote_documents: bool = False  # a corpus step that wrote documents (the next steps read them)
     not_run: str | None = None  # why the step did not run: NOT_RUN or NOT_RUN_IN_SLICE
 
 
@@ -67,15 +71,15 @@ class RunResult:
     files_done: int
     files_skipped: int
     failed: list[str]
-    output: Path
-    final_data: Path
+    output: str  # the run folder: a path or a URL
+    final_data: str
     wall_s: float
     shard: Slice | None = None
 
     @property
     def documents_out(self) -> int:
         """Documents in the finished corpus (or the slice): what the last step that wrote documents kept."""
-        writing = [r for r in self.steps if not r.not_run and (r.role == "write" or "data" in r.summary)]
+        writing = [r for r in self.steps if not r.not_run and (r.role == "write" or r.wrote_documents)]
         return writing[-1].stats.kept if writing else 0
 
     @property
@@ -108,7 +112,6 @@ def run_pipeline(
     shard: Slice | None = None,
     merge: list[str] | None = None,
     executor: Executor | None = None,
-    staging: str | None = None,
 ) -> RunResult:
     """Run every pass in order; a pass with failed tasks stops the run (rerun to retry them).
 
@@ -117,20 +120,9 @@ def run_pipeline(
     union of every slice's run folder, once it has checked they are all there and made by this pipeline.
     Shard names carry each file's position in the whole input list, so slices never share a name.
     `executor`: where the work runs (default: the config's, started here and stopped at the end).
-    An `output` on object storage (s3://...) is worked on in `staging` (default: a folder under
-    ~/.cache/webcorpus) and copied up as each pass finishes, markers last (storage.RemoteRunFolder).
+    The run folder (`config.output`) is a local path or a URL on object storage (s3://...).
     """
-    mirror = None
-    if storage.is_remote(config.output):
-        local = Path(staging) if staging else default_staging(config.output)
-        mirror = storage.RemoteRunFolder(config.output, local)
-        try:
-            mirror.fetch()  # a resumed run on a machine without the local copy
-            mirror.check_writable()
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{config.output}: {error}") from None
-        config = dataclasses.replace(config, output=str(local))
-    run = _Run(config, workers, progress, shard, mirror)
+    run = _Run(config, workers, progress, shard)
     run.prepare(merge)  # every check that can fail before a folder is made or an executor started
     owned = executor is None
     try:
@@ -141,11 +133,8 @@ def run_pipeline(
             if owned:
                 executor.close()
     finally:
-        run.lock.close()
-
-
-def default_staging(url: str) -> Path:
-    return Path.home() / ".cache" / "webcorpus" / "runs" / hashlib.sha256(url.encode()).hexdigest()[:16]
+        if run.lock is not None:
+            run.lock.close()
 
 
 class _Run:
@@ -157,12 +146,11 @@ class _Run:
         workers: int | None,
         progress: bool,
         shard: Slice | None,
-        mirror: storage.RemoteRunFolder | None = None,
     ) -> None:
-        self.mirror = mirror
         self.started = time.perf_counter()
         self.config, self.progress, self.shard = config, progress, shard
-        self.output = Path(config.output)
+        self.output = Folder(config.output)
+        self.lock: FolderLock | None = None
         self.workers = workers or config.workers or os.cpu_count() or 1
         planned, self.passes = plan(config, self.output)
         self.first = self.passes[0]
@@ -173,7 +161,7 @@ class _Run:
         self.failed: list[str] = []
         self.local: DocumentPassRunner | None = None
         self.inputs: list[Path | str] = []
-        self.data = [run_folder.data(self.output)]  # where the documents are now
+        self.data = [self.output.url(run_folder.DATA)]  # where the documents are now
         self.documents = 0  # how many documents `data` holds
         self.shard_bytes: dict[str, int] = {}  # a slice's first-pass shards and their sizes, for --merge
 
@@ -181,18 +169,27 @@ class _Run:
         return self.reports[self.index_of[id(step)]]
 
     def prepare(self, merge: list[str] | None) -> None:
-        _check_folder(self.output)
+        if self.output.remote:
+            try:
+                self.output.write_bytes(".webcorpus-write-check", b"")  # a missing or read-only bucket: now
+                self.output.delete(".webcorpus-write-check")
+            except Exception as error:  # botocore's and aiohttp's errors are not all OSErrors
+                raise ValueError(f"{self.output}: cannot write there ({type(error).__name__}: {error})") from None
+        else:
+            _check_folder(self.output.path())
         if merge:
+            if self.output.remote or any("://" in pattern for pattern in merge):
+                raise ValueError("--merge works on local (or shared) folders; copy the slices there first")
             if not any(isinstance(unit, CorpusPass) for unit in self.passes):
                 raise ValueError(f"{self.config.path}: --merge needs a corpus step to run over the slices")
             runs = merged_runs(merge, self.first.fingerprint)
             for run in runs:
-                summary = json.loads(run_folder.stats(run).read_text(encoding="utf-8"))
+                summary = json.loads((run / run_folder.STATS).read_text(encoding="utf-8"))
                 self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
                 for step, stats in zip(self.first.steps, summary["steps"]):
                     self.report(step).stats.merge(stats)
             # A slice that kept nothing (or had no input file) may have no shards, or no data/ at all.
-            with_shards = [run_folder.data(run) for run in runs if any(run_folder.data(run).glob("*.parquet"))]
+            with_shards = [str(run / run_folder.DATA) for run in runs if any((run / run_folder.DATA).glob("*.parquet"))]
             self.data = with_shards or self.data
             self.documents = self.report(self.first.steps[-1]).stats.kept
             self.passes = self.passes[1:]
@@ -205,11 +202,11 @@ class _Run:
                 for later in self.reports[len(self.first.steps) :]:
                     later.not_run = NOT_RUN_IN_SLICE
                 self.passes = self.passes[:1]
-        self.output.mkdir(parents=True, exist_ok=True)
-        # Two runs into one folder would race on the same files: the second stops here, before it
-        # touches anything (not even the first one's temporary files).
-        self.lock = lock_folder(self.output)
-        remove_stale_tmp(self.output)
+        if not self.output.remote:
+            # Two runs into one folder would race on the same files: the second stops here, before it
+            # touches anything (not even the first one's temporary files). (A bucket has no such lock.)
+            self.lock = lock_folder(self.output.path())
+            remove_stale_tmp(self.output.path())
 
     def execute(self, executor: Executor) -> RunResult:
         context = CorpusContext(workers=self.workers, progress=self.progress, executor=executor)
@@ -224,41 +221,36 @@ class _Run:
                 if self.failed:
                     break
         wall = time.perf_counter() - self.started
-        result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output,
-                           self.data[0], wall, self.shard)  # fmt: skip
+        result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output.location,
+                           str(self.data[0]), wall, self.shard)  # fmt: skip
         summary = run_summary(result, self.config, self.first.fingerprint)
         if self.shard is not None:  # what --merge checks the slice against
             summary |= {"inputs": input_list_record(self.first, self.inputs), "shard_bytes": self.shard_bytes}
-        write_json(run_folder.stats(self.output), summary)
-        written = [run_folder.stats(self.output)]
+        self.output.write_json(run_folder.STATS, summary)
         from webcorpus.report.html import write_report  # matplotlib: loaded only when a run has finished
 
         try:
-            written.append(write_report(self.output))
+            write_report(self.output)
         except Exception as error:  # the data is done and counted; a report that fails must not fail the run
             print(f"warning: no report.html in {self.output}: {error}", file=sys.stderr)
-        if self.mirror is not None:
-            self.mirror.push(written)
         return result
 
     def run_corpus_pass(self, unit: CorpusPass, context: CorpusContext) -> None:
         step = unit.step.build()
         assert isinstance(step, CorpusStep)
-        summary = step.run_corpus(self.data, unit.target, context)
+        target = self.output.url(unit.target)
+        result = step.run_corpus(self.data, target, context)
+        context.made.update(result.made)
         report = self.report(unit.step)
-        report.stats, report.summary, report.output = step.stats, summary, str(unit.target)
-        if "data" in summary:
+        report.stats, report.summary, report.line, report.output = step.stats, result.figures, result.line, target
+        if result.data is not None:
             # Per language, as Filter.run counts them, from the Parquet `language` column of what the step
             # read and wrote (one column: cheap, and right on a resumed run too).
-            before, after = language_counts(self.data), language_counts([summary["data"]])
+            before, after = language_counts(self.data), language_counts([result.data])
             report.stats.count("language_kept").update(after)
             report.stats.count("language_dropped").update(before - after)
-            self.data, self.documents = [Path(summary["data"])], report.stats.kept
-        if self.mirror is not None:  # the step's output with its markers (a file's sit beside it)
-            outputs = [unit.target, *unit.target.parent.glob(f".{unit.target.name}*")]
-            if unit.target.is_dir():
-                outputs = [p for p in unit.target.iterdir() if p.name not in step.work_folders]
-            self.mirror.push(outputs)
+            report.wrote_documents = True
+            self.data, self.documents = [result.data], report.stats.kept
 
     def run_document_pass(self, unit: DocumentPass, executor: Executor) -> None:
         is_first = unit is self.first
@@ -266,38 +258,29 @@ class _Run:
         tasks = [Task(i, p) for i, p in enumerate(paths)]
         if is_first and self.shard is not None:
             tasks = [t for t in tasks if t.index % self.shard.count == self.shard.index]
-        done = _completed(unit, tasks)
-        pending = [t for t in tasks if t.index not in done]
+        markers = _completed(unit, tasks)
+        pending = [t for t in tasks if t.index not in markers]
         label = "files" if is_first else f"{unit.steps[1].name} shards"
-        with progress_bar(len(tasks), label, "file", self.progress, initial=len(done)) as bar:
+        with progress_bar(len(tasks), label, "file", self.progress, initial=len(markers)) as bar:
             errors = executor.run_tasks(unit, pending, bar, self.local if is_first else None)
         self.failed += [f"{task.path}: {error}" for task, error in errors]
         if is_first:
-            self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
-        finished = []
-        progress = run_folder.progress(unit.root)
-        written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
+            self.files_done, self.files_skipped = len(pending) - len(errors), len(markers)
+        markers |= _read_markers(unit, pending)  # the tasks finished now
+        data = run_folder.data(unit.root)
         for task in tasks:  # in input order, whether finished now or before, so the totals never depend on it
-            marker = progress / f"{task.key}.json"
-            if marker.name not in written:
+            recorded = markers.get(task.index)
+            if recorded is None:
                 continue
-            recorded = _read_marker(marker)
             for step, stats in zip(unit.steps, recorded["steps"]):
                 self.report(step).stats.merge(stats)
             if is_first and self.shard is not None:
                 for name in recorded["shards"]:
-                    self.shard_bytes[name] = (run_folder.data(unit.root) / name).stat().st_size
-            if self.mirror is not None:  # only finished tasks' files, each task's marker after its outputs
-                finished += [run_folder.data(unit.root) / name for name in recorded["shards"]]
-                if unit.removed is not None:
-                    finished += [unit.removed / step.folder / f"{task.key}.jsonl.gz" for step in unit.steps]
-                finished.append(marker)
-        if self.mirror is not None:
-            self.mirror.push(finished)
+                    self.shard_bytes[name] = self.output.size(f"{data}/{name}")
         for step in unit.steps:
             if step.role == "write":
-                self.report(step).output = str(run_folder.data(unit.root))
-        self.data, self.documents = [run_folder.data(unit.root)], self.report(unit.steps[-1]).stats.kept
+                self.report(step).output = self.output.url(data)
+        self.data, self.documents = [self.output.url(data)], self.report(unit.steps[-1]).stats.kept
 
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
@@ -308,7 +291,7 @@ def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
     slices: dict[int, Path] = {}
     first: tuple[Path, dict[str, Any], int] | None = None  # a run, its input list record and its N
     for run in runs:
-        summary_path = run_folder.stats(run)
+        summary_path = run / run_folder.STATS
         if not summary_path.is_file():
             raise ValueError(f"{run}: not a finished run folder (no stats.json)")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -354,11 +337,11 @@ def _check_slice_shards(run: Path, summary: dict[str, Any], index: int, count: i
     """Every input file of slice `index`/`count` has its progress marker, and every shard a marker lists is
     in data/ with the size it had when the slice finished."""
     for file_index in range(index, summary["inputs"]["files"], count):
-        marker = run_folder.task_marker(run, f"{file_index:05d}")
+        marker = run / run_folder.task_marker("", f"{file_index:05d}")
         if not marker.is_file():
             raise ValueError(f"{marker}: missing, so input file {file_index} of this slice is not done; rerun it")
-        for name in _read_marker(marker)["shards"]:
-            shard, recorded = run_folder.data(run) / name, summary["shard_bytes"].get(name)
+        for name in json.loads(marker.read_text(encoding="utf-8"))["shards"]:
+            shard, recorded = run / run_folder.DATA / name, summary["shard_bytes"].get(name)
             if not shard.is_file():
                 raise ValueError(
                     f"{shard}: missing (listed by {marker}); copy it back, or delete the marker and rerun the slice"
@@ -386,33 +369,33 @@ def _check_folder(output: Path) -> None:
             return
 
 
-def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:
-    """The indices of the tasks an earlier run finished (their markers checked against this run); one
+def _completed(unit: DocumentPass, tasks: list[Task]) -> dict[int, dict[str, Any]]:
+    """The markers of the tasks an earlier run finished, by task index, checked against this run; one
     listing of the markers' folder instead of a look-up per task."""
-    progress = run_folder.progress(unit.root)
-    written = {entry.name for entry in os.scandir(progress)} if progress.is_dir() else set()
-    done = set()
-    for task in tasks:
-        if f"{task.key}.json" not in written:
-            continue
-        recorded_marker = _read_marker(progress / f"{task.key}.json")
-        if recorded_marker.get("config") != unit.fingerprint:
+    markers = _read_markers(unit, tasks)
+    by_index = {task.index: task for task in tasks}
+    for index, recorded in markers.items():
+        task = by_index[index]
+        if recorded.get("config") != unit.fingerprint:
             raise RuntimeError(
-                f"{unit.root}: this folder holds output of a different pipeline configuration; "
+                f"{unit.output.url(unit.root)}: this folder holds output of a different pipeline configuration; "
                 "use a new output folder (or delete this one) to run the changed pipeline"
             )
-        recorded = recorded_marker["input"]
-        if recorded != unit.input_name(task.path):
+        if recorded["input"] != unit.input_name(task.path):
             raise RuntimeError(
-                f"{unit.root}: file {task.key} was {recorded} in the earlier run but is {task.path} now; "
-                "the input list changed, so use a new output folder"
+                f"{unit.output.url(unit.root)}: file {task.key} was {recorded['input']} in the earlier run but is "
+                f"{task.path} now; the input list changed, so use a new output folder"
             )
-        done.add(task.index)
-    return done
+    return markers
 
 
-def _read_marker(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+def _read_markers(unit: DocumentPass, tasks: list[Task]) -> dict[int, dict[str, Any]]:
+    """The markers there are of these tasks, by task index (one listing, then one read per marker)."""
+    progress = run_folder.progress(unit.root)
+    written = unit.output.names(progress)
+    found = [task for task in tasks if f"{task.key}.json" in written]
+    contents = unit.output.read_many([run_folder.task_marker(unit.root, task.key) for task in found])
+    return {task.index: json.loads(data) for task, data in zip(found, contents)}
 
 
 def nothing_kept(result: RunResult) -> list[str]:
@@ -461,7 +444,7 @@ def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> d
                 "output": r.output,
                 **({"not_run": r.not_run} if r.not_run else {}),
                 **r.stats.to_dict(),
-                **({"summary": {k: v for k, v in r.summary.items() if k != "line"}} if r.summary else {}),
+                **({"summary": r.summary} if r.summary else {}),
             }
             for r in result.steps
         ],

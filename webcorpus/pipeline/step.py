@@ -234,21 +234,31 @@ class Writer(Step):
         raise NotImplementedError
 
 
+@dataclass
+class CorpusResult:
+    """What a corpus step answers: one `line` for the terminal, its own `figures` (stats.json's `summary`,
+    the report's), where the documents it wrote are (`data`, for a step that writes documents: the next
+    steps read them), and what later steps of the run may use (`made`, e.g. `{"tokenizer": location}`)."""
+
+    line: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    data: str | None = None
+    made: dict[str, str] = field(default_factory=dict)
+
+
 class CorpusStep(Step):
     """A step over whole folders of document shards: `run_corpus(sources, target, context)`; the shards of all
     `sources` together, in file-name order (names are unique: `parquet.input_shards`).
 
-    `target` is where it writes (a folder, or a file for `output_is_file` steps); in a pipeline run it is
-    `RUN_DIR/<output_name>`. It fills `self.stats` and returns a summary whose `line` the CLI prints; a
-    step that writes documents returns their folder as `data`, which the next steps read.
+    Sources and `target` are local paths or URLs (s3://...): the step's units read and write them through
+    `run_folder.Folder`, on whichever machine they run, and resume by `pipeline/units.py`. `target` is a
+    folder, or a file for `output_is_file` steps; in a pipeline run it is `RUN/<output_name>`. The step
+    fills `self.stats` and returns a CorpusResult.
     """
 
     role = "corpus"
     output_name: ClassVar[str]
     output_is_file: ClassVar[bool] = False
-    # Folders under the output that only resume the step itself (intermediate work): never copied to
-    # object storage with the output.
-    work_folders: ClassVar[frozenset[str]] = frozenset()
 
-    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[str | Path], target: str | Path, context: CorpusContext) -> CorpusResult:
         raise NotImplementedError

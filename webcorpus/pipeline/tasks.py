@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from webcorpus.atomic import write_json
 from webcorpus.document import Document
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.exclusion import ExclusionWriter
@@ -42,25 +41,26 @@ class DocumentPassRunner:
         assert isinstance(reader, Reader) and isinstance(writer, Writer)
         self.reader, self.writer = reader, writer
 
-    def outputs_of(self, task: Task) -> list[Path]:
-        found = list(run_folder.data(self.spec.root).glob(f"{task.key}_*.parquet"))
+    def delete_outputs_of(self, task: Task) -> None:
+        """Delete what an interrupted attempt at `task` wrote (its shards, its dropped documents)."""
+        run = self.spec.output
+        run.delete_starting(run_folder.data(self.spec.root), f"{task.key}_")
         if self.spec.removed is not None:
             for step in self.spec.steps:
-                found += list((self.spec.removed / step.folder).glob(f"{task.key}.jsonl.gz"))
-        return found
+                run.delete(f"{self.spec.removed}/{step.folder}/{task.key}.jsonl.gz")
 
     def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
-        for stale in self.outputs_of(task):
-            stale.unlink()
+        run = self.spec.output
+        self.delete_outputs_of(task)
         exclusions: list[ExclusionWriter] = []
         for step, planned in zip(self.steps, self.spec.steps):
             step.start_task()
             step.on_drop = None
             if self.spec.removed is not None and step is not self.writer:
-                exclusion = ExclusionWriter(self.spec.removed / planned.folder / f"{task.key}.jsonl.gz")
+                exclusion = ExclusionWriter(run, f"{self.spec.removed}/{planned.folder}/{task.key}.jsonl.gz")
                 step.on_drop = exclusion
                 exclusions.append(exclusion)
-        self.writer.open(run_folder.data(self.spec.root), task.key)
+        self.writer.open(run.child(run_folder.data(self.spec.root)), task.key)
         clocks = [[0.0] for _ in self.steps]
         try:
             stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
@@ -79,12 +79,12 @@ class DocumentPassRunner:
         for i, step in enumerate(self.steps):
             step.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
             stats.append({"step": step.name, **step.stats.to_dict()})
-        write_json(
+        run.write_json(
             run_folder.task_marker(self.spec.root, task.key),
             {
                 "input": self.spec.input_name(task.path),
                 "config": self.spec.fingerprint,
-                "shards": [p.name for p in self.writer.written],
+                "shards": self.writer.written,
                 "steps": stats,
             },
         )
@@ -111,5 +111,3 @@ def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) 
         with counter.get_lock():
             counter.value += count % PROGRESS_EVERY
 
-
-# State of a worker process, set by its initializer in that process (never inherited from the parent).

@@ -8,14 +8,13 @@ grow with the run.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from webcorpus.atomic import atomic_path
 from webcorpus.pipeline import run_folder
+from webcorpus.pipeline.run_folder import Folder
 from webcorpus.report import plots
 from webcorpus.report.samples import dropped_samples, kept_samples
 from webcorpus.report.text import clip
@@ -42,20 +41,21 @@ svg { max-width: 100%; height: auto; } .bad { color: #c53030; }
 """
 
 
-def write_report(run: Path) -> Path:
-    """Write RUN/report.html from RUN/stats.json; returns its path."""
-    target = Path(run) / REPORT_NAME
-    page = build_report(Path(run))
-    with atomic_path(target) as tmp:
-        Path(tmp).write_text(page, encoding="utf-8")
-    return target
+def write_report(location: Folder | str | Path) -> Path | str:
+    """Write RUN/report.html from RUN/stats.json (a local run folder or one on object storage); returns
+    where it is (a Path for a local run)."""
+    run = Folder.of(location)
+    run.write_bytes(REPORT_NAME, build_report(run).encode("utf-8"))
+    return run.url(REPORT_NAME) if run.remote else run.path(REPORT_NAME)
 
 
-def build_report(run: Path) -> str:
-    stats_file = run_folder.stats(run)
-    if not stats_file.is_file():
-        raise FileNotFoundError(f"{stats_file}: no stats.json (is {run} the output folder of a finished run?)")
-    summary = json.loads(stats_file.read_text(encoding="utf-8"))
+def build_report(location: Folder | str | Path) -> str:
+    run = Folder.of(location)
+    if not run.is_file(run_folder.STATS):
+        raise FileNotFoundError(
+            f"{run.url(run_folder.STATS)}: no stats.json (is {run} the output folder of a finished run?)"
+        )
+    summary = run.read_json(run_folder.STATS)
     steps = summary["steps"]
     sections = [
         _header(summary),
@@ -329,25 +329,22 @@ def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def _samples(run: Path, summary: dict[str, Any]) -> str:
+def _samples(run: Folder, summary: dict[str, Any]) -> str:
     parts = ["<h2>Samples</h2><p class='muted'>A few documents per drop reason, clipped; the full files are "
              "listed with each. <code>webcorpus inspect</code> shows more in the terminal.</p>"]  # fmt: skip
     order = {step["step"]: i for i, step in reversed(list(enumerate(summary["steps"])))}
     dropped = sorted(dropped_samples(run), key=lambda s: order.get(s.step, len(order)))
     parts.extend(_sample_html(sample, run) for sample in dropped[:SAMPLES_SHOWN])
-    final = Path(str(summary.get("final_data", "")))
-    if final.is_dir():
+    final = Folder(str(summary.get("final_data", "")))
+    if summary.get("final_data") and final.names(""):
         parts.append("<h3>Kept (the first documents of the finished corpus)</h3>")
         parts.extend(_sample_html(sample, run) for sample in kept_samples(final, 3))
     return "".join(parts) if len(parts) > 1 else ""
 
 
-def _sample_html(sample: Any, run: Path) -> str:
+def _sample_html(sample: Any, run: Folder) -> str:
     text = sample.text[:SAMPLE_CHARACTERS] + (" …" if len(sample.text) > SAMPLE_CHARACTERS else "")
-    try:
-        source = sample.source.relative_to(run)
-    except ValueError:
-        source = sample.source
+    source = sample.source.removeprefix(run.location + "/")
     return (
         f"<p><b>{_text(sample.step)}: {_text(sample.reason)}</b> · {_text(sample.url)} · "
         f"<span class='muted'>{_text(str(source))}</span></p><div class='sample'>{escape(text)}</div>"

@@ -7,8 +7,10 @@ import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from webcorpus.pipeline import run_folder
+from webcorpus.pipeline.run_folder import Folder
 
 # Never read more than this many lines of one step's removed files looking for samples: a report on a
 # big run stays fast, at the price of missing reasons that only appear late in the files.
@@ -21,20 +23,21 @@ class Sample:
     reason: str  # the drop reason, or "kept"
     url: str
     text: str
-    source: Path  # the file it came from
+    source: str  # the file it came from, in the run folder
 
 
-def removed_files(run: Path) -> dict[str, list[Path]]:
+def removed_files(run: Folder) -> dict[str, list[str]]:
     """Each step's files of dropped documents: RUN/removed/STEP/ and, for later passes, RUN/*/removed/STEP/."""
-    found: dict[str, list[Path]] = {}
-    for folder in sorted([*run.glob("removed/*"), *run.glob("*/removed/*")]):
-        if folder.is_dir():
-            found.setdefault(folder.name, []).extend(sorted(folder.glob("*.jsonl.gz")))
-    return found
+    found: dict[str, list[str]] = {}
+    for name in run.files("", ".jsonl.gz"):
+        parts = name.split("/")
+        if len(parts) in (3, 4) and parts[-3] == run_folder.REMOVED:
+            found.setdefault(parts[-2], []).append(name)
+    return {step: sorted(files) for step, files in sorted(found.items(), key=lambda item: item[1][0].split("/")[:-1])}
 
 
 def dropped_samples(
-    run: Path, step: str | None = None, reason: str | None = None, per_reason: int = 3
+    run: Folder, step: str | None = None, reason: str | None = None, per_reason: int = 3
 ) -> Iterator[Sample]:
     """Up to `per_reason` dropped documents per (step, reason), in file order."""
     for name, files in removed_files(run).items():
@@ -43,7 +46,7 @@ def dropped_samples(
         taken: dict[str, int] = {}
         lines = 0
         for path in files:
-            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            with run.open(path) as raw, gzip.open(raw, "rt", encoding="utf-8", errors="replace") as f:
                 for line in f:
                     lines += 1
                     if lines > LINES_READ_PER_STEP:
@@ -60,15 +63,17 @@ def dropped_samples(
                 break
 
 
-def kept_samples(data: Path, count: int) -> Iterator[Sample]:
+def kept_samples(data: Folder, count: int) -> Iterator[Sample]:
     """The first `count` documents of the finished corpus (Parquet shards in `data`), read a batch at a time."""
-    import pyarrow.parquet as pq
+    from webcorpus.parquet import parquet_file
 
     left = count
-    for shard in sorted(data.glob("*.parquet")):
-        for batch in pq.ParquetFile(shard).iter_batches(batch_size=max(left, 1), columns=["url", "text"]):
+    for shard in sorted(data.names("")):
+        if not shard.endswith(".parquet") or shard.startswith("."):
+            continue
+        for batch in parquet_file(data.url(shard)).iter_batches(batch_size=max(left, 1), columns=["url", "text"]):
             for url, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-                yield Sample("final", "kept", url or "", text or "", shard)
+                yield Sample("final", "kept", url or "", text or "", data.url(shard))
                 left -= 1
                 if left <= 0:
                     return

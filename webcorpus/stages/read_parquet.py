@@ -6,10 +6,8 @@ import glob
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from webcorpus.document import Document
-from webcorpus.parquet import row_to_document, shard_paths
+from webcorpus.parquet import parquet_file, row_to_document, shard_paths
 from webcorpus.pipeline.step import Reader
 from webcorpus.stages.read_warc import InputError
 
@@ -41,9 +39,10 @@ class ParquetReader(Reader):
         return files
 
     def read(self, path: Path | str) -> Iterator[Document]:
-        """Every row of one shard; a shard that cannot be read is named and counted, and the run goes on."""
+        """Every row of one shard (a local path or a URL); a shard that cannot be read is named and counted,
+        and the run goes on."""
         try:
-            batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+            batches = parquet_file(path).iter_batches(batch_size=BATCH_ROWS)
             for batch in batches:
                 for row in batch.to_pylist():
                     self.stats.documents_in += 1

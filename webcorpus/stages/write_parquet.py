@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webcorpus.atomic import tmp_path
 from webcorpus.document import Document
 from webcorpus.parquet import SCHEMA, document_to_row
+from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import Writer
 
 ROW_GROUP_ROWS = 2048
@@ -44,30 +44,32 @@ class ParquetWriter(Writer):
         self.rows_per_shard = rows_per_shard
         self.bytes_per_shard = bytes_per_shard
         self.compression = compression
-        self.output_dir: Path | None = None
-        self.shards: list[Path] = []
+        self.output_dir: Folder | None = None
+        self.shards: list[str] = []
 
-    def open(self, folder: Path, prefix: str) -> None:
-        """Write the next shards as FOLDER/PREFIX_00000.parquet, PREFIX_00001.parquet, ..."""
-        self.output_dir, self.prefix = Path(folder), prefix
-        self.shards: list[Path] = []
+    def open(self, folder: Folder | Path | str, prefix: str) -> None:
+        """Write the next shards as FOLDER/PREFIX_00000.parquet, PREFIX_00001.parquet, ... (a local folder or
+        one on object storage)."""
+        self.output_dir, self.prefix = folder if isinstance(folder, Folder) else Folder(folder), prefix
+        self.shards: list[str] = []
 
     @property
-    def written(self) -> list[Path]:
+    def written(self) -> list[str]:
+        """The names of the shards written since `open`."""
         return self.shards
 
     def run(self, documents: Iterable[Document]) -> Iterator[Document]:
         """Write every document into the folder given to `open`, passing each one on."""
         if self.output_dir is None:
             raise RuntimeError("write_parquet: open(folder, prefix) first")
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        shard = _Shard(self._next_path(), self.compression)
+        self.output_dir.make()
+        shard = _Shard(self.output_dir, self._next_name(), self.compression)
         try:
             for document in documents:
                 self.stats.documents_in += 1
                 if shard.rows >= self.rows_per_shard or shard.text_bytes >= self.bytes_per_shard:
                     self.shards.append(shard.close())
-                    shard = _Shard(self._next_path(), self.compression)
+                    shard = _Shard(self.output_dir, self._next_name(), self.compression)
                 shard.add(document)
                 self.stats.kept += 1
                 yield document
@@ -76,25 +78,26 @@ class ParquetWriter(Writer):
         finally:
             shard.abandon()
 
-    def write(self, documents: Iterable[Document], folder: str | Path, prefix: str = "part") -> list[Path]:
-        """Write all of `documents` as FOLDER/PREFIX_NNNNN.parquet; returns the shards."""
-        self.open(Path(folder), prefix)
+    def write(self, documents: Iterable[Document], folder: Folder | str | Path, prefix: str = "part") -> list[str]:
+        """Write all of `documents` as FOLDER/PREFIX_NNNNN.parquet; returns where the shards are (paths, or
+        URLs for a folder on object storage)."""
+        self.open(folder, prefix)
         for _ in self.run(documents):
             pass
-        return self.shards
-
-    def _next_path(self) -> Path:
         assert self.output_dir is not None
-        return self.output_dir / f"{self.prefix}_{len(self.shards):05d}.parquet"
+        return [self.output_dir.url(name) for name in self.shards]
+
+    def _next_name(self) -> str:
+        return f"{self.prefix}_{len(self.shards):05d}.parquet"
 
 
 class _Shard:
-    """One shard being written to its temporary name; `close` renames it into place."""
+    """One shard being written to a temporary file; `close` makes it appear whole under its name."""
 
-    def __init__(self, path: Path, compression: str) -> None:
-
-        self.path = path
-        self.tmp = tmp_path(path)
+    def __init__(self, folder: Folder, name: str, compression: str) -> None:
+        self.name = name
+        self.destination: AbstractContextManager[Path] = folder.writing(name)
+        self.tmp: Path | None = None
         self.compression = compression
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[dict] = []
@@ -110,20 +113,24 @@ class _Shard:
 
     def _flush(self) -> None:
         if self.writer is None:
+            self.tmp = self.destination.__enter__()
             self.writer = pq.ParquetWriter(self.tmp, SCHEMA, compression=self.compression)
         self.writer.write_table(pa.Table.from_pylist(self.pending, schema=SCHEMA))
         self.pending = []
 
-    def close(self) -> Path:
+    def close(self) -> str:
         self._flush()
         assert self.writer is not None
         self.writer.close()
         self.writer: pq.ParquetWriter | None = None
-        os.replace(self.tmp, self.path)
-        return self.path
+        self.destination.__exit__(None, None, None)
+        self.tmp = None
+        return self.name
 
     def abandon(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer: pq.ParquetWriter | None = None
-        self.tmp.unlink(missing_ok=True)
+        if self.tmp is not None:  # begun and not closed: nothing appears
+            self.destination.__exit__(RuntimeError, RuntimeError("abandoned"), None)
+            self.tmp = None

@@ -17,30 +17,19 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from webcorpus.atomic import atomic_open, atomic_path
-from webcorpus.parquet import input_shards, read_texts
+from webcorpus.parquet import Location, read_texts
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.executors import CorpusContext
-from webcorpus.pipeline.step import CorpusStep
+from webcorpus.pipeline.run_folder import Folder
+from webcorpus.pipeline.step import CorpusResult, CorpusStep
+from webcorpus.pipeline.units import Units, fingerprint
 
 END_OF_TEXT = "<|endoftext|>"
 MAX_VOCAB = 65_536  # ids must fit in uint16
 BUCKETS = 10_000
 HELD_OUT_BUCKETS = 100
-
-
-def input_fingerprint(sources: list[Path], settings: dict[str, Any], *extra: bytes) -> str:
-    """What a step's output depends on: its settings, any extra bytes (a tokenizer file) and the input
-    shards (names and sizes). A rerun with the same fingerprint may reuse what is there."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for part in extra:
-        digest.update(part)
-    for path in input_shards(sources):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
 
 
 def bucket(document_id: str) -> int:
@@ -77,29 +66,25 @@ class TrainTokenizer(CorpusStep):
             raise ValueError("max_characters and min_frequency must be at least 1")
         self.settings = {"vocab_size": vocab_size, "max_characters": max_characters, "min_frequency": min_frequency}
 
-    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
-        """Train unless `target` was already made from this input with these settings (resume)."""
+    def run_corpus(self, sources: list[Location], target: Location, context: CorpusContext) -> CorpusResult:
+        """Train as one unit (pipeline/units.py), unless `target` was already made from this input with these
+        settings. Its markers sit beside it, in `.TARGET_NAME/` (the output is a file, not a folder)."""
         started = time.perf_counter()
-        fingerprint = input_fingerprint(sources, self.settings)
-        marker = target.with_name(f".{target.name}.done.json")
-        summary = None
-        if target.exists() and marker.exists():
-            done = json.loads(marker.read_text())
-            if done.get("fingerprint") == fingerprint:
-                summary = {**done["summary"], "line": done["summary"]["line"] + " (already trained)"}
-        if summary is None:
-            summary = context.call(train_tokenizer, sources, target, self.settings, context.progress)
-            with atomic_open(marker) as f:
-                json.dump({"fingerprint": fingerprint, "summary": summary}, f)
-        context.made["tokenizer"] = target
+        output = Folder(target)
+        units = Units(output.parent.child(f".{output.name}"), fingerprint(sources, self.settings), context)
+        already = units.done("train")
+        summary = units.call("train_tokenizer", train_tokenizer, "train", sources, output.location, self.settings,
+                             context.progress)  # fmt: skip
         self.stats.documents_in = self.stats.kept = summary["trained_on_documents"] + summary["held_out_documents"]
         self.stats.counts["vocabulary"] = summary["vocab_size"]
         self.stats.time_s = time.perf_counter() - started
-        return summary
+        line = summary.pop("line") + (" (already trained)" if already else "")
+        return CorpusResult(line, summary, made={"tokenizer": output.location})
 
 
-def train_tokenizer(sources: list[Path], out: str | Path, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
-    """Train byte-level BPE on the corpus (held-out documents excluded); write tokenizer.json atomically."""
+def train_tokenizer(sources: list[Location], out: Location, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """Train byte-level BPE on the corpus (held-out documents excluded); write tokenizer.json (and
+    transformers' files beside it) whole, local or remote."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -127,9 +112,10 @@ def train_tokenizer(sources: list[Path], out: str | Path, settings: dict[str, An
     start = time.perf_counter()
     tokenizer.train_from_iterator(training_texts(), trainer)
     seconds = time.perf_counter() - start
-    with atomic_path(out) as tmp:
+    target = Folder(out)
+    with target.writing("") as tmp:
         tokenizer.save(str(tmp))
-    write_transformers_files(Path(out))
+    write_transformers_files(target.parent)
     held_out = [text for document_id, text in read_texts(sources) if bucket(document_id) < HELD_OUT_BUCKETS]
     summary = {
         "tokenizer": str(out),
@@ -162,13 +148,13 @@ def bytes_per_token(tokenizer: Any, texts: list[str]) -> float | None:
     return round(sum(len(t.encode("utf-8")) for t in texts) / max(tokens, 1), 3)
 
 
-def load_tokenizer(path: str | Path, end_of_text: str = END_OF_TEXT) -> tuple[Any, int]:
-    """A tokenizer.json and the id of its document separator (`end_of_text`, <|endoftext|> by default);
-    refuses vocabularies whose ids do not fit uint16."""
+def load_tokenizer(path: Location, end_of_text: str = END_OF_TEXT) -> tuple[Any, int]:
+    """A tokenizer.json (local or remote) and the id of its document separator (`end_of_text`,
+    <|endoftext|> by default); refuses vocabularies whose ids do not fit uint16."""
     from tokenizers import Tokenizer
 
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_str(Folder(path).read_bytes("").decode("utf-8"))
     except Exception as error:  # tokenizers raises a bare Exception on a bad file
         raise ValueError(f"{path}: not a readable tokenizer.json ({error})") from None
     size = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -180,12 +166,11 @@ def load_tokenizer(path: str | Path, end_of_text: str = END_OF_TEXT) -> tuple[An
     return tokenizer, end
 
 
-def write_transformers_files(tokenizer_json: Path, end_of_text: str = END_OF_TEXT) -> None:
-    """tokenizer_config.json and special_tokens_map.json beside `tokenizer_json`, so that transformers'
-    AutoTokenizer.from_pretrained(folder) loads it with its special tokens (as GPT-2's: the document
-    separator is also the beginning, end and unknown token)."""
+def write_transformers_files(folder: Folder, end_of_text: str = END_OF_TEXT) -> None:
+    """tokenizer_config.json and special_tokens_map.json in `folder`, beside its tokenizer.json, so that
+    transformers' AutoTokenizer.from_pretrained(folder) loads it with its special tokens (as GPT-2's: the
+    document separator is also the beginning, end and unknown token)."""
     special = {"bos_token": end_of_text, "eos_token": end_of_text, "unk_token": end_of_text}
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False, **special}
     for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
-        with atomic_path(tokenizer_json.with_name(name)) as tmp:
-            tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        folder.write_bytes(name, (json.dumps(content, indent=2) + "\n").encode("utf-8"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webcorpus.atomic import atomic_path
+from webcorpus.pipeline.run_folder import Folder
 
 MAGIC = 20240520
 VERSION = 1
@@ -34,15 +34,15 @@ class ShardError(ValueError):
     """A token shard that cannot be used; the message names the file."""
 
 
-def write_shard(path: Path, tokens: np.ndarray, document_starts: np.ndarray) -> None:
-    """Write `tokens` (uint16) as an llm.c shard, and its document index, each atomically."""
+def write_shard(folder: Folder, name: str, tokens: np.ndarray, document_starts: np.ndarray) -> None:
+    """Write `tokens` (uint16) as the llm.c shard `name` in `folder`, and its document index, each whole."""
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = (MAGIC, VERSION, len(tokens))
-    with atomic_path(path) as tmp:
+    with folder.writing(name) as tmp:
         with open(tmp, "wb") as f:
             f.write(header.tobytes())
             f.write(np.asarray(tokens, dtype="<u2").tobytes())
-    with atomic_path(path.with_suffix(".idx")) as tmp:
+    with folder.writing(name.removesuffix(".bin") + ".idx") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(document_starts, dtype=np.int64))
 

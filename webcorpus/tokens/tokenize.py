@@ -2,9 +2,17 @@
 
 Every document gets `<|endoftext|>` before it. The validation split is sized in tokens: documents go to
 it in order of their id's hash bucket (bpe.py) until it holds `val_tokens` (one llm.c batch, 64 x 1024 + 1,
-by default: llm.c's loader needs that much), never more than half the documents. Encoding is
-deterministic, so a rerun after an interruption encodes again from the start but writes only the shards
-that are missing: no document is duplicated or lost.
+by default: llm.c's loader needs that much), never more than half the documents.
+
+Two phases of units (pipeline/units.py), each on any worker, reading and writing the output folder itself
+(local or on object storage), so no token passes through the driver:
+
+1. encode (one unit per input shard): the shard's documents, in order, as one piece per split
+   -> OUTPUT/.work/pieces/SPLIT/NNNNN.bin (uint16 tokens) and NNNNN.starts.npy (where documents start);
+   the unit's result is its figures (tokens and documents per split, languages).
+2. pack (one unit per output shard): the driver lays the pieces end to end per split from those figures
+   alone; each output shard's unit reads the byte ranges of the pieces it covers and writes
+   PREFIX_SPLIT_NNNNNN.bin and .idx. Names and contents depend only on the input, never on workers.
 
 Per language (the Parquet `language` column) it counts documents, UTF-8 bytes of text and tokens of text
 (the <|endoftext|> before each document aside) where the ids are made, so the summary's `languages` shows
@@ -14,9 +22,10 @@ which languages a tokenizer trained on a mix compresses badly, at no extra encod
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import json
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,20 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from webcorpus.atomic import atomic_open, atomic_path, remove_stale_tmp
-from webcorpus.parquet import input_shards
+from webcorpus.parquet import Location, input_shards, parquet_file, read_table, shard_name
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.executors import CorpusContext
-from webcorpus.pipeline.progress import progress_bar
-from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusStep
-from webcorpus.tokens.bpe import (
-    BUCKETS,
-    END_OF_TEXT,
-    bucket,
-    input_fingerprint,
-    load_tokenizer,
-    write_transformers_files,
-)
+from webcorpus.pipeline.run_folder import Folder
+from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusResult, CorpusStep
+from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.tokens.bpe import BUCKETS, END_OF_TEXT, bucket, load_tokenizer, write_transformers_files
 from webcorpus.tokens.shards import write_shard
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
@@ -91,7 +93,7 @@ class Tokenize(CorpusStep):
         self.format, self.prefix, self.batch_documents = format, prefix, batch_documents
         self.end_of_text = end_of_text
 
-    def run_corpus(self, sources: list[Path], target: Path, context: CorpusContext) -> dict[str, Any]:
+    def run_corpus(self, sources: list[Location], target: Location, context: CorpusContext) -> CorpusResult:
         tokenizer = self.tokenizer or context.made.get("tokenizer")
         if tokenizer is None:
             raise ValueError("tokenize needs a tokenizer: set its tokenizer option, or put train_tokenizer before it")
@@ -100,109 +102,63 @@ class Tokenize(CorpusStep):
         self.stats.documents_in = self.stats.kept = sum(s["documents"] for s in splits)
         self.stats.counts["tokens"] = sum(s["tokens"] for s in splits)
         self.stats.time_s = summary["seconds"]
-        return summary
+        line = summary.pop("line")
+        return CorpusResult(line, summary)
 
 
-class _SplitWriter:
-    """Packs one split's documents into fixed-size shards; a shard already written (resume) is skipped."""
-
-    def __init__(self, folder: Path, prefix: str, split: str, size: int, done: set[str]) -> None:
-        self.folder, self.prefix, self.split, self.size, self.done = folder, prefix, split, size, done
-        self.buffer = np.empty(size, dtype=np.uint16)
-        self.filled = 0
-        self.starts: list[int] = []
-        self.number = 0
-        self.tokens = self.documents = 0
-        self.written: list[str] = []
-
-    def add(self, ids: list[int]) -> None:
-        self.starts.append(self.filled)
-        self.documents += 1
-        ids_array = np.asarray(ids, dtype=np.uint16)
-        while len(ids_array):
-            room = self.size - self.filled
-            take = ids_array[:room]
-            self.buffer[self.filled : self.filled + len(take)] = take
-            self.filled += len(take)
-            ids_array = ids_array[room:]
-            if self.filled == self.size:
-                self.flush()
-
-    def flush(self) -> None:
-        if self.filled == 0:
-            return
-        name = f"{self.prefix}_{self.split}_{self.number:06d}.bin"
-        if name not in self.done:
-            write_shard(self.folder / name, self.buffer[: self.filled], np.asarray(self.starts, dtype=np.int64))
-            with atomic_open(run_folder.marker(self.folder, f"{name}.json")) as f:
-                json.dump({"tokens": self.filled}, f)
-        self.written.append(name)
-        self.tokens += self.filled
-        self.number += 1
-        self.filled = 0
-        self.starts = []
+PIECES = f"{run_folder.WORK}/pieces"
+SPLIT_NAMES = ("val", "train")
 
 
 def tokenize_corpus(
-    sources: list[Path], out: str | Path, tokenizer_path: str | Path, settings: Tokenize, context: CorpusContext
+    sources: list[Location], out: Location, tokenizer: Location, settings: Tokenize, context: CorpusContext
 ) -> dict[str, Any]:
-    """Encode every document (<|endoftext|> first) into shards under `out`; resumable.
-
-    Input shards are encoded in parallel on the executor's workers (`encode_shard`) and packed here in
-    input order. Encoding is deterministic, so a rerun after an interruption encodes again from the start
-    but writes only the shards that are missing: no document is duplicated or lost.
-    """
-    out, tokenizer_path = Path(out), Path(tokenizer_path)
-    tokenizer, end = load_tokenizer(tokenizer_path, settings.end_of_text)
+    """Encode every document (<|endoftext|> first) into shards under `out`; resumable. Returns the figures
+    and a `line` for the terminal."""
+    output = Folder(out)
+    output.make()
+    tokenizer_bytes = Folder(tokenizer).read_bytes("")
+    _, end = load_tokenizer(tokenizer, settings.end_of_text)
+    vocabulary = load_tokenizer(tokenizer, settings.end_of_text)[0].get_vocab_size()
     # The tokenizer counts by its contents, not by the path it was given.
     names = ("shard_tokens", "val_tokens", "format", "prefix", "batch_documents", "end_of_text")
     options = {k: getattr(settings, k) for k in names}
-    fingerprint = input_fingerprint(sources, options, tokenizer_path.read_bytes())
-    marker = run_folder.marker(out, "settings.json")
-    if marker.exists():
-        if json.loads(marker.read_text())["fingerprint"] != fingerprint:
-            raise ValueError(f"{out}: holds tokens made from other input or settings; use a new folder or delete it")
-    elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out}: not empty and not a tokenize output; use a new folder")
-    with atomic_open(marker) as f:
-        json.dump({"fingerprint": fingerprint}, f)
-    remove_stale_tmp(out)  # half-written shards of an interrupted run
-    done = {p.name.removesuffix(".json") for p in run_folder.progress(out).glob("*.bin.json")}
+    shards = input_shards(sources)
+    units = Units(output, fingerprint(shards, options, tokenizer_bytes), context)
+    coder = (str(tokenizer), settings.end_of_text, hashlib.sha256(tokenizer_bytes).hexdigest())
+    n = len(shards)
 
     start = time.perf_counter()
-    engines: set[str] = set()
-    languages: LanguageCounts = {}
-    val_buckets = validation_buckets(sources, tokenizer_path, settings, context)
+    if not units.done("validation"):
+        units.record("validation", validation_buckets(shards, coder, settings, context))
+    val_buckets = units.result("validation")
     if settings.format == "parquet":
-        encoder = BatchEncoder(tokenizer)
-        summary = _tokenize_to_parquet(sources, out, encoder, end, val_buckets, languages)
-        engines.add(encoder.engine)
+        pieces = units.map("tokenize", encode_to_parquet, [f"parquet_{i:05d}" for i in range(n)],
+                           shards, [output] * n, [coder] * n, [val_buckets] * n)  # fmt: skip
+        summary: dict[str, Any] = {"parquet": {
+            "shards": n, "tokens": sum(p["tokens"] for p in pieces), "documents": sum(p["documents"] for p in pieces)
+        }}  # fmt: skip
     else:
-        writers = {
-            split: _SplitWriter(out, settings.prefix, split, settings.shard_tokens, done) for split in ("val", "train")
-        }
-        shards = input_shards(sources)
-        n = len(shards)
-        encoded = context.map(encode_shard, shards, [str(tokenizer_path)] * n, [settings.end_of_text] * n,
-                              [val_buckets] * n, [settings.batch_documents] * n)  # fmt: skip
-        with progress_bar(n, "tokenize", "shard", context.progress) as bar:
-            for engine, documents, shard_languages in encoded:
-                engines.add(engine)
-                for is_val, ids in documents:
-                    writers["val" if is_val else "train"].add(ids)
-                _add_languages(languages, shard_languages)
-                bar.update(1)
-        for writer in writers.values():
-            writer.flush()
-        summary = {
-            split: {"shards": len(w.written), "tokens": w.tokens, "documents": w.documents}
-            for split, w in writers.items()
-        }
-    with atomic_path(out / run_folder.TOKENIZER) as tmp:
-        tmp.write_bytes(tokenizer_path.read_bytes())
-    write_transformers_files(out / run_folder.TOKENIZER, settings.end_of_text)
-    with atomic_open(out / "tokens.json") as f:  # no timings in it: reruns give identical files
-        json.dump({"end_of_text": end, "vocab_size": tokenizer.get_vocab_size(), **summary}, f, indent=2)
+        pieces = units.map("tokenize encode", encode_piece, [f"encode_{i:05d}" for i in range(n)],
+                           shards, range(n), [output] * n, [coder] * n, [val_buckets] * n,
+                           [settings.batch_documents] * n)  # fmt: skip
+        summary = {}
+        for split in SPLIT_NAMES:
+            plans = pack_plans(split, [p[split]["tokens"] for p in pieces], settings.shard_tokens, settings.prefix)
+            names_of = [plan["name"] for plan in plans]
+            units.map(f"tokenize {split} shards", pack_shard, names_of, plans, [output] * len(plans))
+            summary[split] = {"shards": len(plans), "tokens": sum(p[split]["tokens"] for p in pieces),
+                              "documents": sum(p[split]["documents"] for p in pieces)}  # fmt: skip
+    languages: LanguageCounts = {}
+    for piece in pieces:
+        _add_languages(languages, piece["languages"])
+    engines = {piece["engine"] for piece in pieces}
+    output.write_bytes(run_folder.TOKENIZER, tokenizer_bytes)
+    write_transformers_files(output, settings.end_of_text)
+    # No timings in it: reruns give identical files.
+    tokens_json = {"end_of_text": end, "vocab_size": vocabulary, **summary}
+    output.write_bytes("tokens.json", json.dumps(tokens_json, indent=2).encode())
+    output.delete(PIECES)  # every output shard is written: the pieces are not needed again
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["engine"] = "+".join(sorted(engines)) or "none"
     parts = [
@@ -212,7 +168,7 @@ def tokenize_corpus(
         if name in summary
     ]
     summary["languages"] = language_summary(languages)  # after tokens.json: that file stays as it was
-    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {out}"
+    summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {output}"
     val = summary.get("val", {}).get("tokens", 0)
     if settings.format == "bin" and val < settings.val_tokens:
         summary["warning"] = (
@@ -222,6 +178,89 @@ def tokenize_corpus(
         )
         summary["line"] += f"\nwarning: {summary['warning']}"
     return summary
+
+
+def pack_plans(split: str, piece_tokens: list[int], shard_tokens: int, prefix: str) -> list[dict[str, Any]]:
+    """The output shards of one split, from each input shard's piece size alone: shard k holds tokens
+    [k * shard_tokens, (k + 1) * shard_tokens) of the pieces laid end to end (the last one shorter), and
+    lists the (piece, first token in the piece, tokens, where that lands in the shard) it takes."""
+    offsets = np.cumsum([0, *piece_tokens]).tolist()
+    total = offsets[-1]
+    plans = []
+    for number, begin in enumerate(range(0, total, shard_tokens)):
+        end = min(begin + shard_tokens, total)
+        parts = []
+        for piece, (first, last) in enumerate(zip(offsets, offsets[1:])):
+            if last > begin and first < end:
+                take_from, take_to = max(first, begin), min(last, end)
+                parts.append((piece, take_from - first, take_to - take_from, take_from - begin))
+        plans.append({"name": f"{prefix}_{split}_{number:06d}.bin", "split": split, "tokens": end - begin,
+                      "parts": parts})  # fmt: skip
+    return plans
+
+
+def encode_piece(
+    shard: Location, index: int, output: Folder, coder: tuple[str, str, str], val_buckets: int, batch_documents: int
+) -> dict[str, Any]:
+    """Phase 1 for one input shard: its documents' tokens (<|endoftext|> first), in order, one piece per
+    split, with where each document starts; returns the figures the driver lays the shards out by."""
+    encoder, end = _encoder(*coder)
+    tokens: dict[str, list[np.ndarray]] = {split: [] for split in SPLIT_NAMES}
+    languages: LanguageCounts = {}
+    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=["id", "text", "language"]):
+        encoded = encoder.encode(batch.column("text").to_pylist())
+        for document_id, ids in zip(batch.column("id").to_pylist(), encoded):
+            split = "val" if bucket(document_id) < val_buckets else "train"
+            tokens[split].append(np.asarray([end, *ids], dtype=np.uint16))
+        _count_languages(languages, batch.column("language"), batch.column("text"), [len(ids) for ids in encoded])
+    figures: dict[str, Any] = {"engine": encoder.engine, "languages": languages}
+    for split, documents in tokens.items():
+        lengths = np.array([len(d) for d in documents], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
+        data = np.concatenate(documents).astype("<u2") if documents else np.zeros(0, "<u2")
+        output.write_bytes(f"{PIECES}/{split}/{index:05d}.bin", data.tobytes())
+        buffer = io.BytesIO()
+        np.save(buffer, starts.astype(np.int64))
+        output.write_bytes(f"{PIECES}/{split}/{index:05d}.starts.npy", buffer.getvalue())
+        figures[split] = {"tokens": int(lengths.sum()), "documents": len(documents)}
+    return figures
+
+
+def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
+    """Phase 2 for one output shard: its tokens from the pieces it covers (byte ranges of each), and the
+    documents that start in it."""
+    tokens = np.empty(plan["tokens"], dtype="<u2")
+    starts = []
+    for piece, first, count, at in plan["parts"]:
+        name = f"{PIECES}/{plan['split']}/{piece:05d}"
+        with output.open(f"{name}.bin") as f:
+            f.seek(2 * first)
+            tokens[at : at + count] = np.frombuffer(f.read(2 * count), dtype="<u2")
+        piece_starts = np.load(io.BytesIO(output.read_bytes(f"{name}.starts.npy")))
+        inside = piece_starts[(piece_starts >= first) & (piece_starts < first + count)]
+        starts.append(inside - first + at)
+    document_starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+    write_shard(output, plan["name"], tokens, document_starts)
+    return {"tokens": int(plan["tokens"])}
+
+
+def encode_to_parquet(
+    shard: Location, output: Folder, coder: tuple[str, str, str], val_buckets: int
+) -> dict[str, Any]:
+    """Format parquet, one input shard: one output table of (id, split, tokens); returns its figures."""
+    encoder, end = _encoder(*coder)
+    schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
+    table = read_table(shard, columns=["id", "text", "language"])
+    document_ids = table.column("id").to_pylist()
+    tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
+    splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
+    with output.writing(shard_name(shard)) as tmp:
+        pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
+    languages: LanguageCounts = {}
+    # Each document's tokens begin with <|endoftext|>, which is not a token of its text.
+    _count_languages(languages, table.column("language"), table.column("text"), [len(t) - 1 for t in tokens])
+    return {"engine": encoder.engine, "languages": languages, "tokens": sum(len(t) for t in tokens),
+            "documents": len(tokens)}  # fmt: skip
 
 
 def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_counts: list[int]) -> None:
@@ -260,7 +299,9 @@ def language_summary(counts: LanguageCounts) -> dict[str, dict[str, Any]]:
     }
 
 
-def validation_buckets(sources: list[Path], tokenizer_path: Path, settings: Tokenize, context: CorpusContext) -> int:
+def validation_buckets(
+    shards: list[str], coder: tuple[str, str, str], settings: Tokenize, context: CorpusContext
+) -> int:
     """The hash-bucket bound B such that documents with bucket(id) < B hold at least `val_tokens` tokens
     (the smallest such B), or hold half the documents if the corpus has too few tokens for that.
 
@@ -268,11 +309,9 @@ def validation_buckets(sources: list[Path], tokenizer_path: Path, settings: Toke
     it, so a big corpus pays for encoding a fraction of a percent of it twice."""
     if settings.val_tokens == 0:
         return 0
-    shards = input_shards(sources)
     bound, n = 64, len(shards)
     while True:
-        found = context.map(count_low_buckets, shards, [str(tokenizer_path)] * n, [settings.end_of_text] * n,
-                            [bound] * n, [settings.batch_documents] * n)  # fmt: skip
+        found = context.map(count_low_buckets, shards, [coder] * n, [bound] * n, [settings.batch_documents] * n)
         documents_per_bucket = np.zeros(BUCKETS, dtype=np.int64)
         tokens_per_bucket = np.zeros(BUCKETS, dtype=np.int64)
         for per_bucket, tokens in found:
@@ -289,15 +328,14 @@ def validation_buckets(sources: list[Path], tokenizer_path: Path, settings: Toke
 
 
 def count_low_buckets(
-    path: Path, tokenizer_path: str, end_of_text: str, bound: int, batch_documents: int
+    shard: Location, coder: tuple[str, str, str], bound: int, batch_documents: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One shard's documents per hash bucket, and tokens per bucket for the buckets below `bound`
     (<|endoftext|> included, as in the shards). Runs on any worker."""
-    stat = Path(tokenizer_path).stat()
-    encoder, _ = _encoder(tokenizer_path, end_of_text, stat.st_size, stat.st_mtime_ns)
+    encoder, _ = _encoder(*coder)
     documents = np.zeros(BUCKETS, dtype=np.int64)
     tokens = np.zeros(BUCKETS, dtype=np.int64)
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
+    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
         buckets = [bucket(document_id) for document_id in batch.column("id").to_pylist()]
         np.add.at(documents, buckets, 1)
         low = [i for i, b in enumerate(buckets) if b < bound]
@@ -308,56 +346,8 @@ def count_low_buckets(
     return documents, tokens
 
 
-def encode_shard(
-    path: Path, tokenizer_path: str, end_of_text: str, val_buckets: int, batch_documents: int
-) -> tuple[str, list, LanguageCounts]:
-    """One input shard's documents encoded in order, each as (in the validation split?, uint16 ids with
-    <|endoftext|> first); the engine that encoded them; and the shard's counts per language. Runs on any
-    worker."""
-    stat = Path(tokenizer_path).stat()
-    encoder, end = _encoder(tokenizer_path, end_of_text, stat.st_size, stat.st_mtime_ns)
-    documents: list[tuple[bool, np.ndarray]] = []
-    languages: LanguageCounts = {}
-    columns = ["id", "text", "language"]
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_documents, columns=columns):
-        document_ids = batch.column("id").to_pylist()
-        encoded = encoder.encode(batch.column("text").to_pylist())
-        for document_id, ids in zip(document_ids, encoded):
-            documents.append((bucket(document_id) < val_buckets, np.asarray([end, *ids], dtype=np.uint16)))
-        _count_languages(languages, batch.column("language"), batch.column("text"), [len(ids) for ids in encoded])
-    return encoder.engine, documents, languages
-
-
 @functools.lru_cache(maxsize=2)
-def _encoder(tokenizer_path: str, end_of_text: str, size: int, mtime_ns: int) -> tuple[BatchEncoder, int]:
-    """One encoder per worker process and tokenizer file (as it is now), kept for the next shard."""
-    tokenizer, end = load_tokenizer(tokenizer_path, end_of_text)
-    return BatchEncoder(tokenizer), end
-
-
-def _tokenize_to_parquet(
-    sources: list[Path], out: Path, encoder: BatchEncoder, end: int, val_buckets: int, languages: LanguageCounts
-) -> dict:
-    """Format parquet: one output table per input shard; adds each shard's counts per language to `languages`."""
-    schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
-    totals = {"shards": 0, "tokens": 0, "documents": 0}
-    for path in input_shards(sources):
-        target = out / path.name
-        if target.exists():  # written by an interrupted run: count it, do not encode it again
-            lengths = pq.read_table(target, columns=["tokens"]).column("tokens").combine_chunks().value_lengths()
-            token_counts = lengths.to_numpy(zero_copy_only=False).tolist()
-            table = pq.read_table(path, columns=["text", "language"])
-        else:
-            table = pq.read_table(path, columns=["id", "text", "language"])
-            document_ids = table.column("id").to_pylist()
-            tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
-            splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
-            with atomic_path(target) as tmp:
-                pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
-            token_counts = [len(t) for t in tokens]
-        # Each document's tokens begin with <|endoftext|>, which is not a token of its text.
-        _count_languages(languages, table.column("language"), table.column("text"), [n - 1 for n in token_counts])
-        totals["shards"] += 1
-        totals["documents"] += len(token_counts)
-        totals["tokens"] += sum(token_counts)
-    return {"parquet": totals}
+def _encoder(tokenizer: str, end_of_text: str, digest: str) -> tuple[BatchEncoder, int]:
+    """One encoder per worker process and tokenizer (by its contents' digest), kept for the next unit."""
+    loaded, end = load_tokenizer(tokenizer, end_of_text)
+    return BatchEncoder(loaded), end
