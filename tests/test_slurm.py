@@ -84,7 +84,8 @@ def test_the_scripts_are_bash_with_the_array_the_logs_and_both_commands(tmp_path
         f"exec /opt/venv/bin/python -m webcorpus.cli run {tmp_path}/job.yaml --merge '{tmp_path}/runs/slice-*' "
         f"--output {tmp_path}/out --input 'crawl/*.warc.gz' --workers 8 --no-progress"
     )
-    one = slurm_scripts("job.yaml", 1, "runs", "out", workdir=tmp_path)
+    one = slurm_scripts("job.yaml", 1, "runs", "s3://bucket/out", workdir=tmp_path)
+    assert "--output s3://bucket/out" in one.merge  # a URL output stays a URL
     assert "#SBATCH --array=0-0" in one.array and "--workers" not in one.array
     assert f"{sys.executable} -m webcorpus.cli run" in one.array  # this interpreter, absolute
     assert NOTHING_KEPT_STATUS == EXIT_NOTHING_KEPT
@@ -98,6 +99,8 @@ def test_bad_values_are_refused_before_anything_is_written(tmp_path):
         slurm_scripts("job.yaml", 2, "runs\n#SBATCH --uid=0", "out")
     with pytest.raises(ValueError, match="line break"):
         slurm_scripts("job.yaml", 2, "runs", "out", partition="cpu\necho hi")
+    with pytest.raises(ValueError, match="must be a folder the nodes share"):
+        slurm_scripts("job.yaml", 2, "s3://bucket/runs", "out")
     assert sbatch_value('a "b" \\c') == '"a \\"b\\" \\\\c"'
     refused = CliRunner().invoke(main, ["slurm", "job.yaml", "-n", "0", "--runs", str(tmp_path / "r"), "-o", "out"])
     assert refused.exit_code == 1 and "--slices 0: need at least 1" in refused.output

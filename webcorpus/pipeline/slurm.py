@@ -111,9 +111,11 @@ def slurm_scripts(
     # absolute, not resolve: a virtualenv's python is a symlink whose target would not find the venv.
     interpreter = Path(python) if python is not None else Path(sys.executable)
     interpreter = interpreter if interpreter.is_absolute() else base / interpreter
-    pipeline_path, runs_dir, output_dir = (
-        p if p.is_absolute() else base / p for p in map(Path, (pipeline, runs, output))
-    )
+    if "://" in str(runs):
+        raise ValueError(f"--runs {runs}: must be a folder the nodes share (Slurm writes the logs there)")
+    pipeline_path, runs_dir = (p if p.is_absolute() else base / p for p in map(Path, (pipeline, runs)))
+    # An s3:// output stays a URL (Path would fold its //); a folder is made absolute.
+    output_dir = str(output) if "://" in str(output) or Path(output).is_absolute() else str(base / output)
     logs = runs_dir / "logs"
     workers = workers or cpus_per_task
 
@@ -153,7 +155,7 @@ def slurm_scripts(
         "#!/bin/bash",
         *_directives(f"{job_name}-merge", _log_pattern(logs, "merge-%j.out"), *resources),
         *prologue,
-        f"exec {run} --merge {shlex.quote(slices_glob)} --output {shlex.quote(str(output_dir))} {tail}",
+        f"exec {run} --merge {shlex.quote(slices_glob)} --output {shlex.quote(output_dir)} {tail}",
     ]
     return SlurmScripts(array="\n".join(array) + "\n", merge="\n".join(merge) + "\n")
 
