@@ -221,10 +221,10 @@ def test_submit_says_in_one_line_when_sbatch_is_missing_or_fails(tmp_path):
 
 
 def slurm_answers() -> bool:
-    if not shutil.which("sbatch") or not shutil.which("scontrol"):
-        return False
+    """A controller answers. Asked in the test, not at collection: without a slurm.conf, scontrol retries
+    for a minute."""
     try:
-        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=10).returncode == 0
+        return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=5).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -235,8 +235,10 @@ def job_fields(job_id: str) -> list[dict[str, str]]:
     return [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in shown.stdout.splitlines()]
 
 
-@pytest.mark.skipif(not slurm_answers(), reason="no Slurm controller answers (scontrol ping); see docs/slurm.md")
+@pytest.mark.skipif(not (shutil.which("sbatch") and shutil.which("scontrol")), reason="no Slurm client installed")
 def test_a_real_slurm_runs_the_array_then_the_merge(tmp_path):
+    if not slurm_answers():
+        pytest.skip("no Slurm controller answers (scontrol ping); docs/slurm.md says how to start one")
     pipeline = write_inputs(tmp_path)
     runs = tmp_path / "runs"
     previous = Path.cwd()
