@@ -326,6 +326,65 @@ def run(
 
 
 @main.command()
+@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.option("--slices", "-n", type=int, required=True, help="How many array jobs (N of --shard I/N).")
+@click.option("--runs", required=True, type=click.Path(file_okay=False), help="Folder of the slices (DIR/slice-I).")
+@click.option("--output", "-o", required=True, help="The merged run's output folder.")
+@click.option("--input", "-i", "inputs", multiple=True, help="Replace the YAML's input (repeatable).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), help="Workers per job (default: --cpus-per-task).")
+@click.option("--partition", "-p", help="#SBATCH --partition.")
+@click.option("--time", "-t", "time_limit", metavar="HH:MM:SS", help="#SBATCH --time (per job).")
+@click.option("--cpus-per-task", "-c", type=click.IntRange(min=1), help="#SBATCH --cpus-per-task.")
+@click.option("--mem", help="#SBATCH --mem (per job, e.g. 16G).")
+@click.option("--python", type=click.Path(dir_okay=False), help="Interpreter on the nodes (default: this one).")
+@click.option("--script", type=click.Path(dir_okay=False), help="Array script path (default: RUNS/slices.sbatch).")
+@click.option("--submit", is_flag=True, help="Queue both jobs with sbatch (the merge waits for every slice).")
+def slurm(
+    pipeline: str,
+    slices: int,
+    runs: str,
+    output: str,
+    inputs: tuple[str, ...],
+    workers: int | None,
+    partition: str | None,
+    time_limit: str | None,
+    cpus_per_task: int | None,
+    mem: str | None,
+    python: str | None,
+    script: str | None,
+    submit: bool,
+) -> None:
+    """Write sbatch scripts that run PIPELINE as N `--shard` slices (a job array) and then `--merge` them.
+
+    The array script runs slice I into RUNS/slice-I on array index I; the merge script (beside it, named
+    with -merge) runs the rest of the pipeline over RUNS/slice-* into OUTPUT. With --submit both are queued,
+    the merge with --dependency=afterok on the array. Logs: RUNS/logs/. See docs/slurm.md.
+    """
+    from webcorpus.pipeline import slurm as slurm_jobs
+
+    try:
+        scripts = slurm_jobs.slurm_scripts(
+            pipeline, slices, runs, output, inputs=inputs, workers=workers, partition=partition,
+            time=time_limit, cpus_per_task=cpus_per_task, mem=mem, python=python,
+        )  # fmt: skip
+        array_path, merge_path = slurm_jobs.write_scripts(scripts, script or Path(runs) / "slices.sbatch", runs)
+    except (ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"array script ({slices} slices): {array_path}")
+    click.echo(f"merge script: {merge_path}")
+    if not submit:
+        click.echo("submit with:")
+        for command in slurm_jobs.sbatch_commands(array_path, merge_path):
+            click.echo(f"  {command}")
+        return
+    try:
+        array_id, merge_id = slurm_jobs.submit(array_path, merge_path)
+    except slurm_jobs.SlurmError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"slices: job {array_id} (array 0-{slices - 1}); merge: job {merge_id} (after every slice succeeds)")
+
+
+@main.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--top", default=10, show_default=True, help="How many top domains to list.")
