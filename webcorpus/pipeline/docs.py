@@ -30,6 +30,28 @@ def _default(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+FOR_STEP_AUTHORS = """\
+## Resources and batches
+
+For step authors; not options, so not in the YAML. Two class attributes of a step say how it wants to run
+(`webcorpus/pipeline/step.py`):
+
+- `resources = Resources(cpus=1, gpus=0, memory_gb=0)`: what one instance needs (the default shown). A
+  model step on a GPU sets `resources = Resources(gpus=1)`. Where two consecutive filters need different
+  resources, the planner starts a new document pass at the second one: the earlier pass ends with an
+  implicit `write_parquet`, the new one reads it with an implicit `read_parquet` and writes under
+  `RUN_DIR/<its first step>/`. A pass needs the largest of each field among its steps. Ray asks for that
+  per task (`num_cpus`, `num_gpus`, `memory`); the local executor runs a GPU pass in one process per GPU
+  (CUDA_VISIBLE_DEVICES, else torch's count), each process seeing only its own GPU, and stops with one
+  line naming the step on a machine without enough GPUs. A pipeline whose steps keep the default plans
+  exactly as before, so its run folders resume.
+- `batch_size = 1` (filters): above 1, `Filter.run` hands `filter_batch(documents)` lists of up to
+  `batch_size` documents in input order; it returns one verdict per document (a drop reason, or None to
+  keep it, possibly rewritten in place). Statistics, drops and output are exactly those of `filter` one
+  document at a time. The default `filter_batch` calls `filter` on each.
+"""
+
+
 def steps_markdown() -> str:
     lines = [
         "# Steps",
@@ -60,7 +82,7 @@ def steps_markdown() -> str:
             kind = spec.type_name() + (f", {spec.bounds}" if spec.bounds else "")
             cells = [f"`{spec.name}`", kind, f"`{_default(spec.default)}`", spec.help]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", FOR_STEP_AUTHORS]) + "\n"
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class LocalExecutor:
         self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
     ) -> Failures:
         failures: Failures = []
-        workers = max(1, min(self.workers, len(pending)))
+        workers = unit.local_workers(self.workers, len(pending))  # a pass needing GPUs: one per GPU, or fails
         if workers == 1:
             runner = runner or DocumentPassRunner(unit)
             counter = mp.Value("q", 0)
@@ -82,7 +82,10 @@ class LocalExecutor:
             return failures
         context = mp.get_context(self.start_method)
         counter = context.Value("q", 0)
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter))
+        gpus = (context.Value("i", 0), unit.worker_gpus(workers)) if unit.resources.gpus else None
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter, gpus)
+        )
         with pool:
             # A few tasks per worker in flight, not the whole list: waiting on a million futures at once made
             # every completion cost a scan of all of them.
@@ -157,8 +160,13 @@ _WORKER: DocumentPassRunner | None = None
 _WORKER_COUNTER: Any = None
 
 
-def _start_worker(spec: DocumentPass, counter: Any) -> None:
+def _start_worker(spec: DocumentPass, counter: Any, gpus: tuple[Any, list[str]] | None = None) -> None:
     global _WORKER, _WORKER_COUNTER
+    if gpus is not None:  # this worker's own GPUs, set before its steps are built (and load a model)
+        slot, devices = gpus
+        with slot.get_lock():
+            index, slot.value = slot.value, slot.value + 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices[index]
     _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
 
 
@@ -195,12 +203,13 @@ class RayExecutor:
     ) -> Failures:
         failures: Failures = []
         spec = self.ray.put(unit)
+        document_task = self.document_task.options(**unit.resources.ray_options())  # the pass's CPUs, GPUs, memory
         window = TASKS_IN_FLIGHT_PER_WORKER * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         queued, running = iter(pending), {}
         documents = 0
         while True:
             for task in itertools.islice(queued, window - len(running)):
-                running[self.document_task.remote(spec, task)] = task
+                running[document_task.remote(spec, task)] = task
             if not running:
                 break
             ready, _ = self.ray.wait(list(running), num_returns=1)

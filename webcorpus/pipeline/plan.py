@@ -8,13 +8,21 @@ A pipeline is cut into passes:
   `write_parquet` with its default options. Reports mark both as added by the runner.
 - a *corpus pass*: one corpus step over the whole folder of documents written before it.
 
+A run of per-document steps is also cut where two consecutive filters declare different `resources`
+(step.py): a GPU model filter after CPU filters gets a pass of its own, which reads what the CPU pass
+wrote, so each pass's workers can be sized and placed for what its steps need. Steps that all keep the
+default resources are never cut, so such a pipeline plans exactly as before resources existed.
+
 Plans are plain data (step names and options), so a worker process or a Ray task rebuilds the steps itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,7 @@ from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.registry import step_class
 from webcorpus.pipeline.run_folder import Folder
-from webcorpus.pipeline.step import Step
+from webcorpus.pipeline.step import Resources, Step
 
 IMPLICIT_READER = "read_parquet"
 IMPLICIT_WRITER = "write_parquet"
@@ -43,6 +51,10 @@ class PlannedStep:
     def role(self) -> str:
         return step_class(self.name).role
 
+    @property
+    def resources(self) -> Resources:
+        return step_class(self.name).resources
+
     def build(self) -> Step:
         return step_class(self.name)(**self.options, **self.supplied)
 
@@ -56,12 +68,78 @@ class DocumentPass:
     removed: str | None  # the run's removed/ folder (in the run folder), or None not to keep dropped documents
     fingerprint: str  # what must match for an earlier run's finished tasks to count
     output: Folder  # the run folder
+    # What one task's worker needs: the largest need of each kind among the pass's steps (they run one
+    # after another in the same process, so the worker must hold the largest, not the sum).
+    resources: Resources = field(default_factory=Resources)
 
     def input_name(self, task_path: Path | str) -> str:
         """How a task's marker names its input: relative to the run folder when inside it (a later pass's
         shards), so a run folder copied elsewhere resumes."""
         text, inside = str(task_path), self.output.location + "/"
         return text[len(inside) :] if text.startswith(inside) else text
+
+    def local_workers(self, cpu_workers: int, tasks: int) -> int:
+        """How many worker processes the local executor runs this pass's `tasks` in (at least 1).
+
+        A pass that needs GPUs is sized by the GPUs this machine shows (`visible_gpus`), never by the CPU
+        workers: one process per ceil(gpus) GPUs, or 1/gpus processes per GPU for a fraction (as
+        `worker_gpus` hands them out). With too few GPUs it fails here, before any task, in one line naming
+        the step. Otherwise a step needing several CPUs gets `cpu_workers / cpus` processes. Memory is not
+        checked locally. With nothing to run nothing is checked, so a finished pass still resumes.
+        """
+        if tasks <= 0:
+            return 1
+        needs = self.resources
+        if needs.gpus:
+            gpus, each = visible_gpus(), math.ceil(needs.gpus)
+            if gpus < each:
+                step = next(s for s in self.steps if s.resources.gpus == needs.gpus)
+                raise ValueError(
+                    f"step '{step.name}' needs {needs.gpus:g} GPU(s) per worker, but this machine shows {gpus} "
+                    "(CUDA_VISIBLE_DEVICES, else torch.cuda.device_count()); run it where there are, or with "
+                    "executor: ray on a cluster that has them"
+                )
+            processes = gpus // each if needs.gpus >= 1 else gpus * int(1 / needs.gpus)
+        else:
+            processes = int(cpu_workers // max(needs.cpus, 1))
+        return max(1, min(processes, tasks))
+
+    def worker_gpus(self, workers: int) -> list[str]:
+        """CUDA_VISIBLE_DEVICES for each of `workers` local processes of a pass that needs GPUs, so that
+        processes never share a GPU they were not meant to: `gpus` >= 1 gives each process its own
+        ceil(gpus) GPUs, a fraction puts 1/gpus processes on each GPU."""
+        ids, gpus = gpu_ids(), self.resources.gpus
+        if gpus >= 1:
+            each = math.ceil(gpus)
+            return [",".join(ids[i * each : (i + 1) * each]) for i in range(workers)]
+        per_gpu = int(1 / gpus)
+        return [ids[(i // per_gpu) % len(ids)] for i in range(workers)]
+
+
+def visible_gpus() -> int:
+    """How many GPUs this process may use (`gpu_ids`)."""
+    return len(gpu_ids())
+
+
+def gpu_ids() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them: its entries when it is set, else
+    0..N-1 for what torch counts (imported only now, and only if installed: planning or running a CPU
+    pipeline never loads it), else none."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        ids = []
+        for entry in listed.split(","):
+            entry = entry.strip()
+            # CUDA stops at the first invalid entry ("-1" is the usual way to hide every GPU).
+            if not entry or entry.startswith("-"):
+                break
+            ids.append(entry)
+        return ids
+    if importlib.util.find_spec("torch") is None:
+        return []
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 @dataclass
@@ -90,7 +168,10 @@ def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], lis
         root = "" if not passes else pending[0].folder
         planned.extend(steps)
         fingerprint = _fingerprint(planned, config.removed)
-        passes.append(DocumentPass(steps, root, removed, fingerprint, output))
+        resources = Resources()
+        for member in steps:
+            resources = resources.combine(member.resources)
+        passes.append(DocumentPass(steps, root, removed, fingerprint, output, resources))
         pending.clear()
 
     run_values = {"removed": config.removed}  # what a step may take from the run (its `runner_supplied`)
@@ -98,6 +179,14 @@ def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], lis
         supplied = {k: v for k, v in run_values.items() if k in step_class(step.name).runner_supplied}
         planned_step = PlannedStep(step.name, step.options, folder, supplied=supplied)
         if planned_step.role != "corpus":
+            # A filter needing other resources than the filter before it starts a pass of its own.
+            if (
+                planned_step.role == "filter"
+                and pending
+                and pending[-1].role == "filter"
+                and pending[-1].resources != planned_step.resources
+            ):
+                close_document_pass()
             pending.append(planned_step)
             continue
         close_document_pass()

@@ -9,10 +9,19 @@ Four roles, one base:
 
 Options are a step's `__init__` keyword arguments plus `option_help` (see `options.py`): the YAML checker,
 the `webcorpus STEP` subcommand and its `--help` are generated from them. The runner talks to roles only.
+
+Two class attributes tell the runner how a step wants to run, and are not options:
+
+- `resources` (a `Resources`): what one instance needs (CPUs, GPUs, memory). The planner starts a new
+  document pass where consecutive filters need different resources (plan.py), and the executor asks for
+  them per task (Ray) or sizes its worker pool by them (local).
+- `batch_size` (filters only): how many documents `Filter.filter_batch` is given at once; 1 (the default)
+  calls `filter` per document.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +70,43 @@ def _bounded(name: str, values: Counter[str]) -> dict[str, int]:
     if name.startswith("language"):
         return dict(sorted(dict(values.most_common(LANGUAGE_TOP)).items()))
     return dict(sorted(values.items()))
+
+
+GIB = 1 << 30  # `Resources.memory_gb` counts GiB
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance of a step needs while it runs: CPUs, GPUs (fractions share a GPU), memory in GiB.
+
+    The default (one CPU, nothing else) is what every step of a CPU pipeline has; a model step on a GPU
+    sets `resources = Resources(gpus=1)`. Zero means "does not need any" (Ray is then not asked for it).
+    """
+
+    cpus: float = 1
+    gpus: float = 0
+    memory_gb: float = 0
+
+    def __post_init__(self) -> None:
+        if self.cpus < 0 or self.gpus < 0 or self.memory_gb < 0:
+            raise ValueError(f"resources cannot be negative: {self}")
+
+    def combine(self, other: Resources) -> Resources:
+        """What two steps that run in the same worker need together: the larger of each field. (They run
+        one after the other on the same documents, in one process, so the larger need is what the worker
+        must hold; a sum would, say, ask for 2 GPUs where one model step after another needs 1.)"""
+        return Resources(max(self.cpus, other.cpus), max(self.gpus, other.gpus), max(self.memory_gb, other.memory_gb))
+
+    def ray_options(self) -> dict[str, float | int]:
+        """These resources as Ray task options (`num_cpus`, `num_gpus`, `memory` in bytes), zeros left out."""
+        options: dict[str, float | int] = {}
+        if self.cpus:
+            options["num_cpus"] = self.cpus
+        if self.gpus:
+            options["num_gpus"] = self.gpus
+        if self.memory_gb:
+            options["memory"] = int(self.memory_gb * GIB)
+        return options
 
 
 @dataclass
@@ -151,6 +197,8 @@ class Step:
     option_help: ClassVar[dict[str, str]] = {}
     # Options the runner fills in itself (an output folder, a shard prefix); not YAML keys or flags.
     runner_supplied: ClassVar[frozenset[str]] = frozenset()
+    # What one instance needs to run (module docstring); a class attribute, so planning needs no instance.
+    resources: ClassVar[Resources] = Resources()
 
     def __init__(self) -> None:
         self.stats = StageStats()
@@ -184,15 +232,33 @@ class Reader(Step):
 
 
 class Filter(Step):
-    """A step that keeps or drops each document on its own, possibly rewriting it."""
+    """A step that keeps or drops each document on its own, possibly rewriting it.
+
+    A filter that works better on many documents at once (a model on a GPU) sets `batch_size` above 1 and
+    overrides `filter_batch`; `run` then hands it lists of up to `batch_size` documents, in input order, and
+    counts everything exactly as it does one document at a time.
+    """
 
     role = "filter"
+    batch_size: ClassVar[int] = 1
 
     def filter(self, document: Document) -> str | None:
         """Return why `document` must go, or None to keep it (it may be modified in place)."""
         raise NotImplementedError
 
+    def filter_batch(self, documents: list[Document]) -> list[str | None]:
+        """One verdict per document, in order: why it must go, or None to keep it (it may be modified in
+        place). The default asks `filter` for each."""
+        return [self.filter(document) for document in documents]
+
     def run(self, documents: Iterable[Document]) -> Iterator[Document]:
+        # Chosen once per call, not per document: batch_size 1 runs the same loop, at the same speed, as
+        # before batches existed.
+        if self.batch_size > 1:
+            return self._run_batches(documents)
+        return self._run_each(documents)
+
+    def _run_each(self, documents: Iterable[Document]) -> Iterator[Document]:
         stats = self.stats
         lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
         domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
@@ -216,6 +282,36 @@ class Filter(Step):
                 domains_dropped[domain_of(document.url)] += 1
                 languages_dropped[language_of(document.metadata)] += 1
                 self.drop(document, reason)
+
+    def _run_batches(self, documents: Iterable[Document]) -> Iterator[Document]:
+        """`_run_each`'s counts, with `filter_batch` over lists of `batch_size` documents."""
+        stats = self.stats
+        lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
+        domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
+        languages_kept, languages_dropped = stats.count("language_kept"), stats.count("language_dropped")
+        stream = iter(documents)
+        while batch := list(itertools.islice(stream, self.batch_size)):
+            for document in batch:  # before the filter, which may rewrite the text
+                stats.documents_in += 1
+                characters = len(document.text)
+                stats.characters_in += characters
+                lengths_in[length_bin(characters)] += 1
+            reasons = self.filter_batch(batch)
+            if len(reasons) != len(batch):
+                raise ValueError(f"{self.name}: filter_batch gave {len(reasons)} verdicts for {len(batch)} documents")
+            for document, reason in zip(batch, reasons):
+                if reason is None:
+                    stats.kept += 1
+                    characters = len(document.text)
+                    stats.characters_out += characters
+                    lengths_out[length_bin(characters)] += 1
+                    domains_kept[domain_of(document.url)] += 1
+                    languages_kept[language_of(document.metadata)] += 1
+                    yield document
+                else:
+                    domains_dropped[domain_of(document.url)] += 1
+                    languages_dropped[language_of(document.metadata)] += 1
+                    self.drop(document, reason)
 
 
 class Writer(Step):
