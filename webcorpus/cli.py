@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import click
 
 from webcorpus import __version__
 from webcorpus.pipeline import run_folder
-from webcorpus.pipeline.config import ExecutorName
+from webcorpus.pipeline.executors import EXECUTORS
 from webcorpus.pipeline.options import OptionSpec, options_of
 from webcorpus.pipeline.registry import STEPS
 from webcorpus.pipeline.run_folder import Folder
@@ -251,7 +251,7 @@ def _corpus_command(step_class: type) -> click.Command:
 @click.option("--merge", multiple=True, metavar="RUN_DIRS", help="Run the rest over these --shard runs (glob).")
 @click.option(
     "--executor",
-    type=click.Choice(get_args(ExecutorName)),
+    type=click.Choice(list(EXECUTORS)),
     help="Where the work runs (default: the YAML's, else local).",
 )
 @click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")

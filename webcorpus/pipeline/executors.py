@@ -6,9 +6,9 @@ the filter per shard; tokenizer training as one unit). The output cannot tell th
 unit writes its own files atomically and deletes what an interrupted attempt left, so where it ran, in
 which order, or how often it was retried never shows.
 
-The contract is `Executor` below: the runner calls nothing else, and a new executor (a Slurm or Kubernetes
-one) is a class with these four methods, made by `make_executor` for the name the YAML's `executor:` uses
-(`config.ExecutorName`).
+The contract is `Executor` below: the runner calls nothing else. A new executor (a Kubernetes one) is a
+class with these four methods, a `name` and a `start(workers, address)`, added to `EXECUTORS`: the YAML's
+`executor:` and `--executor` take its name from there, and nowhere else names it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from webcorpus.pipeline.config import ExecutorName
 from webcorpus.pipeline.plan import DocumentPass
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 
@@ -45,7 +44,10 @@ class Executor(Protocol):
       in flight (a corpus step's units: each writes its own outputs and markers).
     - `call(function, *arguments)`: one unit somewhere, its result back.
     - `close()`: give back what the executor started (worker processes, a local Ray).
+    `name` is what the YAML's `executor:` calls it.
     """
+
+    name: str
 
     def run_tasks(
         self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
@@ -61,8 +63,14 @@ class Executor(Protocol):
 class LocalExecutor:
     """A pool of worker processes on this machine; with one worker, everything runs in this process."""
 
+    name = "local"
+
     def __init__(self, workers: int, start_method: str = "spawn") -> None:
         self.workers, self.start_method = workers, start_method
+
+    @classmethod
+    def start(cls, workers: int, address: str | None = None) -> LocalExecutor:
+        return cls(workers)
 
     def run_tasks(
         self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
@@ -183,6 +191,8 @@ class RayExecutor:
     """Tasks and units as Ray tasks on a cluster: `address`, else $RAY_ADDRESS, else a local Ray started here
     and stopped by `close`. A task whose worker process dies is retried by Ray (up to `retries` times)."""
 
+    name = "ray"
+
     def __init__(self, workers: int, address: str | None = None, retries: int = 3) -> None:
         try:
             import ray
@@ -197,6 +207,10 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         self.document_task = ray.remote(max_retries=retries)(run_document_task)
+
+    @classmethod
+    def start(cls, workers: int, address: str | None = None) -> RayExecutor:
+        return cls(workers, address)
 
     def run_tasks(
         self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
@@ -268,8 +282,11 @@ def run_document_task(spec: DocumentPass, task: Task) -> tuple[str | None, int]:
     return None, stats[0]["documents_in"]
 
 
-def make_executor(name: ExecutorName, workers: int, ray_address: str | None = None) -> Executor:
-    """The executor the YAML's (or --executor's) `name` stands for."""
-    if name == "ray":
-        return RayExecutor(workers, ray_address)
-    return LocalExecutor(workers)
+EXECUTORS: dict[str, type[LocalExecutor] | type[RayExecutor]] = {
+    executor.name: executor for executor in (LocalExecutor, RayExecutor)
+}
+
+
+def make_executor(name: str | None, workers: int, ray_address: str | None = None) -> Executor:
+    """The executor the YAML's (or --executor's) `name` stands for; None: worker processes here."""
+    return EXECUTORS[name or LocalExecutor.name].start(workers, ray_address)

@@ -32,7 +32,7 @@ from webcorpus.atomic import FolderLock, lock_folder, remove_stale_tmp
 from webcorpus.parquet import input_shards, language_counts
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
-from webcorpus.pipeline.executors import CorpusContext, Executor, make_executor
+from webcorpus.pipeline.executors import CorpusContext, Executor, LocalExecutor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.run_folder import Folder
@@ -123,7 +123,8 @@ def run_pipeline(
     The run folder (`config.output`) is a local path or a URL on object storage (s3://...).
     """
     run = _Run(config, workers, progress, shard)
-    run.prepare(merge)  # every check that can fail before a folder is made or an executor started
+    # Every check that can fail before a folder is made or an executor started.
+    run.prepare(merge, getattr(executor, "name", None) if executor else config.executor)
     owned = executor is None
     try:
         executor = executor or make_executor(config.executor, run.workers, config.ray_address)
@@ -168,7 +169,7 @@ class _Run:
     def report(self, step: Any) -> StepReport:
         return self.reports[self.index_of[id(step)]]
 
-    def prepare(self, merge: list[str] | None) -> None:
+    def prepare(self, merge: list[str] | None, executor_name: str | None = None) -> None:
         if self.output.remote:
             try:
                 self.output.write_bytes(".webcorpus-write-check", b"")  # a missing or read-only bucket: now
@@ -202,6 +203,10 @@ class _Run:
                 for later in self.reports[len(self.first.steps) :]:
                     later.not_run = NOT_RUN_IN_SLICE
                 self.passes = self.passes[:1]
+        if executor_name in (None, LocalExecutor.name):  # a GPU pass on a machine without GPUs: before any work
+            for unit in self.passes:
+                if isinstance(unit, DocumentPass):
+                    unit.local_workers(self.workers, 1)
         if not self.output.remote:
             # Two runs into one folder would race on the same files: the second stops here, before it
             # touches anything (not even the first one's temporary files). (A bucket has no such lock.)
