@@ -213,6 +213,7 @@ def s3_run(job: Path, url: str, scratch: Path, env: dict, *args: str) -> str:
 
 
 def bucket_files(fs, prefix: str) -> dict[str, bytes]:
+    fs.invalidate_cache()  # the run wrote there through another connection
     return {key.removeprefix(prefix): fs.cat(key) for key in fs.find(prefix)}
 
 

@@ -53,7 +53,10 @@ def filesystem(url: str) -> tuple[Any, str]:
         import aiohttp
 
         options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)}
-    elif url.startswith("s3://"):
+    else:
+        # Other machines write the same folders: a listing is asked afresh, never taken from a cache.
+        options["use_listings_cache"] = False
+    if url.startswith("s3://"):
         options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     try:
         return fsspec.core.url_to_fs(url, **options)

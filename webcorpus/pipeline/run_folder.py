@@ -257,11 +257,34 @@ class Folder:
             else:
                 path.unlink(missing_ok=True)
 
+    def delete_many(self, names: list[str]) -> None:
+        """Delete these files (missing ones are fine): remotely, one bulk request."""
+        if not self.remote:
+            for name in names:
+                self.path(name).unlink(missing_ok=True)
+        elif names:
+            try:
+                self.fs.rm([self._remote(name) for name in names])
+            except FileNotFoundError:
+                pass
+
     def delete_starting(self, folder: str, prefix: str) -> None:
-        """Delete the files directly in `folder` whose names start with `prefix` (an interrupted task's)."""
-        for name in self.names(folder):
-            if name.startswith(prefix):
-                self.delete(f"{folder}/{name}" if folder else name)
+        """Delete the files directly in `folder` whose names start with `prefix` (an interrupted task's).
+        Remotely only the keys with that prefix are listed, never the whole folder of a big run."""
+        if not self.remote:
+            path = self.path(folder)
+            if path.is_dir():
+                for entry in os.scandir(path):
+                    if entry.name.startswith(prefix) and entry.is_file():
+                        os.unlink(entry.path)
+            return
+        base = self._remote(folder)
+        try:
+            found = self.fs.find(base, maxdepth=1, prefix=prefix)  # s3fs, gcsfs: a prefix listing
+        except TypeError:  # a filesystem without prefix listing
+            found = self.fs.glob(f"{base}/{prefix}*")
+        if found:
+            self.fs.rm(found)
 
     def make(self) -> None:
         """Create the folder (local); object storage needs no folders."""

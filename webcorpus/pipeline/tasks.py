@@ -46,8 +46,7 @@ class DocumentPassRunner:
         run = self.spec.output
         run.delete_starting(run_folder.data(self.spec.root), f"{task.key}_")
         if self.spec.removed is not None:
-            for step in self.spec.steps:
-                run.delete(f"{self.spec.removed}/{step.folder}/{task.key}.jsonl.gz")
+            run.delete_many([f"{self.spec.removed}/{step.folder}/{task.key}.jsonl.gz" for step in self.spec.steps])
 
     def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
         run = self.spec.output
