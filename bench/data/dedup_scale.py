@@ -26,6 +26,7 @@ from pathlib import Path
 from webcorpus.dedup import batch as bd
 from webcorpus.document import Document
 from webcorpus.parquet import shard_paths
+from webcorpus.pipeline.run_folder import Folder
 from webcorpus.stages.write_parquet import ParquetWriter
 from webcorpus.testing.dedup_truth import edit, prose_words
 
@@ -81,10 +82,14 @@ def phase_buckets(work, settings, workers):
         return sum(pool.map(bd.buckets_phase, *zip(*units), [work] * len(units)))
 
 
-def phase_filter(shards, drops, output, workers):
+def phase_clusters(output, shards, sizes):
+    return bd.clusters_phase(output, shards, sizes)["removed"]
+
+
+def phase_filter(shards, output, workers):
     n = len(shards)
     with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(bd.filter_phase, shards, range(n), drops, [output] * n))
+        return sum(pool.map(bd.filter_phase, shards, range(n), [output] * n))
 
 
 def compare_signatures(shards: list[Path], count: int, venv: Path | None, tmp: Path) -> None:
@@ -138,18 +143,17 @@ def main() -> None:
         shards = shard_paths(tmp / "in")
         print(f"corpus: {args.docs:,} documents of {args.words} words in {len(shards)} shards, "
               f"made in {time.perf_counter() - start:.0f} s")  # fmt: skip
-        output, settings = tmp / "out", bd.MinHashDedup()
-        work = output / ".dedup"
+        output, settings = Folder(tmp / "out"), bd.MinHashDedup()
+        work = output  # every phase reads and writes the step's output folder (its .work/ inside)
         print(f"\n{'phase':<12}{'seconds':>9}{'peak MiB (main)':>17}{'peak MiB (worker)':>19}  result")
         rows = []
         seconds, own, workers, sizes = in_fresh_process(phase_signatures, shards, work, settings, args.workers)
         rows.append(("signatures", seconds, own, workers, f"{sum(sizes):,} docs, {sum(sizes) / seconds:,.0f} docs/s"))
         seconds, own, workers, pairs = in_fresh_process(phase_buckets, work, settings, args.workers)
         rows.append(("buckets", seconds, own, workers, f"{pairs:,} candidate pairs"))
-        seconds, own, workers, removed = in_fresh_process(bd.clusters_phase, work, sizes)
+        seconds, own, workers, removed = in_fresh_process(phase_clusters, work, [str(s) for s in shards], sizes)
         rows.append(("clusters", seconds, own, workers, f"{removed:,} to remove"))
-        drops, _, _ = bd.removed_rows(shards, sizes, work)
-        seconds, own, workers, dropped = in_fresh_process(phase_filter, shards, drops, output, args.workers)
+        seconds, own, workers, dropped = in_fresh_process(phase_filter, shards, output, args.workers)
         rows.append(("filter", seconds, own, workers, f"{dropped:,} removed"))
         for name, seconds, own, workers, note in rows:
             print(f"{name:<12}{seconds:>9.1f}{own / 1024:>17.0f}{workers / 1024:>19.0f}  {note}")

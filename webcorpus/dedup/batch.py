@@ -8,11 +8,14 @@ object storage) itself, on whichever worker runs it, and resumes by pipeline/uni
    -> OUTPUT/.work/bands/BAND/RANGE/SHARD.npy
 2. buckets (parallel over band x range; one unit holds 1/hash_ranges of a band): sort the entries;
    documents sharing a bucket become candidate pairs -> OUTPUT/.work/pairs/BAND_RANGE.npy
-3. clusters: union-find over the pairs (one integer per document, never the signatures). In each
-   cluster the document first in input order (shard name order, then row order) survives; the others
-   are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy
+3. clusters (one unit): union-find over the pairs (one integer per document, never the signatures). In
+   each cluster the document first in input order (shard name order, then row order) survives; the
+   others are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy, and per shard its
+   removed rows with their keeper's number and id -> OUTPUT/.work/drops/SHARD.json
 4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, and the
    removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/minhash_dedup/.
+
+The driver only hands out units and collects their counts: no signature, pair or id passes through it.
 
 A document is numbered shard_index << 32 | row.
 """
@@ -24,6 +27,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -103,6 +107,7 @@ class MinHashDedup(CorpusStep):
 BANDS = f"{run_folder.WORK}/bands"
 PAIRS = f"{run_folder.WORK}/pairs"
 CLUSTERS = f"{run_folder.WORK}/clusters.npy"
+DROPS = f"{run_folder.WORK}/drops"
 
 
 def _save(folder: Folder, name: str, array: np.ndarray) -> None:
@@ -163,8 +168,10 @@ def buckets_phase(band: int, part: int, output: Folder) -> int:
     return len(pairs)
 
 
-def clusters_phase(output: Folder, shard_sizes: list[int], progress: bool = False) -> int:
-    """Phase 3: union-find over all pairs; returns how many documents are removed."""
+def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], progress: bool = False) -> dict:
+    """Phase 3: union-find over all pairs; writes the clusters and, for each shard with removed rows, what
+    its filter unit needs (`drops/SHARD.json`: row, keeper's number, keeper's id). Returns how many
+    documents are removed and the clusters' sizes."""
     offsets = np.cumsum([0, *shard_sizes])
     parent = np.arange(offsets[-1], dtype=np.int64)
 
@@ -189,8 +196,17 @@ def clusters_phase(output: Folder, shard_sizes: list[int], progress: bool = Fals
             bar.update(1)
     roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
     removed = np.flatnonzero(roots != np.arange(len(roots)))
-    _save(output, CLUSTERS, np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64))
-    return len(removed)
+    clusters = np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64)
+    _save(output, CLUSTERS, clusters)
+    offsets = [0, *np.cumsum(shard_sizes).tolist()]
+    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()))
+    drops: dict[int, list[tuple[int, int, str]]] = {}
+    for member, keeper in clusters.tolist():
+        shard_index = bisect.bisect_right(offsets, member) - 1
+        drops.setdefault(shard_index, []).append((member - offsets[shard_index], keeper, ids[keeper]))
+    for shard_index, rows in drops.items():
+        output.write_bytes(f"{DROPS}/{shard_index:05d}.json", json.dumps(rows).encode())
+    return {"removed": len(removed), "cluster_sizes": cluster_sizes(clusters)}
 
 
 def cluster_sizes(clusters: np.ndarray) -> dict[str, int]:
@@ -200,11 +216,12 @@ def cluster_sizes(clusters: np.ndarray) -> dict[str, int]:
     return {str(int(size)): int(count) for size, count in zip(sizes, how_many)}
 
 
-def filter_phase(
-    shard: Location, drop: dict[int, tuple[int, str]], output: Folder, keep_removed: bool = True
-) -> int:
-    """Phase 4 for one shard: write it again without its removed rows (row -> its keeper's number and id),
-    and the removed rows under OUTPUT/removed/ when `keep_removed`."""
+def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed: bool = True) -> int:
+    """Phase 4 for one shard: write it again without its removed rows (its `drops/` file: row -> its
+    keeper's number and id), and the removed rows under OUTPUT/removed/ when `keep_removed`."""
+    drops = f"{DROPS}/{shard_index:05d}.json"
+    rows = json.loads(output.read_bytes(drops)) if output.exists(drops) else []
+    drop = {row: (keeper, keeper_id) for row, keeper, keeper_id in rows}
     name = shard_name(shard)
     table = read_table(shard)
     keep_mask = np.ones(table.num_rows, dtype=bool)
@@ -223,19 +240,16 @@ def filter_phase(
     return len(drop)
 
 
-def removed_rows(
-    shards: list[str], sizes: list[int], output: Folder
-) -> tuple[list[dict[int, tuple[int, str]]], dict[int, str], np.ndarray]:
-    """For each shard, its removed rows with their keeper's number and id: what its filter unit needs, so
-    no unit is sent the whole table. Also the ids of every document involved, and the clusters."""
+def cluster_members(shards: list[str], sizes: list[int], output: Folder) -> list[dict[str, Any]]:
+    """Each cluster with the ids of its kept and removed documents (for `clusters_out`), in keeper order."""
     offsets = [0, *np.cumsum(sizes).tolist()]
     clusters = _load(output.read_bytes(CLUSTERS))
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
-    drops: list[dict[int, tuple[int, str]]] = [{} for _ in shards]
+    groups: dict[int, list[int]] = {}
     for member, keeper in clusters.tolist():
-        shard_index = bisect.bisect_right(offsets, member) - 1
-        drops[shard_index][member - offsets[shard_index]] = (keeper, ids[keeper])
-    return drops, ids, clusters
+        groups.setdefault(keeper, []).append(member)
+    return [{"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
+            for keeper, members in sorted(groups.items())]  # fmt: skip
 
 
 def _ids_of(shards: list[str], offsets: list[int], numbers: set[int]) -> dict[int, str]:
@@ -264,24 +278,19 @@ def run_batch_dedup(
     cells = [(band, part) for band in range(step.bands) for part in range(step.hash_ranges)]
     pairs = sum(units.map("minhash_dedup buckets", buckets_phase, [f"buckets_{b:03d}_{p:03d}" for b, p in cells],
                           [b for b, _ in cells], [p for _, p in cells], [output] * len(cells)))  # fmt: skip
-    removed = units.call("minhash_dedup clusters", clusters_phase, "clusters", output, sizes, context.progress)
-    drops, ids, clusters = removed_rows(shards, sizes, output)
+    found = units.call("minhash_dedup clusters", clusters_phase, "clusters", output, shards, sizes, context.progress)
     units.map("minhash_dedup filter", filter_phase, [f"filter_{i:05d}" for i in range(n)],
-              shards, drops, [output] * n, [step.removed] * n)  # fmt: skip
-    if step.clusters_out:
+              shards, range(n), [output] * n, [step.removed] * n)  # fmt: skip
+    if step.clusters_out:  # asked for by the user, on the machine the run was started on
         with atomic_path(Path(step.clusters_out)) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            groups: dict[int, list[int]] = {}
-            for member, keeper in clusters.tolist():
-                groups.setdefault(keeper, []).append(member)
-            for keeper, members in sorted(groups.items()):
-                line = {"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
+            for line in cluster_members(shards, sizes, output):
                 f.write(json.dumps(line) + "\n")
-    documents = int(sum(sizes))
-    figures = {"documents": documents, "candidate_pairs": int(pairs), "removed": int(removed), "shards": n,
-               "cluster_sizes": cluster_sizes(clusters)}  # fmt: skip
+    documents, removed = int(sum(sizes)), int(found["removed"])
+    figures = {"documents": documents, "candidate_pairs": int(pairs), "removed": removed, "shards": n,
+               "cluster_sizes": found["cluster_sizes"]}  # fmt: skip
     output.write_json("dedup_stats.json", figures)
-    step.stats.documents_in, step.stats.kept = documents, documents - int(removed)
-    step.stats.dropped["near_duplicate"] = int(removed)
+    step.stats.documents_in, step.stats.kept = documents, documents - removed
+    step.stats.dropped["near_duplicate"] = removed
     step.stats.time_s = time.perf_counter() - started
     data = output.url(run_folder.DATA)
     line = (

@@ -37,15 +37,8 @@ def fingerprint(sources: Sequence[Location], settings: dict[str, Any], *extra: b
     for part in extra:
         digest.update(part)
     for location in input_shards(sources):
-        size = Folder(location).size("") if "://" in str(location) else _local_size(location)
-        digest.update(f"{shard_name(location)}:{size}".encode())
+        digest.update(f"{shard_name(location)}:{Folder(location).size('')}".encode())
     return digest.hexdigest()[:16]
-
-
-def _local_size(location: Location) -> int:
-    import os
-
-    return os.stat(location).st_size
 
 
 class Units:
