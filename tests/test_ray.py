@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -132,6 +133,9 @@ def kill_tree(root: int) -> list[int]:
     return sorted(stopped)
 
 
+WORKER_PORT_SLOTS = itertools.count()
+
+
 class RayCluster:
     """A real Ray cluster on this machine: a head (`head_cpus`, 0 for a head that runs no task) and worker
     nodes, each one `ray start --block` process in its own session with its own ports, Ray temp folder,
@@ -152,31 +156,42 @@ class RayCluster:
         return self.address
 
     def start(self, name: str, options: list[str], scratch: Path | None = None) -> None:
+        self.wait_started(self.launch(name, options, scratch))
+
+    def launch(self, name: str, options: list[str], scratch: Path | None = None) -> tuple[str, Path]:
         temp = self.root / f"{name}-{len(self.incarnations.get(name, []))}"
         self.incarnations.setdefault(name, []).append(temp)
         env = dict(self.env)
         if scratch is not None:
             self.scratch[name] = scratch
             env["WEBCORPUS_SCRATCH"] = str(scratch)
-        base = 20000 + (os.getpid() % 40) * 1000 + 200 * len(self.nodes)  # worker ports: this node's own range
+        # Each node its own 100 worker ports, below the kernel's ephemeral ports (32768-) that free_port and
+        # the other Ray components draw from, and above Ray's default range (10002-19999).
+        base = 20000 + (os.getpid() * 7 + next(WORKER_PORT_SLOTS)) % 120 * 100
         command = [RAY, "start", "--block", "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp),
                    "--disable-usage-stats", "--object-store-memory", str(80 << 20),
                    "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
                    "--metrics-export-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
                    "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-                   "--min-worker-port", str(base), "--max-worker-port", str(base + 199), *options]  # fmt: skip
+                   "--min-worker-port", str(base), "--max-worker-port", str(base + 99), *options]  # fmt: skip
         log = temp.with_suffix(".log")
         with log.open("w") as sink:
             node = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         self.nodes[name] = node
-        while "Ray runtime started." not in log.read_text():  # the node is registered with the head
-            if node.poll() is not None:
-                self.close()
-                raise AssertionError(f"ray start {name}: {log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        return name, log
 
-    def add_worker(self, name: str, scratch: Path, cpus: int = 1) -> None:
-        self.start(name, ["--address", self.address, "--num-cpus", str(cpus)], scratch)
+    def wait_started(self, *launched: tuple[str, Path]) -> None:
+        for name, log in launched:
+            while "Ray runtime started." not in log.read_text():  # the node is registered with the head
+                if self.nodes[name].poll() is not None:
+                    self.close()
+                    raise AssertionError(f"ray start {name}: {log.read_text()[-3000:]}")
+                time.sleep(0.05)
+
+    def add_workers(self, scratch: dict[str, Path], cpus: int = 1) -> None:
+        """Worker nodes, started together: name -> the node's scratch root."""
+        options = ["--address", self.address, "--num-cpus", str(cpus)]
+        self.wait_started(*[self.launch(name, options, root) for name, root in scratch.items()])
 
     def alive(self, name: str) -> bool:
         return self.nodes[name].poll() is None
@@ -342,13 +357,10 @@ def two_nodes(tmp_path_factory, s3_server):
     """Head (0 CPUs, where the driver connects) and worker nodes w1 and w2 (1 CPU each), every node with the
     S3 server's environment and its own WEBCORPUS_SCRATCH (created by whoever uses it, not here)."""
     root = tmp_path_factory.mktemp("nodes")
-    cluster = RayCluster(root, {**TOKEN, **s3_server})
-    try:
-        for name in WORKERS:
-            cluster.add_worker(name, root / f"scratch-{name}")
-    except BaseException:
-        cluster.close()
-        raise
+    # The driver's own scratch root too: a node never sees it (nor the driver a node's).
+    cluster = RayCluster(root, {**TOKEN, **s3_server, "WEBCORPUS_SCRATCH": str(root / "scratch-driver")})
+    cluster.scratch["driver"] = root / "scratch-driver"
+    cluster.add_workers({name: root / f"scratch-{name}" for name in WORKERS})
     yield cluster
     cluster.close()
 
@@ -357,10 +369,9 @@ def two_nodes(tmp_path_factory, s3_server):
 def nodes(two_nodes):
     """The two-node cluster with both workers up (a node an earlier test killed joins again, as a new node
     with the same scratch root), and both scratch roots absent."""
-    for name in WORKERS:
-        if not two_nodes.alive(name):
-            two_nodes.add_worker(name, two_nodes.scratch[name])
-        shutil.rmtree(two_nodes.scratch[name], ignore_errors=True)
+    two_nodes.add_workers({name: two_nodes.scratch[name] for name in WORKERS if not two_nodes.alive(name)})
+    for scratch in two_nodes.scratch.values():
+        shutil.rmtree(scratch, ignore_errors=True)
     return two_nodes
 
 
@@ -424,9 +435,9 @@ def holds_something(folder: Path) -> bool:
 
 def run_on_nodes(cluster: RayCluster, folder: RunFolder, job: Path, kill_when=None) -> tuple[set, tuple | None]:
     """`webcorpus run JOB -o FOLDER` on the two-node cluster, its state polled until it ends: which worker
-    nodes' scratch roots held something, and, once `kill_when(cluster, folder)` names a node, that node
-    killed whole and its scratch root deleted with it. Returns (nodes whose scratch was seen in use,
-    (killed node, the functions it was running) or None)."""
+    nodes' scratch roots held something, and, once `kill_when(cluster, folder)` gives (a node, the functions
+    it is running), that node killed whole and its scratch root deleted with it. Returns (the nodes whose
+    scratch was seen in use, what kill_when gave or None)."""
     command = [*CLI, "run", job, "-o", folder.url, *folder.inputs, "--executor", "ray", "--ray-address",
                cluster.address, "--no-progress"]  # fmt: skip
     run = subprocess.Popen(list(map(str, command)), env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -436,12 +447,10 @@ def run_on_nodes(cluster: RayCluster, folder: RunFolder, job: Path, kill_when=No
         while run.poll() is None:
             used |= {name for name in WORKERS if holds_something(cluster.scratch[name])}
             if kill_when is not None and killed is None:
-                victim = kill_when(cluster, folder)
-                if victim:
-                    busy = [function for _, function in cluster.busy(victim)]
-                    cluster.kill(victim)
-                    shutil.rmtree(cluster.scratch[victim], ignore_errors=True)
-                    killed = (victim, busy)
+                killed = kill_when(cluster, folder)
+                if killed:
+                    cluster.kill(killed[0])
+                    shutil.rmtree(cluster.scratch[killed[0]], ignore_errors=True)
             time.sleep(0.01)
         _, stderr = run.communicate(timeout=300)
     finally:
@@ -466,6 +475,7 @@ def check_scratch(cluster: RayCluster, folder: RunFolder, used: set, alive: tupl
         assert name in used, f"{name}: no task used its scratch root {cluster.scratch[name]}"
         assert cluster.scratch[name].is_dir() and not holds_something(cluster.scratch[name]), name
     assert not folder.staging.exists(), "the driver staged the run folder locally"
+    assert not holds_something(cluster.scratch["driver"]), "the driver left files in its scratch root"
 
 
 def test_two_nodes_share_the_tasks_and_give_the_local_output(nodes, folder, warcs):
@@ -478,10 +488,11 @@ def test_two_nodes_share_the_tasks_and_give_the_local_output(nodes, folder, warc
     check_scratch(nodes, folder, used)
 
 
-def first_pass_task_after_a_marker(cluster: RayCluster, folder: RunFolder) -> str | None:
+def first_pass_task_after_a_marker(cluster: RayCluster, folder: RunFolder) -> tuple[str, list[str]] | None:
     """w1, once it is in the middle of a document task and some task's marker is in the run folder."""
-    if any(function == "run_document_task" for _, function in cluster.busy("w1")) and folder.markers():
-        return "w1"
+    busy = [function for _, function in cluster.busy("w1")]
+    if "run_document_task" in busy and folder.markers():
+        return "w1", busy
     return None
 
 
@@ -489,7 +500,7 @@ def test_a_node_killed_in_the_first_pass_is_replaced_by_the_other(nodes, folder,
     job, expected = warcs
     before = {name: nodes.tasks_ran(name) for name in WORKERS}
     used, killed = run_on_nodes(nodes, folder, job, kill_when=first_pass_task_after_a_marker)
-    assert killed is not None and "run_document_task" in killed[1], "the run finished before w1 could be killed"
+    assert killed is not None, "the run finished before w1 could be killed"
     assert folder.outputs() == expected
     assert len(folder.markers()) == 6
     placed = tasks_on(nodes, before)
@@ -497,10 +508,11 @@ def test_a_node_killed_in_the_first_pass_is_replaced_by_the_other(nodes, folder,
     check_scratch(nodes, folder, used, alive=("w2",))
 
 
-def in_a_corpus_unit(cluster: RayCluster, folder: RunFolder) -> str | None:
+def in_a_corpus_unit(cluster: RayCluster, folder: RunFolder) -> tuple[str, list[str]] | None:
     """w1, once it runs a unit of a corpus step (the first one is minhash_dedup: signatures, buckets...)."""
-    if any(function != "run_document_task" for _, function in cluster.busy("w1")):
-        return "w1"
+    busy = [function for _, function in cluster.busy("w1")]
+    if any(function != "run_document_task" for function in busy):
+        return "w1", busy
     return None
 
 

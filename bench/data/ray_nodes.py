@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import os
 import signal
 import socket
@@ -37,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 CORPUS_STEPS_FROM = "minhash_dedup"  # fineweb.yaml's first corpus step
+WORKER_PORT_SLOTS = itertools.count()
 
 
 def free_port() -> int:
@@ -77,13 +79,14 @@ class Cluster:
 
     def start(self, name: str, options: list[str]) -> None:
         temp = self.root / name
-        base = 20000 + (os.getpid() % 40) * 1000 + 200 * len(self.nodes)
+        # 100 worker ports of its own, below the ephemeral ports free_port draws from, above Ray's default range.
+        base = 20000 + (os.getpid() * 7 + next(WORKER_PORT_SLOTS)) % 120 * 100
         command = [RAY, "start", "--block", "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp),
                    "--disable-usage-stats", "--object-store-memory", str(80 << 20),
                    "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
                    "--metrics-export-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
                    "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-                   "--min-worker-port", str(base), "--max-worker-port", str(base + 199), *options]  # fmt: skip
+                   "--min-worker-port", str(base), "--max-worker-port", str(base + 99), *options]  # fmt: skip
         log = temp.with_suffix(".log")
         with log.open("w") as sink:
             node = subprocess.Popen(command, env=os.environ, stdout=sink, stderr=subprocess.STDOUT,
@@ -166,7 +169,8 @@ def main() -> None:
                 turn = (round_number - 1) % len(configurations)
                 for name in configurations[turn:] + configurations[:turn]:
                     kind, workers = name.split("-")
-                    if kind == "ray":
+                    if kind == "ray":  # connected here (quietly), so the executor only uses the connection
+                        ray.init(address=clusters[int(workers)].address, logging_level="ERROR", log_to_driver=False)
                         executor = RayExecutor(int(workers), clusters[int(workers)].address)
                     else:
                         executor = LocalExecutor(int(workers))
