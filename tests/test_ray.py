@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -64,9 +65,9 @@ def test_ray_gives_the_local_executor_s_output_byte_for_byte(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """A real one-node Ray cluster on 127.0.0.1, as `ray start --head` makes it (2 CPUs)."""
-    ray = RayCluster(tmp_path_factory.mktemp("ray"), TOKEN, head_cpus=2)
+    ray = RayCluster(TOKEN, head_cpus=2)
     yield ray
     ray.close()
 
@@ -142,8 +143,11 @@ class RayCluster:
     worker ports and environment (`WEBCORPUS_SCRATCH`: the node's scratch root). Only these processes are
     ever killed (never `ray stop`, which stops every Ray on the machine)."""
 
-    def __init__(self, root: Path, env: dict[str, str], head_cpus: int = 0) -> None:
-        self.root, self.env, self.nodes, self.scratch = root, env, {}, {}
+    def __init__(self, env: dict[str, str], head_cpus: int = 0) -> None:
+        # Ray's temp folders in a short path of their own: a socket's path (pytest's tmp_path under xdist,
+        # plus Ray's session_.../sockets/plasma_store) must fit in 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="webcorpus-ray-"))
+        self.env, self.nodes, self.scratch = env, {}, {}
         self.incarnations: dict[str, list[Path]] = {}
         self.killed: list[int] = []
         self.port = free_port()
@@ -231,6 +235,7 @@ class RayCluster:
         while any(running(pid) for pid in self.killed) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not [pid for pid in self.killed if running(pid)], "a Ray process outlived the cluster"
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def ray_task_processes(cluster: RayCluster) -> list[int]:
@@ -358,7 +363,7 @@ def two_nodes(tmp_path_factory, s3_server):
     S3 server's environment and its own WEBCORPUS_SCRATCH (created by whoever uses it, not here)."""
     root = tmp_path_factory.mktemp("nodes")
     # The driver's own scratch root too: a node never sees it (nor the driver a node's).
-    cluster = RayCluster(root, {**TOKEN, **s3_server, "WEBCORPUS_SCRATCH": str(root / "scratch-driver")})
+    cluster = RayCluster({**TOKEN, **s3_server, "WEBCORPUS_SCRATCH": str(root / "scratch-driver")})
     cluster.scratch["driver"] = root / "scratch-driver"
     cluster.add_workers({name: root / f"scratch-{name}" for name in WORKERS})
     yield cluster
