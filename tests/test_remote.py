@@ -5,12 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
-import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +16,7 @@ from click.testing import CliRunner
 from conftest import many_pages
 
 from webcorpus.cli import main
+from webcorpus.testing.s3 import bucket_filesystem, moto_server
 from webcorpus.testing.sample_warc import write_warc
 
 JOB = """\
@@ -167,30 +164,13 @@ def test_a_url_that_redirects_to_itself_is_one_bad_file(tmp_path, crawl, http_se
 @pytest.fixture(scope="module")
 def s3_server():
     pytest.importorskip("s3fs")
-    moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-    for _ in range(200):  # until it answers
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield env
-    server.terminate()
-    server.wait()
+    with moto_server() as env:
+        yield env
 
 
 def test_s3_inputs_give_the_local_output(tmp_path, crawl, s3_server):
-    import s3fs
 
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs = bucket_filesystem(s3_server)
     fs.mkdir("commoncrawl")
     fs.put(str(crawl / "crawl-data"), "commoncrawl/crawl-data", recursive=True)
     local = run(tmp_path, "local", f"{crawl}/crawl-data/CC-TEST/segments/1/warc/*.warc.gz")
@@ -213,15 +193,13 @@ def s3_run(job: Path, url: str, scratch: Path, env: dict, *args: str) -> str:
 
 
 def bucket_files(fs, prefix: str) -> dict[str, bytes]:
-    fs.invalidate_cache()  # the run wrote there through another connection
     return {key.removeprefix(prefix): fs.cat(key) for key in fs.find(prefix)}
 
 
 def test_a_run_folder_on_s3_is_written_by_the_tasks_and_holds_the_local_run_s_files(tmp_path, s3_server):
-    import s3fs
     from conftest import REPO
 
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs = bucket_filesystem(s3_server)
     fs.mkdir("runs")
     job = REPO / "pipelines" / "fineweb.yaml"
     local = tmp_path / "local"
@@ -256,9 +234,8 @@ def test_a_run_folder_on_s3_is_written_by_the_tasks_and_holds_the_local_run_s_fi
 
 
 def test_an_interrupted_task_s_leftovers_in_the_bucket_are_replaced(tmp_path, crawl, s3_server):
-    import s3fs
 
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs = bucket_filesystem(s3_server)
     fs.mkdir("cut")
     job = tmp_path / "job.yaml"
     job.write_text(JOB.format(input=crawl / "warc.paths.gz", output="unused", reader="{}"))
@@ -274,14 +251,13 @@ def test_an_interrupted_task_s_leftovers_in_the_bucket_are_replaced(tmp_path, cr
 
 
 def test_a_write_to_the_bucket_that_fails_leaves_no_object(tmp_path, s3_server, monkeypatch):
-    import s3fs
 
     from webcorpus.pipeline.run_folder import Folder
 
     for key, value in s3_server.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("WEBCORPUS_SCRATCH", str(tmp_path / "scratch"))
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]}, key="test", secret="test")
+    fs = bucket_filesystem(s3_server)
     fs.mkdir("writes")
     folder = Folder("s3://writes/run")
     with pytest.raises(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -36,23 +37,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
     """Open for writing; `.gz` paths are gzip with a fixed timestamp so reruns are byte-identical."""
     with atomic_path(path) as tmp:
-        if str(path).endswith(".gz"):
-            raw = open(tmp, "wb")
-            try:
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                    if "b" in mode:
-                        yield gz
-                    else:
-                        import io
+        with open_for_writing(tmp, str(path).endswith(".gz"), mode) as f:
+            yield f
 
-                        with io.TextIOWrapper(gz, encoding="utf-8") as text:
-                            yield text
-            finally:
-                raw.close()
+
+@contextmanager
+def open_for_writing(path: Path, gzipped: bool, mode: str = "w") -> Iterator[IO[Any]]:
+    """`path` opened for writing in `mode` (text: UTF-8); `gzipped`: through gzip with a fixed timestamp,
+    so the same content gives the same bytes."""
+    if not gzipped:
+        with open(path, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+        return
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        if "b" in mode:
+            yield gz
         else:
-            encoding = None if "b" in mode else "utf-8"
-            with open(tmp, mode, encoding=encoding) as f:
-                yield f
+            with io.TextIOWrapper(gz, encoding="utf-8") as text:
+                yield text
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

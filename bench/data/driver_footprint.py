@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from webcorpus.testing.s3 import bucket_filesystem, moto_server
 
 HERE = Path(__file__).resolve().parents[2]
 DEV_WARCS = HERE.parent / "shared" / "data" / "warc"
@@ -58,24 +58,6 @@ DRIVER = (
 )
 
 
-def moto() -> tuple[subprocess.Popen, dict[str, str]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    binary = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    server = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-    return server, env
-
-
 def run(tree: Path, job: Path, url: str, work: Path, env: dict[str, str]) -> tuple[float, int, int, int]:
     """One run of `tree`'s webcorpus: (wall seconds, driver bytes read, written, peak memory in KB)."""
     staging = ["--staging", str(work / "staging")] if "--staging" in _help(tree) else []
@@ -104,10 +86,7 @@ def _help(tree: Path) -> str:
 
 
 def bucket_bytes(env: dict[str, str], prefix: str) -> int:
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL"]}, key="bench", secret="bench")
-    return sum(info["size"] for info in fs.find(prefix, detail=True).values())
+    return sum(info["size"] for info in bucket_filesystem(env).find(prefix, detail=True).values())
 
 
 def main() -> None:
@@ -121,39 +100,31 @@ def main() -> None:
     if not warcs:
         sys.exit(f"{args.warcs}: no dev-*.warc.gz (the shared data)")
     sides = {"this": HERE, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
-    server, env = moto()
-    import s3fs
-
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL"]}, key="bench",
-                      secret="bench").mkdir("runs")  # fmt: skip
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            jobs = {}
+    with moto_server() as env, tempfile.TemporaryDirectory() as tmp:
+        bucket_filesystem(env).mkdir("runs")
+        work = Path(tmp)
+        jobs = {}
+        for scale in args.scales:
+            folder = work / f"warcs-{scale}x"
+            folder.mkdir()
+            for copy in range(scale):
+                for warc in warcs:
+                    (folder / f"{copy:02d}-{warc.name}").symlink_to(warc)
+            jobs[scale] = work / f"job-{scale}x.yaml"
+            jobs[scale].write_text(PIPELINE.format(input=f"{folder}/*.warc.gz"))
+        print(f"{len(warcs)} dev WARCs x {args.scales}; driver peak memory and bytes through its system calls")
+        number = 0
+        for round_ in range(1, args.rounds + 1):
+            order = list(sides) if round_ % 2 else list(reversed(sides))
             for scale in args.scales:
-                folder = work / f"warcs-{scale}x"
-                folder.mkdir()
-                for copy in range(scale):
-                    for warc in warcs:
-                        (folder / f"{copy:02d}-{warc.name}").symlink_to(warc)
-                jobs[scale] = work / f"job-{scale}x.yaml"
-                jobs[scale].write_text(PIPELINE.format(input=f"{folder}/*.warc.gz"))
-            print(f"{len(warcs)} dev WARCs x {args.scales}; driver peak memory and bytes through its system calls")
-            number = 0
-            for round_ in range(1, args.rounds + 1):
-                order = list(sides) if round_ % 2 else list(reversed(sides))
-                for scale in args.scales:
-                    for name in order:
-                        number += 1
-                        url = f"s3://runs/{number:03d}"
-                        wall, read, written, rss = run(sides[name], jobs[scale], url, work / f"run-{number}", env)
-                        stored = bucket_bytes(env, f"runs/{number:03d}")
-                        print(f"round {round_} {scale}x {name:<9} {wall:6.1f} s  driver peak {rss / 1024:6.0f} MB  "
-                              f"read {read / 2**20:7.1f} MB  written {written / 2**20:7.1f} MB  "
-                              f"(bucket {stored / 2**20:6.1f} MB)", flush=True)  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait()
+                for name in order:
+                    number += 1
+                    url = f"s3://runs/{number:03d}"
+                    wall, read, written, rss = run(sides[name], jobs[scale], url, work / f"run-{number}", env)
+                    stored = bucket_bytes(env, f"runs/{number:03d}")
+                    print(f"round {round_} {scale}x {name:<9} {wall:6.1f} s  driver peak {rss / 1024:6.0f} MB  "
+                          f"read {read / 2**20:7.1f} MB  written {written / 2**20:7.1f} MB  "
+                          f"(bucket {stored / 2**20:6.1f} MB)", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

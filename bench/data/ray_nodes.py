@@ -25,11 +25,7 @@ from __future__ import annotations
 
 import argparse
 import glob
-import itertools
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,77 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 CORPUS_STEPS_FROM = "minhash_dedup"  # fineweb.yaml's first corpus step
-WORKER_PORT_SLOTS = itertools.count()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-class Cluster:
-    """A head with 0 CPUs and `workers` nodes of 1 CPU, each a `ray start --block` process of its own."""
-
-    def __init__(self, root: Path, workers: int) -> None:
-        self.root, self.nodes = root, []
-        self.address = f"127.0.0.1:{free_port()}"
-        started = time.perf_counter()
-        self.start("head", ["--head", "--port", self.address.split(":")[1], "--num-cpus", "0",
-                            "--include-dashboard", "false", "--dashboard-port", str(free_port())])  # fmt: skip
-        for i in range(workers):
-            self.start(f"worker{i}", ["--address", self.address, "--num-cpus", "1"])
-        self.start_seconds = time.perf_counter() - started
-
-    def start(self, name: str, options: list[str]) -> None:
-        temp = self.root / name
-        # 100 worker ports of its own, below the ephemeral ports free_port draws from, above Ray's default range.
-        base = 20000 + (os.getpid() * 7 + next(WORKER_PORT_SLOTS)) % 120 * 100
-        command = [RAY, "start", "--block", "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp),
-                   "--disable-usage-stats", "--object-store-memory", str(80 << 20),
-                   "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
-                   "--metrics-export-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-                   "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-                   "--min-worker-port", str(base), "--max-worker-port", str(base + 99), *options]  # fmt: skip
-        log = temp.with_suffix(".log")
-        with log.open("w") as sink:
-            node = subprocess.Popen(command, env=os.environ, stdout=sink, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
-        self.nodes.append(node)
-        while "Ray runtime started." not in log.read_text():  # registered with the head
-            if node.poll() is not None:
-                self.stop()
-                sys.exit(f"ray start {name} failed: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> float:
-        """Kill every process of every node (never `ray stop`: it stops every Ray on the machine)."""
-        started = time.perf_counter()
-        for node in reversed(self.nodes):  # the head last
-            for pid in process_tree(node.pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            node.wait()
-        return time.perf_counter() - started
 
 
 def make_inputs(folder: Path, files: int, pages: int) -> list[str]:
@@ -144,6 +69,7 @@ def main() -> None:
 
     from webcorpus.pipeline.executors import LocalExecutor, RayExecutor
     from webcorpus.pipeline.runner import run_pipeline
+    from webcorpus.testing.ray_cluster import RayCluster
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -158,10 +84,11 @@ def main() -> None:
         clusters = {}
         try:
             for nodes in (1, 2):
-                (work / f"ray-{nodes}").mkdir()
-                clusters[nodes] = Cluster(work / f"ray-{nodes}", nodes)
+                started = time.perf_counter()
+                clusters[nodes] = RayCluster(dict(os.environ), head_cpus=0)
+                clusters[nodes].add_workers({f"worker{i}": work / f"scratch-{nodes}-{i}" for i in range(nodes)})
                 print(f"ray-{nodes}: cluster of a head and {nodes} node(s) started in "
-                      f"{clusters[nodes].start_seconds:.1f} s", flush=True)  # fmt: skip
+                      f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
             configurations = ["local-1", "ray-1", "local-2", "ray-2"]
             seconds: dict[str, list[float]] = {name: [] for name in configurations}
             documents = None
@@ -188,7 +115,9 @@ def main() -> None:
                     print(f"round {round_number} {name:<8} {elapsed:7.2f} s", flush=True)
         finally:
             for nodes, cluster in clusters.items():
-                print(f"ray-{nodes}: cluster stopped in {cluster.stop():.2f} s")
+                stopping = time.perf_counter()
+                cluster.close()
+                print(f"ray-{nodes}: cluster stopped in {time.perf_counter() - stopping:.2f} s")
     print(f"\n{files} input files, {documents} pages, {len(seconds['ray-1'])} runs per configuration (mean):")
     for name in configurations:
         mean = sum(seconds[name]) / len(seconds[name])

@@ -24,8 +24,6 @@ root (`$WEBCORPUS_SCRATCH`, default the system's temporary folder), each removed
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import shutil
@@ -36,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from webcorpus import storage
-from webcorpus.atomic import atomic_path
+from webcorpus.atomic import atomic_path, open_for_writing
 
 DATA = "data"
 PROGRESS = ".progress"
@@ -215,17 +213,8 @@ class Folder:
     @contextmanager
     def open_writing(self, name: str, mode: str = "w") -> Iterator[IO[Any]]:
         """`writing`, opened; `.gz` names are gzip with a fixed timestamp, so reruns are byte-identical."""
-        with self.writing(name) as tmp:
-            with open(tmp, "wb" if "b" in mode or name.endswith(".gz") else "w", **_text(mode, name)) as raw:
-                if not name.endswith(".gz"):
-                    yield raw
-                else:
-                    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                        if "b" in mode:
-                            yield gz
-                        else:
-                            with io.TextIOWrapper(gz, encoding="utf-8") as text:
-                                yield text
+        with self.writing(name) as tmp, open_for_writing(tmp, name.endswith(".gz"), mode) as f:
+            yield f
 
     def write_bytes(self, name: str, data: bytes) -> None:
         with self.writing(name) as tmp:
@@ -290,10 +279,6 @@ class Folder:
         """Create the folder (local); object storage needs no folders."""
         if not self.remote:
             self.path().mkdir(parents=True, exist_ok=True)
-
-
-def _text(mode: str, name: str) -> dict[str, Any]:
-    return {} if "b" in mode or name.endswith(".gz") else {"encoding": "utf-8"}
 
 
 # Names within a run folder (or a pass's root within it)
