@@ -252,66 +252,59 @@ class Filter(Step):
         return [self.filter(document) for document in documents]
 
     def run(self, documents: Iterable[Document]) -> Iterator[Document]:
-        # Chosen once per call, not per document: batch_size 1 runs the same loop, at the same speed, as
-        # before batches existed.
-        if self.batch_size > 1:
-            return self._run_batches(documents)
-        return self._run_each(documents)
-
-    def _run_each(self, documents: Iterable[Document]) -> Iterator[Document]:
-        stats = self.stats
-        lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
-        domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
-        # Counted after `filter`, so a language-ID step's own verdict is the language counted.
-        languages_kept, languages_dropped = stats.count("language_kept"), stats.count("language_dropped")
-        for document in documents:
-            stats.documents_in += 1
-            characters = len(document.text)
-            stats.characters_in += characters
-            lengths_in[length_bin(characters)] += 1
-            reason = self.filter(document)
-            if reason is None:
-                stats.kept += 1
-                characters = len(document.text)  # a filter may rewrite the text
-                stats.characters_out += characters
-                lengths_out[length_bin(characters)] += 1
-                domains_kept[domain_of(document.url)] += 1
-                languages_kept[language_of(document.metadata)] += 1
-                yield document
-            else:
-                domains_dropped[domain_of(document.url)] += 1
-                languages_dropped[language_of(document.metadata)] += 1
-                self.drop(document, reason)
-
-    def _run_batches(self, documents: Iterable[Document]) -> Iterator[Document]:
-        """`_run_each`'s counts, with `filter_batch` over lists of `batch_size` documents."""
-        stats = self.stats
-        lengths_in, lengths_out = stats.count("length_in"), stats.count("length_out")
-        domains_kept, domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
-        languages_kept, languages_dropped = stats.count("language_kept"), stats.count("language_dropped")
+        counts = _FilterCounts(self.stats)
+        if self.batch_size == 1:
+            for document in documents:
+                counts.arrived(document)
+                reason = self.filter(document)
+                if counts.judged(document, reason):
+                    yield document
+                else:
+                    self.drop(document, reason)
+            return
         stream = iter(documents)
         while batch := list(itertools.islice(stream, self.batch_size)):
             for document in batch:  # before the filter, which may rewrite the text
-                stats.documents_in += 1
-                characters = len(document.text)
-                stats.characters_in += characters
-                lengths_in[length_bin(characters)] += 1
+                counts.arrived(document)
             reasons = self.filter_batch(batch)
             if len(reasons) != len(batch):
                 raise ValueError(f"{self.name}: filter_batch gave {len(reasons)} verdicts for {len(batch)} documents")
             for document, reason in zip(batch, reasons):
-                if reason is None:
-                    stats.kept += 1
-                    characters = len(document.text)
-                    stats.characters_out += characters
-                    lengths_out[length_bin(characters)] += 1
-                    domains_kept[domain_of(document.url)] += 1
-                    languages_kept[language_of(document.metadata)] += 1
+                if counts.judged(document, reason):
                     yield document
                 else:
-                    domains_dropped[domain_of(document.url)] += 1
-                    languages_dropped[language_of(document.metadata)] += 1
                     self.drop(document, reason)
+
+
+class _FilterCounts:
+    """What Filter.run counts of each document: on arrival, and once judged (after `filter`, so a rewritten
+    text's length and a language-ID step's own verdict are what is counted)."""
+
+    def __init__(self, stats: StageStats) -> None:
+        self.stats = stats
+        self.lengths_in, self.lengths_out = stats.count("length_in"), stats.count("length_out")
+        self.domains_kept, self.domains_dropped = stats.count("domain_kept"), stats.count("domain_dropped")
+        self.languages_kept, self.languages_dropped = stats.count("language_kept"), stats.count("language_dropped")
+
+    def arrived(self, document: Document) -> None:
+        characters = len(document.text)
+        self.stats.documents_in += 1
+        self.stats.characters_in += characters
+        self.lengths_in[length_bin(characters)] += 1
+
+    def judged(self, document: Document, reason: str | None) -> bool:
+        """Count the verdict; whether the document is kept."""
+        if reason is None:
+            characters = len(document.text)
+            self.stats.kept += 1
+            self.stats.characters_out += characters
+            self.lengths_out[length_bin(characters)] += 1
+            self.domains_kept[domain_of(document.url)] += 1
+            self.languages_kept[language_of(document.metadata)] += 1
+            return True
+        self.domains_dropped[domain_of(document.url)] += 1
+        self.languages_dropped[language_of(document.metadata)] += 1
+        return False
 
 
 class Writer(Step):
