@@ -67,6 +67,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int, start_method: str = "spawn") -> None:
         self.workers, self.start_method = workers, start_method
+        self.unit_pool: ProcessPoolExecutor | None = None  # corpus units' workers: started once, kept till close
 
     @classmethod
     def start(cls, workers: int, address: str | None = None) -> LocalExecutor:
@@ -127,16 +128,24 @@ class LocalExecutor:
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
         """`function` over the zipped iterables in worker processes; results in order, as they come, with
         at most two per worker running or waiting to be taken (so results never pile up in memory)."""
-        with ProcessPoolExecutor(self.workers) as pool:
+        if self.unit_pool is None:  # one pool for every corpus step of the run: its start is paid once
+            self.unit_pool = ProcessPoolExecutor(self.workers)
+        pool = self.unit_pool
+        try:
             yield from _windowed(lambda arguments: pool.submit(function, *arguments), lambda f: f.result(),
                                  zip(*iterables), 2 * self.workers)  # fmt: skip
+        except BrokenProcessPool:  # a worker died: the step fails (a rerun resumes it), the next map gets a new pool
+            self.unit_pool = None
+            raise
 
     def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """`function(*arguments)` on one worker: here, in this process."""
         return function(*arguments)
 
     def close(self) -> None:
-        pass
+        if self.unit_pool is not None:
+            self.unit_pool.shutdown()
+            self.unit_pool = None
 
 
 @dataclass

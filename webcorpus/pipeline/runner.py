@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,20 +264,17 @@ class _Run:
         tasks = [Task(i, p) for i, p in enumerate(paths)]
         if is_first and self.shard is not None:
             tasks = [t for t in tasks if t.index % self.shard.count == self.shard.index]
-        markers = _completed(unit, tasks)
-        pending = [t for t in tasks if t.index not in markers]
+        done = _completed(unit, tasks)
+        pending = [t for t in tasks if t.index not in done]
         label = "files" if is_first else f"{unit.steps[1].name} shards"
-        with progress_bar(len(tasks), label, "file", self.progress, initial=len(markers)) as bar:
+        with progress_bar(len(tasks), label, "file", self.progress, initial=len(done)) as bar:
             errors = executor.run_tasks(unit, pending, bar, self.local if is_first else None)
         self.failed += [f"{task.path}: {error}" for task, error in errors]
         if is_first:
-            self.files_done, self.files_skipped = len(pending) - len(errors), len(markers)
-        markers |= _read_markers(unit, pending)  # the tasks finished now
+            self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
         data = run_folder.data(unit.root)
-        for task in tasks:  # in input order, whether finished now or before, so the totals never depend on it
-            recorded = markers.get(task.index)
-            if recorded is None:
-                continue
+        # In input order, whether finished now or before, so the totals never depend on it.
+        for _, recorded in _markers(unit, tasks):
             for step, stats in zip(unit.steps, recorded["steps"]):
                 self.report(step).stats.merge(stats)
             if is_first and self.shard is not None:
@@ -374,13 +372,10 @@ def _check_folder(output: Path) -> None:
             return
 
 
-def _completed(unit: DocumentPass, tasks: list[Task]) -> dict[int, dict[str, Any]]:
-    """The markers of the tasks an earlier run finished, by task index, checked against this run; one
-    listing of the markers' folder instead of a look-up per task."""
-    markers = _read_markers(unit, tasks)
-    by_index = {task.index: task for task in tasks}
-    for index, recorded in markers.items():
-        task = by_index[index]
+def _completed(unit: DocumentPass, tasks: list[Task]) -> set[int]:
+    """The indices of the tasks an earlier run finished, their markers checked against this run."""
+    done = set()
+    for task, recorded in _markers(unit, tasks):
         if recorded.get("config") != unit.fingerprint:
             raise RuntimeError(
                 f"{unit.output.url(unit.root)}: this folder holds output of a different pipeline configuration; "
@@ -391,16 +386,23 @@ def _completed(unit: DocumentPass, tasks: list[Task]) -> dict[int, dict[str, Any
                 f"{unit.output.url(unit.root)}: file {task.key} was {recorded['input']} in the earlier run but is "
                 f"{task.path} now; the input list changed, so use a new output folder"
             )
-    return markers
+        done.add(task.index)
+    return done
 
 
-def _read_markers(unit: DocumentPass, tasks: list[Task]) -> dict[int, dict[str, Any]]:
-    """The markers there are of these tasks, by task index (one listing, then one read per marker)."""
-    progress = run_folder.progress(unit.root)
-    written = unit.output.names(progress)
+MARKERS_READ_TOGETHER = 256  # concurrent reads on object storage; never every marker of a big run in memory
+
+
+def _markers(unit: DocumentPass, tasks: list[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
+    """(task, its marker) for the tasks that have one, in order: one listing of the markers' folder, then
+    the markers read a few hundred at a time."""
+    written = unit.output.names(run_folder.progress(unit.root))
     found = [task for task in tasks if f"{task.key}.json" in written]
-    contents = unit.output.read_many([run_folder.task_marker(unit.root, task.key) for task in found])
-    return {task.index: json.loads(data) for task, data in zip(found, contents)}
+    for start in range(0, len(found), MARKERS_READ_TOGETHER):
+        chunk = found[start : start + MARKERS_READ_TOGETHER]
+        contents = unit.output.read_many([run_folder.task_marker(unit.root, task.key) for task in chunk])
+        for task, data in zip(chunk, contents):
+            yield task, json.loads(data)
 
 
 def nothing_kept(result: RunResult) -> list[str]:
