@@ -25,7 +25,7 @@ def corpus(tmp_path_factory):
 
 
 def run_batch_dedup(source, target, step=None, workers=1):
-    result = (step or MinHashDedup()).run_corpus([source], target, CorpusContext(workers=workers))
+    result = (step or MinHashDedup()).run_corpus([source], target, CorpusContext.local(workers))
     return {**result.figures, "line": result.line, "data": result.data}
 
 

@@ -105,7 +105,7 @@ def test_tokenize_records_bytes_per_token_per_language(run_dir, tmp_path):
     assert "<table id='bytes-per-token'>" in html and f"<td>{languages['ja']['bytes_per_token']:.3f}</td>" in html
 
     # format parquet counts the same, also when it resumes over tables already written.
-    step, context = Tokenize(tokenizer=str(run_dir / "tokenizer.json"), format="parquet"), CorpusContext()
+    step, context = Tokenize(tokenizer=str(run_dir / "tokenizer.json"), format="parquet"), CorpusContext.local()
     try:
         for _ in range(2):
             summary = step.run_corpus([run_dir / "minhash_dedup" / "data"], tmp_path / "tokens", context).figures

@@ -186,7 +186,7 @@ def test_by_language_dedups_each_language_apart(tmp_path):
     ParquetWriter().write(docs, tmp_path / "in")
     for by_language, kept in ((False, {"d0"}), (True, {"d0", "d1"})):
         out = tmp_path / f"out-{by_language}"
-        MinHashDedup(by_language=by_language).run_corpus([tmp_path / "in"], out, CorpusContext(workers=1))
+        MinHashDedup(by_language=by_language).run_corpus([tmp_path / "in"], out, CorpusContext.local(1))
         assert {d.id for d in read_documents(out / "data")} == kept
 
 

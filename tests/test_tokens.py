@@ -24,7 +24,7 @@ from webcorpus.tokens.tokenize import Tokenize
 
 
 def train_tokenizer(source: Path, target: Path, step: TrainTokenizer) -> dict:
-    result = step.run_corpus([source], target, CorpusContext())
+    result = step.run_corpus([source], target, CorpusContext.local())
     return {**result.figures, "line": result.line}
 
 
@@ -52,7 +52,7 @@ def tokenize(tmp_path: Path, out: str, **options) -> dict:
     step = Tokenize(
         **{"tokenizer": str(tmp_path / "tokenizer.json"), "shard_tokens": 300, "val_tokens": 1000, **options}
     )
-    result = step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext())
+    result = step.run_corpus([tmp_path / "docs"], tmp_path / out, CorpusContext.local())
     return {**result.figures, "line": result.line}
 
 

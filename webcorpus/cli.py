@@ -226,11 +226,13 @@ def _corpus_command(step_class: type) -> click.Command:
         from webcorpus.stats import corpus_folders
 
         step = _build(step_class, options)
-        context = CorpusContext(workers=workers or os.cpu_count() or 1, progress=progress)
+        context = CorpusContext.local(workers or os.cpu_count() or 1, progress)
         try:
             result = step.run_corpus(corpus_folders(sources), output, context)
         except (FileNotFoundError, ValueError) as error:
             raise click.ClickException(str(error)) from None
+        finally:
+            context.executor.close()
         click.echo(result.line)
 
     return command

@@ -120,13 +120,11 @@ def read_texts(sources: Sequence[Location]) -> Iterator[tuple[str, str]]:
             yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
 
 
-def language_counts(sources: Sequence[Location]) -> Counter[str]:
-    """Documents per `language` (NO_LANGUAGE for none) over every shard of `sources`, from that column alone."""
+def shard_languages(location: Location) -> Counter[str]:
+    """Documents per `language` (NO_LANGUAGE for none) in one shard, from that column alone."""
     counts: Counter[str] = Counter()
-    for location in input_shards(sources):
-        column = read_table(location, columns=["language"]).column(0)
-        for entry in pc.value_counts(column).to_pylist():
-            counts[entry["values"] or NO_LANGUAGE] += entry["counts"]
+    for entry in pc.value_counts(read_table(location, columns=["language"]).column(0)).to_pylist():
+        counts[entry["values"] or NO_LANGUAGE] += entry["counts"]
     return counts
 
 

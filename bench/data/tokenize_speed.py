@@ -51,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ParquetWriter().write(documents, f"{tmp}/docs")
         step = TrainTokenizer(vocab_size=args.vocab_size)
-        summary = step.run_corpus([Path(f"{tmp}/docs")], Path(f"{tmp}/tokenizer.json"), CorpusContext())
+        summary = step.run_corpus([Path(f"{tmp}/docs")], Path(f"{tmp}/tokenizer.json"), CorpusContext.local())
         print(summary.line)
         tokenizer, _ = load_tokenizer(f"{tmp}/tokenizer.json")
     encoding = as_tiktoken(tokenizer)

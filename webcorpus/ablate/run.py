@@ -54,7 +54,6 @@ def run_ablation(
         raise ValueError("an ablation compares at least two pipeline variants")
     if set(names) & RESERVED_NAMES:
         raise ValueError(f"a variant may not be called {' or '.join(sorted(RESERVED_NAMES))}: rename its YAML file")
-    context = CorpusContext(workers=workers or 1, progress=progress)
     steps_of, finished = {}, {}
     for name, pipeline in zip(names, pipelines):
         steps_of[name], finished[name] = run_variant(Path(pipeline), output / "variants" / name, workers, progress, log)
@@ -63,27 +62,31 @@ def run_ablation(
     index = {name: document_index(folder) for name, folder in finished.items()}
     eval_documents = evaluation_documents(finished, index, eval_source)
     held_out = {d.id for d in eval_documents}
-    data = output / "data"
-    folders = list(finished.values())
-    for name, folder in finished.items():
-        documents = (d for d in read_documents(folder) if d.id not in held_out)
-        write_once(data / name, documents, fingerprint([folder], "train", held_out), context)
-    write_once(data / "eval", iter(eval_documents), fingerprint(folders, "eval", held_out), context)
-    mix = tokenizer_mix(finished, index, held_out)
-    write_once(data / "mix", iter(mix), fingerprint(folders, "mix", held_out), context)
+    context = CorpusContext.local(workers or 1, progress)  # the data and tokens phases' workers
+    try:
+        data = output / "data"
+        folders = list(finished.values())
+        for name, folder in finished.items():
+            documents = (d for d in read_documents(folder) if d.id not in held_out)
+            write_once(data / name, documents, fingerprint([folder], "train", held_out), context)
+        write_once(data / "eval", iter(eval_documents), fingerprint(folders, "eval", held_out), context)
+        mix = tokenizer_mix(finished, index, held_out)
+        write_once(data / "mix", iter(mix), fingerprint(folders, "mix", held_out), context)
 
-    from webcorpus.tokens.bpe import TrainTokenizer
-    from webcorpus.tokens.tokenize import VAL_TOKENS, Tokenize
+        from webcorpus.tokens.bpe import TrainTokenizer
+        from webcorpus.tokens.tokenize import VAL_TOKENS, Tokenize
 
-    tokenizer = output / "tokenizer.json"
-    tokenizer_result = TrainTokenizer(vocab_size=vocab_size).run_corpus([data / "mix"], tokenizer, context)
-    log(tokenizer_result.line)
-    tokens = {}
-    for name in [*names, "eval"]:
-        step = Tokenize(tokenizer=str(tokenizer), val_tokens=0 if name == "eval" else VAL_TOKENS)
-        result = step.run_corpus([data / name], output / "tokens" / name, context)
-        tokens[name] = result.figures
-        log(result.line)
+        tokenizer = output / "tokenizer.json"
+        tokenizer_result = TrainTokenizer(vocab_size=vocab_size).run_corpus([data / "mix"], tokenizer, context)
+        log(tokenizer_result.line)
+        tokens = {}
+        for name in [*names, "eval"]:
+            step = Tokenize(tokenizer=str(tokenizer), val_tokens=0 if name == "eval" else VAL_TOKENS)
+            result = step.run_corpus([data / name], output / "tokens" / name, context)
+            tokens[name] = result.figures
+            log(result.line)
+    finally:
+        context.executor.close()
 
     budget = train_tokens or min(tokens[name]["train"]["tokens"] for name in names)
     eval_bytes = sum(len(d.text.encode("utf-8")) for d in eval_documents)

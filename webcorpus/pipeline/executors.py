@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from webcorpus.pipeline.plan import DocumentPass
@@ -150,17 +149,18 @@ class LocalExecutor:
 
 @dataclass
 class CorpusContext:
-    """What the runner hands a corpus step: where to run its units (`map`, `call`), whether to draw progress
-    bars, and what earlier steps of the same run made (e.g. `tokenizer`: the path train_tokenizer wrote)."""
+    """What the runner hands a corpus step: the executor its units run on (`map`, `call`), whether to draw
+    progress bars, and what earlier steps of the same run made (e.g. `tokenizer`: where train_tokenizer
+    wrote it). Whoever makes the context owns the executor and closes it."""
 
-    workers: int = 1
+    executor: Executor
     progress: bool = False
-    made: dict[str, Path] = field(default_factory=dict)
-    executor: Executor | None = None  # None: worker processes on this machine
+    made: dict[str, str] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.executor is None:
-            self.executor = LocalExecutor(self.workers)
+    @classmethod
+    def local(cls, workers: int = 1, progress: bool = False) -> CorpusContext:
+        """Worker processes on this machine: a corpus step run from the shell, a test, a benchmark."""
+        return cls(LocalExecutor(workers), progress)
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
         """`function` over the zipped iterables, on the executor's workers; results in order."""
@@ -169,7 +169,6 @@ class CorpusContext:
     def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """`function(*arguments)` on one worker of the executor."""
         return self.executor.call(function, *arguments)
-
 
 
 # State of a local worker process, set by its initializer in that process (never inherited from the parent).

@@ -24,13 +24,14 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from webcorpus.atomic import FolderLock, lock_folder, remove_stale_tmp
-from webcorpus.parquet import input_shards, language_counts
+from webcorpus.parquet import input_shards, shard_languages
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import CorpusContext, Executor, LocalExecutor, make_executor
@@ -215,7 +216,7 @@ class _Run:
             remove_stale_tmp(self.output.path())
 
     def execute(self, executor: Executor) -> RunResult:
-        context = CorpusContext(workers=self.workers, progress=self.progress, executor=executor)
+        context = CorpusContext(executor, self.progress)
         for unit in self.passes:
             if unit is not self.first and self.documents == 0:
                 for step in [unit.step] if isinstance(unit, CorpusPass) else unit.steps:
@@ -251,8 +252,8 @@ class _Run:
         report.stats, report.summary, report.line, report.output = step.stats, result.figures, result.line, target
         if result.data is not None:
             # Per language, as Filter.run counts them, from the Parquet `language` column of what the step
-            # read and wrote (one column: cheap, and right on a resumed run too).
-            before, after = language_counts(self.data), language_counts([result.data])
+            # read and wrote (one column, counted per shard on the workers; right on a resumed run too).
+            before, after = _languages(self.data, context), _languages([result.data], context)
             report.stats.count("language_kept").update(after)
             report.stats.count("language_dropped").update(before - after)
             report.wrote_documents = True
@@ -284,6 +285,14 @@ class _Run:
             if step.role == "write":
                 self.report(step).output = self.output.url(data)
         self.data, self.documents = [self.output.url(data)], self.report(unit.steps[-1]).stats.kept
+
+
+def _languages(sources: list[str], context: CorpusContext) -> Counter[str]:
+    """Documents per language over the shards of `sources`, each shard counted on a worker."""
+    total: Counter[str] = Counter()
+    for counts in context.map(shard_languages, input_shards(sources)):
+        total.update(counts)
+    return total
 
 
 def merged_runs(patterns: list[str], fingerprint: str) -> list[Path]:
