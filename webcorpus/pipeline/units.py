@@ -30,10 +30,14 @@ if TYPE_CHECKING:
     from webcorpus.pipeline.executors import CorpusContext
 
 
+SCHEME = "units/1"
+
+
 def fingerprint(sources: Sequence[Location], settings: dict[str, Any], *extra: bytes) -> str:
     """What a corpus step's output depends on: its settings, any extra bytes (a tokenizer file) and the
     input shards (names and sizes)."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    # The scheme's version first: a folder made under an earlier scheme (other markers) is refused, not misread.
+    digest = hashlib.sha256(SCHEME.encode() + json.dumps(settings, sort_keys=True).encode())
     for part in extra:
         digest.update(part)
     for location in input_shards(sources):
