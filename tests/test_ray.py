@@ -312,6 +312,8 @@ def first_pass_task_after_a_marker(cluster: RayCluster, folder: RunFolder) -> tu
     return None
 
 
+# On the bucket only: a killed node's files on a shared disk is the easier case, and the suite's time is short.
+@pytest.mark.parametrize("folder", ["s3"], indirect=True)
 def test_a_node_killed_in_the_first_pass_is_replaced_by_the_other(nodes, folder, warcs):
     job, expected = warcs
     before = {name: nodes.tasks_ran(name) for name in WORKERS}
@@ -333,6 +335,8 @@ def in_a_corpus_unit(cluster: RayCluster, folder: RunFolder) -> tuple[str, list[
     return None
 
 
+# On the bucket only: a killed node's files on a shared disk is the easier case, and the suite's time is short.
+@pytest.mark.parametrize("folder", ["s3"], indirect=True)
 def test_a_node_killed_in_minhash_dedup_is_replaced_by_the_other(nodes, folder, warcs):
     job, expected = warcs
     before = {name: nodes.tasks_ran(name) for name in WORKERS}
