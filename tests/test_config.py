@@ -4,6 +4,7 @@ from conftest import REPO
 
 from webcorpus.cli import main
 from webcorpus.pipeline.config import ConfigError, load_pipeline
+from webcorpus.pipeline.step import Filter
 
 GOOD = """\
 input: data/*.warc.gz
@@ -255,3 +256,27 @@ def test_scores_ratios_counts_and_language_codes_are_checked_on_load(tmp_path, o
 def test_shell_flags_get_the_same_checks(flags, expected):
     result = CliRunner().invoke(main, flags, input='{"id": "a", "url": "u", "text": "a b c", "metadata": {}}\n')
     assert result.exit_code == 1 and expected in result.output
+
+
+class NeedsTwo(Filter):
+    """A test step with two required options (no default)."""
+
+    name = "test_needs_two"
+    summary = "test only"
+
+    def __init__(self, model: str, label: str, weight: float = 1.0) -> None:
+        super().__init__()
+        self.model, self.label = model, label
+
+
+def test_a_step_with_required_options_loads_when_all_are_given_and_names_a_missing_one(tmp_path, monkeypatch):
+    from webcorpus.pipeline import registry
+
+    monkeypatch.setitem(registry.STEPS, NeedsTwo.name, f"{__name__}:NeedsTwo")
+    job = tmp_path / "job.yaml"
+    job.write_text("input: x\noutput: y\nsteps:\n  - read_warc\n  - test_needs_two: {model: m, label: l}\n")
+    [_, step] = load_pipeline(job).steps
+    assert step.options == {"model": "m", "label": "l"}
+    job.write_text("input: x\noutput: y\nsteps:\n  - read_warc\n  - test_needs_two: {model: m, weight: 2}\n")
+    with pytest.raises(ConfigError, match="needs option 'label'"):
+        load_pipeline(job)

@@ -177,7 +177,7 @@ def _load_steps(located: LocatedYaml, node: yaml.Node) -> list[StepConfig]:
             for key, key_node, value_node in located.mapping(options_node, f"{where}.{name}"):
                 key_nodes[key] = key_node
                 try:
-                    options.update(check_options(cls, {key: located.value(value_node)}))
+                    options.update(check_options(cls, {key: located.value(value_node)}, complete=False))
                 except OptionError as error:
                     raise located.error(key_node, f"{where}.{name}.{key}", str(error)) from None
                 if key == "per_language" and options[key] is not None:
@@ -208,7 +208,7 @@ def _check_per_language(located: LocatedYaml, cls: type, node: yaml.Node, where:
             if key in PER_LANGUAGE_KEYS:
                 raise located.error(key_node, f"{where}.{language}.{key}", "cannot be set per language")
             try:
-                check_options(cls, {key: located.value(value_node)})
+                check_options(cls, {key: located.value(value_node)}, complete=False)
             except OptionError as error:
                 raise located.error(key_node, f"{where}.{language}.{key}", str(error)) from None
 

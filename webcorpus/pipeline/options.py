@@ -152,8 +152,10 @@ def options_of(owner: type) -> list[OptionSpec]:
     ]
 
 
-def check_options(owner: type, given: dict[str, Any], what: str | None = None) -> dict[str, Any]:
-    """Validate names and types of `given` against `owner`'s options; raises OptionError naming the key."""
+def check_options(owner: type, given: dict[str, Any], what: str | None = None, complete: bool = True) -> dict[str, Any]:
+    """Validate names and types of `given` against `owner`'s options; raises OptionError naming the key.
+    `complete`: `given` is all the options, so a required one missing is an error (not so for one key
+    checked alone, as the YAML loader does to name its line)."""
     what = what or f"step '{getattr(owner, 'name', owner.__name__)}'"
     specs = {spec.name: spec for spec in options_of(owner)}
     checked = {}
@@ -162,7 +164,7 @@ def check_options(owner: type, given: dict[str, Any], what: str | None = None) -
             known = ", ".join(specs) or "none"
             raise OptionError(f"unknown option '{key}' for {what} (known: {known})")
         checked[key] = specs[key].coerce(value)
-    for spec in specs.values():
+    for spec in specs.values() if complete else ():
         if spec.required and spec.name not in checked:
             raise OptionError(f"{what} needs option '{spec.name}'")
     return checked
