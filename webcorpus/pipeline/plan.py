@@ -11,7 +11,9 @@ A pipeline is cut into passes:
 A run of per-document steps is also cut where two consecutive filters declare different `resources`
 (step.py): a GPU model filter after CPU filters gets a pass of its own, which reads what the CPU pass
 wrote, so each pass's workers can be sized and placed for what its steps need. Steps that all keep the
-default resources are never cut, so such a pipeline plans exactly as before resources existed.
+default resources are never cut, so such a pipeline plans exactly as before resources existed. A step's
+resources may depend on its options (`Step.resources_for`): `hf_classifier` needs a GPU with `device: cuda`
+and none with `device: cpu`.
 
 Plans are plain data (step names and options), so a worker process or a Ray task rebuilds the steps itself.
 """
@@ -53,7 +55,8 @@ class PlannedStep:
 
     @property
     def resources(self) -> Resources:
-        return step_class(self.name).resources
+        """What the step needs with its options (`Step.resources_for`)."""
+        return step_class(self.name).resources_for(self.options)
 
     def build(self) -> Step:
         return step_class(self.name)(**self.options, **self.supplied)

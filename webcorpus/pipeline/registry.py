@@ -22,6 +22,7 @@ STEPS: dict[str, str] = {
     "gopher_quality": "webcorpus.stages.gopher_quality:GopherQualityFilter",
     "c4_quality": "webcorpus.stages.c4_quality:C4QualityFilter",
     "fineweb_quality": "webcorpus.stages.fineweb_quality:FineWebQualityFilter",
+    "hf_classifier": "webcorpus.stages.hf_classifier:HfClassifier",
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",

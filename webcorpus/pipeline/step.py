@@ -14,7 +14,8 @@ Two class attributes tell the runner how a step wants to run, and are not option
 
 - `resources` (a `Resources`): what one instance needs (CPUs, GPUs, memory). The planner starts a new
   document pass where consecutive filters need different resources (plan.py), and the executor asks for
-  them per task (Ray) or sizes its worker pool by them (local).
+  them per task (Ray) or sizes its worker pool by them (local). A step whose needs depend on its options
+  (a model on a GPU or a CPU, by its `device`) overrides the classmethod `resources_for(options)` instead.
 - `batch_size` (filters only): how many documents `Filter.filter_batch` is given at once; 1 (the default)
   calls `filter` per document.
 """
@@ -203,6 +204,13 @@ class Step:
     def __init__(self) -> None:
         self.stats = StageStats()
         self.on_drop: DropHandler | None = None
+
+    @classmethod
+    def resources_for(cls, options: dict[str, Any]) -> Resources:
+        """What one instance built with `options` (the YAML's, unchecked beyond their types) needs; the
+        planner asks this, not `resources`, so a step may need a GPU for some options only. The default is
+        the class's `resources`, whatever the options."""
+        return cls.resources
 
     def start_task(self) -> None:
         """Called before each input file: reset per-file state so output never depends on scheduling."""
