@@ -163,7 +163,7 @@ def test_a_folder_without_safetensors_weights_is_refused_in_one_line(models, tmp
         HfClassifier(model=str(folder))
     message = str(refused.value)
     assert "\n" not in message and "model.safetensors" in message and "pickled" in message
-    with pytest.raises(OptionError, match="needs a model"):
+    with pytest.raises(TypeError, match="model"):
         HfClassifier()
     with pytest.raises(OptionError, match="not a local model folder"):
         HfClassifier(model="HuggingFaceFW/fineweb-edu-classifier")  # a hub name: nothing is downloaded
@@ -174,6 +174,10 @@ def test_a_folder_without_safetensors_weights_is_refused_in_one_line(models, tmp
     with pytest.raises(ValueError) as refused:
         load_pipeline(path)
     assert "model.safetensors" in str(refused.value) and "hf_classifier" in str(refused.value)
+    path.write_text(f"input: {tmp_path}/*.parquet\noutput: {tmp_path}/out\nsteps:\n  - read_parquet\n"
+                    "  - hf_classifier: {name: edu, device: cpu}\n")  # fmt: skip
+    with pytest.raises(ValueError, match="needs option 'model'"):
+        load_pipeline(path)
 
 
 # ---- planning --------------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ LENGTH_WINDOW = 16
 def model_problem(model: str | None) -> str | None:
     """Why `model` cannot be loaded safely, in one line; None when it is a local folder with safetensors
     weights. Pickled weights (pytorch_model.bin) are refused: unpickling an untrusted file runs its code."""
-    if model is None:
-        return "hf_classifier needs a model: a local folder of a Hugging Face sequence-classification model"
+    if model is None:  # the YAML checker names a missing required option itself
+        return None
     folder = Path(model)
     if not folder.is_dir():
         return f"'{model}' is not a local model folder (hf_classifier downloads nothing)"
@@ -79,7 +79,7 @@ class HfClassifier(Filter):
     summary = "Score each document with a local Hugging Face classifier (FineWeb-Edu's, say); drops nothing."
     option_minimum = {"batch_size": 1, "max_length": 1}
     option_help = {
-        "model": "Required: a local folder of a Hugging Face sequence-classification model, with model.safetensors.",
+        "model": "A local folder of a Hugging Face sequence-classification model, with model.safetensors.",
         "name": "Metadata key of the score (regression), or prefix of name_LABEL (one per class).",
         "device": "cuda, cpu, or auto: cuda when the machine that plans the run shows a GPU.",
         "batch_size": "Documents per forward pass.",
@@ -91,9 +91,7 @@ class HfClassifier(Filter):
 
     def __init__(
         self,
-        # Required, but written as optional: the YAML checker checks each key on its own, and would find a
-        # required option missing beside any other key; option_problem and __init__ refuse None instead.
-        model: str | None = None,
+        model: str,
         name: str = "edu",
         device: Device = "auto",
         batch_size: int = DEFAULT_BATCH,
@@ -103,7 +101,7 @@ class HfClassifier(Filter):
         super().__init__()
         check_arguments(self, locals())
         problem = model_problem(model)
-        if problem or model is None:
+        if problem:
             raise OptionError(problem)
         self.model_path, self.key, self.device = model, name, device
         self.max_length, self.dtype = max_length, dtype
