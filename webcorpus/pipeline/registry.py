@@ -22,6 +22,8 @@ STEPS: dict[str, str] = {
     "gopher_quality": "webcorpus.stages.gopher_quality:GopherQualityFilter",
     "c4_quality": "webcorpus.stages.c4_quality:C4QualityFilter",
     "fineweb_quality": "webcorpus.stages.fineweb_quality:FineWebQualityFilter",
+    "fasttext_classifier": "webcorpus.stages.fasttext_classifier:FastTextClassifier",
+    "score_filter": "webcorpus.stages.score_filter:ScoreFilter",
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
