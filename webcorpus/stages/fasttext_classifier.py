@@ -14,7 +14,9 @@ from webcorpus.pipeline.options import OptionError, check_arguments, check_optio
 from webcorpus.pipeline.step import Filter
 
 LABEL_PREFIX = "__label__"
-DEFAULT_MAX_MODEL_BYTES = 8 << 30  # DCLM's bigram model is about 1 GB; a larger download is likely a wrong URL
+# A fastText model with 2M n-gram rows at dim 100 holds 0.8 GB of them plus its vocabulary; the bound keeps
+# a wrong URL (a data file) from filling the scratch disk.
+DEFAULT_MAX_MODEL_BYTES = 8 << 30
 COPY_CHUNK = 1 << 20
 
 
