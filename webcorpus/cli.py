@@ -610,5 +610,33 @@ def import_blocklist(archive: str, out: str, categories: tuple[str, ...]) -> Non
         click.echo(f"{target}: {count} entries")
 
 
+# ---- quality classifiers ------------------------------------------------------------------------
+
+
+def _classifier_settings_class() -> type:
+    from webcorpus.classifiers.train import TrainSettings  # light: numpy and fastText load when it trains
+
+    return TrainSettings
+
+
+@main.command("train-classifier")
+@click.argument("positive")
+@click.argument("negative")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The model file to write (.bin).")
+@schema_flags(_classifier_settings_class())
+def train_classifier_command(positive: str, negative: str, output: str, **flags: Any) -> None:
+    """Train a fastText quality classifier (DCLM's recipe) on POSITIVE and NEGATIVE documents: each a .jsonl
+    file (a `text` field per line) or webcorpus Parquet shards (a file or folder). Prints precision and recall
+    of the positive label on held-out documents; score with the fasttext_classifier step (docs/quality.md)."""
+    from webcorpus.classifiers.train import TrainSettings, train_classifier
+
+    try:
+        result = train_classifier(positive, negative, output, TrainSettings(**schema_values(TrainSettings, flags)))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    for line in result.lines():
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()
