@@ -8,6 +8,7 @@ grow with the run.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from html import escape
 from pathlib import Path
@@ -18,6 +19,7 @@ from webcorpus.pipeline.run_folder import Folder
 from webcorpus.report import plots
 from webcorpus.report.samples import dropped_samples, kept_samples
 from webcorpus.report.text import clip
+from webcorpus.stages.score_filter import BINS_PER_UNIT, DEFAULT_LANGUAGE, SCORE_PREFIX, SCORED_KEPT, THRESHOLDS
 
 REPORT_NAME = run_folder.REPORT
 SAMPLE_CHARACTERS = 400
@@ -64,6 +66,7 @@ def build_report(location: Folder | str | Path) -> str:
         _languages(steps),
         _domains(steps),
         _lengths(steps),
+        _scores(steps),
         _dedup(steps),
         _pii_and_tokens(steps),
         _samples(run, summary),
@@ -256,6 +259,115 @@ def _lengths(steps: list[dict[str, Any]]) -> str:
     )
     where = f"Before {_text(first['step'])} and after {_text(last['step'])}."
     return f"<h2>Document lengths</h2><p class='muted'>{where}</p>{chart}"
+
+
+SCORE_LANGUAGES = 10  # languages per step in the scores table; the rest summed as one row
+SCORE_SERIES = 4  # languages drawn in a step's score histogram
+SCORE_BARS = 60  # bins drawn at most: finer bins are merged into wider ones of a multiple of 0.05
+
+
+def _score_index(label: str) -> int | None:
+    """A score bin's label ("0.35", score_filter.score_bin) as its index in bins of 0.05, or None if it is not one."""
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return round(value * BINS_PER_UNIT) if math.isfinite(value) and abs(value) <= 1e6 else None
+
+
+def _score_histograms(step: dict[str, Any]) -> dict[str, Counter]:
+    """A step's score histograms per language, as {language: Counter(bin index: documents)}."""
+    histograms: dict[str, Counter] = {}
+    for name, values in step.get("distributions", {}).items():
+        if not name.startswith(SCORE_PREFIX):
+            continue
+        bins: Counter = Counter()
+        for label, count in values.items():
+            index = _score_index(label)
+            if index is not None and isinstance(count, int) and count > 0:
+                bins[index] += count
+        if bins:
+            histograms[name.removeprefix(SCORE_PREFIX)] = bins
+    return histograms
+
+
+def _median_bin(bins: Counter) -> str:
+    half, seen = (sum(bins.values()) + 1) // 2, 0
+    for index in sorted(bins):
+        seen += bins[index]
+        if seen >= half:
+            return f"{index / BINS_PER_UNIT:.2f}"
+    return "—"
+
+
+def _thresholds(step: dict[str, Any]) -> dict[str, str]:
+    """The thresholds a step recorded, {language or "(all)": threshold as written}."""
+    thresholds = {}
+    for key in step.get("distributions", {}).get(THRESHOLDS, {}):
+        language, _, value = str(key).rpartition("=")
+        thresholds[language] = value
+    return thresholds
+
+
+def _scores(steps: list[dict[str, Any]]) -> str:
+    """Per step that counted scores (score_filter): scored and kept documents per language, the median score
+    bin and the threshold, most documents first, and a histogram of the most frequent languages."""
+    parts = []
+    for i, step in enumerate(steps):
+        histograms = _score_histograms(step)
+        if not histograms:
+            continue
+        kept = Counter(step.get("distributions", {}).get(SCORED_KEPT, {}))
+        thresholds = _thresholds(step)
+        default = thresholds.get(DEFAULT_LANGUAGE, "—")
+        ranked = sorted(histograms, key=lambda language: (-sum(histograms[language].values()), language))
+        shown, rest = ranked[:SCORE_LANGUAGES], ranked[SCORE_LANGUAGES:]
+        rows = []
+        for language in shown:
+            bins = histograms[language]
+            rows.append(
+                f"<tr><td>{_text(_language_label(language))}</td><td>{sum(bins.values()):,}</td>"
+                f"<td>{kept[language]:,}</td><td>{_median_bin(bins)}</td>"
+                f"<td>{_text(thresholds.get(language, default), LABEL_CHARACTERS)}</td></tr>"
+            )
+        if rest:
+            merged: Counter = Counter()
+            for language in rest:
+                merged.update(histograms[language])
+            rows.append(
+                f"<tr><td>{len(rest):,} more languages</td><td>{sum(merged.values()):,}</td>"
+                f"<td>{sum(kept[x] for x in rest):,}</td><td>{_median_bin(merged)}</td><td></td></tr>"
+            )
+        drawn = ranked[:SCORE_SERIES]
+        lowest = min(min(histograms[x]) for x in drawn)
+        highest = max(max(histograms[x]) for x in drawn)
+        width = max(1, math.ceil((highest - lowest + 1) / SCORE_BARS))  # in bins of 0.05
+        starts = range(lowest - lowest % width, highest + 1, width)
+        series = {}
+        for language in drawn:
+            coarse: Counter = Counter()
+            for index, count in histograms[language].items():
+                coarse[index - index % width] += count
+            series[_language_label(language)] = [coarse[start] for start in starts]
+        chart = plots.histogram([f"{start / BINS_PER_UNIT:.2f}" for start in starts], series,
+                                f"score (bins of {width / BINS_PER_UNIT:.2f}, by lower edge)")  # fmt: skip
+        per_language = "; ".join(
+            f"{_text(_language_label(language))}: {_text(value, LABEL_CHARACTERS)}"
+            for language, value in sorted(thresholds.items())[: SCORE_LANGUAGES + 1]
+            if language != DEFAULT_LANGUAGE
+        )
+        caption = f"threshold {_text(default, LABEL_CHARACTERS)}" + (
+            f" (per language: {per_language})" if per_language else ""
+        )
+        parts.append(
+            f"<h3>{_text(_label(step, i))}</h3><p class='muted'>Documents scored per language ({len(ranked):,} "
+            f"languages, the {len(shown)} most frequent shown); kept: scored and at or over the threshold; "
+            f"median: the bin of 0.05 holding the median score. Kept at or over the {caption}.</p>"
+            f"<table class='scores' data-step='{i}'><tr><th>language</th><th>scored</th><th>kept</th>"
+            f"<th>median bin</th><th>threshold</th></tr>{''.join(rows)}</table>{chart}"
+            f"<p class='muted'>The {len(drawn)} most frequent languages; {caption}.</p>"
+        )
+    return "<h2>Scores</h2>" + "".join(parts) if parts else ""
 
 
 def _dedup(steps: list[dict[str, Any]]) -> str:
