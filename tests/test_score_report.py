@@ -57,7 +57,7 @@ def test_score_bins():
     assert [score_bin(x) for x in (0.35, 0.36, 0.3999, 0.4, 0, -0.01, 1.0)] == [
         "0.35", "0.35", "0.35", "0.40", "0.00", "-0.05", "1.00"
     ]  # fmt: skip
-    assert score_bin(1e300) == score_bin(float("inf")) == "100.00" and score_bin(-1e300) == "-100.00"
+    assert score_bin(1e300) == score_bin(float("inf")) == "10.00" and score_bin(-1e300) == "-10.00"
 
 
 def test_stats_hold_the_per_language_bins_summed_over_both_shards(run):
@@ -67,7 +67,7 @@ def test_stats_hold_the_per_language_bins_summed_over_both_shards(run):
     distributions = step["distributions"]
     assert distributions["score_en"] == {"0.10": 1, "0.35": 3, "0.55": 1, "0.90": 1}
     assert distributions["score_de"] == {"-0.05": 1, "0.20": 1, "0.30": 1, "0.60": 1}
-    assert distributions[f"score_{HOSTILE}"] == {"100.00": 1}  # 1e300, clamped
+    assert distributions[f"score_{HOSTILE}"] == {"10.00": 1}  # 1e300, clamped
     assert distributions["scored_kept"] == {"en": 2, "de": 2, HOSTILE: 1}
     # One count per task that used the threshold: two input files.
     assert distributions["thresholds"] == {"(all)=0.5": 2, "de=0.3": 2}

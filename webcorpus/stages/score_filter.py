@@ -13,7 +13,7 @@ from webcorpus.pipeline.step import LANGUAGE_TOP, Filter, StageStats, language_o
 # The report's score histograms (report/html.py `_scores`), in the step's stats distributions:
 # - SCORE_PREFIX + language: scored documents per bin of width 1/BINS_PER_UNIT, labelled by the bin's lower
 #   edge with 2 decimals ("0.35" holds [0.35, 0.40)). Scores are clamped to [-SCORE_LIMIT, SCORE_LIMIT] first,
-#   so a hostile 1e300 lands in the bin "100.00" and a language has at most 4,001 bins. Per input file the
+#   so a hostile 1e300 lands in the bin "10.00" and a language has at most 401 bins. Per input file the
 #   first LANGUAGE_TOP languages seen get their own histogram, later ones are counted under OTHER_LANGUAGE
 #   (step.py's `_bounded` keeps every bin of a name that is not a language count, so the bound is kept here).
 # - SCORED_KEPT: scored documents kept, per language (the same labels). Not "score_..." so that no language
@@ -29,7 +29,7 @@ THRESHOLDS = "thresholds"
 OTHER_LANGUAGE = "other"
 DEFAULT_LANGUAGE = "(all)"
 BINS_PER_UNIT = 20  # bins of width 0.05; multiplying by 20 (exact for 0.35 * 20) rather than dividing by 0.05
-SCORE_LIMIT = 100
+SCORE_LIMIT = 10  # probabilities lie in [0, 1], FineWeb-Edu-style regressions in [0, 5]
 
 
 def score_bin(value: float) -> str:
