@@ -27,6 +27,7 @@ STEPS: dict[str, str] = {
     "score_filter": "webcorpus.stages.score_filter:ScoreFilter",
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
+    "url_dedup": "webcorpus.dedup.urls:UrlDedup",
     "top_fraction": "webcorpus.stages.top_fraction:TopFraction",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
     "exact_dedup": "webcorpus.dedup.stream:ExactDedup",
