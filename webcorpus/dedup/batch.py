@@ -23,22 +23,19 @@ A document is numbered shard_index << 32 | row.
 from __future__ import annotations
 
 import bisect
-import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from webcorpus.atomic import atomic_path
 from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
-from webcorpus.parquet import Location, input_shards, parquet_file, read_table, row_to_document, shard_name
+from webcorpus.parquet import Location, input_shards, parquet_file, read_table
 from webcorpus.pipeline import run_folder
-from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.run_folder import Folder
@@ -110,16 +107,6 @@ CLUSTERS = f"{run_folder.WORK}/clusters.npy"
 DROPS = f"{run_folder.WORK}/drops"
 
 
-def _save(folder: Folder, name: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    folder.write_bytes(name, buffer.getvalue())
-
-
-def _load(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per (document, band): a polynomial hash of the band's `rows` values."""
     values = hashvalues.reshape(len(hashvalues), bands, rows).astype(np.uint64)
@@ -149,7 +136,7 @@ def signatures_phase(shard: Location, shard_index: int, output: Folder, settings
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
         ranges = entries[:, 0] % np.uint64(settings.hash_ranges)
         for part in range(settings.hash_ranges):
-            _save(output, f"{BANDS}/{band:03d}/{part:03d}/{shard_index:05d}.npy", entries[ranges == part])
+            save_array(output, f"{BANDS}/{band:03d}/{part:03d}/{shard_index:05d}.npy", entries[ranges == part])
     return count
 
 
@@ -157,14 +144,14 @@ def buckets_phase(band: int, part: int, output: Folder) -> int:
     """Phase 2 for one hash range of one band: pairs (first document of a bucket, each other one)."""
     folder = f"{BANDS}/{band:03d}/{part:03d}"
     names = sorted(output.names(folder))
-    parts = [_load(data) for data in output.read_many([f"{folder}/{name}" for name in names])]
+    parts = [load_array(data) for data in output.read_many([f"{folder}/{name}" for name in names])]
     entries = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
     entries = entries[np.lexsort((entries[:, 1], entries[:, 0]))]
     keys, numbers = entries[:, 0], entries[:, 1]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
     first = numbers[np.repeat(starts, np.diff(np.r_[starts, len(keys)]))]
     pairs = np.stack([first, numbers], axis=1)[first != numbers]
-    _save(output, f"{PAIRS}/{band:03d}_{part:03d}.npy", pairs)
+    save_array(output, f"{PAIRS}/{band:03d}_{part:03d}.npy", pairs)
     return len(pairs)
 
 
@@ -188,7 +175,7 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
     pair_files = sorted(output.names(PAIRS))
     with progress_bar(len(pair_files), "minhash_dedup clusters", "unit", progress) as bar:
         for name in pair_files:
-            for a, b in dense(_load(output.read_bytes(f"{PAIRS}/{name}"))).reshape(-1, 2).tolist():
+            for a, b in dense(load_array(output.read_bytes(f"{PAIRS}/{name}"))).reshape(-1, 2).tolist():
                 ra, rb = root(a), root(b)
                 if ra != rb:
                     # The smaller number (earlier in input order) becomes the root, so it survives.
@@ -197,7 +184,7 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
     roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
     removed = np.flatnonzero(roots != np.arange(len(roots)))
     clusters = np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64)
-    _save(output, CLUSTERS, clusters)
+    save_array(output, CLUSTERS, clusters)
     offsets = [0, *np.cumsum(shard_sizes).tolist()]
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()))
     drops: dict[int, list[tuple[int, int, str]]] = {}
@@ -221,29 +208,15 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed
     keeper's number and id), and the removed rows under OUTPUT/removed/ when `keep_removed`."""
     drops = f"{DROPS}/{shard_index:05d}.json"
     rows = json.loads(output.read_bytes(drops)) if output.exists(drops) else []
-    drop = {row: (keeper, keeper_id) for row, keeper, keeper_id in rows}
-    name = shard_name(shard)
-    table = read_table(shard)
-    keep_mask = np.ones(table.num_rows, dtype=bool)
-    keep_mask[list(drop)] = False
-    removed = ExclusionWriter(output, run_folder.removed("", MinHashDedup.name, Path(name).stem))
-    if drop and keep_removed:
-        for row_index in sorted(drop):
-            document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
-            keeper, keeper_id = drop[row_index]
-            document.metadata["duplicate_of"] = keeper_id
-            document.metadata["cluster"] = keeper
-            removed(document, f"{MinHashDedup.name}:near_duplicate")
-    with output.writing(f"{run_folder.DATA}/{name}") as tmp:
-        pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
-    removed.close()
+    drop = {row: ("near_duplicate", {"duplicate_of": keeper_id, "cluster": keeper}) for row, keeper, keeper_id in rows}
+    rewrite_shard(shard, output, MinHashDedup.name, drop, keep_removed)
     return len(drop)
 
 
 def cluster_members(shards: list[str], sizes: list[int], output: Folder) -> list[dict[str, Any]]:
     """Each cluster with the ids of its kept and removed documents (for `clusters_out`), in keeper order."""
     offsets = [0, *np.cumsum(sizes).tolist()]
-    clusters = _load(output.read_bytes(CLUSTERS))
+    clusters = load_array(output.read_bytes(CLUSTERS))
     ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
     groups: dict[int, list[int]] = {}
     for member, keeper in clusters.tolist():

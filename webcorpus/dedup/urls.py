@@ -15,20 +15,16 @@ Only the hashes and keys (16 bytes a document, or the dates) are ever held toget
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from webcorpus.parquet import Location, input_shards, read_table, row_to_document, shard_name
+from webcorpus.parquet import Location, input_shards, read_table
 from webcorpus.pipeline import run_folder
-from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
@@ -109,29 +105,19 @@ def url_hash(url: str | None) -> int:
     return int.from_bytes(digest, "little")
 
 
-def _save(folder: Folder, name: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    folder.write_bytes(name, buffer.getvalue())
-
-
-def _load(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def hashes_phase(shard: Location, shard_index: int, output: Folder, keep: str) -> int:
     """Phase 1 for one shard: its rows' URL hashes (uint64) and `keep` keys (text lengths as int64, or dates
     as strings with "" for none; nothing for `first`). Returns its number of rows."""
     columns = ["url"] + {"longest": ["text"], "newest": ["date"]}.get(keep, [])
     table = read_table(shard, columns=columns)
     hashes = np.array([url_hash(url) for url in table.column("url").to_pylist()], dtype=np.uint64)
-    _save(output, f"{HASHES}/{shard_index:05d}.npy", hashes)
+    save_array(output, f"{HASHES}/{shard_index:05d}.npy", hashes)
     if keep == "longest":
         lengths = [len(text or "") for text in table.column("text").to_pylist()]
-        _save(output, f"{KEYS}/{shard_index:05d}.npy", np.array(lengths, dtype=np.int64))
+        save_array(output, f"{KEYS}/{shard_index:05d}.npy", np.array(lengths, dtype=np.int64))
     elif keep == "newest":
         dates = [date or "" for date in table.column("date").to_pylist()]
-        _save(output, f"{KEYS}/{shard_index:05d}.npy", np.array(dates, dtype=np.str_).reshape(-1))
+        save_array(output, f"{KEYS}/{shard_index:05d}.npy", np.array(dates, dtype=np.str_).reshape(-1))
     return len(hashes)
 
 
@@ -139,13 +125,13 @@ def keepers_phase(shards: list[str], output: Folder, keep: str) -> dict:
     """Phase 2: per URL hash its keeper (highest key, then first in input order); writes per shard its
     removed rows as [row, keeper id]. Returns the numbers of distinct URLs and of removed documents."""
     n = len(shards)
-    parts = [_load(data) for data in output.read_many([f"{HASHES}/{i:05d}.npy" for i in range(n)])]
+    parts = [load_array(data) for data in output.read_many([f"{HASHES}/{i:05d}.npy" for i in range(n)])]
     sizes = [len(part) for part in parts]
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
     if keep == "first":
         rank = np.zeros(len(hashes), dtype=np.int64)
     else:
-        keys = [_load(data) for data in output.read_many([f"{KEYS}/{i:05d}.npy" for i in range(n)])]
+        keys = [load_array(data) for data in output.read_many([f"{KEYS}/{i:05d}.npy" for i in range(n)])]
         values = np.concatenate(keys) if keys else np.zeros(0, np.int64)
         # Dates become their rank among all dates ("" lowest); lengths are their own rank.
         rank = np.unique(values, return_inverse=True)[1].reshape(-1) if keep == "newest" else values
@@ -175,20 +161,8 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed
     """Phase 3 for one shard: write it again without its removed rows, and those rows (with `duplicate_of`)
     under OUTPUT/removed/ when `keep_removed`. Returns its counts of kept and removed rows."""
     drop = dict(json.loads(output.read_bytes(f"{DROPS}/{shard_index:05d}.json")))
-    name = shard_name(shard)
-    table = read_table(shard)
-    keep_mask = np.ones(table.num_rows, dtype=bool)
-    keep_mask[list(drop)] = False
-    removed = ExclusionWriter(output, run_folder.removed("", UrlDedup.name, Path(name).stem))
-    if keep_removed:
-        for row_index in sorted(drop):
-            document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
-            document.metadata["duplicate_of"] = drop[row_index]
-            removed(document, f"{UrlDedup.name}:{REASON}")
-    with output.writing(f"{run_folder.DATA}/{name}") as tmp:
-        pq.write_table(table.filter(pa.array(keep_mask)), tmp, compression="zstd")
-    removed.close()
-    return {"kept": int(keep_mask.sum()), "removed": len(drop)}
+    drops = {int(row): (REASON, {"duplicate_of": keeper_id}) for row, keeper_id in drop.items()}
+    return {"kept": rewrite_shard(shard, output, UrlDedup.name, drops, keep_removed), "removed": len(drops)}
 
 
 def run_url_dedup(sources: list[Location], target: Location, step: UrlDedup, context: CorpusContext) -> CorpusResult:

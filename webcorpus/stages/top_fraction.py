@@ -16,21 +16,17 @@ Only the scores (8 bytes a document) are ever held together, by the threshold un
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from webcorpus.parquet import COLUMN_METADATA, Location, input_shards, read_table, row_to_document, shard_name
+from webcorpus.parquet import COLUMN_METADATA, Location, input_shards, read_table
 from webcorpus.pipeline import run_folder
-from webcorpus.pipeline.exclusion import ExclusionWriter
+from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
@@ -79,16 +75,6 @@ class TopFraction(CorpusStep):
         return run_top_fraction(sources, target, self, context)
 
 
-def _save(folder: Folder, name: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    folder.write_bytes(name, buffer.getvalue())
-
-
-def _load(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def _number(value: Any) -> float:
     """A score as a float; NaN for none, or for one that is not a number (as score_filter's `no_score`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -110,22 +96,22 @@ def scores_phase(shard: Location, shard_index: int, output: Folder, score: str, 
     if column == "metadata":
         values = [json.loads(text or "{}").get(score) for text in values]
     scores = np.array([_number(value) for value in values], dtype=np.float64)
-    _save(output, f"{SCORES}/{shard_index:05d}.npy", scores)
+    save_array(output, f"{SCORES}/{shard_index:05d}.npy", scores)
     if by_language:
         languages = [language or NO_LANGUAGE for language in table.column("language").to_pylist()]
-        _save(output, f"{LANGUAGES}/{shard_index:05d}.npy", np.array(languages, dtype=np.str_).reshape(-1))
+        save_array(output, f"{LANGUAGES}/{shard_index:05d}.npy", np.array(languages, dtype=np.str_).reshape(-1))
     return {"documents": len(scores), "scored": int(np.count_nonzero(~np.isnan(scores)))}
 
 
 def threshold_phase(output: Folder, shards: int, fraction: float, by_language: bool) -> dict:
     """Phase 2: per group, the documents to keep (highest scores, ties by input order); writes each shard's
     keep mask. Returns per group the documents with a score, those kept and the lowest score kept."""
-    parts = [_load(data) for data in output.read_many([f"{SCORES}/{i:05d}.npy" for i in range(shards)])]
+    parts = [load_array(data) for data in output.read_many([f"{SCORES}/{i:05d}.npy" for i in range(shards)])]
     sizes = [len(part) for part in parts]
     scores = np.concatenate(parts) if parts else np.zeros(0, np.float64)
     if by_language:
         names = [f"{LANGUAGES}/{i:05d}.npy" for i in range(shards)]
-        languages = np.concatenate([_load(data).astype(np.str_) for data in output.read_many(names)] or [[]])
+        languages = np.concatenate([load_array(data).astype(np.str_) for data in output.read_many(names)] or [[]])
     else:
         languages = np.full(len(scores), ALL)
     scored = ~np.isnan(scores)
@@ -141,28 +127,21 @@ def threshold_phase(output: Folder, shards: int, fraction: float, by_language: b
         groups[group] = {"scored": len(members), "kept": int(count), "threshold": threshold}
     offsets = np.cumsum([0, *sizes])
     for index in range(shards):
-        _save(output, f"{KEEP}/{index:05d}.npy", keep[offsets[index] : offsets[index + 1]])
+        save_array(output, f"{KEEP}/{index:05d}.npy", keep[offsets[index] : offsets[index + 1]])
     return {"groups": groups, "kept": int(keep.sum()), "no_score": int(len(scores) - scored.sum())}
 
 
 def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed: bool = True) -> dict:
     """Phase 3 for one shard: write it again with only its kept rows, and the dropped rows under
     OUTPUT/removed/ when `keep_removed`. Returns its counts of kept rows and of drops by reason."""
-    keep = _load(output.read_bytes(f"{KEEP}/{shard_index:05d}.npy")).astype(bool)
-    scores = _load(output.read_bytes(f"{SCORES}/{shard_index:05d}.npy"))
-    name = shard_name(shard)
-    table = read_table(shard)
-    counts = {"kept": int(keep.sum()), "below_fraction": 0, "no_score": 0}
-    removed = ExclusionWriter(output, run_folder.removed("", TopFraction.name, Path(name).stem))
-    for row_index in np.flatnonzero(~keep).tolist():
-        reason = "no_score" if math.isnan(scores[row_index]) else "below_fraction"
+    keep = load_array(output.read_bytes(f"{KEEP}/{shard_index:05d}.npy")).astype(bool)
+    scores = load_array(output.read_bytes(f"{SCORES}/{shard_index:05d}.npy"))
+    drops = {row: ("no_score" if math.isnan(scores[row]) else "below_fraction", {})
+             for row in np.flatnonzero(~keep).tolist()}  # fmt: skip
+    counts = {"kept": rewrite_shard(shard, output, TopFraction.name, drops, keep_removed),
+              "below_fraction": 0, "no_score": 0}  # fmt: skip
+    for reason, _ in drops.values():
         counts[reason] += 1
-        if keep_removed:
-            document = row_to_document(table.slice(row_index, 1).to_pylist()[0])
-            removed(document, f"{TopFraction.name}:{reason}")
-    with output.writing(f"{run_folder.DATA}/{name}") as tmp:
-        pq.write_table(table.filter(pa.array(keep)), tmp, compression="zstd")
-    removed.close()
     return counts
 
 
