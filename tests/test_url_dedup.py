@@ -99,6 +99,19 @@ def test_normalise_url():
     assert normalise_url("http://[::1/a/") == "http://[::1/a/"  # does not parse: as is
     assert normalise_url(None) == normalise_url("") == ""
     assert url_hash("http://example.com/a") != url_hash("https://example.com/a")  # scheme kept
+
+
+def test_normalise_url_across_scripts():
+    # One Japanese page three ways: Unicode host and path, punycode host and escaped UTF-8, upper-case www.
+    forms = ["http://例え.jp/日本", "http://xn--r8jz45g.jp/%E6%97%A5%E6%9C%AC", "http://WWW.例え.JP/%e6%97%a5本/"]
+    assert {normalise_url(u) for u in forms} == {"http://xn--r8jz45g.jp/日本"}
+    assert normalise_url("https://ไทย.th/%E0%B8%81?q=%ED%95%9C") == "https://xn--o3cw4h.th/ก?q=한"
+    assert normalise_url("http://example.com/%7euser") == "http://example.com/~user"  # unreserved ASCII
+    assert normalise_url("http://example.com/a%2fb") == "http://example.com/a%2Fb"  # an escaped / stays escaped
+    assert normalise_url("http://example.com/a%2Fb") != normalise_url("http://example.com/a/b")
+    assert normalise_url("http://example.com/%ff%e6") == "http://example.com/%FF%E6"  # not UTF-8: kept escaped
+    long_label = "http://" + "a" * 70 + ".例.jp/"
+    assert normalise_url(long_label) == long_label.lower()  # IDNA refuses a 70-character label: kept
     assert url_hash("HTTP://WWW.Example.com/a/") == url_hash("http://example.com/a")
     assert 0 <= url_hash("x") < 2**64
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import string
 import time
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +37,8 @@ HASHES = f"{run_folder.WORK}/url_hashes"
 KEYS = f"{run_folder.WORK}/url_keys"
 DROPS = f"{run_folder.WORK}/url_drops"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")  # RFC 3986: the same escaped or not
 KeepName = Literal["first", "longest", "newest"]
 KEEP_MODES = ("first", "longest", "newest")
 REASON = "duplicate_url"
@@ -73,10 +77,13 @@ class UrlDedup(CorpusStep):
 
 
 def normalise_url(url: str | None) -> str:
-    """The form two URLs of one page share: scheme and host lower-cased, a leading `www.` dropped, the
-    fragment dropped, the scheme's default port (http 80, https 443) dropped, a trailing `/` dropped from a
-    path other than `/` itself; user info, path case and the query are kept as they are. http and https
-    stay different. A URL that does not parse (a bad port, a bad IPv6 host) is returned as it is."""
+    """The form two URLs of one page share: scheme and host lower-cased, an internationalised host in its
+    ASCII (punycode) form, a leading `www.` dropped, the fragment dropped, the scheme's default port (http 80,
+    https 443) dropped, a trailing `/` dropped from a path other than `/` itself, and in path and query the
+    percent-escapes of UTF-8 characters and of unreserved ASCII decoded, the others upper-cased (so
+    `/%E6%97%A5` and `/日` are one page, as browsers show them); user info, path case and the query's order are
+    kept. http and https stay different. A URL that does not parse (a bad port, a bad IPv6 host) is returned
+    as it is."""
     if not url:
         return url or ""
     try:
@@ -85,18 +92,44 @@ def normalise_url(url: str | None) -> str:
     except ValueError:
         return url
     scheme = parts.scheme.lower()
-    host = parts.hostname or ""  # lower-cased by urllib
-    host = host.removeprefix("www.")
+    host = _ascii_host(parts.hostname or "").removeprefix("www.")  # lower-cased by urllib
     if ":" in host:
         host = f"[{host}]"  # IPv6
     userinfo, at, _ = parts.netloc.rpartition("@")
     netloc = userinfo + at + host
     if port is not None and DEFAULT_PORTS.get(scheme) != port:
         netloc += f":{port}"
-    path = parts.path
+    path = _escapes(parts.path)
     if len(path) > 1 and path.endswith("/"):
         path = path[:-1]
-    return urlunsplit((scheme, netloc, path, parts.query, ""))
+    return urlunsplit((scheme, netloc, path, _escapes(parts.query), ""))
+
+
+def _ascii_host(host: str) -> str:
+    """`例え.jp` and `xn--r8jz45g.jp` alike as the latter; a host IDNA refuses (a label over 63 characters)
+    is kept as it is."""
+    if host.isascii() and "xn--" not in host:
+        return host
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return host
+
+
+def _escapes(part: str) -> str:
+    """Runs of percent-escapes decoded where that names the same resource (UTF-8 characters, unreserved
+    ASCII) and upper-cased elsewhere (`%2f` stays an escaped `/`, `%2F`)."""
+
+    def decode(match: re.Match[str]) -> str:
+        text = bytes.fromhex(match.group().replace("%", "")).decode("utf-8", "surrogateescape")
+        return "".join(
+            f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF  # a byte that is not UTF-8
+            else c if not c.isascii() or c in UNRESERVED
+            else f"%{ord(c):02X}"
+            for c in text
+        )  # fmt: skip
+
+    return ESCAPES.sub(decode, part) if "%" in part else part
 
 
 def url_hash(url: str | None) -> int:
