@@ -76,6 +76,7 @@ def test_case_punctuation_and_width_do_not_hide_a_match(tmp_path):
 @pytest.mark.parametrize(
     "language,question,glue",
     [("ja", JA_QUESTION, ("今日の問題は", "だそうです")), ("zh", ZH_QUESTION, ("今天的题目是", "老师说"))],
+    ids=["ja", "zh"],
 )
 def test_a_cjk_question_inside_a_page_matches_in_the_language_s_words(tmp_path, language, question, glue):
     decontaminate = step(tmp_path, [question])
@@ -111,7 +112,7 @@ def test_jsonl_and_parquet_benchmarks_with_and_without_fields(tmp_path):
     assert decontaminate.filter(hit) is None  # 8 words only
     across = doc(f"we visited? It is the old harbour town by the grey sea, famous for {FILLER}")
     assert decontaminate.filter(across) == "contaminated:qa"  # question into answer, as a page would show them
-    answers_only = Decontaminate(benchmarks={"qa": {"paths": str(tmp_path / "qa.parquet"), "fields": ["answer"]}})
+    answers_only = Decontaminate(benchmark_files=[f"qa={tmp_path / 'qa.parquet'}"], fields=["answer"])
     assert answers_only.filter(doc(f"{FILLER} {QUESTION}")) is None
     assert answers_only.filter(doc("So: it is the old harbour town by the grey sea, famous for its fish.")) is not None
     stats = decontaminate.stats.count(MATCHED)
@@ -253,3 +254,18 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
     subprocess.run([*CLI, "run", config, "--no-progress"], check=True, capture_output=True)
     assert _outputs(out) == _outputs(reference)
     assert len(list(read_documents(out / "data"))) == sum(1 for i in range(6 * 400) if i % 7 >= 2)
+
+
+def test_the_ray_executor_gives_the_local_output_byte_for_byte(tmp_path):
+    pytest.importorskip("ray")
+    (tmp_path / "mmlu.txt").write_text(QUESTION + "\n")
+    inputs = corpus(tmp_path / "in", 3, 40, [QUESTION])
+    benchmarks = {"mmlu": str(tmp_path / "mmlu.txt")}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # the run starts a local Ray and stops it
+    for name, flags in (("local", []), ("ray", ["--executor", "ray"])):
+        config = job(tmp_path, inputs, tmp_path / name, benchmarks, 2)
+        done = subprocess.run([*CLI, "run", config, "--no-progress", *flags], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    expected = _outputs(tmp_path / "local")
+    assert any(p.parts[0] == "removed" for p in expected) and len(expected) > 10
+    assert _outputs(tmp_path / "ray") == expected

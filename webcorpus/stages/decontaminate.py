@@ -79,7 +79,7 @@ def parse_benchmarks(value: dict, fields: list[str] | None) -> list[Benchmark]:
     """The `benchmarks` option as Benchmarks, in the YAML's order: NAME: PATH, NAME: [PATHS] or
     NAME: {paths: PATHS, fields: [FIELDS]}."""
     if not value:
-        raise OptionError("'benchmarks' must name at least one benchmark: {NAME: PATH}")
+        raise OptionError("'benchmarks' must name at least one benchmark: {NAME: PATH} (or benchmark_files: NAME=PATH)")
     found = []
     for name, entry in value.items():
         name = str(name)
@@ -103,6 +103,18 @@ def parse_benchmarks(value: dict, fields: list[str] | None) -> list[Benchmark]:
             raise OptionError(f"benchmarks.{name}.fields must be a list of field names")
         found.append(Benchmark(name, tuple(paths), tuple(own_fields) if own_fields is not None else None))
     return found
+
+
+def merged_benchmarks(benchmarks: dict | None, files: list[str] | None) -> dict:
+    """`benchmarks` with the shell's NAME=PATH entries added (several entries of a name: its files)."""
+    merged = dict(benchmarks or {})
+    for entry in files or []:
+        name, equals, path = entry.partition("=")
+        if not equals or not name or not path:
+            raise OptionError(f"benchmark_files: '{entry}' must be NAME=PATH")
+        known = merged.get(name, [])
+        merged[name] = [*([known] if isinstance(known, str) else known), path]
+    return merged
 
 
 def _files(pattern: str) -> list[str]:
@@ -255,6 +267,7 @@ class Decontaminate(Filter):
     option_minimum = {"n": 1, "min_words": 0, "max_benchmark_bytes": 1}
     option_help = {
         "benchmarks": "NAME: PATH, NAME: [PATHS/GLOBS] or NAME: {paths: ..., fields: [...]} (YAML only).",
+        "benchmark_files": "NAME=PATH: a benchmark's file or glob (the shell's form of benchmarks).",
         "n": "Words per n-gram (the language's words: segmented for ja, zh, ko, th).",
         "mode": "drop: drop a matching document; trim: remove its lines holding a shared n-gram.",
         "min_words": "trim: drop a trimmed document left with fewer words than this.",
@@ -264,7 +277,8 @@ class Decontaminate(Filter):
 
     def __init__(
         self,
-        benchmarks: dict,
+        benchmarks: dict | None = None,
+        benchmark_files: list[str] | None = None,
         n: int = DEFAULT_N,
         mode: Literal["drop", "trim"] = "drop",
         min_words: int = 50,
@@ -273,7 +287,7 @@ class Decontaminate(Filter):
     ) -> None:
         super().__init__()
         check_arguments(self, locals())
-        self.benchmarks = parse_benchmarks(benchmarks, fields)
+        self.benchmarks = parse_benchmarks(merged_benchmarks(benchmarks, benchmark_files), fields)
         self.n, self.mode, self.min_words = n, mode, min_words
         # Read here, once per worker, so that a bad file stops the run before any document.
         self.texts = [load_benchmark(b, max_benchmark_bytes)[0] for b in self.benchmarks]
@@ -294,7 +308,8 @@ class Decontaminate(Filter):
         """A digest of every benchmark file's bytes: the planner puts it in the run's fingerprint, so that a
         run resumed after a benchmark file changed stops instead of mixing two decontaminations."""
         limit = options.get("max_benchmark_bytes", DEFAULT_MAX_BENCHMARK_BYTES)
-        benchmarks = parse_benchmarks(options.get("benchmarks") or {}, options.get("fields"))
+        given = merged_benchmarks(options.get("benchmarks"), options.get("benchmark_files"))
+        benchmarks = parse_benchmarks(given, options.get("fields"))
         return hashlib.sha256("".join(load_benchmark(b, limit)[1] for b in benchmarks).encode()).hexdigest()
 
     def index(self, language: str | None) -> dict[int, int]:
