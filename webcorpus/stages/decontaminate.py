@@ -61,9 +61,17 @@ def word_scheme(language: str | None) -> str:
     return "characters" if language in NO_SPACE_LANGUAGES else "spaces"
 
 
-def ngram_hash(words: list[str]) -> int:
-    """A 64-bit hash of an n-gram: the same in every process (Python's `hash` of a str is not)."""
-    return int.from_bytes(hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest(), "little")
+def ngram_keys(words: list[str], n: int) -> list[int]:
+    """A 64-bit key per n-gram of `words`, the same in every process: each distinct word is hashed once
+    (blake2b, 8 bytes: Python's `hash` of a str differs between processes), an n-gram's key is Python's hash
+    of the tuple of its words' (ints hash to themselves, so this one does not)."""
+    if len(words) < n:
+        return []
+    ids = {
+        word: int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") for word in set(words)
+    }
+    sequence = [ids[word] for word in words]
+    return [hash(tuple(sequence[start : start + n])) for start in range(len(sequence) - n + 1)]
 
 
 @dataclass(frozen=True)
@@ -320,9 +328,7 @@ class Decontaminate(Filter):
             table = self.indexes[scheme] = {}
             for bit, texts in enumerate(self.texts):
                 for text in texts:
-                    words = words_by_line(text, language)[0]
-                    for start in range(len(words) - self.n + 1):
-                        key = ngram_hash(words[start : start + self.n])
+                    for key in ngram_keys(words_by_line(text, language)[0], self.n):
                         table[key] = table.get(key, 0) | 1 << bit
         return table
 
@@ -346,13 +352,12 @@ class Decontaminate(Filter):
         matched = 0  # bit set of the benchmarks matched
         shared = 0
         hit_lines: set[int] = set()
-        n = self.n
-        for start in range(len(words) - n + 1):
-            bits = table.get(ngram_hash(words[start : start + n]))
+        for start, key in enumerate(ngram_keys(words, self.n)):
+            bits = table.get(key)
             if bits:
                 matched |= bits
                 shared += 1
-                hit_lines.update(range(lines[start], lines[start + n - 1] + 1))
+                hit_lines.update(range(lines[start], lines[start + self.n - 1] + 1))
         if not matched:
             return None
         names = [b.name for bit, b in enumerate(self.benchmarks) if matched >> bit & 1]
