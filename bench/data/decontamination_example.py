@@ -14,6 +14,10 @@
    step's seconds in stats.json are one core's. Then the same step in this process, timed apart: building
    the indexes (per word scheme the corpus needs), then filtering every document.
 
+4. Words or characters for CJK: two Japanese and two Chinese questions glued into a page of
+   tests/multilingual_articles.py with no punctuation around them; how many of each question's n-grams of 13
+   words (the step's) and of 13 characters are found in the page.
+
 Every phase is reused by a rerun (delete WORK to start again).
 """
 
@@ -30,6 +34,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 WARCS = [str(p) for p in sorted((REPO.parent / "shared" / "data" / "warc").glob("dev-*.warc.gz"))]
 SEGMENTED = ("ja", "zh", "ko", "th")
+QUESTIONS = {
+    "ja": [
+        "次のうち、光合成を行うときに植物が主に吸収する気体はどれですか。二酸化炭素、酸素、窒素、水素の中から選びなさい。",
+        "江戸幕府を開いた人物は誰か。徳川家康、織田信長、豊臣秀吉、足利尊氏の中から一つ選びなさい。",
+    ],
+    "zh": [
+        "下列哪一种气体是植物进行光合作用时主要吸收的？请从二氧化碳、氧气、氮气和氢气中选择一个正确答案。",
+        "一个长方形的长是十二厘米，宽是五厘米，它的面积是多少平方厘米？",
+    ],
+}
+GLUE = {"ja": ("今日の問題は", "だそうです"), "zh": ("今天的题目是", "吗老师说")}
 
 
 def run(config: Path) -> None:
@@ -109,6 +124,30 @@ def main() -> None:
         f"({dropped} dropped) in {seconds:.2f} s: {len(documents) / seconds:.0f} documents/s, "
         f"{characters / seconds / 1e6:.1f} M characters/s on one core"
     )
+
+    words_or_characters()
+
+
+def words_or_characters(n: int = 13) -> None:
+    """Phase 4: n-grams of each question found in a page that quotes it, in words and in characters."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from multilingual_articles import ARTICLES
+
+    from webcorpus.stages.decontaminate import ngram_keys, normalise, words_by_line
+
+    for language, questions in QUESTIONS.items():
+        paragraphs = ARTICLES[language][1]
+        for question in questions:
+            before, after = GLUE[language]
+            page = paragraphs[0] + before + question.rstrip("。？") + after + paragraphs[1]
+            found = []
+            for unit, cut in (
+                ("words", lambda text, language=language: words_by_line(text, language)[0]),
+                ("characters", lambda text: [c for c in normalise(text) if not c.isspace()]),
+            ):
+                wanted, seen = set(ngram_keys(cut(question), n)), set(ngram_keys(cut(page), n))
+                found.append(f"{unit} {len(cut(question))}: {len(wanted & seen)} of {len(wanted)} n-grams")
+            print(f"{language} question of {len(question)} characters: " + "; ".join(found))
 
 
 if __name__ == "__main__":
