@@ -269,3 +269,15 @@ def test_the_ray_executor_gives_the_local_output_byte_for_byte(tmp_path):
     expected = _outputs(tmp_path / "local")
     assert any(p.parts[0] == "removed" for p in expected) and len(expected) > 10
     assert _outputs(tmp_path / "ray") == expected
+
+
+def test_a_json_array_file_is_read_and_other_pipelines_keep_their_fingerprints(tmp_path):
+    import hashlib
+
+    from webcorpus.pipeline.plan import PlannedStep, _fingerprint
+
+    (tmp_path / "q.json").write_text(json.dumps([{"question": QUESTION}, {"question": "too short"}]))
+    assert Decontaminate(benchmarks={"q": str(tmp_path / "q.json")}).filter(doc(QUESTION)) == "contaminated:q"
+    steps = [PlannedStep("read_parquet", {}, "read_parquet"), PlannedStep("write_parquet", {}, "write_parquet")]
+    old = json.dumps({"steps": [[s.name, s.options] for s in steps], "removed": True}, sort_keys=True)
+    assert _fingerprint(steps, True) == hashlib.sha256(old.encode()).hexdigest()[:16]
