@@ -202,5 +202,13 @@ def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], lis
 
 
 def _fingerprint(steps: list[PlannedStep], removed: bool) -> str:
-    text = json.dumps({"steps": [[s.name, s.options] for s in steps], "removed": removed}, sort_keys=True)
+    record: dict[str, Any] = {"steps": [[s.name, s.options] for s in steps], "removed": removed}
+    # A step that reads files named in its options (decontaminate's benchmarks) adds a digest of their bytes,
+    # so a resumed run notices they changed; other pipelines' fingerprints are as they always were.
+    inputs = {
+        s.folder: digest(s.options) for s in steps if (digest := getattr(step_class(s.name), "inputs_digest", None))
+    }
+    if inputs:
+        record["inputs"] = inputs
+    text = json.dumps(record, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -25,6 +25,7 @@ STEPS: dict[str, str] = {
     "fasttext_classifier": "webcorpus.stages.fasttext_classifier:FastTextClassifier",
     "hf_classifier": "webcorpus.stages.hf_classifier:HfClassifier",
     "score_filter": "webcorpus.stages.score_filter:ScoreFilter",
+    "decontaminate": "webcorpus.stages.decontaminate:Decontaminate",
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "url_dedup": "webcorpus.dedup.urls:UrlDedup",

@@ -67,6 +67,7 @@ def build_report(location: Folder | str | Path) -> str:
         _domains(steps),
         _lengths(steps),
         _scores(steps),
+        _decontamination(steps),
         _dedup(steps),
         _pii_and_tokens(steps),
         _samples(run, summary),
@@ -368,6 +369,35 @@ def _scores(steps: list[dict[str, Any]]) -> str:
             f"<p class='muted'>The {len(drawn)} most frequent languages; {caption}.</p>"
         )
     return "<h2>Scores</h2>" + "".join(parts) if parts else ""
+
+
+def _decontamination(steps: list[dict[str, Any]]) -> str:
+    """Per decontaminate step: every benchmark in force, the documents sharing an n-gram with it, and how many
+    of those it dropped (each drop is named after the first benchmark a document matched) or trimmed."""
+    # Imported here: a report without this step need not load the word splitting it imports.
+    from webcorpus.stages.decontaminate import BENCHMARKS, MATCHED, REASON_PREFIX, TRIMMED
+
+    parts = []
+    for i, step in enumerate(steps):
+        distributions = step.get("distributions", {})
+        if BENCHMARKS not in distributions:
+            continue
+        matched, trimmed = Counter(distributions.get(MATCHED, {})), Counter(distributions.get(TRIMMED, {}))
+        rows = "".join(
+            f"<tr><td>{_text(name)}</td><td>{matched[name]:,}</td>"
+            f"<td>{step['dropped'].get(REASON_PREFIX + name, 0):,}</td><td>{trimmed[name]:,}</td></tr>"
+            for name in list(distributions[BENCHMARKS])[:TOP]
+        )
+        parts.append(
+            f"<h3>{_text(_label(step, i))}</h3><table class='decontamination' data-step='{i}'><tr><th>benchmark</th>"
+            f"<th>documents matched</th><th>dropped</th><th>trimmed</th></tr>{rows}</table>"
+        )
+    return (
+        "<h2>Decontamination</h2><p class='muted'>Documents sharing an n-gram with each benchmark's texts; a "
+        "document matching several is dropped or trimmed under the first named.</p>" + "".join(parts)
+        if parts
+        else ""
+    )
 
 
 def _dedup(steps: list[dict[str, Any]]) -> str:
