@@ -153,10 +153,10 @@ def tokenize_corpus(
             summary[split] = {"shards": len(plans), "tokens": sum(p[split]["tokens"] for p in pieces),
                               "documents": sum(p[split]["documents"] for p in pieces)}  # fmt: skip
     languages: LanguageCounts = {}
-    parts: LanguageCounts = {}
+    mix_parts: LanguageCounts = {}
     for piece in pieces:
         _add_languages(languages, piece["languages"])
-        _add_languages(parts, piece.get("parts", {}))
+        _add_languages(mix_parts, piece.get("parts", {}))
     engines = {piece["engine"] for piece in pieces}
     output.write_bytes(run_folder.TOKENIZER, tokenizer_bytes)
     write_transformers_files(output, settings.end_of_text)
@@ -173,8 +173,8 @@ def tokenize_corpus(
         if name in summary
     ]
     summary["languages"] = language_summary(languages)  # after tokens.json: that file stays as it was
-    if parts:
-        summary["parts"] = language_summary(parts)  # per mix part; copies count each time
+    if mix_parts:
+        summary["parts"] = language_summary(mix_parts)  # per mix part; copies count each time
     summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {output}"
     val = summary.get("val", {}).get("tokens", 0)
     if settings.format == "bin" and val < settings.val_tokens:
