@@ -99,7 +99,7 @@ def test_weights_give_exactly_the_hashed_draws_copies(corpus, tmp_path):
     assert len(removed) == 30 - sampled
     assert {r["metadata"]["drop_reason"] for r in removed} == {"mix:not_sampled:chinese"}
     assert all(r["metadata"]["language"] == "zh" and r["metadata"]["mix_part"] == "chinese" for r in removed)
-    parts = result.figures["parts"]
+    parts = {part.pop("part"): part for part in result.figures["parts"]}
     assert list(parts) == ["japanese", "chinese", "other"]
     characters = 30 * 2 * len(JAPANESE)  # 1, 2 or 3 times the sentence, 2 on average
     assert parts["japanese"] == {"weight": 2.0, "documents_in": 30, "documents_out": 60,
@@ -150,7 +150,9 @@ def test_selectors_first_part_wins_and_the_rest_can_be_dropped(corpus, tmp_path)
     removed = removed_rows(tmp_path / "out")
     assert removed and {r["metadata"]["drop_reason"] for r in removed} == {"mix:not_in_mix"}
     assert len(docs) + len(removed) == 120 and step.stats.dropped == {"not_in_mix": len(removed)}
-    assert result.figures["parts"]["other"]["documents_out"] == 0
+    assert result.figures["parts"][-1] == {"part": "other", "weight": 0.0, "documents_in": len(removed),
+                                           "characters_in": sum(len(r["text"]) for r in removed),
+                                           "documents_out": 0, "characters_out": 0}  # fmt: skip
 
 
 def test_options_are_checked():
@@ -196,7 +198,7 @@ def test_rehydration_by_the_cluster_sizes_minhash_dedup_recorded(tmp_path):
     copies = Counter(d.id for d in written(tmp_path / "out"))
     multiplier = {1: 1, 2: 3, 3: 2, 5: 0}
     assert copies == {i: multiplier[size] for i, size in sizes.items() if multiplier[size]}
-    assert result.figures["rehydrate"] == {"1": 1.0, "2": 3.0, "3-4": 2.0, "5+": 0.0}
+    assert result.figures["rehydrate"] == [["1", 1.0], ["2", 3.0], ["3-4", 2.0], ["5+", 0.0]]
     assert {r["metadata"]["drop_reason"] for r in removed_rows(tmp_path / "out")} == {"mix:not_sampled:other"}
     assert "warning" not in result.figures
     # Without a cluster size (no minhash_dedup before): the part's weight, and a warning.
@@ -229,7 +231,7 @@ def test_pipeline_reports_tokens_per_part(tmp_path):
     done = subprocess.run([*CLI, "run", str(job), "--no-progress"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     steps = {s["step"]: s for s in json.loads((tmp_path / "run" / "stats.json").read_text())["steps"]}
-    parts = steps["mix"]["summary"]["parts"]
+    parts = {part["part"]: part for part in steps["mix"]["summary"]["parts"]}
     tokens = steps["tokenize"]["summary"]["parts"]
     assert set(parts) == set(tokens) == {"japanese", "chinese", "other"}
     for name, part in parts.items():

@@ -401,14 +401,15 @@ def _mix(steps: list[dict[str, Any]]) -> str:
     tokenized = next((s for s in steps if s["step"] == "tokenize"), None)
     tokens = (tokenized or {}).get("summary", {}).get("parts", {})
     rows = "".join(
-        f"<tr><td>{_text(name, LABEL_CHARACTERS)}</td><td>{part['weight']:g}</td><td>{part['documents_in']:,}</td>"
-        f"<td>{part['documents_out']:,}</td><td>{part['characters_in']:,}</td><td>{part['characters_out']:,}</td>"
-        f"<td>{format(tokens[name]['tokens'], ',') if name in tokens else '—'}</td></tr>"
-        for name, part in list(summary["parts"].items())[:SAMPLES_SHOWN]
+        f"<tr><td>{_text(part['part'], LABEL_CHARACTERS)}</td><td>{part['weight']:g}</td>"
+        f"<td>{part['documents_in']:,}</td><td>{part['documents_out']:,}</td><td>{part['characters_in']:,}</td>"
+        f"<td>{part['characters_out']:,}</td>"
+        f"<td>{format(tokens[part['part']]['tokens'], ',') if part['part'] in tokens else '—'}</td></tr>"
+        for part in summary["parts"][:SAMPLES_SHOWN]
     )
     rehydrate = summary.get("rehydrate")
     buckets = (
-        "rehydration by minhash_cluster_size: " + ", ".join(f"{_text(k)} × {v:g}" for k, v in rehydrate.items())
+        "rehydration by minhash_cluster_size: " + ", ".join(f"{_text(k)} × {v:g}" for k, v in rehydrate)
         if rehydrate
         else "no rehydration"
     )

@@ -306,17 +306,19 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
             dropped[reason] = dropped.get(reason, 0) + count
     weights = {p.name: p.weight for p in step.plan.parts} | {OTHER: step.plan.other}
     order = [p.name for p in step.plan.parts] + [OTHER]
-    parts = {
-        name: {"weight": weights[name], "documents_in": totals[name][0], "characters_in": totals[name][1],
-               "documents_out": totals[name][2], "characters_out": totals[name][3]}
+    # Lists, not mappings: stats.json sorts keys, and the parts' order is the order they take documents in.
+    parts = [
+        {"part": name, "weight": weights[name], "documents_in": totals[name][0], "characters_in": totals[name][1],
+         "documents_out": totals[name][2], "characters_out": totals[name][3]}
         for name in order if name in totals
-    }  # fmt: skip
+    ]  # fmt: skip
     documents = sum(t[0] for t in totals.values())
     written = sum(t[2] for t in totals.values())
     unsized = sum(r["without_cluster_size"] for r in results)
+    buckets = [[_bucket_name(low, high), w] for low, high, w in step.plan.buckets or ()]
     figures: dict[str, Any] = {
         "documents": documents, "written": written, "shards": n, "seed": step.plan.seed, "parts": parts,
-        "rehydrate": {_bucket_name(low, high): w for low, high, w in step.plan.buckets} if step.plan.buckets else None,
+        "rehydrate": buckets if step.plan.buckets is not None else None,
     }  # fmt: skip
     stats = step.stats
     stats.documents_in, stats.kept = documents, written
@@ -326,7 +328,7 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
     stats.counts["copies"] = written - (documents - sum(dropped.values()))
     stats.time_s = time.perf_counter() - started
     data = output.url(run_folder.DATA)
-    shown = ", ".join(f"{name} {p['documents_in']}->{p['documents_out']}" for name, p in parts.items())
+    shown = ", ".join(f"{p['part']} {p['documents_in']}->{p['documents_out']}" for p in parts)
     line = f"mix: {documents} documents in {n} shards -> {written} written ({shown or 'none'}) -> {data}"
     if step.plan.buckets is not None and unsized:
         figures["without_cluster_size"] = unsized
