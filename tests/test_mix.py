@@ -201,6 +201,13 @@ def test_rehydration_by_the_cluster_sizes_minhash_dedup_recorded(tmp_path):
     assert result.figures["rehydrate"] == [["1", 1.0], ["2", 3.0], ["3-4", 2.0], ["5+", 0.0]]
     assert {r["metadata"]["drop_reason"] for r in removed_rows(tmp_path / "out")} == {"mix:not_sampled:other"}
     assert "warning" not in result.figures
+    # A part's own table before the step's (FineWeb-2 tuned one per language).
+    parts = {"en": {"language": "en", "rehydrate_weights": {"1": 0, "2-3": 4, "4+": 1}}}
+    _, result = run(tmp_path / "dedup" / "data", tmp_path / "own", parts=parts, rehydrate=True, rehydrate_weights=table)
+    copies = Counter(d.id for d in written(tmp_path / "own"))
+    multiplier = {1: 0, 2: 4, 3: 4, 5: 1}
+    assert copies == {i: multiplier[size] for i, size in sizes.items() if multiplier[size]}
+    assert result.figures["parts"][0]["rehydrate_weights"] == [["1", 0.0], ["2-3", 4.0], ["4+", 1.0]]
     # Without a cluster size (no minhash_dedup before): the part's weight, and a warning.
     _, result = run(tmp_path / "in", tmp_path / "plain", rehydrate=True)
     assert result.figures["without_cluster_size"] == len(docs) and "put minhash_dedup before mix" in result.line

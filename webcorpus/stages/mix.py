@@ -37,7 +37,8 @@ CLUSTER_SIZE = "minhash_cluster_size"  # what minhash_dedup records on each kept
 NOT_IN_MIX = "not_in_mix"  # a document in no part, with `other: 0`
 NOT_SAMPLED = "not_sampled"  # a document whose draw gave no copy: `not_sampled:PART`
 SELECTORS = ("language", "domain", "input", "column")
-PART_KEYS = ("weight", *SELECTORS, "min", "max", "values")
+PART_KEYS = ("weight", *SELECTORS, "min", "max", "values", "rehydrate_weights")
+Buckets = tuple[tuple[int, float, float], ...]  # (smallest size, largest size, multiplier), sorted
 # Cluster size bucket -> weight multiplier: a default to start from, not FineWeb-2's tuned per-language
 # table (docs/mixing.md). Unique documents as they are, moderately duplicated ones (FineWeb-2 found them
 # better than unique ones) up to a few times, never more copies than the cluster had, heavily duplicated
@@ -59,6 +60,7 @@ class Part:
     minimum: float | None = None
     maximum: float | None = None
     values: tuple[Any, ...] | None = None
+    buckets: Buckets | None = None  # its own rehydration table (FineWeb-2 tuned one per language)
 
     def selects(self, language: str | None, url: str | None, metadata: dict[str, Any]) -> bool:
         if self.languages is not None and language not in self.languages:
@@ -91,11 +93,12 @@ class Plan:
 
     parts: tuple[Part, ...]
     other: float
-    buckets: tuple[tuple[int, float, float], ...] | None
+    buckets: Buckets | None
     seed: int
 
-    def multiplier(self, cluster_size: int) -> float:
-        for low, high, weight in self.buckets or ():
+    def multiplier(self, cluster_size: int, part: Part | None) -> float:
+        """The rehydration multiplier of a cluster size: from the part's own table, else the step's."""
+        for low, high, weight in (part.buckets if part and part.buckets else self.buckets) or ():
             if low <= cluster_size <= high:
                 return weight
         return 1.0  # a size no bucket names
@@ -105,10 +108,11 @@ class Mix(CorpusStep):
     """Samples the corpus by a weight per part: each document goes to the first part that selects it
     (`parts` in the order written; the rest to `other`), and is written floor(w) times plus once more with
     probability w - floor(w), w being its part's weight times, with rehydration, the multiplier of its
-    `minhash_cluster_size` bucket. The draw hashes (seed, id): any worker count gives the same bytes.
-    Copies are consecutive rows with the same id and `mix_copy` 0, 1, ...; every written row has
-    `mix_part`. Unsampled documents go to `OUTPUT/removed/mix/` as `not_sampled:PART` (`not_in_mix` for the
-    rest with `other: 0`). Put it after dedup, before tokenize: a dedup after it would remove the copies."""
+    `minhash_cluster_size` bucket (the part's own table, else the step's). The draw hashes (seed, id): any
+    worker count gives the same bytes. Copies are consecutive rows with the same id and `mix_copy` 0, 1, ...;
+    every written row has `mix_part`. Unsampled documents go to `OUTPUT/removed/mix/` as `not_sampled:PART`
+    (`not_in_mix` for the rest with `other: 0`). Put it after dedup, before tokenize: a dedup after it would
+    remove the copies."""
 
     name = "mix"
     summary = (
@@ -120,8 +124,8 @@ class Mix(CorpusStep):
     option_minimum = {"other": 0}
     option_help = {
         "parts": "Name -> {weight, and selectors: language (list), domain (list; suffixes match subdomains), "
-        "input (globs over warc_file), column with min/max or values}; the first part that selects a "
-        "document takes it (YAML only).",
+        "input (globs over warc_file), column with min/max or values; rehydrate_weights: the part's own "
+        "table}; the first part that selects a document takes it (YAML only).",
         "other": "Weight of the documents no part selects (0: drop them as not_in_mix).",
         "rehydrate": "Multiply weights by a minhash_cluster_size bucket's multiplier (FineWeb-2's rehydration).",
         "rehydrate_weights": "Cluster size bucket -> multiplier, e.g. {1: 1, 2: 2, 3-4: 3, 5-100: 5, 101+: 1} "
@@ -203,33 +207,35 @@ def parse_part(name: str, spec: Any) -> Part:
         else:
             fields["minimum"] = _number(name, "min", spec["min"]) if "min" in spec else None
             fields["maximum"] = _number(name, "max", spec["max"]) if "max" in spec else None
+    if "rehydrate_weights" in spec:
+        fields["buckets"] = parse_buckets(spec["rehydrate_weights"], f"parts.{name}.rehydrate_weights")
     return Part(name, weight, **fields)
 
 
 BUCKET = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)|(\+))?\s*$")
 
 
-def parse_buckets(table: Any) -> tuple[tuple[int, float, float], ...]:
+def parse_buckets(table: Any, where: str = "rehydrate_weights") -> Buckets:
     """`rehydrate_weights` as (low, high, multiplier) sorted by size: keys are a size (2), a range (3-4) or
     an open range (101+); ranges may not overlap."""
     if not isinstance(table, dict) or not table:
-        raise OptionError(f"'rehydrate_weights' must be a mapping of cluster sizes to weights, got {table!r}")
+        raise OptionError(f"'{where}' must be a mapping of cluster sizes to weights, got {table!r}")
     buckets = []
     for key, weight in table.items():
         found = BUCKET.match(str(key))
         if not found or int(found[1]) < 1:
-            raise OptionError(f"rehydrate_weights: bucket '{key}' must be a size (2), a range (3-4) or 101+")
+            raise OptionError(f"{where}: bucket '{key}' must be a size (2), a range (3-4) or 101+")
         low = int(found[1])
         high = math.inf if found[3] else int(found[2] or low)
         if high < low:
-            raise OptionError(f"rehydrate_weights: bucket '{key}' is empty")
+            raise OptionError(f"{where}: bucket '{key}' is empty")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < math.inf:
-            raise OptionError(f"rehydrate_weights: bucket '{key}' needs a weight of at least 0, got {weight!r}")
+            raise OptionError(f"{where}: bucket '{key}' needs a weight of at least 0, got {weight!r}")
         buckets.append((low, high, float(weight)))
     buckets.sort()
     for (_, high, _), (low, _, _) in zip(buckets, buckets[1:]):
         if low <= high:
-            raise OptionError(f"rehydrate_weights: buckets overlap at size {low}")
+            raise OptionError(f"{where}: buckets overlap at size {low}")
     return tuple(buckets)
 
 
@@ -265,7 +271,7 @@ def mix_phase(shard: Location, output: Folder, plan: Plan, keep_removed: bool) -
         if plan.buckets is not None:
             size = metadata.get(CLUSTER_SIZE)
             if isinstance(size, int) and not isinstance(size, bool):
-                weight *= plan.multiplier(size)
+                weight *= plan.multiplier(size, part)
             else:
                 unsized += 1
         copies[row] = copies_of(weight, draw(plan.seed, document_id or text or ""))
@@ -305,20 +311,21 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
         for reason, count in result["dropped"].items():
             dropped[reason] = dropped.get(reason, 0) + count
     weights = {p.name: p.weight for p in step.plan.parts} | {OTHER: step.plan.other}
+    own = {p.name: p.buckets for p in step.plan.parts}
     order = [p.name for p in step.plan.parts] + [OTHER]
     # Lists, not mappings: stats.json sorts keys, and the parts' order is the order they take documents in.
     parts = [
         {"part": name, "weight": weights[name], "documents_in": totals[name][0], "characters_in": totals[name][1],
          "documents_out": totals[name][2], "characters_out": totals[name][3]}
+        | ({"rehydrate_weights": _table(own[name])} if own.get(name) and step.plan.buckets is not None else {})
         for name in order if name in totals
     ]  # fmt: skip
     documents = sum(t[0] for t in totals.values())
     written = sum(t[2] for t in totals.values())
     unsized = sum(r["without_cluster_size"] for r in results)
-    buckets = [[_bucket_name(low, high), w] for low, high, w in step.plan.buckets or ()]
     figures: dict[str, Any] = {
         "documents": documents, "written": written, "shards": n, "seed": step.plan.seed, "parts": parts,
-        "rehydrate": buckets if step.plan.buckets is not None else None,
+        "rehydrate": _table(step.plan.buckets) if step.plan.buckets is not None else None,
     }  # fmt: skip
     stats = step.stats
     stats.documents_in, stats.kept = documents, written
@@ -338,6 +345,11 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
         )
         line += f"\nwarning: {figures['warning']}"
     return CorpusResult(line, figures, data=data)
+
+
+def _table(buckets: Buckets) -> list[list[Any]]:
+    """A rehydration table as the figures show it: [["1", 1.0], ["3-4", 3.0], ["101+", 1.0]]."""
+    return [[_bucket_name(low, high), weight] for low, high, weight in buckets]
 
 
 def _bucket_name(low: int, high: float) -> str:
