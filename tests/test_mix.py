@@ -280,3 +280,14 @@ def test_killed_mix_resumes_to_the_same_bytes(corpus, tmp_path):
     subprocess.run([*CLI, "run", str(config), "-o", str(out), "--no-progress"], check=True, capture_output=True)
     assert files(out / "mix") == files(reference / "mix")
     assert len(files(out / "mix")) > 24
+
+
+def test_ray_gives_the_local_bytes(corpus, tmp_path):
+    pytest.importorskip("ray")
+    for name, executor in (("local", []), ("ray", ["--executor", "ray"])):
+        (tmp_path / f"{name}.yaml").write_text(pipeline_yaml(corpus, tmp_path / name, workers=2))
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # the run starts its own Ray
+        done = subprocess.run([*CLI, "run", str(tmp_path / f"{name}.yaml"), "--no-progress", *executor],
+                              capture_output=True, text=True, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert files(tmp_path / "ray" / "mix") == files(tmp_path / "local" / "mix")

@@ -314,11 +314,14 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
     own = {p.name: p.buckets for p in step.plan.parts}
     order = [p.name for p in step.plan.parts] + [OTHER]
     # Lists, not mappings: stats.json sorts keys, and the parts' order is the order they take documents in.
+    # Every part, one that selected nothing too (a misspelt language shows as a part with no documents).
+    for name in order:
+        totals.setdefault(name, [0, 0, 0, 0])
     parts = [
         {"part": name, "weight": weights[name], "documents_in": totals[name][0], "characters_in": totals[name][1],
          "documents_out": totals[name][2], "characters_out": totals[name][3]}
         | ({"rehydrate_weights": _table(own[name])} if own.get(name) and step.plan.buckets is not None else {})
-        for name in order if name in totals
+        for name in order
     ]  # fmt: skip
     documents = sum(t[0] for t in totals.values())
     written = sum(t[2] for t in totals.values())
