@@ -155,6 +155,18 @@ def test_selectors_first_part_wins_and_the_rest_can_be_dropped(corpus, tmp_path)
                                            "documents_out": 0, "characters_out": 0}  # fmt: skip
 
 
+def test_cli(corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from webcorpus.cli import main
+
+    result = CliRunner().invoke(main, ["mix", str(corpus), str(tmp_path / "out"), "--other", "0.5", "--seed", "4",
+                                       "-w", "1", "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = sum(draw(4, d.id) < 0.5 for d in mixed_documents())
+    assert len(written(tmp_path / "out")) == expected and f"-> {expected} written" in result.output
+
+
 def test_options_are_checked():
     with pytest.raises(OptionError, match=r"parts\.ja: unknown key 'lang'"):
         Mix(parts={"ja": {"lang": "ja"}})
