@@ -180,6 +180,8 @@ def test_options_are_checked():
         Mix(parts=["ja"])
     with pytest.raises(OptionError, match="overlap at size 3"):
         Mix(rehydrate=True, rehydrate_weights={"1-3": 1, "3+": 2})
+    with pytest.raises(OptionError, match=r"parts\.ja: 'rehydrate_weights' needs 'rehydrate: true'"):
+        Mix(parts={"ja": {"language": "ja", "rehydrate_weights": {"1": 1}}})
     with pytest.raises(OptionError, match="bucket 'big'"):
         Mix(rehydrate=True, rehydrate_weights={"big": 1})
 

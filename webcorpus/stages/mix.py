@@ -145,6 +145,9 @@ class Mix(CorpusStep):
         super().__init__()
         check_arguments(self, locals())
         chosen = [parse_part(str(name), spec) for name, spec in (parts or {}).items()]
+        own = next((part.name for part in chosen if part.buckets is not None), None)
+        if own is not None and not rehydrate:
+            raise OptionError(f"parts.{own}: 'rehydrate_weights' needs 'rehydrate: true'")
         table = rehydrate_weights if rehydrate_weights is not None else DEFAULT_REHYDRATION
         self.plan = Plan(tuple(chosen), float(other), parse_buckets(table) if rehydrate else None, seed)
         self.settings = {
