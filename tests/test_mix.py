@@ -111,6 +111,25 @@ def test_weights_give_exactly_the_hashed_draws_copies(corpus, tmp_path):
     assert f"120 documents in 3 shards -> {120 + sampled} written" in result.line
 
 
+def test_a_part_sized_in_characters_gets_the_weight_that_size_needs(corpus, tmp_path):
+    japanese = sum(len(d.text) for d in mixed_documents() if d.metadata["language"] == "ja")
+    chinese = sum(len(d.text) for d in mixed_documents() if d.metadata["language"] == "zh")
+    sized = {"japanese": {"language": "ja", "characters": 2 * japanese},
+             "chinese": {"language": ["zh"], "characters": chinese // 2}}  # fmt: skip
+    assert chinese % 2 == 0
+    _, result = run(corpus, tmp_path / "sized", parts=sized, seed=3)
+    run(corpus, tmp_path / "weighted", parts=PARTS, seed=3)
+    assert files(tmp_path / "sized") == files(tmp_path / "weighted")  # weights 2 and 0.5, found by counting
+    assert [(p["part"], p["weight"], p.get("characters_target")) for p in result.figures["parts"]] == [
+        ("japanese", 2.0, 2 * japanese),
+        ("chinese", 0.5, chinese // 2),
+        ("other", 1.0, None),
+    ]
+    assert len(list((tmp_path / "sized" / ".progress").glob("count_*.json"))) == 3
+    with pytest.raises(OptionError, match=r"parts\.ja: give 'weight' or 'characters', not both"):
+        Mix(parts={"ja": {"language": "ja", "weight": 1, "characters": 10}})
+
+
 def test_a_fractional_weight_above_one(corpus, tmp_path):
     run(corpus, tmp_path / "out", parts={"all": {"weight": 1.5}}, seed=5)
     copies = Counter(d.id for d in written(tmp_path / "out"))

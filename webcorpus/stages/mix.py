@@ -4,7 +4,9 @@ FineWeb-2's rehydration: documents upsampled by the size of the near-duplicate c
 One phase of units (pipeline/units.py), one per shard: nothing corpus-wide is needed, because each
 document's number of copies depends on it alone. A weight w gives floor(w) copies, plus one more with
 probability w - floor(w); that draw is a hash of (seed, document id), never a shared random stream, so the
-output is the same on any number of workers, on Ray, and after a resumed unit.
+output is the same on any number of workers, on Ray, and after a resumed unit. A part given a size
+(`characters`) instead of a weight needs one phase more, first: each shard's characters per part, from
+which weight = target / characters (summed in shard order: the same weight on any worker count).
 
 Copies keep their document's id (mix_copy tells them apart): tokenize's validation split is chosen by id,
 so every copy of a document lands in the same split and none leaks from train into val.
@@ -18,7 +20,8 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,7 @@ CLUSTER_SIZE = "minhash_cluster_size"  # what minhash_dedup records on each kept
 NOT_IN_MIX = "not_in_mix"  # a document in no part, with `other: 0`
 NOT_SAMPLED = "not_sampled"  # a document whose draw gave no copy: `not_sampled:PART`
 SELECTORS = ("language", "domain", "input", "column")
-PART_KEYS = ("weight", *SELECTORS, "min", "max", "values", "rehydrate_weights")
+PART_KEYS = ("weight", "characters", *SELECTORS, "min", "max", "values", "rehydrate_weights")
 Buckets = tuple[tuple[int, float, float], ...]  # (smallest size, largest size, multiplier), sorted
 # Cluster size bucket -> weight multiplier: a default to start from, not FineWeb-2's tuned per-language
 # table (docs/mixing.md). Unique documents as they are, moderately duplicated ones (FineWeb-2 found them
@@ -61,6 +64,7 @@ class Part:
     maximum: float | None = None
     values: tuple[Any, ...] | None = None
     buckets: Buckets | None = None  # its own rehydration table (FineWeb-2 tuned one per language)
+    characters: int | None = None  # a target size instead of a weight: the weight is found by counting
 
     def selects(self, language: str | None, url: str | None, metadata: dict[str, Any]) -> bool:
         if self.languages is not None and language not in self.languages:
@@ -125,7 +129,8 @@ class Mix(CorpusStep):
     option_help = {
         "parts": "Name -> {weight, and selectors: language (list), domain (list; suffixes match subdomains), "
         "input (globs over warc_file), column with min/max or values; rehydrate_weights: the part's own "
-        "table}; the first part that selects a document takes it (YAML only).",
+        "table; or characters: a target size instead of a weight}; the first part that selects a document "
+        "takes it (YAML only).",
         "other": "Weight of the documents no part selects (0: drop them as not_in_mix).",
         "rehydrate": "Multiply weights by a minhash_cluster_size bucket's multiplier (FineWeb-2's rehydration).",
         "rehydrate_weights": "Cluster size bucket -> multiplier, e.g. {1: 1, 2: 2, 3-4: 3, 5-100: 5, 101+: 1} "
@@ -187,6 +192,13 @@ def parse_part(name: str, spec: Any) -> Part:
         raise OptionError(f"parts.{name}: unknown key '{unknown[0]}' (known: {', '.join(PART_KEYS)})")
     weight = _number(name, "weight", spec.get("weight", 1.0), minimum=0)
     fields: dict[str, Any] = {}
+    if "characters" in spec:
+        target = spec["characters"]
+        if "weight" in spec:
+            raise OptionError(f"parts.{name}: give 'weight' or 'characters', not both")
+        if isinstance(target, bool) or not isinstance(target, int) or target < 0:
+            raise OptionError(f"parts.{name}: 'characters' must be an integer of at least 0, got {target!r}")
+        fields["characters"] = target
     if "language" in spec:
         fields["languages"] = frozenset(_strings(name, "language", spec["language"]))
     if "domain" in spec:
@@ -254,41 +266,75 @@ def copies_of(weight: float, uniform: float) -> int:
     return whole + (1 if uniform < weight - whole else 0)
 
 
+def _documents(shard: Location, plan: Plan) -> Iterator[tuple[str, str, Part | None, float | None]]:
+    """Each row of a shard: the key its draw hashes (its id), its text, its part (None: `other`) and its
+    rehydration multiplier (None: rehydration off, or no cluster size)."""
+    table = read_table(shard, columns=["id", "url", "text", "language", "metadata"])
+    columns = (table.column(name).to_pylist() for name in ("id", "url", "text", "language", "metadata"))
+    for document_id, url, text, language, raw in zip(*columns):
+        metadata = json.loads(raw or "{}")
+        part = next((p for p in plan.parts if p.selects(language, url, metadata)), None)
+        multiplier = None
+        if plan.buckets is not None:
+            size = metadata.get(CLUSTER_SIZE)
+            if isinstance(size, int) and not isinstance(size, bool):
+                multiplier = plan.multiplier(size, part)
+        yield document_id or text or "", text or "", part, multiplier
+
+
+def count_phase(shard: Location, plan: Plan) -> dict[str, float]:
+    """For parts sized in characters, one shard: per part the characters it would write at weight 1
+    (rehydration multipliers included)."""
+    counts: dict[str, float] = {}
+    for _, text, part, multiplier in _documents(shard, plan):
+        if part is not None and part.characters is not None:
+            counts[part.name] = counts.get(part.name, 0.0) + len(text) * (1.0 if multiplier is None else multiplier)
+    return counts
+
+
+def sized_plan(plan: Plan, counted: list[dict[str, float]]) -> Plan:
+    """The plan with each sized part's weight: its target over the characters it holds at weight 1 (0 for
+    a part that selects nothing)."""
+    totals: dict[str, float] = {}
+    for counts in counted:
+        for name, characters in counts.items():
+            totals[name] = totals.get(name, 0.0) + characters
+    parts = tuple(
+        replace(p, weight=p.characters / totals[p.name] if totals.get(p.name) else 0.0)
+        if p.characters is not None
+        else p
+        for p in plan.parts
+    )
+    return replace(plan, parts=parts)
+
+
 def mix_phase(shard: Location, output: Folder, plan: Plan, keep_removed: bool) -> dict[str, Any]:
-    """The one phase, for one shard: each row's part and copies; writes the shard with its copies and the
+    """The last phase, for one shard: each row's part and copies; writes the shard with its copies and the
     unsampled rows under OUTPUT/removed/mix/. Returns per part [documents in, characters in, documents out,
     characters out] and the rows without a cluster size (with rehydration)."""
-    table = read_table(shard, columns=["id", "url", "text", "language", "metadata"])
-    ids, urls = table.column("id").to_pylist(), table.column("url").to_pylist()
-    texts, languages = table.column("text").to_pylist(), table.column("language").to_pylist()
-    metadatas = table.column("metadata").to_pylist()
-    copies = np.zeros(table.num_rows, dtype=np.int64)
+    copies: list[int] = []
     names: list[str] = []
     counts: dict[str, list[int]] = {}
     drops: dict[int, tuple[str, dict[str, Any]]] = {}
     unsized = 0
-    for row, (document_id, url, text, language, raw) in enumerate(zip(ids, urls, texts, languages, metadatas)):
-        metadata = json.loads(raw or "{}")
-        part = next((p for p in plan.parts if p.selects(language, url, metadata)), None)
+    for row, (key, text, part, multiplier) in enumerate(_documents(shard, plan)):
         name, weight = (part.name, part.weight) if part else (OTHER, plan.other)
-        if plan.buckets is not None:
-            size = metadata.get(CLUSTER_SIZE)
-            if isinstance(size, int) and not isinstance(size, bool):
-                weight *= plan.multiplier(size, part)
-            else:
-                unsized += 1
-        copies[row] = copies_of(weight, draw(plan.seed, document_id or text or ""))
+        if multiplier is not None:
+            weight *= multiplier
+        elif plan.buckets is not None:
+            unsized += 1
+        copies.append(copies_of(weight, draw(plan.seed, key)))
         names.append(name)
-        characters = len(text or "")
+        characters = len(text)
         figures = counts.setdefault(name, [0, 0, 0, 0])
         figures[0] += 1
         figures[1] += characters
-        figures[2] += int(copies[row])
-        figures[3] += int(copies[row]) * characters
+        figures[2] += copies[row]
+        figures[3] += copies[row] * characters
         if not copies[row]:
             reason = NOT_IN_MIX if part is None and plan.other == 0 else f"{NOT_SAMPLED}:{name}"
             drops[row] = (reason, {"mix_part": name})
-    rewrite_shard(shard, output, Mix.name, drops, keep_removed, copies,
+    rewrite_shard(shard, output, Mix.name, drops, keep_removed, np.array(copies, dtype=np.int64),
                   annotate=lambda row, copy: {"mix_part": names[row], "mix_copy": copy})  # fmt: skip
     reasons: dict[str, int] = {}
     for reason, _ in drops.values():
@@ -304,8 +350,12 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
     output.make()
     units = Units(output, fingerprint(shards, step.settings), context)
     n = len(shards)
+    plan = step.plan
+    if any(part.characters is not None for part in plan.parts):
+        counted = units.map("mix count", count_phase, [f"count_{i:05d}" for i in range(n)], shards, [plan] * n)
+        plan = sized_plan(plan, counted)
     results = units.map("mix", mix_phase, [f"mix_{i:05d}" for i in range(n)],
-                        shards, [output] * n, [step.plan] * n, [step.removed] * n)  # fmt: skip
+                        shards, [output] * n, [plan] * n, [step.removed] * n)  # fmt: skip
     totals: dict[str, list[int]] = {}
     dropped: dict[str, int] = {}
     for result in results:
@@ -313,7 +363,8 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
             totals[name] = [a + b for a, b in zip(totals.get(name, [0, 0, 0, 0]), figures)]
         for reason, count in result["dropped"].items():
             dropped[reason] = dropped.get(reason, 0) + count
-    weights = {p.name: p.weight for p in step.plan.parts} | {OTHER: step.plan.other}
+    weights = {p.name: p.weight for p in plan.parts} | {OTHER: plan.other}
+    targets = {p.name: p.characters for p in plan.parts if p.characters is not None}
     own = {p.name: p.buckets for p in step.plan.parts}
     order = [p.name for p in step.plan.parts] + [OTHER]
     # Lists, not mappings: stats.json sorts keys, and the parts' order is the order they take documents in.
@@ -323,6 +374,7 @@ def run_mix(sources: list[Location], target: Location, step: Mix, context: Corpu
     parts = [
         {"part": name, "weight": weights[name], "documents_in": totals[name][0], "characters_in": totals[name][1],
          "documents_out": totals[name][2], "characters_out": totals[name][3]}
+        | ({"characters_target": targets[name]} if name in targets else {})
         | ({"rehydrate_weights": _table(own[name])} if own.get(name) and step.plan.buckets is not None else {})
         for name in order
     ]  # fmt: skip
