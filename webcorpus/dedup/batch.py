@@ -52,8 +52,9 @@ class MinHashDedup(CorpusStep):
     """FineWeb's near-duplicate removal over a whole folder of shards, in four resumable phases, each on
     units that fit in memory: signatures (parallel over shards), candidate pairs (parallel over band and
     hash range), clusters (union-find over the pairs, one integer per document), filter (parallel over
-    shards). In each cluster the document first in input order (shard name, then row) stays; the others go
-    to `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
+    shards). In each cluster the document first in input order (shard name, then row) stays, with the
+    cluster's size as `minhash_cluster_size` (1 outside clusters; `mix` rehydrates by it); the others go to
+    `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
 
     name = "minhash_dedup"
     summary = (
