@@ -61,6 +61,16 @@ def test_keeps_one_per_cluster_and_points_to_it(corpus, tmp_path):
     assert sum(len(c["removed"]) for c in clusters) == len(removed)
     assert all(c["kept"] in kept for c in clusters)
 
+    # Each kept document carries its cluster's size (FineWeb-2's minhash_cluster_size), 1 outside clusters.
+    sizes = {d.id: d.metadata["minhash_cluster_size"] for d in read_documents(tmp_path / "out" / "data")}
+    expected = dict.fromkeys(kept, 1) | {c["kept"]: len(c["removed"]) + 1 for c in clusters}
+    assert sizes == expected
+    assert max(sizes.values()) > 1 and sum(size - 1 for size in sizes.values()) == len(removed)
+    assert sorted(summary["cluster_sizes"].items()) == sorted(
+        (str(size), sum(1 for s in sizes.values() if s == size)) for size in set(sizes.values()) - {1}
+    )
+    assert all("minhash_cluster_size" not in r["metadata"] for r in removed)
+
 
 def test_same_input_gives_identical_output(corpus, tmp_path):
     folder, _ = corpus

@@ -10,10 +10,12 @@ object storage) itself, on whichever worker runs it, and resumes by pipeline/uni
    documents sharing a bucket become candidate pairs -> OUTPUT/.work/pairs/BAND_RANGE.npy
 3. clusters (one unit): union-find over the pairs (one integer per document, never the signatures). In
    each cluster the document first in input order (shard name order, then row order) survives; the
-   others are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy, and per shard its
-   removed rows with their keeper's number and id -> OUTPUT/.work/drops/SHARD.json
-4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, and the
-   removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/minhash_dedup/.
+   others are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy, per shard its
+   removed rows with their keeper's number and id -> OUTPUT/.work/drops/SHARD.json, and per shard its
+   keepers' rows with their cluster's size -> OUTPUT/.work/cluster_sizes/SHARD.npy
+4. filter (parallel over shards): copy each shard without the removed rows -> OUTPUT/data/, each kept
+   row with `minhash_cluster_size` (1 for a document in no cluster: FineWeb-2's column, which `mix`
+   upsamples by), and the removed rows, with `duplicate_of` and `cluster`, -> OUTPUT/removed/minhash_dedup/.
 
 The driver only hands out units and collects their counts: no signature, pair or id passes through it.
 
@@ -50,8 +52,9 @@ class MinHashDedup(CorpusStep):
     """FineWeb's near-duplicate removal over a whole folder of shards, in four resumable phases, each on
     units that fit in memory: signatures (parallel over shards), candidate pairs (parallel over band and
     hash range), clusters (union-find over the pairs, one integer per document), filter (parallel over
-    shards). In each cluster the document first in input order (shard name, then row) stays; the others go
-    to `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
+    shards). In each cluster the document first in input order (shard name, then row) stays, with the
+    cluster's size as `minhash_cluster_size` (1 outside clusters; `mix` rehydrates by it); the others go to
+    `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
 
     name = "minhash_dedup"
     summary = (
@@ -105,6 +108,8 @@ BANDS = f"{run_folder.WORK}/bands"
 PAIRS = f"{run_folder.WORK}/pairs"
 CLUSTERS = f"{run_folder.WORK}/clusters.npy"
 DROPS = f"{run_folder.WORK}/drops"
+SIZES = f"{run_folder.WORK}/cluster_sizes"
+CLUSTER_SIZE = "minhash_cluster_size"  # FineWeb-2's name for it
 
 
 def band_keys(hashvalues: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -193,7 +198,19 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
         drops.setdefault(shard_index, []).append((member - offsets[shard_index], keeper, ids[keeper]))
     for shard_index, rows in drops.items():
         output.write_bytes(f"{DROPS}/{shard_index:05d}.json", json.dumps(rows).encode())
+    _save_keeper_sizes(output, clusters, offsets)
     return {"removed": len(removed), "cluster_sizes": cluster_sizes(clusters)}
+
+
+def _save_keeper_sizes(output: Folder, clusters: np.ndarray, offsets: list[int]) -> None:
+    """Per shard, its keepers' rows and their clusters' sizes (removed for it + 1), as an (n, 2) int64 array;
+    one file for every shard, so that a filter unit never needs the whole clusters array."""
+    keepers, removed = np.unique(clusters[:, 1], return_counts=True) if len(clusters) else (np.zeros(0, np.int64),) * 2
+    bounds = np.searchsorted(keepers, offsets)  # keepers are sorted: each shard's are one slice
+    for index in range(len(offsets) - 1):
+        mine = slice(bounds[index], bounds[index + 1])
+        rows = np.stack([keepers[mine] - offsets[index], removed[mine] + 1], axis=1).astype(np.int64)
+        save_array(output, f"{SIZES}/{index:05d}.npy", rows.reshape(-1, 2))
 
 
 def cluster_sizes(clusters: np.ndarray) -> dict[str, int]:
@@ -205,11 +222,14 @@ def cluster_sizes(clusters: np.ndarray) -> dict[str, int]:
 
 def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed: bool = True) -> int:
     """Phase 4 for one shard: write it again without its removed rows (its `drops/` file: row -> its
-    keeper's number and id), and the removed rows under OUTPUT/removed/ when `keep_removed`."""
+    keeper's number and id), each kept row with its cluster's size (its `cluster_sizes/` file; 1 for a
+    row in no cluster), and the removed rows under OUTPUT/removed/ when `keep_removed`."""
     drops = f"{DROPS}/{shard_index:05d}.json"
     rows = json.loads(output.read_bytes(drops)) if output.exists(drops) else []
     drop = {row: ("near_duplicate", {"duplicate_of": keeper_id, "cluster": keeper}) for row, keeper, keeper_id in rows}
-    rewrite_shard(shard, output, MinHashDedup.name, drop, keep_removed)
+    sizes = dict(load_array(output.read_bytes(f"{SIZES}/{shard_index:05d}.npy")).tolist())
+    rewrite_shard(shard, output, MinHashDedup.name, drop, keep_removed,
+                  annotate=lambda row, _copy: {CLUSTER_SIZE: sizes.get(row, 1)})  # fmt: skip
     return len(drop)
 
 

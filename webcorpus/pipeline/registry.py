@@ -30,6 +30,7 @@ STEPS: dict[str, str] = {
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "url_dedup": "webcorpus.dedup.urls:UrlDedup",
     "top_fraction": "webcorpus.stages.top_fraction:TopFraction",
+    "mix": "webcorpus.stages.mix:Mix",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
     "exact_dedup": "webcorpus.dedup.stream:ExactDedup",
     "pii": "webcorpus.pii.stage:PiiScrubber",

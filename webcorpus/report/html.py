@@ -69,6 +69,7 @@ def build_report(location: Folder | str | Path) -> str:
         _scores(steps),
         _decontamination(steps),
         _dedup(steps),
+        _mix(steps),
         _pii_and_tokens(steps),
         _samples(run, summary),
         _time(steps),
@@ -417,6 +418,36 @@ def _dedup(steps: list[dict[str, Any]]) -> str:
     return (
         f"<h2>Deduplication</h2><p>{_text(step['step'])}: {removed:,} of {documents:,} documents removed "
         f"(<span id='dedup-share'>{share}</span>) in {sum(sizes.values()):,} clusters.</p>{chart}"
+    )
+
+
+def _mix(steps: list[dict[str, Any]]) -> str:
+    """Per part of a mix step: its weight, documents and characters in and out, and the tokens a later
+    tokenize step counted for it (copies counted each time)."""
+    step = next((s for s in steps if s["step"] == "mix" and s.get("summary", {}).get("parts") is not None), None)
+    if step is None:
+        return ""
+    summary = step["summary"]
+    tokenized = next((s for s in steps if s["step"] == "tokenize"), None)
+    tokens = (tokenized or {}).get("summary", {}).get("parts", {})
+    rows = "".join(
+        f"<tr><td>{_text(part['part'], LABEL_CHARACTERS)}</td><td>{part['weight']:g}</td>"
+        f"<td>{part['documents_in']:,}</td><td>{part['documents_out']:,}</td><td>{part['characters_in']:,}</td>"
+        f"<td>{part['characters_out']:,}</td>"
+        f"<td>{format(tokens[part['part']]['tokens'], ',') if part['part'] in tokens else '—'}</td></tr>"
+        for part in summary["parts"][:SAMPLES_SHOWN]
+    )
+    rehydrate = summary.get("rehydrate")
+    buckets = (
+        "rehydration by minhash_cluster_size: " + ", ".join(f"{_text(k)} × {v:g}" for k, v in rehydrate)
+        if rehydrate
+        else "no rehydration"
+    )
+    return (
+        f"<h2>Mix</h2><p>{_text(step['step'])}: {summary.get('documents', 0):,} documents → "
+        f"{summary.get('written', 0):,} written (seed {summary.get('seed')}; {buckets}).</p>"
+        "<table id='mix'><tr><th>part</th><th>weight</th><th>documents in</th><th>documents out</th>"
+        f"<th>characters in</th><th>characters out</th><th>tokens out</th></tr>{rows}</table>"
     )
 
 

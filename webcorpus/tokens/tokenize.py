@@ -16,7 +16,9 @@ Two phases of units (pipeline/units.py), each on any worker, reading and writing
 
 Per language (the Parquet `language` column) it counts documents, UTF-8 bytes of text and tokens of text
 (the <|endoftext|> before each document aside) where the ids are made, so the summary's `languages` shows
-which languages a tokenizer trained on a mix compresses badly, at no extra encoding.
+which languages a tokenizer trained on a mix compresses badly, at no extra encoding. The same per part of a
+`mix` step (metadata `mix_part`, copies counted each time) gives the summary's `parts`: the tokens each part
+of the mix really holds.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
 SPLITS = ("val", "train", "parquet")  # the summary's per-split figures ("parquet": format parquet's one table)
 OTHER_LANGUAGES = "other"  # the languages beyond the summary's LANGUAGE_TOP, summed
+MIX_PART = "mix_part"  # the metadata key a mix step writes
 # Per language: documents, UTF-8 bytes of text, tokens of text (no <|endoftext|>).
 LanguageCounts = dict[str, list[int]]
 
@@ -150,8 +153,10 @@ def tokenize_corpus(
             summary[split] = {"shards": len(plans), "tokens": sum(p[split]["tokens"] for p in pieces),
                               "documents": sum(p[split]["documents"] for p in pieces)}  # fmt: skip
     languages: LanguageCounts = {}
+    mix_parts: LanguageCounts = {}
     for piece in pieces:
         _add_languages(languages, piece["languages"])
+        _add_languages(mix_parts, piece.get("parts", {}))
     engines = {piece["engine"] for piece in pieces}
     output.write_bytes(run_folder.TOKENIZER, tokenizer_bytes)
     write_transformers_files(output, settings.end_of_text)
@@ -168,6 +173,8 @@ def tokenize_corpus(
         if name in summary
     ]
     summary["languages"] = language_summary(languages)  # after tokens.json: that file stays as it was
+    if mix_parts:
+        summary["parts"] = language_summary(mix_parts)  # per mix part; copies count each time
     summary["line"] = f"tokenize: {'; '.join(parts)} in {summary['seconds']}s ({summary['engine']}) -> {output}"
     val = summary.get("val", {}).get("tokens", 0)
     if settings.format == "bin" and val < settings.val_tokens:
@@ -207,13 +214,17 @@ def encode_piece(
     encoder, end = _encoder(*coder)
     tokens: dict[str, list[np.ndarray]] = {split: [] for split in SPLIT_NAMES}
     languages: LanguageCounts = {}
-    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=["id", "text", "language"]):
+    parts: LanguageCounts = {}
+    columns = ["id", "text", "language", "metadata"]
+    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns):
         encoded = encoder.encode(batch.column("text").to_pylist())
         for document_id, ids in zip(batch.column("id").to_pylist(), encoded):
             split = "val" if bucket(document_id) < val_buckets else "train"
             tokens[split].append(np.asarray([end, *ids], dtype=np.uint16))
-        _count_languages(languages, batch.column("language"), batch.column("text"), [len(ids) for ids in encoded])
-    figures: dict[str, Any] = {"engine": encoder.engine, "languages": languages}
+        lengths = [len(ids) for ids in encoded]
+        _count_languages(languages, batch.column("language"), batch.column("text"), lengths)
+        _count_parts(parts, batch.column("metadata"), batch.column("text"), lengths)
+    figures: dict[str, Any] = {"engine": encoder.engine, "languages": languages, "parts": parts}
     for split, documents in tokens.items():
         lengths = np.array([len(d) for d in documents], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
@@ -244,13 +255,11 @@ def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
     return {"tokens": int(plan["tokens"])}
 
 
-def encode_to_parquet(
-    shard: Location, output: Folder, coder: tuple[str, str, str], val_buckets: int
-) -> dict[str, Any]:
+def encode_to_parquet(shard: Location, output: Folder, coder: tuple[str, str, str], val_buckets: int) -> dict[str, Any]:
     """Format parquet, one input shard: one output table of (id, split, tokens); returns its figures."""
     encoder, end = _encoder(*coder)
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
-    table = read_table(shard, columns=["id", "text", "language"])
+    table = read_table(shard, columns=["id", "text", "language", "metadata"])
     document_ids = table.column("id").to_pylist()
     tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
     splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
@@ -258,8 +267,11 @@ def encode_to_parquet(
         pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
     languages: LanguageCounts = {}
     # Each document's tokens begin with <|endoftext|>, which is not a token of its text.
-    _count_languages(languages, table.column("language"), table.column("text"), [len(t) - 1 for t in tokens])
-    return {"engine": encoder.engine, "languages": languages, "tokens": sum(len(t) for t in tokens),
+    lengths = [len(t) - 1 for t in tokens]
+    _count_languages(languages, table.column("language"), table.column("text"), lengths)
+    parts: LanguageCounts = {}
+    _count_parts(parts, table.column("metadata"), table.column("text"), lengths)
+    return {"engine": encoder.engine, "languages": languages, "parts": parts, "tokens": sum(len(t) for t in tokens),
             "documents": len(tokens)}  # fmt: skip
 
 
@@ -274,6 +286,16 @@ def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_c
         row[0] += documents
         row[1] += size
         row[2] += tokens
+
+
+def _count_parts(counts: LanguageCounts, metadata: Any, texts: Any, token_counts: list[int]) -> None:
+    """As `_count_languages`, per `mix_part` (documents without one as NO_LANGUAGE); a batch with no
+    `mix_part` anywhere costs one substring search, no JSON parsing."""
+    if not pc.any(pc.match_substring(metadata, f'"{MIX_PART}"')).as_py():
+        return
+    names = [json.loads(text or "{}").get(MIX_PART) for text in metadata.to_pylist()]
+    _count_languages(counts, pa.array([str(n) if n is not None else None for n in names], pa.string()), texts,
+                     token_counts)  # fmt: skip
 
 
 def _add_languages(total: LanguageCounts, counts: LanguageCounts) -> None:
