@@ -28,6 +28,7 @@ STEPS: dict[str, str] = {
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "url_dedup": "webcorpus.dedup.urls:UrlDedup",
+    "line_dedup": "webcorpus.dedup.lines:LineDedup",
     "top_fraction": "webcorpus.stages.top_fraction:TopFraction",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
     "exact_dedup": "webcorpus.dedup.stream:ExactDedup",
