@@ -92,7 +92,7 @@ class LineDedup(CorpusStep):
         "max_repeats": "A line held by more documents than this is removed from all of them.",
         "min_words": "A changed document with fewer words of its language left is removed.",
         "mode": "exact (hash counts, hash_ranges units) or bloom (count-min sketch of bloom_bytes counters).",
-        "hash_ranges": "exact: count units; each holds this fraction of the distinct line hashes.",
+        "hash_ranges": "exact: count units; each holds 1/hash_ranges of the distinct line hashes.",
         "bloom_bytes": "bloom: counters in the sketch (one byte each); every filter unit holds them.",
         "bloom_hashes": "bloom: counters a line updates; its count is the least of them.",
     }
