@@ -164,6 +164,20 @@ def test_max_repeats_is_a_count_of_documents(corpus, tmp_path):
     assert docs["d3"].text == "Thanks a lot!" and len(docs) == 12  # min_words 0 drops nothing
 
 
+def test_lines_without_letters_and_short_lines(tmp_path):
+    rows = [
+        (f"{body(i)}\n| a | b |\n|---|---|\n| {i} | x |\n1.\n-\nShare\nRead more about it here.", "en")
+        for i in range(5)
+    ]
+    source = write_corpus(tmp_path / "in", rows)
+    run(source, tmp_path / "all", max_repeats=3, min_words=0)
+    texts = [d.text for d in kept(tmp_path / "all").values()]
+    assert texts == [f"{body(i)}\n|---|---|\n| {i} | x |\n1.\n-" for i in range(5)]  # no letter: kept
+    run(source, tmp_path / "long", max_repeats=3, min_words=0, min_line_chars=10)
+    texts = [d.text.split("\n") for d in kept(tmp_path / "long").values()]
+    assert all("Share" in text and "| a | b |" in text and "Read more about it here." not in text for text in texts)
+
+
 def test_removed_false_writes_no_removed_files(corpus, tmp_path):
     step, _ = run(corpus, tmp_path / "out", removed=False, **OPTIONS)
     assert not (tmp_path / "out" / "removed").exists()

@@ -1,9 +1,11 @@
 """Lines repeated across a whole corpus, removed from every document (site boilerplate that extraction left:
 cookie notices, "All rights reserved", share bars), in three phases (the shape of url_dedup).
 
-A line counts once per document that holds it (after `normal_line`: whitespace collapsed, lower-cased;
-blank lines are never counted or removed). A line held by more than `max_repeats` documents is removed from
-all of them. Each phase works on units and resumes by pipeline/units.py:
+A line counts once per document that holds it (after `normal_line`: whitespace collapsed, lower-cased).
+A line held by more than `max_repeats` documents is removed from all of them. A line without a letter of
+any script (a Markdown table rule, a list marker, a number, a blank line) or shorter than `min_line_chars`
+is never counted or removed: tables and lists keep their shape. Each phase works on units and resumes by
+pipeline/units.py:
 
 exact mode (counts of 64-bit line hashes; memory per unit is 1/hash_ranges of the corpus's distinct lines):
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 import zlib
 from pathlib import Path
@@ -69,15 +72,17 @@ LINES_REMOVED = "line_dedup_lines_removed"
 BATCH_ROWS = 1024
 MAX_COUNT = 255  # a saturating uint8 counter
 GOLDEN = 0x9E3779B97F4A7C15
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
 
 
 class LineDedup(CorpusStep):
     """Removes every line that more than `max_repeats` documents of the whole corpus hold (compared with
-    whitespace collapsed and lower-cased; blank lines never), counted exactly (`mode: exact`, 64-bit hashes)
-    or in a count-min sketch (`mode: bloom`, `bloom_bytes` counters, for corpora whose distinct lines do not
-    fit in memory; it removes a superset, its false-positive rate reported). A document whose text changed
-    and has fewer than `min_words` words of its language left goes to `OUTPUT/removed/line_dedup/` as
-    `too_short_after_dedup`. Three resumable phases; rerun to resume. docs/dedup.md."""
+    whitespace collapsed and lower-cased; never a line without a letter or shorter than `min_line_chars`),
+    counted exactly (`mode: exact`, 64-bit hashes) or in a count-min sketch (`mode: bloom`, `bloom_bytes`
+    counters, for corpora whose distinct lines do not fit in memory; it removes a superset, its false-positive
+    rate reported). A document whose text changed and has fewer than `min_words` words of its language left
+    goes to `OUTPUT/removed/line_dedup/` as `too_short_after_dedup`. Three resumable phases; rerun to resume.
+    docs/dedup.md."""
 
     name = "line_dedup"
     summary = (
@@ -86,11 +91,19 @@ class LineDedup(CorpusStep):
     )
     output_name = "line_dedup"
     runner_supplied = frozenset({"removed"})  # a pipeline's `removed:`
-    option_minimum = {"max_repeats": 1, "min_words": 0, "hash_ranges": 1, "bloom_bytes": 1024, "bloom_hashes": 1}
+    option_minimum = {
+        "max_repeats": 1,
+        "min_words": 0,
+        "min_line_chars": 0,
+        "hash_ranges": 1,
+        "bloom_bytes": 1024,
+        "bloom_hashes": 1,
+    }
     option_maximum = {"max_repeats": MAX_COUNT - 1, "bloom_hashes": 16}
     option_help = {
         "max_repeats": "A line held by more documents than this is removed from all of them.",
         "min_words": "A changed document with fewer words of its language left is removed.",
+        "min_line_chars": "Shorter lines are never counted or removed (e.g. 20 spares headings like 'References').",
         "mode": "exact (hash counts, hash_ranges units) or bloom (count-min sketch of bloom_bytes counters).",
         "hash_ranges": "exact: count units; each holds 1/hash_ranges of the distinct line hashes.",
         "bloom_bytes": "bloom: counters in the sketch (one byte each); every filter unit holds them.",
@@ -101,6 +114,7 @@ class LineDedup(CorpusStep):
         self,
         max_repeats: int = 10,
         min_words: int = 50,
+        min_line_chars: int = 0,
         mode: ModeName = "exact",
         hash_ranges: int = 8,
         bloom_bytes: int = 1 << 26,
@@ -111,9 +125,10 @@ class LineDedup(CorpusStep):
         check_arguments(self, locals())
         if mode not in ("exact", "bloom"):
             raise OptionError(f"'mode' must be exact or bloom, got {mode!r}")
-        self.max_repeats, self.min_words, self.mode = max_repeats, min_words, mode
+        self.max_repeats, self.min_words, self.min_line_chars, self.mode = max_repeats, min_words, min_line_chars, mode
         self.hash_ranges, self.bloom_bytes, self.bloom_hashes = hash_ranges, bloom_bytes, bloom_hashes
-        self.settings: dict[str, Any] = {"max_repeats": max_repeats, "min_words": min_words, "mode": mode}
+        self.settings: dict[str, Any] = {"max_repeats": max_repeats, "min_words": min_words, "mode": mode,
+                                         "min_line_chars": min_line_chars}  # fmt: skip
         if mode == "exact":
             self.settings["hash_ranges"] = hash_ranges
         else:
@@ -129,18 +144,20 @@ def normal_line(line: str) -> str:
     return " ".join(line.split()).lower()
 
 
-def line_hash(line: str) -> int:
-    """The 64-bit hash (blake2b, 8 bytes, little-endian) of a line's normal form; 0 for a blank line."""
+def line_hash(line: str, min_chars: int = 0) -> int:
+    """The 64-bit hash (blake2b, 8 bytes, little-endian) of a line's normal form; 0 (never counted, never
+    removed) for a line without a letter (a Markdown table rule `|---|---|`, a list marker, a number, a
+    blank line: structure, not boilerplate) or shorter than `min_chars` characters."""
     normal = normal_line(line)
-    if not normal:
+    if len(normal) < max(min_chars, 1) or not _LETTER.search(normal):
         return 0
     digest = hashlib.blake2b(normal.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1  # 0 stays the blank line's
 
 
-def document_hashes(text: str | None) -> set[int]:
-    """The distinct hashes of a document's non-blank lines (what it adds to the counts: one each)."""
-    return {line_hash(line) for line in (text or "").split("\n")} - {0}
+def document_hashes(text: str | None, min_chars: int = 0) -> set[int]:
+    """The distinct hashes of a document's counted lines (what it adds to the counts: one each)."""
+    return {line_hash(line, min_chars) for line in (text or "").split("\n")} - {0}
 
 
 def sketch_cells(hashes: np.ndarray, cells: int, k: int) -> np.ndarray:
@@ -159,18 +176,18 @@ def saturating_add(sketch: np.ndarray, cells: np.ndarray, counts: np.ndarray) ->
     sketch[cells] = np.minimum(sketch[cells].astype(np.int64) + counts, MAX_COUNT).astype(np.uint8)
 
 
-def shard_line_hashes(shard: Location) -> np.ndarray:
+def shard_line_hashes(shard: Location, min_chars: int) -> np.ndarray:
     """Every document's distinct line hashes, one after another (a line counts once per document)."""
     parts: list[int] = []
     for batch in parquet_file(shard).iter_batches(batch_size=BATCH_ROWS, columns=["text"]):
         for text in batch.column(0).to_pylist():
-            parts.extend(document_hashes(text))
+            parts.extend(document_hashes(text, min_chars))
     return np.array(parts, dtype=np.uint64)
 
 
-def hashes_phase(shard: Location, shard_index: int, output: Folder, hash_ranges: int) -> dict:
+def hashes_phase(shard: Location, shard_index: int, output: Folder, step: LineDedup) -> dict:
     """Exact phase 1 for one shard: per hash range its (hash, documents holding it) pairs."""
-    hashes = shard_line_hashes(shard)
+    hashes, hash_ranges = shard_line_hashes(shard, step.min_line_chars), step.hash_ranges
     distinct, counts = np.unique(hashes, return_counts=True)
     pairs = np.stack([distinct, counts.astype(np.uint64)], axis=1) if len(distinct) else np.zeros((0, 2), np.uint64)
     ranges = distinct % np.uint64(hash_ranges)
@@ -191,9 +208,9 @@ def counts_phase(part: int, shards: int, output: Folder, max_repeats: int) -> di
     return {"distinct": len(distinct), "repeated": len(repeated)}
 
 
-def sketch_phase(shard: Location, shard_index: int, output: Folder, cells: int, k: int) -> dict:
+def sketch_phase(shard: Location, shard_index: int, output: Folder, step: LineDedup) -> dict:
     """Bloom phase 1 for one shard: its count-min sketch (uint8, saturating), zlib-compressed."""
-    hashes = shard_line_hashes(shard)
+    hashes, cells, k = shard_line_hashes(shard, step.min_line_chars), step.bloom_bytes, step.bloom_hashes
     where, counts = np.unique(sketch_cells(hashes, cells, k).reshape(-1), return_counts=True)
     sketch = np.zeros(cells, dtype=np.uint8)
     saturating_add(sketch, where, counts)
@@ -285,7 +302,8 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, step: LineDe
     for start in range(0, table.num_rows, BATCH_ROWS):
         rows = range(start, min(start + BATCH_ROWS, table.num_rows))
         lines = {row: (texts[row] or "").split("\n") for row in rows}
-        flat = np.array([line_hash(line) for row in rows for line in lines[row]], dtype=np.uint64)
+        flat = [line_hash(line, step.min_line_chars) for row in rows for line in lines[row]]
+        flat = np.array(flat, dtype=np.uint64)
         over = repeated(flat).tolist()
         at = 0
         for row in rows:
@@ -352,7 +370,7 @@ def run_line_dedup(sources: list[Location], target: Location, step: LineDedup, c
     if step.mode == "exact":
         r = step.hash_ranges
         units.map("line_dedup hashes", hashes_phase, [f"hashes_{i:05d}" for i in range(n)],
-                  shards, range(n), [output] * n, [r] * n)  # fmt: skip
+                  shards, range(n), [output] * n, [step] * n)  # fmt: skip
         counted = units.map("line_dedup counts", counts_phase, [f"counts_{p:03d}" for p in range(r)],
                             range(r), [n] * r, [output] * r, [step.max_repeats] * r)  # fmt: skip
         figures["distinct_lines"] = sum(c["distinct"] for c in counted)
@@ -360,7 +378,7 @@ def run_line_dedup(sources: list[Location], target: Location, step: LineDedup, c
     else:
         cells, k = step.bloom_bytes, step.bloom_hashes
         units.map("line_dedup sketch", sketch_phase, [f"sketch_{i:05d}" for i in range(n)],
-                  shards, range(n), [output] * n, [cells] * n, [k] * n)  # fmt: skip
+                  shards, range(n), [output] * n, [step] * n)  # fmt: skip
         summed = units.call("line_dedup sum", sum_phase, "sum", n, output, cells, k)
         figures["distinct_lines_estimate"] = summed["distinct_estimate"]
         figures["sketch_fill"] = summed["fill"]
