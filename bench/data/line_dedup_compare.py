@@ -1,19 +1,21 @@
 """line_dedup (exact and bloom) against datatrove's sentence dedup on the same documents: what each removes
 and CPU seconds per phase, on one core.
 
-    python bench/data/line_dedup_compare.py [--work /tmp/ldc] [--repeats 2] [--max-repeats 10] [WARC ...]
+    python bench/data/line_dedup_compare.py [--work /tmp/ldc] [--repeats 2] [--max-repeats 10,2]
+        [--bloom-bytes 67108864] [WARC ...]
 
 1. The corpus: the WARCs (default: the dev WARCs) through read_warc, url_filter, extract, langid (labels
    only, every language kept), write_parquet (100 rows a shard), no quality filter and no dedup, with
    `webcorpus run` -> WORK/extracted/data/; exported as JSON lines (id, text, language) -> WORK/docs.jsonl.
-2. Alternating, --repeats times: ours, exact mode; ours, bloom mode; datatrove 0.10.1 (its own venv,
+2. Alternating, --repeats times: ours, exact and bloom mode, at each --max-repeats; datatrove 0.10.1 (its own venv,
    /work/dtvenv; this file run again with --datatrove-side) with FineWeb's setting (3-sentence spans, spaCy's
    English sentences) and with lines as its units (1-line spans, split on newlines, the closest to ours).
    Ours runs its three phases in this process, one unit after the other (an inline executor), and times
    each phase with time.process_time; datatrove's three steps run in one process with rank 0 of 1, timed
    the same way.
-3. A table: documents in, units removed (our lines; datatrove's spans), characters removed (characters in
-   minus characters in the kept documents), documents dropped, CPU seconds per phase.
+3. A table: documents in, units removed (our lines; datatrove's sentences or lines), characters removed
+   (characters in minus characters in the kept documents), documents changed and dropped, CPU seconds per
+   phase; then per method the lines most often gone from the documents.
 
 The two remove different things. line_dedup removes a line from every document once more than
 max_repeats documents hold it; datatrove removes every span of n sentences (or lines) seen before in
@@ -29,7 +31,7 @@ import json
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +104,8 @@ def datatrove_side(docs_path: str, work: str, mode: str) -> None:
     removed_units = _stat(dedup_filter.stats.stats.to_dict(), "removed_sentences")
     print(json.dumps({"documents": len(rows), "kept": len(kept), "kept_characters": sum(len(d.text) for d in kept),
                       "changed": sum(1 for d, row in zip(kept, _matching(rows, kept)) if d.text != row["text"]),
-                      "removed_units": removed_units, "seconds": seconds}))  # fmt: skip
+                      "removed_units": removed_units, "seconds": seconds,
+                      "texts": {d.id: d.text for d in kept}}))  # fmt: skip
 
 
 def _stat(stats: dict, name: str) -> int:
@@ -137,7 +140,7 @@ class Inline:
         pass
 
 
-def ours(source: Path, target: Path, mode: str, max_repeats: int) -> dict:
+def ours(source: Path, target: Path, mode: str, max_repeats: int, bloom_bytes: int) -> dict:
     """line_dedup on the corpus in this process; its figures, characters kept and CPU seconds per phase."""
     import shutil
 
@@ -146,7 +149,7 @@ def ours(source: Path, target: Path, mode: str, max_repeats: int) -> dict:
     from webcorpus.pipeline.executors import CorpusContext
 
     shutil.rmtree(target, ignore_errors=True)
-    step, executor = LineDedup(max_repeats=max_repeats, mode=mode), Inline()
+    step, executor = LineDedup(max_repeats=max_repeats, mode=mode, bloom_bytes=bloom_bytes), Inline()
     result = step.run_corpus([str(source)], str(target), CorpusContext(executor, False))
     kept_characters = sum(len(d.text) for d in read_documents(target / "data", columns=["id", "url", "text"]))
     return {**result.figures, "kept_characters": kept_characters, "seconds": dict(executor.seconds)}
@@ -161,12 +164,22 @@ def theirs(docs: Path, work: Path, mode: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def removed_lines(before: dict[str, str], after: dict[str, str], top: int = 8) -> list[tuple[int, str]]:
+    """The lines (whitespace collapsed) most often gone from the documents: a look at what a method removes."""
+    gone: Counter[str] = Counter()
+    for doc_id, text in before.items():
+        left = set(after.get(doc_id, "").split("\n"))
+        gone.update(" ".join(line.split()) for line in set(text.split("\n")) - left if line.strip())
+    return [(count, line[:70]) for line, count in gone.most_common(top)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("warcs", nargs="*", default=DEFAULT_WARCS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/ldc"))
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--max-repeats", type=int, default=10)
+    parser.add_argument("--max-repeats", default="10,2", help="line_dedup's thresholds, comma-separated")
+    parser.add_argument("--bloom-bytes", type=int, default=1 << 26)
     parser.add_argument("--datatrove-side", nargs=3, metavar=("DOCS", "WORK", "MODE"))
     args = parser.parse_args()
     if args.datatrove_side:
@@ -177,44 +190,54 @@ def main() -> None:
     extracted = work / "extracted" / "data"
     if not extracted.exists():
         config = work / "extract.yaml"
-        config.write_text(EXTRACT.format(inputs=" ".join(args.warcs) if len(args.warcs) == 1 else
-                                         "[" + ", ".join(args.warcs) + "]", output=work / "extracted"))  # fmt: skip
+        config.write_text(EXTRACT.format(inputs="[" + ", ".join(args.warcs) + "]", output=work / "extracted"))
         subprocess.run([sys.executable, "-m", "webcorpus.cli", "run", str(config), "--workers", "1",
                         "--no-progress"], check=True, cwd=REPO)  # fmt: skip
     from webcorpus.parquet import read_documents
 
     docs = work / "docs.jsonl"
-    characters = 0
+    texts = {}
     with open(docs, "w", encoding="utf-8") as f:
         for document in read_documents(extracted):
-            characters += len(document.text)
+            texts[document.id] = document.text
             row = {"id": document.id, "text": document.text, "language": document.metadata.get("language")}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    runs = []
+    characters = sum(map(len, texts.values()))
+    thresholds = [int(value) for value in args.max_repeats.split(",")]
+    methods = [(f"ours {mode} >{limit}", mode, limit) for limit in thresholds for mode in ("exact", "bloom")]
+    methods += [("datatrove 3 sentences", "sentences", 0), ("datatrove 1 line", "lines", 0)]
+    runs, seen = [], {}
     for repeat in range(args.repeats):
-        for name, side in (("ours exact", "exact"), ("ours bloom", "bloom"), ("datatrove 3 sentences", "sentences"),
-                           ("datatrove 1 line", "lines")):  # fmt: skip
+        for name, side, limit in methods:
             if name.startswith("ours"):
-                figures = ours(extracted, work / f"ours_{side}", side, args.max_repeats)
-                figures["removed_units"], figures["kept"] = figures["lines_removed"], figures["kept"]
+                target = work / f"ours_{side}_{limit}"
+                figures = ours(extracted, target, side, limit, args.bloom_bytes)
+                figures["removed_units"] = figures["lines_removed"]
+                after = {d.id: d.text for d in read_documents(target / "data", columns=["id", "url", "text"])}
             else:
                 figures = theirs(docs, work / f"datatrove_{side}", side)
+                after = figures.pop("texts")
+            seen.setdefault(name, removed_lines(texts, after))
             figures["name"], figures["repeat"] = name, repeat
             runs.append(figures)
             print(json.dumps(figures), flush=True)
-    print(f"\n{runs[0]['documents']} documents, {characters} characters in (max_repeats {args.max_repeats})")
+    print(f"\n{len(texts)} documents, {characters} characters in; bloom_bytes {args.bloom_bytes}")
     print(f"{'':24} {'repeat':>6} {'units removed':>13} {'chars removed':>13} {'docs changed':>12} "
           f"{'docs dropped':>12}  CPU seconds per phase")  # fmt: skip
     for run in runs:
         phases = ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in run["seconds"].items())
         total = sum(run["seconds"].values())
         print(f"{run['name']:24} {run['repeat']:>6} {run['removed_units']:>13} "
-              f"{characters - run['kept_characters']:>13} {run['changed']:>12} "
-              f"{run['documents'] - run['kept']:>12}  {phases} (total {total:.2f})")  # fmt: skip
-    bloom = [run for run in runs if run["name"] == "ours bloom"][0]
-    print(
-        f"bloom: sketch fill {bloom['sketch_fill']:.4f}, stated false-positive rate {bloom['false_positive_rate']:.2e}"
-    )
+              f"{characters - run['kept_characters']:>13} {run['changed']:>12} {run['documents'] - run['kept']:>12}"
+              f"  {phases} (total {total:.2f}, {characters / total / 1e6:.1f}M characters/s)")  # fmt: skip
+    for run in runs[: len(methods)]:
+        if "sketch_fill" in run:
+            print(f"{run['name']}: sketch fill {run['sketch_fill']:.4f}, stated false-positive rate "
+                  f"{run['false_positive_rate']:.2e}")  # fmt: skip
+    for name, lines in seen.items():
+        print(f"\n{name}: lines most often gone (documents)")
+        for count, line in lines:
+            print(f"  {count:4d}  {line!r}")
 
 
 if __name__ == "__main__":
