@@ -2,7 +2,7 @@
 and CPU seconds per phase, on one core.
 
     python bench/data/line_dedup_compare.py [--work /tmp/ldc] [--repeats 2] [--max-repeats 10,2]
-        [--bloom-bytes 67108864] [WARC ...]
+        [--bloom-bytes 67108864] [--min-line-chars 0] [WARC ...]
 
 1. The corpus: the WARCs (default: the dev WARCs) through read_warc, url_filter, extract, langid (labels
    only, every language kept), write_parquet (100 rows a shard), no quality filter and no dedup, with
@@ -140,7 +140,7 @@ class Inline:
         pass
 
 
-def ours(source: Path, target: Path, mode: str, max_repeats: int, bloom_bytes: int) -> dict:
+def ours(source: Path, target: Path, mode: str, max_repeats: int, bloom_bytes: int, min_line_chars: int) -> dict:
     """line_dedup on the corpus in this process; its figures, characters kept and CPU seconds per phase."""
     import shutil
 
@@ -149,7 +149,10 @@ def ours(source: Path, target: Path, mode: str, max_repeats: int, bloom_bytes: i
     from webcorpus.pipeline.executors import CorpusContext
 
     shutil.rmtree(target, ignore_errors=True)
-    step, executor = LineDedup(max_repeats=max_repeats, mode=mode, bloom_bytes=bloom_bytes), Inline()
+    step, executor = (
+        LineDedup(max_repeats=max_repeats, mode=mode, bloom_bytes=bloom_bytes, min_line_chars=min_line_chars),
+        Inline(),
+    )
     result = step.run_corpus([str(source)], str(target), CorpusContext(executor, False))
     kept_characters = sum(len(d.text) for d in read_documents(target / "data", columns=["id", "url", "text"]))
     return {**result.figures, "kept_characters": kept_characters, "seconds": dict(executor.seconds)}
@@ -180,6 +183,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-repeats", default="10,2", help="line_dedup's thresholds, comma-separated")
     parser.add_argument("--bloom-bytes", type=int, default=1 << 26)
+    parser.add_argument("--min-line-chars", type=int, default=0)
     parser.add_argument("--datatrove-side", nargs=3, metavar=("DOCS", "WORK", "MODE"))
     args = parser.parse_args()
     if args.datatrove_side:
@@ -211,7 +215,7 @@ def main() -> None:
         for name, side, limit in methods:
             if name.startswith("ours"):
                 target = work / f"ours_{side}_{limit}"
-                figures = ours(extracted, target, side, limit, args.bloom_bytes)
+                figures = ours(extracted, target, side, limit, args.bloom_bytes, args.min_line_chars)
                 figures["removed_units"] = figures["lines_removed"]
                 after = {d.id: d.text for d in read_documents(target / "data", columns=["id", "url", "text"])}
             else:
@@ -221,7 +225,8 @@ def main() -> None:
             figures["name"], figures["repeat"] = name, repeat
             runs.append(figures)
             print(json.dumps(figures), flush=True)
-    print(f"\n{len(texts)} documents, {characters} characters in; bloom_bytes {args.bloom_bytes}")
+    print(f"\n{len(texts)} documents, {characters} characters in; bloom_bytes {args.bloom_bytes}, "
+          f"min_line_chars {args.min_line_chars}")  # fmt: skip
     print(f"{'':24} {'repeat':>6} {'units removed':>13} {'chars removed':>13} {'docs changed':>12} "
           f"{'docs dropped':>12}  CPU seconds per phase")  # fmt: skip
     for run in runs:
