@@ -18,15 +18,16 @@ exact mode (counts of 64-bit line hashes; memory per unit is 1/hash_ranges of th
 bloom mode (a count-min sketch of `bloom_bytes` saturating uint8 counters and `bloom_hashes` cells a line,
 for corpora whose distinct lines do not fit in memory; only the sketch is ever held):
 
-1. sketch (parallel over shards): the shard's sketch -> OUTPUT/.work/line_sketch/SHARD.bin (zlib).
-2. sum (one unit): the shards' sketches added (saturating addition is associative, so the order does not
-   matter) -> OUTPUT/.work/line_sketch.bin.
-3. filter, as above, a line's count being the least of its cells.
+1. sketch (parallel over shards): the shard's sketch, cut into `hash_ranges` ranges of counters
+   -> OUTPUT/.work/line_sketch/RANGE/SHARD.bin (zlib).
+2. sum (parallel over ranges of counters): the shards' sketches added, one shard at a time (saturating
+   addition is associative, so the order does not matter) -> OUTPUT/.work/line_sketch_sum/RANGE.bin.
+3. filter, as above, holding the whole summed sketch; a line's count is the least of its counters.
 
 A cell only ever holds its own line's count plus other lines', so counts are only overestimated: the bloom
 mode removes every line the exact mode removes, and a line at or under the limit wrongly only when each of
 its cells is shared with another line. That happens with probability at most fill^k (fill: the share of
-non-zero counters in the summed sketch, k: bloom_hashes), which the sum unit measures and the step reports
+non-zero counters in the summed sketch, k: bloom_hashes), which the sum units measure and the step reports
 as `false_positive_rate`. Beforehand, for n distinct lines: fill ~ 1 - exp(-k n / m), m = bloom_bytes.
 
 In the filter phase a document whose text changed and has fewer than `min_words` words left (non-symbol
@@ -65,7 +66,7 @@ from webcorpus.text import is_symbol, words_of
 COUNTS = f"{run_folder.WORK}/line_counts"
 REPEATED = f"{run_folder.WORK}/line_repeated"
 SKETCHES = f"{run_folder.WORK}/line_sketch"
-SKETCH = f"{run_folder.WORK}/line_sketch.bin"
+SUMS = f"{run_folder.WORK}/line_sketch_sum"
 ModeName = Literal["exact", "bloom"]
 REASON = "too_short_after_dedup"
 LINES_REMOVED = "line_dedup_lines_removed"
@@ -105,7 +106,7 @@ class LineDedup(CorpusStep):
         "min_words": "A changed document with fewer words of its language left is removed.",
         "min_line_chars": "Shorter lines are never counted or removed (e.g. 20 spares headings like 'References').",
         "mode": "exact (hash counts, hash_ranges units) or bloom (count-min sketch of bloom_bytes counters).",
-        "hash_ranges": "exact: count units; each holds 1/hash_ranges of the distinct line hashes.",
+        "hash_ranges": "Units of the second phase; each holds 1/hash_ranges of the line hashes or of the sketch.",
         "bloom_bytes": "bloom: counters in the sketch (one byte each); every filter unit holds them.",
         "bloom_hashes": "bloom: counters a line updates; its count is the least of them.",
     }
@@ -129,9 +130,8 @@ class LineDedup(CorpusStep):
         self.hash_ranges, self.bloom_bytes, self.bloom_hashes = hash_ranges, bloom_bytes, bloom_hashes
         self.settings: dict[str, Any] = {"max_repeats": max_repeats, "min_words": min_words, "mode": mode,
                                          "min_line_chars": min_line_chars}  # fmt: skip
-        if mode == "exact":
-            self.settings["hash_ranges"] = hash_ranges
-        else:
+        self.settings["hash_ranges"] = hash_ranges
+        if mode == "bloom":
             self.settings.update(bloom_bytes=bloom_bytes, bloom_hashes=bloom_hashes)
         self.removed = removed  # write the removed documents under OUTPUT/removed/line_dedup/
 
@@ -208,28 +208,43 @@ def counts_phase(part: int, shards: int, output: Folder, max_repeats: int) -> di
     return {"distinct": len(distinct), "repeated": len(repeated)}
 
 
+def counter_ranges(cells: int, parts: int) -> list[tuple[int, int]]:
+    """The `parts` ranges of counters the sum units add up, as (start, end)."""
+    return [(cells * part // parts, cells * (part + 1) // parts) for part in range(parts)]
+
+
 def sketch_phase(shard: Location, shard_index: int, output: Folder, step: LineDedup) -> dict:
-    """Bloom phase 1 for one shard: its count-min sketch (uint8, saturating), zlib-compressed."""
+    """Bloom phase 1 for one shard: its count-min sketch (uint8, saturating), per range of counters,
+    zlib-compressed."""
     hashes, cells, k = shard_line_hashes(shard, step.min_line_chars), step.bloom_bytes, step.bloom_hashes
     where, counts = np.unique(sketch_cells(hashes, cells, k).reshape(-1), return_counts=True)
     sketch = np.zeros(cells, dtype=np.uint8)
     saturating_add(sketch, where, counts)
-    output.write_bytes(f"{SKETCHES}/{shard_index:05d}.bin", zlib.compress(sketch.tobytes(), 1))
+    for part, (start, end) in enumerate(counter_ranges(cells, step.hash_ranges)):
+        data = zlib.compress(sketch[start:end].tobytes(), 1)
+        output.write_bytes(f"{SKETCHES}/{part:03d}/{shard_index:05d}.bin", data)
     return {"lines": len(hashes)}
 
 
-def sum_phase(shards: int, output: Folder, cells: int, k: int) -> dict:
-    """Bloom phase 2: the shards' sketches added, one shard at a time. Returns the share of non-zero
-    counters, the stated false-positive rate (that share to the k) and the distinct lines it implies."""
-    total = np.zeros(cells, dtype=np.uint8)
+def sum_phase(part: int, shards: int, output: Folder, size: int) -> dict:
+    """Bloom phase 2 for one range of counters: the shards' sketches added, one shard at a time. Returns
+    its number of non-zero counters."""
+    total = np.zeros(size, dtype=np.uint8)
     for index in range(shards):
-        sketch = np.frombuffer(zlib.decompress(output.read_bytes(f"{SKETCHES}/{index:05d}.bin")), dtype=np.uint8)
+        data = zlib.decompress(output.read_bytes(f"{SKETCHES}/{part:03d}/{index:05d}.bin"))
+        sketch = np.frombuffer(data, dtype=np.uint8)
         nonzero = np.flatnonzero(sketch)
         saturating_add(total, nonzero, sketch[nonzero])
-    output.write_bytes(SKETCH, zlib.compress(total.tobytes(), 1))
-    fill = float(np.count_nonzero(total)) / cells
-    distinct = -cells / k * math.log(1 - fill) if fill < 1 else math.inf
-    return {"fill": fill, "false_positive_rate": fill**k, "distinct_estimate": round(distinct)}
+    output.write_bytes(f"{SUMS}/{part:03d}.bin", zlib.compress(total.tobytes(), 1))
+    return {"nonzero": int(np.count_nonzero(total))}
+
+
+def sketch_figures(nonzero: int, cells: int, k: int) -> dict:
+    """The share of non-zero counters (fill), the stated false-positive rate (fill to the k) and the
+    distinct lines that fill implies, -(m / k) ln(1 - fill)."""
+    fill = nonzero / cells
+    distinct = round(-cells / k * math.log(1 - fill)) if fill < 1 else None
+    return {"sketch_fill": fill, "false_positive_rate": fill**k, "distinct_lines_estimate": distinct}
 
 
 def stated_false_positive_rate(distinct_lines: int, cells: int, k: int) -> float:
@@ -274,7 +289,9 @@ class Repeated:
             parts = [load_array(data) for data in output.read_many(names)]
             self.hashes = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
         else:
-            self.sketch = np.frombuffer(zlib.decompress(output.read_bytes(SKETCH)), dtype=np.uint8)
+            names = [f"{SUMS}/{part:03d}.bin" for part in range(step.hash_ranges)]
+            parts = [np.frombuffer(zlib.decompress(data), np.uint8) for data in output.read_many(names)]
+            self.sketch = np.concatenate(parts)
 
     def __call__(self, hashes: np.ndarray) -> np.ndarray:
         """A bool per hash: is it over the limit (never for 0, a blank line)."""
@@ -367,8 +384,8 @@ def run_line_dedup(sources: list[Location], target: Location, step: LineDedup, c
     units = Units(output, fingerprint(shards, step.settings), context)
     n = len(shards)
     figures: dict[str, Any] = {"mode": step.mode, "max_repeats": step.max_repeats, "shards": n}
+    r = step.hash_ranges
     if step.mode == "exact":
-        r = step.hash_ranges
         units.map("line_dedup hashes", hashes_phase, [f"hashes_{i:05d}" for i in range(n)],
                   shards, range(n), [output] * n, [step] * n)  # fmt: skip
         counted = units.map("line_dedup counts", counts_phase, [f"counts_{p:03d}" for p in range(r)],
@@ -379,10 +396,10 @@ def run_line_dedup(sources: list[Location], target: Location, step: LineDedup, c
         cells, k = step.bloom_bytes, step.bloom_hashes
         units.map("line_dedup sketch", sketch_phase, [f"sketch_{i:05d}" for i in range(n)],
                   shards, range(n), [output] * n, [step] * n)  # fmt: skip
-        summed = units.call("line_dedup sum", sum_phase, "sum", n, output, cells, k)
-        figures["distinct_lines_estimate"] = summed["distinct_estimate"]
-        figures["sketch_fill"] = summed["fill"]
-        figures["false_positive_rate"] = summed["false_positive_rate"]
+        sizes = [end - start for start, end in counter_ranges(cells, r)]
+        summed = units.map("line_dedup sum", sum_phase, [f"sum_{p:03d}" for p in range(r)],
+                           range(r), [n] * r, [output] * r, sizes)  # fmt: skip
+        figures.update(sketch_figures(sum(s["nonzero"] for s in summed), cells, k))
     filtered = units.map("line_dedup filter", filter_phase, [f"filter_{i:05d}" for i in range(n)],
                          shards, range(n), [output] * n, [step] * n)  # fmt: skip
     for key in ("documents", "kept", "removed", "changed", "lines_removed", "bytes_removed"):
