@@ -129,8 +129,7 @@ class LineDedup(CorpusStep):
         self.max_repeats, self.min_words, self.min_line_chars, self.mode = max_repeats, min_words, min_line_chars, mode
         self.hash_ranges, self.bloom_bytes, self.bloom_hashes = hash_ranges, bloom_bytes, bloom_hashes
         self.settings: dict[str, Any] = {"max_repeats": max_repeats, "min_words": min_words, "mode": mode,
-                                         "min_line_chars": min_line_chars}  # fmt: skip
-        self.settings["hash_ranges"] = hash_ranges
+                                         "min_line_chars": min_line_chars, "hash_ranges": hash_ranges}  # fmt: skip
         if mode == "bloom":
             self.settings.update(bloom_bytes=bloom_bytes, bloom_hashes=bloom_hashes)
         self.removed = removed  # write the removed documents under OUTPUT/removed/line_dedup/
@@ -319,9 +318,8 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, step: LineDe
     for start in range(0, table.num_rows, BATCH_ROWS):
         rows = range(start, min(start + BATCH_ROWS, table.num_rows))
         lines = {row: (texts[row] or "").split("\n") for row in rows}
-        flat = [line_hash(line, step.min_line_chars) for row in rows for line in lines[row]]
-        flat = np.array(flat, dtype=np.uint64)
-        over = repeated(flat).tolist()
+        hashes = np.array([line_hash(line, step.min_line_chars) for row in rows for line in lines[row]], np.uint64)
+        over = repeated(hashes).tolist()
         at = 0
         for row in rows:
             drop, at = over[at : at + len(lines[row])], at + len(lines[row])
