@@ -29,6 +29,7 @@ STEPS: dict[str, str] = {
     "write_parquet": "webcorpus.stages.write_parquet:ParquetWriter",
     "minhash_dedup": "webcorpus.dedup.batch:MinHashDedup",
     "url_dedup": "webcorpus.dedup.urls:UrlDedup",
+    "line_dedup": "webcorpus.dedup.lines:LineDedup",
     "top_fraction": "webcorpus.stages.top_fraction:TopFraction",
     "mix": "webcorpus.stages.mix:Mix",
     "stream_minhash_dedup": "webcorpus.dedup.stream:StreamMinHashDedup",
