@@ -13,7 +13,8 @@ of an uninterrupted run. Corpus steps resume by units.py. How passes are cut: pl
 where tasks run: executors.py.
 
 The run folder may be on object storage (`s3://...`): the driver then only lists and reads markers and
-writes stats.json and report.html; every task and unit reads and writes the bucket itself.
+writes pipeline.yaml (the run's record: record.py), stats.json and report.html; every task and unit reads
+and writes the bucket itself.
 """
 
 from __future__ import annotations
