@@ -326,11 +326,14 @@ class _Run:
             return
         before, now_ = earlier.get("limit"), self.config.limit
         if before != now_:
-            was = f"limited to {before} documents per input file (--limit {before})" if before else "run in full"
-            again = f"--limit {before}" if before else "no --limit"
+            if before:
+                was = f"a run limited to {before} documents per input file (--limit {before})"
+                again = f"rerun with --limit {before}"
+            else:
+                was, again = "a full run (no --limit)", "rerun without --limit"
             raise RuntimeError(
-                f"{self.output}: this folder holds a run {was}; rerun with {again} to resume it, or use a new "
-                "output folder (or delete this one)"
+                f"{self.output}: this folder holds {was}; {again} to resume it, or use a new output folder (or "
+                "delete this one)"
             )
         raise RuntimeError(
             f"{self.output}: this folder holds output of a different pipeline configuration; use a new output "
