@@ -52,8 +52,8 @@ NOT_RUN_IN_SLICE = "left for --merge"  # why a `--shard` run did not run the ste
 WORD_COUNTING_REASONS = frozenset(
     {"no_words", "short_doc", "long_doc", "short_words", "long_words", "few_alpha_words", "few_stop_words"}
 )
-NO_SPACE_HINT = "for a language without spaces use pipelines/fineweb2.yaml"
-OTHER_LANGUAGE_HINT = "for a language other than English use pipelines/fineweb2.yaml (thresholds per language)"
+NO_SPACE_HINT = "for a language without spaces use the fineweb2 recipe (webcorpus run fineweb2)"
+OTHER_LANGUAGE_HINT = "for a language other than English use the fineweb2 recipe (thresholds per language)"
 
 
 @dataclass
