@@ -93,6 +93,11 @@ def test_a_recipe_runs_by_name_a_file_of_that_name_wins_and_a_wrong_name_lists_t
     wrong = invoke("run", "finweb")
     assert wrong.exit_code == 1
     assert wrong.output.strip() == "Error: finweb: no such file, and not a recipe (recipes: fineweb, fineweb2)"
+    (tmp_path / "fineweb2").mkdir()  # a folder of that name does not hide the recipe
+    assert invoke("run", "fineweb2", "--dry-run").exit_code == 0
+    # `webcorpus:` inputs work in the step subcommands too.
+    read = invoke("read-warc", "webcorpus:sample/*.warc.gz")
+    assert read.exit_code == 0 and read.output.count('"url"') == 19
     (tmp_path / "fineweb").write_text("steps: []\n")
     mine = invoke("run", "fineweb")
     assert mine.exit_code == 1 and "fineweb:1: steps: must be a non-empty list" in mine.output

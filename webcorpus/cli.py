@@ -191,9 +191,11 @@ def _reader_command(step_class: type) -> click.Command:
     )
     @click.argument("inputs", nargs=-1, required=True)
     def command(inputs: tuple[str, ...], **options: Any) -> None:
+        from webcorpus.pipeline.recipes import resolve_input
+
         reader = _build(step_class, options)
         try:
-            paths = reader.expand(inputs)
+            paths = reader.expand([resolve_input(pattern) for pattern in inputs])  # webcorpus:sample/... too
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         _pipe(reader.run(paths))

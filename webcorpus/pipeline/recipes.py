@@ -43,14 +43,17 @@ def recipe_path(name: str) -> Path | None:
 
 
 def find_pipeline(name: str) -> Path:
-    """The pipeline file `webcorpus run NAME` means: a path that exists wins, then a bundled recipe; else
-    one line listing the recipes (a typo in a path and a typo in a name look the same to the user)."""
+    """The pipeline file `webcorpus run NAME` means: a file that exists wins, then a bundled recipe (a folder
+    named `fineweb` in the current folder does not hide it); else one line listing the recipes (a typo in
+    a path and a typo in a name look the same to the user)."""
     path = Path(name)
-    if path.exists():
+    if path.is_file():
         return path
     recipe = recipe_path(name)
     if recipe is not None:
         return recipe
+    if path.exists():  # a folder, a FIFO: loading it says what is wrong
+        return path
     raise RecipeError(f"{name}: no such file, and not a recipe (recipes: {', '.join(recipe_names())})")
 
 
