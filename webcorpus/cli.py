@@ -276,8 +276,8 @@ def _corpus_command(step_class: type) -> click.Command:
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
-    help="At most N documents per input file (the first N the reader yields; for read_warc, HTML responses), to "
-    "try a configuration on little data. A limited run resumes only with the same --limit.",
+    help="At most N documents per input file (the first N the reader yields; for read_warc, HTTP 200 HTML responses), "
+    "to try a configuration on little data. A limited run resumes only with the same --limit.",
 )
 @click.option("--dry-run", is_flag=True, help="Check everything, print the inputs and the plan; run and write nothing.")
 def run(
@@ -407,17 +407,19 @@ def slurm(
     script: str | None,
     submit: bool,
 ) -> None:
-    """Write sbatch scripts that run PIPELINE as N `--shard` slices (a job array) and then `--merge` them.
+    """Write sbatch scripts that run PIPELINE (a file, or a recipe's name) as N `--shard` slices (a job
+    array) and then `--merge` them.
 
     The array script runs slice I into RUNS/slice-I on array index I; the merge script (beside it, named
     with -merge) runs the rest of the pipeline over RUNS/slice-* into OUTPUT. With --submit both are queued,
     the merge with --dependency=afterok on the array. Logs: RUNS/logs/. More: the project's docs/slurm.md.
     """
     from webcorpus.pipeline import slurm as slurm_jobs
+    from webcorpus.pipeline.recipes import find_pipeline
 
     try:
         scripts = slurm_jobs.slurm_scripts(
-            pipeline, slices, runs, output, inputs=inputs, workers=workers, partition=partition,
+            find_pipeline(pipeline), slices, runs, output, inputs=inputs, workers=workers, partition=partition,
             time=time_limit, cpus_per_task=cpus_per_task, mem=mem, python=python,
         )  # fmt: skip
         array_path, merge_path = slurm_jobs.write_scripts(scripts, script or Path(runs) / "slices.sbatch", runs)
