@@ -98,6 +98,8 @@ def test_a_recipe_runs_by_name_a_file_of_that_name_wins_and_a_wrong_name_lists_t
     # `webcorpus:` inputs work in the step subcommands too.
     read = invoke("read-warc", "webcorpus:sample/*.warc.gz")
     assert read.exit_code == 0 and read.output.count('"url"') == 19
+    scripts = invoke("slurm", "fineweb", "-n", 2, "--runs", tmp_path / "runs", "-o", tmp_path / "merged")
+    assert scripts.exit_code == 0 and "fineweb.yaml --shard" in (tmp_path / "runs" / "slices.sbatch").read_text()
     (tmp_path / "fineweb").write_text("steps: []\n")
     mine = invoke("run", "fineweb")
     assert mine.exit_code == 1 and "fineweb:1: steps: must be a non-empty list" in mine.output

@@ -415,11 +415,11 @@ def slurm(
     the merge with --dependency=afterok on the array. Logs: RUNS/logs/. More: the project's docs/slurm.md.
     """
     from webcorpus.pipeline import slurm as slurm_jobs
-    from webcorpus.pipeline.recipes import find_pipeline
+    from webcorpus.pipeline.recipes import recipe_or_path
 
     try:
         scripts = slurm_jobs.slurm_scripts(
-            find_pipeline(pipeline), slices, runs, output, inputs=inputs, workers=workers, partition=partition,
+            recipe_or_path(pipeline), slices, runs, output, inputs=inputs, workers=workers, partition=partition,
             time=time_limit, cpus_per_task=cpus_per_task, mem=mem, python=python,
         )  # fmt: skip
         array_path, merge_path = slurm_jobs.write_scripts(scripts, script or Path(runs) / "slices.sbatch", runs)

@@ -57,6 +57,13 @@ def find_pipeline(name: str) -> Path:
     raise RecipeError(f"{name}: no such file, and not a recipe (recipes: {', '.join(recipe_names())})")
 
 
+def recipe_or_path(name: str) -> Path:
+    """`find_pipeline` for a file that may exist only elsewhere (`webcorpus slurm` writes scripts for the
+    cluster's nodes): a recipe's name when no such file is here, else the path as given."""
+    recipe = None if Path(name).is_file() else recipe_path(name)
+    return recipe if recipe is not None else Path(name)
+
+
 def write_recipe(name: str, target: str | Path | None = None) -> Path:
     """Copy recipe `name` to `target` (default ./NAME.yaml, or NAME.yaml inside a folder) for editing;
     never over an existing file, which may hold someone's edits."""
