@@ -358,7 +358,7 @@ class _Run:
 
     def execute(self, executor: Executor) -> RunResult:
         context = CorpusContext(executor, self.progress)
-        if self.first in self.passes:  # markers of another configuration stop the run before its record
+        if any(unit is self.first for unit in self.passes):  # other markers stop the run before its record
             self.first_done = _completed(self.first, self.first_tasks())
         self.begin_record(executor)
         for unit in self.passes:
