@@ -101,7 +101,7 @@ def test_cli_reports_one_line_and_does_not_start(tmp_path):
 
 def test_missing_pipeline_file(tmp_path):
     result = CliRunner().invoke(main, ["run", str(tmp_path / "absent.yaml")])
-    assert result.exit_code == 1 and "absent.yaml: cannot read the file" in result.output
+    assert result.exit_code == 1 and "absent.yaml: no such file, and not a recipe" in result.output
 
 
 def test_every_step_subcommand_has_the_yaml_options():

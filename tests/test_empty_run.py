@@ -63,7 +63,7 @@ def test_a_run_that_keeps_nothing_writes_everything_and_names_the_step(tmp_path)
     lines = output.strip().splitlines()
     assert lines[-2:] == [
         "nothing kept: gopher_quality dropped 9 of 9 as short_words",
-        "for a language without spaces use pipelines/fineweb2.yaml",
+        "for a language without spaces use the fineweb2 recipe (webcorpus run fineweb2)",
     ]
     table = {line.split()[0]: line for line in lines if line and line.split()[0] in AFTER_THE_FIRST_PASS}
     assert set(table) == set(AFTER_THE_FIRST_PASS)

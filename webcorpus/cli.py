@@ -36,7 +36,20 @@ RUN_EXIT_STATUS = (
 
 
 class StepCommands(click.Group):
-    """The fixed commands plus one per registered step, the latter built on first use."""
+    """The fixed commands plus one per registered step, the latter built on first use; a mistyped name
+    gets the nearest ones."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command '{name}'.{hint} (`webcorpus --help` lists them)")
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self.commands) + [name.replace("_", "-") for name in STEPS]
@@ -56,8 +69,9 @@ class StepCommands(click.Group):
 def main() -> None:
     """Turn CommonCrawl WARC files into language-model training data, FineWeb style.
 
-    Run a whole pipeline with `webcorpus run pipelines/fineweb.yaml`, or chain the step
-    subcommands in a shell pipe (documents travel as JSON lines).
+    Run the main job with `webcorpus run fineweb` (a recipe that ships with webcorpus, on its bundled
+    sample; `--input` for yours), write a recipe out to edit with `webcorpus init fineweb`, or chain the
+    step subcommands in a shell pipe (documents travel as JSON lines).
     """
 
 
@@ -177,9 +191,11 @@ def _reader_command(step_class: type) -> click.Command:
     )
     @click.argument("inputs", nargs=-1, required=True)
     def command(inputs: tuple[str, ...], **options: Any) -> None:
+        from webcorpus.pipeline.recipes import resolve_input
+
         reader = _build(step_class, options)
         try:
-            paths = reader.expand(inputs)
+            paths = reader.expand([resolve_input(pattern) for pattern in inputs])  # webcorpus:sample/... too
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         _pipe(reader.run(paths))
@@ -242,7 +258,7 @@ def _corpus_command(step_class: type) -> click.Command:
 
 
 @main.command(epilog=RUN_EXIT_STATUS)
-@click.argument("pipeline", type=click.Path(dir_okay=False))
+@click.argument("pipeline")
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), help="Worker processes (default: the YAML's, else all cores)."
 )
@@ -257,6 +273,13 @@ def _corpus_command(step_class: type) -> click.Command:
     help="Where the work runs (default: the YAML's, else local).",
 )
 @click.option("--ray-address", help="Ray cluster address (default: the YAML's, $RAY_ADDRESS, else a local Ray).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="At most N documents per input file (the first N the reader yields; for read_warc, HTTP 200 HTML responses), "
+    "to try a configuration on little data. A limited run resumes only with the same --limit.",
+)
+@click.option("--dry-run", is_flag=True, help="Check everything, print the inputs and the plan; run and write nothing.")
 def run(
     pipeline: str,
     workers: int | None,
@@ -267,8 +290,11 @@ def run(
     merge: tuple[str, ...],
     executor: str | None,
     ray_address: str | None,
+    limit: int | None,
+    dry_run: bool,
 ) -> None:
-    """Run the pipeline described by the YAML file PIPELINE.
+    """Run the pipeline described by the YAML file PIPELINE, or a recipe that ships with webcorpus by name
+    (fineweb, fineweb2; a file of that name wins). `webcorpus init NAME` writes a recipe out to edit.
 
     Per-document steps run in parallel, one task per input file; corpus steps (minhash_dedup,
     train_tokenizer, tokenize) run over everything written before them. Rerunning into the same
@@ -276,18 +302,24 @@ def run(
 
     On several machines: run `--shard I/N -o runs/I` on machine I (the per-document steps on every N-th
     input file), gather the folders, then `--merge 'runs/*' -o OUT` runs the rest over all of them.
+    Every run writes what made it (the effective pipeline, inputs, versions, times) to OUTPUT/pipeline.yaml.
     """
     from webcorpus.pipeline.config import ConfigError, load_pipeline
-    from webcorpus.pipeline.runner import Slice, format_table, nothing_kept, run_pipeline
+    from webcorpus.pipeline.recipes import RecipeError, find_pipeline
+    from webcorpus.pipeline.runner import Slice, describe_run, format_table, nothing_kept, run_pipeline
 
     try:
-        config = load_pipeline(pipeline)
-    except ConfigError as error:
+        config = load_pipeline(find_pipeline(pipeline))
+    except (ConfigError, RecipeError) as error:
         raise click.ClickException(str(error)) from None
     if inputs:
         config.input = list(inputs)
     if output:
         config.output = output
+    if limit:
+        config.limit = limit
+    if workers:
+        config.workers = workers
     if not config.input:
         raise click.ClickException(f"{pipeline}: input: missing (set it in the YAML or pass --input)")
     if not config.output:
@@ -298,6 +330,10 @@ def run(
         raise click.ClickException("--shard and --merge are two separate runs: slices first, then the merge")
     try:
         piece = Slice.parse(shard) if shard else None
+        if dry_run:
+            for line in describe_run(config, workers, piece, list(merge) or None):
+                click.echo(line)
+            return
         result = run_pipeline(config, workers=workers, progress=progress, shard=piece, merge=list(merge) or None)
     except (ValueError, RuntimeError, OSError) as error:  # bad input, bad option values, folder mismatch
         raise click.ClickException(str(error)) from None
@@ -325,6 +361,21 @@ def run(
         click.echo(line, err=True)
     if empty:
         sys.exit(EXIT_NOTHING_KEPT)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("path", required=False, type=click.Path())
+def init(name: str, path: str | None) -> None:
+    """Write the recipe NAME (fineweb, fineweb2) to PATH (default: ./NAME.yaml) to edit and run with
+    `webcorpus run PATH`; never over an existing file."""
+    from webcorpus.pipeline.recipes import RecipeError, write_recipe
+
+    try:
+        written = write_recipe(name, path)
+    except (RecipeError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{written}: the {name.removesuffix('.yaml')} recipe; edit it, then: webcorpus run {written}")
 
 
 @main.command()
@@ -356,17 +407,19 @@ def slurm(
     script: str | None,
     submit: bool,
 ) -> None:
-    """Write sbatch scripts that run PIPELINE as N `--shard` slices (a job array) and then `--merge` them.
+    """Write sbatch scripts that run PIPELINE (a file, or a recipe's name) as N `--shard` slices (a job
+    array) and then `--merge` them.
 
     The array script runs slice I into RUNS/slice-I on array index I; the merge script (beside it, named
     with -merge) runs the rest of the pipeline over RUNS/slice-* into OUTPUT. With --submit both are queued,
-    the merge with --dependency=afterok on the array. Logs: RUNS/logs/. See docs/slurm.md.
+    the merge with --dependency=afterok on the array. Logs: RUNS/logs/. More: the project's docs/slurm.md.
     """
     from webcorpus.pipeline import slurm as slurm_jobs
+    from webcorpus.pipeline.recipes import recipe_or_path
 
     try:
         scripts = slurm_jobs.slurm_scripts(
-            pipeline, slices, runs, output, inputs=inputs, workers=workers, partition=partition,
+            recipe_or_path(pipeline), slices, runs, output, inputs=inputs, workers=workers, partition=partition,
             time=time_limit, cpus_per_task=cpus_per_task, mem=mem, python=python,
         )  # fmt: skip
         array_path, merge_path = slurm_jobs.write_scripts(scripts, script or Path(runs) / "slices.sbatch", runs)
@@ -583,7 +636,12 @@ def sample_command(checkpoint, tokenizer_path, prompt, max_new_tokens, temperatu
 
 @main.group()
 def blocklists() -> None:
-    """Manage URL blocklists (format: docs/steps.md, url_filter)."""
+    """Manage URL blocklists.
+
+    A blocklist folder holds plain UTF-8 files, one entry a line, # for comments: domains/*.txt (a registered
+    domain, or a host), urls/*.txt (exact URLs, compared without scheme, leading www. and trailing /),
+    banned_words.txt, soft_banned_words.txt (words of the URL) and banned_subwords.txt (anywhere in the URL).
+    """
 
 
 @blocklists.command("import")
@@ -627,7 +685,8 @@ def _classifier_settings_class() -> type:
 def train_classifier_command(positive: str, negative: str, output: str, **flags: Any) -> None:
     """Train a fastText quality classifier (DCLM's recipe) on POSITIVE and NEGATIVE documents: each a .jsonl
     file (a `text` field per line) or webcorpus Parquet shards (a file or folder). Prints precision and recall
-    of the positive label on held-out documents; score with the fasttext_classifier step (docs/quality.md)."""
+    of the positive label on held-out documents; score with the fasttext_classifier step (the project's
+    docs/quality.md)."""
     from webcorpus.classifiers.train import TrainSettings, train_classifier
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -52,13 +53,19 @@ def row_to_document(row: dict[str, Any]) -> Document:
 
 
 def shard_paths(folder: str | Path) -> list[Path]:
-    """The .parquet files of a local folder (or the file itself), sorted; names starting with a dot left out."""
+    """The .parquet files of a local folder (or the file itself), sorted; names starting with a dot left out,
+    and folders too, never entered (as Folder.files does remotely): a corpus step's `.work/`, or a `.venv`
+    whose libraries' test data holds Parquet files when `webcorpus stats .` runs in a checkout."""
     folder = Path(folder)
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+    found = []
+    for root, folders, files in os.walk(folder, followlinks=True):  # as rglob did
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(root, name) for name in files if name.endswith(".parquet") and not name.startswith(".")]
+    return sorted(found)
 
 
 def shard_locations(source: Location) -> list[str]:

@@ -20,14 +20,14 @@ TOP_LEVEL_KEYS = {
     "executor": "where the work runs: one of pipeline/executors.py's EXECUTORS (default: local worker processes)",
     "ray_address": "the Ray cluster to use (default: $RAY_ADDRESS, else a local Ray started by the run)",
     "steps": "the steps in order, each `- name: {options}`: a reader first, then filters, writers and corpus steps",
+    "limit": "at most this many documents (those the reader yields) per input file, to try a configuration quickly",
+    "record": "what made a run (webcorpus writes it into RUN/pipeline.yaml; ignored when read)",
 }
 # Keys of the old two-list format, answered with how to write it now.
 MOVED_KEYS = {
     "stages": "'stages:' and 'after:' are now one list: rename 'stages:' to 'steps:'",
     "after": "move these steps to the end of 'steps:' (corpus steps may stand anywhere after the reader)",
 }
-
-
 
 
 class ConfigError(ValueError):
@@ -54,6 +54,7 @@ class PipelineConfig:
     executor: str | None = None  # a name in executors.EXECUTORS; None: the default, worker processes here
     ray_address: str | None = None
     steps: list[StepConfig] = field(default_factory=list)
+    limit: int | None = None  # documents per input file (`--limit`); part of the fingerprint, so never resumed as full
 
 
 class LocatedYaml:
@@ -146,6 +147,10 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
             if not isinstance(value, str) or not value:
                 raise located.error(node, key, f"must be an address such as 10.0.0.1:6379, got {value!r}")
             config.ray_address = value
+        elif key == "limit":
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise located.error(node, key, f"must be a positive integer or null, got {value!r}")
+            config.limit = value
         elif key == "steps":
             config.steps = _load_steps(located, node)
     if "steps" not in seen:

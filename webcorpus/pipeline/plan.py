@@ -74,6 +74,8 @@ class DocumentPass:
     # What one task's worker needs: the largest need of each kind among the pass's steps (they run one
     # after another in the same process, so the worker must hold the largest, not the sum).
     resources: Resources = field(default_factory=Resources)
+    # At most this many documents from the reader per input file (`--limit`); None: all. The first pass only.
+    limit: int | None = None
 
     def input_name(self, task_path: Path | str) -> str:
         """How a task's marker names its input: relative to the run folder when inside it (a later pass's
@@ -170,11 +172,12 @@ def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], lis
             steps.append(PlannedStep(IMPLICIT_WRITER, {}, f"{steps[-1].folder}_{IMPLICIT_WRITER}", True))
         root = "" if not passes else pending[0].folder
         planned.extend(steps)
-        fingerprint = _fingerprint(planned, config.removed)
+        fingerprint = _fingerprint(planned, config.removed, config.limit)
         resources = Resources()
         for member in steps:
             resources = resources.combine(member.resources)
-        passes.append(DocumentPass(steps, root, removed, fingerprint, output, resources))
+        limit = config.limit if not passes else None
+        passes.append(DocumentPass(steps, root, removed, fingerprint, output, resources, limit))
         pending.clear()
 
     run_values = {"removed": config.removed}  # what a step may take from the run (its `runner_supplied`)
@@ -201,14 +204,19 @@ def plan(config: PipelineConfig, output: Folder) -> tuple[list[PlannedStep], lis
     return planned, passes
 
 
-def _fingerprint(steps: list[PlannedStep], removed: bool) -> str:
-    record: dict[str, Any] = {"steps": [[s.name, s.options] for s in steps], "removed": removed}
-    # A step that reads files named in its options (decontaminate's benchmarks) adds a digest of their bytes,
-    # so a resumed run notices they changed; other pipelines' fingerprints are as they always were.
+def _fingerprint(steps: list[PlannedStep], removed: bool, limit: int | None = None) -> str:
+    """What an earlier run's finished tasks must match to count. A limit is part of it (in every pass, since
+    later passes read what the first wrote), so a rerun with another --limit, or none, never resumes a
+    limited run as if it were whole. A step that reads files named in its options (decontaminate's
+    benchmarks) adds a digest of their bytes, so a resumed run notices they changed. Without either, it is
+    what it always was, so older run folders resume."""
+    what: dict[str, Any] = {"steps": [[s.name, s.options] for s in steps], "removed": removed}
+    if limit is not None:
+        what["limit"] = limit
     inputs = {
         s.folder: digest(s.options) for s in steps if (digest := getattr(step_class(s.name), "inputs_digest", None))
     }
     if inputs:
-        record["inputs"] = inputs
-    text = json.dumps(record, sort_keys=True)
+        what["inputs"] = inputs
+    text = json.dumps(what, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,6 +9,8 @@
       STEP/.progress/UNIT.json      a corpus step's finished units (and `settings.json`, what it was made from)
       STEP/.work/                   a corpus step's intermediate files (MinHash bands, token pieces)
       tokenizer.json                train_tokenizer's output, with transformers' files beside it
+      pipeline.yaml                 what made the run: the effective pipeline, inputs, versions, executor and
+                                    times of every attempt (record.py); written when a run starts and ends
       stats.json                    every step's figures, in pipeline order; written when the run ends
       report.html                   the run report, from stats.json
 
@@ -41,6 +43,7 @@ PROGRESS = ".progress"
 WORK = ".work"
 REMOVED = "removed"
 STATS = "stats.json"
+PIPELINE = "pipeline.yaml"  # the run's record (record.py)
 REPORT = "report.html"
 TOKENIZER = "tokenizer.json"
 SETTINGS = "settings.json"  # a corpus step's marker of what its output is made from

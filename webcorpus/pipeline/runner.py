@@ -13,7 +13,8 @@ of an uninterrupted run. Corpus steps resume by units.py. How passes are cut: pl
 where tasks run: executors.py.
 
 The run folder may be on object storage (`s3://...`): the driver then only lists and reads markers and
-writes stats.json and report.html; every task and unit reads and writes the bucket itself.
+writes pipeline.yaml (the run's record: record.py), stats.json and report.html; every task and unit reads
+and writes the bucket itself.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import CorpusContext, Executor, LocalExecutor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
 from webcorpus.pipeline.progress import progress_bar
+from webcorpus.pipeline.recipes import resolve_input
+from webcorpus.pipeline.record import RunRecord, inputs_record
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
@@ -48,8 +52,8 @@ NOT_RUN_IN_SLICE = "left for --merge"  # why a `--shard` run did not run the ste
 WORD_COUNTING_REASONS = frozenset(
     {"no_words", "short_doc", "long_doc", "short_words", "long_words", "few_alpha_words", "few_stop_words"}
 )
-NO_SPACE_HINT = "for a language without spaces use pipelines/fineweb2.yaml"
-OTHER_LANGUAGE_HINT = "for a language other than English use pipelines/fineweb2.yaml (thresholds per language)"
+NO_SPACE_HINT = "for a language without spaces use the fineweb2 recipe (webcorpus run fineweb2)"
+OTHER_LANGUAGE_HINT = "for a language other than English use the fineweb2 recipe (thresholds per language)"
 
 
 @dataclass
@@ -131,13 +135,106 @@ def run_pipeline(
     try:
         executor = executor or make_executor(config.executor, run.workers, config.ray_address)
         try:
-            return run.execute(executor)
+            with stdout_to_stderr():
+                return run.execute(executor)
         finally:
             if owned:
                 executor.close()
     finally:
         if run.lock is not None:
             run.lock.close()
+
+
+INPUTS_SHOWN = 5  # a dry run lists this many input files, then how many more
+
+
+def describe_run(
+    config: PipelineConfig,
+    workers: int | None = None,
+    shard: Slice | None = None,
+    merge: list[str] | None = None,
+    executor_name: str | None = None,
+) -> list[str]:
+    """`webcorpus run --dry-run`: every check a run makes before it starts (the YAML was checked on
+    loading; here the steps' values, the inputs, the output folder and what an earlier run left in it),
+    then the inputs and the plan, pass by pass, with each pass's steps and what a worker needs. Runs and
+    writes nothing; a check that fails raises as the run would."""
+    run = _Run(config, workers, False, shard)
+    executor_name = executor_name or config.executor
+    run.prepare(merge, executor_name, dry_run=True)
+    lines = [f"{config.path}: checked, nothing run or written (--dry-run)"]
+    if run.merged:
+        lines.append(f"merge: {len(run.merged)} slices: {', '.join(map(str, run.merged))}")
+    else:
+        tasks = run.first_tasks()
+        done = _completed(run.first, tasks)
+        lines.append(f"input: {len(run.inputs)} files from {', '.join(config.input)}")
+        lines += [f"  {path}" for path in run.inputs[:INPUTS_SHOWN]]
+        if len(run.inputs) > INPUTS_SHOWN:
+            lines.append(f"  ... and {len(run.inputs) - INPUTS_SHOWN} more")
+        if shard is not None:
+            lines.append(f"slice {shard}: {len(tasks)} of them")
+        if done:
+            lines.append(f"output: {run.output} (resumes: {len(done)} of {len(tasks)} files already done)")
+        else:
+            lines.append(f"output: {run.output}")
+    limit = f"; at most {config.limit} documents per input file (--limit)" if config.limit else ""
+    lines.append(f"executor: {executor_name or LocalExecutor.name}, {run.workers} workers{limit}")
+    lines.append(f"plan: {len(run.passes)} pass{'es' if len(run.passes) > 1 else ''}")
+    for number, unit in enumerate(run.passes, 1):
+        if isinstance(unit, CorpusPass):
+            needs = _resources_text(unit.step.resources)
+            lines.append(f"  {number}. corpus step over everything before it ({needs} per unit):")
+            lines.append(f"       {unit.step.name} -> {unit.target}")
+            continue
+        if unit is run.first:
+            what = f"one task per input file ({len(run.first_tasks())})"
+        else:
+            what = f"one task per shard {unit.steps[0].name} reads"
+        lines.append(f"  {number}. per document, {what}, each worker {_resources_text(unit.resources)}:")
+        names = [step.name + (" *" if step.implicit else "") for step in unit.steps]
+        lines.append(f"       {', '.join(names)} -> {run_folder.data(unit.root)}/")
+    if any(step.implicit for unit in run.passes if isinstance(unit, DocumentPass) for step in unit.steps):
+        lines.append("* added by the runner: documents read back or written between corpus steps")
+    return lines
+
+
+def _resources_text(resources: Any) -> str:
+    """What a worker needs, as a dry run shows it: `1 CPU`, `1 CPU, 1 GPU, 8 GiB`."""
+    parts = [f"{resources.cpus:g} CPU"]
+    if resources.gpus:
+        parts.append(f"{resources.gpus:g} GPU")
+    if resources.memory_gb:
+        parts.append(f"{resources.memory_gb:g} GiB")
+    return ", ".join(parts)
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While a run works, whatever writes to this process's stdout (its file descriptor, so native code
+    too) writes to stderr, beside the progress bars: stdout is for the run's table. (The tokenizers
+    library's BPE trainer draws its progress there, which left empty lines above the table in a file.)"""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no stdout to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class _Run:
@@ -161,31 +258,36 @@ class _Run:
         self.reports = [StepReport(s.name, s.role, s.implicit) for s in planned]
         self.index_of = {id(s): i for i, s in enumerate(planned)}
         self.files_done = self.files_skipped = 0
+        self.first_done: set[int] = set()
         self.failed: list[str] = []
         self.local: DocumentPassRunner | None = None
         self.inputs: list[Path | str] = []
         self.data = [self.output.url(run_folder.DATA)]  # where the documents are now
         self.documents = 0  # how many documents `data` holds
         self.shard_bytes: dict[str, int] = {}  # a slice's first-pass shards and their sizes, for --merge
+        self.merged: list[Path] = []  # the slices a --merge run reads
+        self.record = RunRecord(self.output, config, self.first.fingerprint)
 
     def report(self, step: Any) -> StepReport:
         return self.reports[self.index_of[id(step)]]
 
-    def prepare(self, merge: list[str] | None, executor_name: str | None = None) -> None:
-        if self.output.remote:
+    def prepare(self, merge: list[str] | None, executor_name: str | None = None, dry_run: bool = False) -> None:
+        """Every check that can fail before anything is written; then (unless `dry_run`, which writes
+        nothing) the folder's lock."""
+        if self.output.remote and not dry_run:
             try:
                 self.output.write_bytes(".webcorpus-write-check", b"")  # a missing or read-only bucket: now
                 self.output.delete(".webcorpus-write-check")
             except Exception as error:  # botocore's and aiohttp's errors are not all OSErrors
                 raise ValueError(f"{self.output}: cannot write there ({type(error).__name__}: {error})") from None
-        else:
+        elif not self.output.remote:
             _check_folder(self.output.path())
         if merge:
             if self.output.remote or any("://" in pattern for pattern in merge):
                 raise ValueError("--merge works on local (or shared) folders; copy the slices there first")
             if not any(isinstance(unit, CorpusPass) for unit in self.passes):
                 raise ValueError(f"{self.config.path}: --merge needs a corpus step to run over the slices")
-            runs = merged_runs(merge, self.first.fingerprint)
+            runs = self.merged = merged_runs(merge, self.first.fingerprint)
             for run in runs:
                 summary = json.loads((run / run_folder.STATS).read_text(encoding="utf-8"))
                 self.files_done += summary["files_processed"] + summary["files_skipped_as_done"]
@@ -200,7 +302,7 @@ class _Run:
             # The first pass's steps are built here: a bad option value or a missing input stops the run
             # with nothing written. With one local worker they also do the work.
             self.local = DocumentPassRunner(self.first)
-            self.inputs = self.local.reader.expand(self.config.input)
+            self.inputs = self.local.reader.expand([resolve_input(pattern) for pattern in self.config.input])
             if self.shard is not None:
                 for later in self.reports[len(self.first.steps) :]:
                     later.not_run = NOT_RUN_IN_SLICE
@@ -209,14 +311,56 @@ class _Run:
             for unit in self.passes:
                 if isinstance(unit, DocumentPass):
                     unit.local_workers(self.workers, 1)
-        if not self.output.remote:
+        self.check_earlier_run()
+        if not self.output.remote and not dry_run:
             # Two runs into one folder would race on the same files: the second stops here, before it
             # touches anything (not even the first one's temporary files). (A bucket has no such lock.)
             self.lock = lock_folder(self.output.path())
             remove_stale_tmp(self.output.path())
 
+    def check_earlier_run(self) -> None:
+        """A folder whose record names another configuration is refused before anything runs; a limit
+        that differs is named, since a rerun without --limit must never finish a limited run as whole."""
+        earlier = self.record.earlier()
+        if earlier is None or earlier.get("first_pass") in (None, self.first.fingerprint):
+            return
+        before, now_ = earlier.get("limit"), self.config.limit
+        if before != now_:
+            if before:
+                was = f"a run limited to {before} documents per input file (--limit {before})"
+                again = f"rerun with --limit {before}"
+            else:
+                was, again = "a full run (no --limit)", "rerun without --limit"
+            raise RuntimeError(
+                f"{self.output}: this folder holds {was}; {again} to resume it, or use a new output folder (or "
+                "delete this one)"
+            )
+        raise RuntimeError(
+            f"{self.output}: this folder holds output of a different pipeline configuration; use a new output "
+            "folder (or delete this one) to run the changed pipeline"
+        )
+
+    def first_tasks(self) -> list[Task]:
+        """The first pass's tasks: one per input file (of this slice, with --shard)."""
+        tasks = [Task(i, p) for i, p in enumerate(self.inputs)]
+        if self.shard is not None:
+            tasks = [t for t in tasks if t.index % self.shard.count == self.shard.index]
+        return tasks
+
+    def begin_record(self, executor: Executor) -> None:
+        """RUN/pipeline.yaml with this attempt started, once the folder is known to resume this run."""
+        if self.merged:
+            names = [str(run) for run in self.merged]
+        else:
+            names = [self.first.input_name(path) for path in self.inputs]
+        executor_name = getattr(executor, "name", type(executor).__name__)
+        self.record.begin(executor_name, self.workers, inputs_record(names), str(self.shard) if self.shard else None)
+
     def execute(self, executor: Executor) -> RunResult:
         context = CorpusContext(executor, self.progress)
+        if any(unit is self.first for unit in self.passes):  # other markers stop the run before its record
+            self.first_done = _completed(self.first, self.first_tasks())
+        self.begin_record(executor)
         for unit in self.passes:
             if unit is not self.first and self.documents == 0:
                 for step in [unit.step] if isinstance(unit, CorpusPass) else unit.steps:
@@ -231,6 +375,7 @@ class _Run:
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output.location,
                            str(self.data[0]), wall, self.shard)  # fmt: skip
         summary = run_summary(result, self.config, self.first.fingerprint)
+        summary["record"] = self.record.end()
         if self.shard is not None:  # what --merge checks the slice against
             summary |= {"inputs": input_list_record(self.first, self.inputs), "shard_bytes": self.shard_bytes}
         self.output.write_json(run_folder.STATS, summary)
@@ -261,11 +406,11 @@ class _Run:
 
     def run_document_pass(self, unit: DocumentPass, executor: Executor) -> None:
         is_first = unit is self.first
-        paths = self.inputs if is_first else input_shards(self.data)
-        tasks = [Task(i, p) for i, p in enumerate(paths)]
-        if is_first and self.shard is not None:
-            tasks = [t for t in tasks if t.index % self.shard.count == self.shard.index]
-        done = _completed(unit, tasks)
+        if is_first:
+            tasks, done = self.first_tasks(), self.first_done
+        else:
+            tasks = [Task(i, p) for i, p in enumerate(input_shards(self.data))]
+            done = _completed(unit, tasks)
         pending = [t for t in tasks if t.index not in done]
         label = "files" if is_first else f"{unit.steps[1].name} shards"
         with progress_bar(len(tasks), label, "file", self.progress, initial=len(done)) as bar:
@@ -441,7 +586,8 @@ def nothing_kept(result: RunResult) -> list[str]:
 
 def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> dict[str, Any]:
     return {
-        "pipeline": str(config.path),
+        "pipeline": Folder(result.output).url(run_folder.PIPELINE),  # the run's record: what made it
+        "pipeline_source": str(config.path),  # the YAML it was started with
         "output": str(result.output),
         "slice": str(result.shard) if result.shard else None,
         "first_pass": first_pass,

@@ -6,6 +6,7 @@ marker last, so running it again (a resumed run, a retried Ray task) ends with t
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -62,7 +63,10 @@ class DocumentPassRunner:
         self.writer.open(run.child(run_folder.data(self.spec.root)), task.key)
         clocks = [[0.0] for _ in self.steps]
         try:
-            stream: Iterable[Document] = _timed(self.reader.read(task.path), clocks[0], counter)
+            documents = self.reader.read(task.path)
+            if self.spec.limit is not None:
+                documents = _first(documents, self.spec.limit)
+            stream: Iterable[Document] = _timed(documents, clocks[0], counter)
             for step, clock in zip(self.steps[1:], clocks[1:]):
                 stream = _timed(step.run(stream), clock)
             for _ in stream:
@@ -90,6 +94,16 @@ class DocumentPassRunner:
         return stats
 
 
+def _first(documents: Iterator[Document], limit: int) -> Iterator[Document]:
+    """The reader's first `limit` documents (`--limit`); then the reader is closed, so its file is too."""
+    try:
+        yield from itertools.islice(documents, limit)
+    finally:
+        close = getattr(documents, "close", None)
+        if close is not None:
+            close()
+
+
 def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) -> Iterator[Document]:
     iterator = iter(stream)
     count = 0
@@ -109,4 +123,3 @@ def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) 
     if counter is not None and count % PROGRESS_EVERY:
         with counter.get_lock():
             counter.value += count % PROGRESS_EVERY
-

@@ -102,7 +102,34 @@ def _header(summary: dict[str, Any]) -> str:
         f"{summary.get('files_processed', 0) + summary.get('files_skipped_as_done', 0):,} input files "
         f"({len(summary.get('files_failed', []))} failed, {len(summary.get('bad_files', []))} damaged).</p>"
         + (f"<p class='bad' id='nothing-kept'>{empty}</p>" if empty else "")
+        + _record(summary.get("record"))
     )
+
+
+def _record(record: Any) -> str:
+    """What made the run (RUN/pipeline.yaml's `record:`, which stats.json carries): where the pipeline came
+    from, the versions, executor, inputs and times, so a report read months later says what it reports on.
+    Empty for a run folder made before runs were recorded."""
+    if not isinstance(record, dict):
+        return ""
+    attempts = record.get("attempts") or []
+    inputs = record.get("inputs") or {}
+    limit = record.get("limit")
+    dependencies = ", ".join(f"{name} {version or '(not installed)'}" for name, version in
+                             (record.get("dependencies") or {}).items())  # fmt: skip
+    rows = [
+        ("started from", record.get("source")),
+        ("webcorpus", record.get("webcorpus")),
+        ("dependencies", dependencies),
+        ("executor", f"{record.get('executor')}, {record.get('workers')} workers"),
+        ("input files", f"{inputs.get('files', 0):,}" + (f" (slice {record['slice']})" if record.get("slice") else "")),
+        ("limit", f"at most {limit:,} documents per input file (--limit)" if limit else "none: every document"),
+        ("started", record.get("started")),
+        ("ended", record.get("ended") or "not finished"),
+        ("attempts", f"{len(attempts)}" + (" (resumed)" if len(attempts) > 1 else "")),
+    ]
+    cells = "".join(f"<tr><td>{_text(name)}</td><td class='text'>{_text(value)}</td></tr>" for name, value in rows)
+    return f"<table id='run-record'>{cells}</table>"
 
 
 def _funnel(steps: list[dict[str, Any]]) -> str:
