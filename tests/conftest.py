@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_WARC = REPO.parent / "shared" / "data" / "warc"
+CLI = [sys.executable, "-m", "webcorpus.cli"]
+
+
+def output_files(folder: Path) -> dict[Path, bytes]:
+    """A step's (or run's) output files by path, without its bookkeeping (`.progress/`, `.work/`) and the
+    files that describe a run (stats.json, report.html, pipeline.yaml: times and folders differ)."""
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.name not in ("stats.json", "report.html", "pipeline.yaml")
+    }
+
+
+def kill_run_when(arguments: list, ready: Callable[[], bool]) -> None:
+    """Start `webcorpus ARGUMENTS` in its own process group and SIGKILL the whole group as soon as `ready()`
+    holds (a state of its run folder, never a duration); fails if the run finished first."""
+    process = subprocess.Popen([*CLI, *map(str, arguments)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    while process.poll() is None and not ready():
+        time.sleep(0.002)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
 
 
 def html_page(url: str, paragraphs: list[str] | None = None, **kwargs):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import CLI, kill_run_when, output_files
 from multilingual_articles import ARTICLES
 
 from webcorpus.cli import main
@@ -26,7 +24,6 @@ from webcorpus.report.html import build_report
 from webcorpus.stages.decontaminate import MATCHED, TRIMMED, Decontaminate
 from webcorpus.stages.write_parquet import ParquetWriter
 
-CLI = [sys.executable, "-m", "webcorpus.cli"]
 QUESTION = "Which of the following gases do plants mainly absorb from the air during photosynthesis in daylight?"
 FILLER = (
     "The garden club met on Tuesday to plan the spring planting. Members brought seeds, tools and a great "
@@ -214,14 +211,6 @@ def test_pipeline_counts_reasons_per_benchmark_keeps_removed_rows_and_reports_th
         run_pipeline(load_pipeline(config), workers=1, progress=False)
 
 
-def _outputs(folder):
-    return {
-        p.relative_to(folder): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix not in (".json", ".html")
-    }
-
-
 def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
     (tmp_path / "mmlu.txt").write_text(QUESTION + "\n")
     inputs = corpus(tmp_path / "in", 6, 400, [QUESTION])
@@ -233,26 +222,17 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_output(tmp_path):
 
     out = tmp_path / "killed"
     config = job(tmp_path, inputs, out, benchmarks, 2)
-    process = subprocess.Popen(
-        [*CLI, "run", config, "--no-progress"],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # Wait (for a state, not a duration) until some file has shards but no completion marker.
-    while process.poll() is None:
+
+    def some_file_started_but_unfinished() -> bool:
         progress = {p.stem for p in (out / ".progress").glob("*.json")}
         started = {p.name[:5] for p in (out / "data").glob("*.parquet")} if (out / "data").exists() else set()
-        if started - progress:
-            break
-        time.sleep(0.002)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+        return bool(started - progress)
+
+    kill_run_when(["run", config, "--no-progress"], some_file_started_but_unfinished)
     assert len(list((out / ".progress").glob("*.json"))) < 6
 
     subprocess.run([*CLI, "run", config, "--no-progress"], check=True, capture_output=True)
-    assert _outputs(out) == _outputs(reference)
+    assert output_files(out) == output_files(reference)
     assert len(list(read_documents(out / "data"))) == sum(1 for i in range(6 * 400) if i % 7 >= 2)
 
 
@@ -266,9 +246,9 @@ def test_the_ray_executor_gives_the_local_output_byte_for_byte(tmp_path):
         config = job(tmp_path, inputs, tmp_path / name, benchmarks, 2)
         done = subprocess.run([*CLI, "run", config, "--no-progress", *flags], capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr
-    expected = _outputs(tmp_path / "local")
+    expected = output_files(tmp_path / "local")
     assert any(p.parts[0] == "removed" for p in expected) and len(expected) > 10
-    assert _outputs(tmp_path / "ray") == expected
+    assert output_files(tmp_path / "ray") == expected
 
 
 def test_a_json_array_file_is_read_and_other_pipelines_keep_their_fingerprints(tmp_path):

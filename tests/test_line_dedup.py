@@ -1,12 +1,9 @@
 import gzip
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 
 import pytest
+from conftest import CLI, kill_run_when, output_files
 
 from webcorpus.dedup.lines import LineDedup, kept_lines, line_hash, normal_line, stated_false_positive_rate
 from webcorpus.document import Document
@@ -97,14 +94,6 @@ def removed_rows(target):
     }
 
 
-def files(folder):
-    return {
-        p.relative_to(folder): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    }
-
-
 def test_normal_line_and_hash():
     assert normal_line("  ALL  rights\treserved. ") == normal_line("all rights reserved.") == "all rights reserved."
     assert line_hash(" \t ") == line_hash("") == 0
@@ -189,10 +178,10 @@ def test_same_bytes_for_one_and_two_workers(corpus, tmp_path, mode):
     options = {**OPTIONS, "mode": mode, "bloom_bytes": 1 << 16}
     run(corpus, tmp_path / "a", workers=1, **options)
     run(corpus, tmp_path / "b", workers=2, **options)
-    assert files(tmp_path / "a") == files(tmp_path / "b")
-    assert any(p.parts[0] == "removed" for p in files(tmp_path / "a"))
+    assert output_files(tmp_path / "a") == output_files(tmp_path / "b")
+    assert any(p.parts[0] == "removed" for p in output_files(tmp_path / "a"))
     run(corpus, tmp_path / "c", workers=2, **{**options, "hash_ranges": 3})  # other settings, the same documents
-    assert files(tmp_path / "a") == files(tmp_path / "c")
+    assert output_files(tmp_path / "a") == output_files(tmp_path / "c")
 
 
 def test_resume_after_a_lost_filter_unit(corpus, tmp_path):
@@ -202,7 +191,7 @@ def test_resume_after_a_lost_filter_unit(corpus, tmp_path):
     (out / ".progress" / "filter_00001.json").unlink()
     (out / "data" / "part_00001.parquet").unlink()
     step, result = run(corpus, out, **OPTIONS)
-    assert files(out) == files(reference)
+    assert output_files(out) == output_files(reference)
     assert step.stats.kept == 10 and result.figures["lines_removed"] == 12
 
 
@@ -263,7 +252,6 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path):
     # 60 shards, so the run is still inside line_dedup's units when its first marker appears.
     rows = [(f"{body(i)}\n{COOKIE}\nLine {i % 10} of a footer that many pages share.", "en") for i in range(600)]
     source = write_corpus(tmp_path / "in", rows, rows_per_shard=10)
-    cli = [sys.executable, "-m", "webcorpus.cli", "run"]
 
     def job(name):
         path = tmp_path / f"{name}.yaml"
@@ -274,24 +262,13 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path):
         )
         return path
 
-    def outputs(run_dir):
-        folder = run_dir / "line_dedup"
-        return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-                and ".progress" not in p.parts and ".work" not in p.parts}  # fmt: skip
-
-    subprocess.run([*cli, job("reference"), "--no-progress"], check=True, capture_output=True)
-    process = subprocess.Popen([*cli, job("killed"), "--no-progress"], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([*CLI, "run", job("reference"), "--no-progress"], check=True, capture_output=True)
     markers = tmp_path / "killed" / "line_dedup" / ".progress"
-    while process.poll() is None and not list(markers.glob("hashes_*.json")):
-        time.sleep(0.002)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_run_when(["run", job("killed"), "--no-progress"], lambda: bool(list(markers.glob("hashes_*.json"))))
     assert not (markers / "filter_00059.json").exists()
-    subprocess.run([*cli, job("killed"), "--no-progress"], check=True, capture_output=True)
-    expected = outputs(tmp_path / "reference")
-    assert outputs(tmp_path / "killed") == expected
+    subprocess.run([*CLI, "run", job("killed"), "--no-progress"], check=True, capture_output=True)
+    expected = output_files(tmp_path / "reference" / "line_dedup")
+    assert output_files(tmp_path / "killed" / "line_dedup") == expected
     assert sum(1 for p in expected if p.parts[0] == "data") == 60
     docs = list(read_documents(tmp_path / "killed" / "line_dedup" / "data"))
     assert len(docs) == 600 and not any(COOKIE in d.text for d in docs)

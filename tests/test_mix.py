@@ -2,13 +2,11 @@ import gzip
 import json
 import os
 import random
-import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 
 import pytest
+from conftest import CLI, kill_run_when, output_files
 
 from webcorpus.dedup.batch import MinHashDedup
 from webcorpus.document import Document
@@ -18,7 +16,6 @@ from webcorpus.pipeline.options import OptionError
 from webcorpus.stages.mix import Mix, copies_of, draw
 from webcorpus.stages.write_parquet import ParquetWriter
 
-CLI = [sys.executable, "-m", "webcorpus.cli"]
 JAPANESE = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
 CHINESE = "学而时习之，不亦说乎？有朋自远方来，不亦乐乎？"
 
@@ -72,14 +69,6 @@ def removed_rows(target):
     ]
 
 
-def files(folder):
-    return {
-        p.relative_to(folder): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    }
-
-
 PARTS = {"japanese": {"language": "ja", "weight": 2}, "chinese": {"language": ["zh"], "weight": 0.5}}
 
 
@@ -119,7 +108,9 @@ def test_a_part_sized_in_characters_gets_the_weight_that_size_needs(corpus, tmp_
     assert chinese % 2 == 0
     _, result = run(corpus, tmp_path / "sized", parts=sized, seed=3)
     run(corpus, tmp_path / "weighted", parts=PARTS, seed=3)
-    assert files(tmp_path / "sized") == files(tmp_path / "weighted")  # weights 2 and 0.5, found by counting
+    assert output_files(tmp_path / "sized") == output_files(
+        tmp_path / "weighted"
+    )  # weights 2 and 0.5, found by counting
     assert [(p["part"], p["weight"], p.get("characters_target")) for p in result.figures["parts"]] == [
         ("japanese", 2.0, 2 * japanese),
         ("chinese", 0.5, chinese // 2),
@@ -141,8 +132,8 @@ def test_same_seed_same_bytes_on_any_worker_count_and_another_seed_differs(corpu
     run(corpus, tmp_path / "a", workers=1, parts=PARTS, seed=1)
     run(corpus, tmp_path / "b", workers=2, parts=PARTS, seed=1)
     run(corpus, tmp_path / "c", workers=1, parts=PARTS, seed=2)
-    assert files(tmp_path / "a") == files(tmp_path / "b")
-    assert files(tmp_path / "a") != files(tmp_path / "c")
+    assert output_files(tmp_path / "a") == output_files(tmp_path / "b")
+    assert output_files(tmp_path / "a") != output_files(tmp_path / "c")
 
 
 def test_selectors_first_part_wins_and_the_rest_can_be_dropped(corpus, tmp_path):
@@ -297,22 +288,12 @@ def test_killed_mix_resumes_to_the_same_bytes(corpus, tmp_path):
     subprocess.run([*CLI, "run", str(tmp_path / "ref.yaml"), "--no-progress"], check=True, capture_output=True)
     config = tmp_path / "job.yaml"
     config.write_text(pipeline_yaml(corpus, tmp_path / "elsewhere"))
-    process = subprocess.Popen(
-        [*CLI, "run", str(config), "-o", str(out), "--no-progress"],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     markers = out / "mix" / ".progress"
-    while process.poll() is None and not list(markers.glob("mix_*.json")):
-        time.sleep(0.002)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_run_when(["run", config, "-o", out, "--no-progress"], lambda: bool(list(markers.glob("mix_*.json"))))
     assert 0 < len(list(markers.glob("mix_*.json"))) < 24
     subprocess.run([*CLI, "run", str(config), "-o", str(out), "--no-progress"], check=True, capture_output=True)
-    assert files(out / "mix") == files(reference / "mix")
-    assert len(files(out / "mix")) > 24
+    assert output_files(out / "mix") == output_files(reference / "mix")
+    assert len(output_files(out / "mix")) > 24
 
 
 def test_ray_gives_the_local_bytes(corpus, tmp_path):
@@ -323,4 +304,4 @@ def test_ray_gives_the_local_bytes(corpus, tmp_path):
         done = subprocess.run([*CLI, "run", str(tmp_path / f"{name}.yaml"), "--no-progress", *executor],
                               capture_output=True, text=True, env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    assert files(tmp_path / "ray" / "mix") == files(tmp_path / "local" / "mix")
+    assert output_files(tmp_path / "ray" / "mix") == output_files(tmp_path / "local" / "mix")

@@ -1,7 +1,10 @@
 import gzip
 import json
+import os
+import subprocess
 
 import pytest
+from conftest import CLI, kill_run_when, output_files
 
 from webcorpus.dedup.urls import UrlDedup, normalise_url, url_hash
 from webcorpus.document import Document
@@ -192,3 +195,58 @@ def test_pipeline_run(corpus, tmp_path):
     assert step["kept"] == 7 and step["dropped"] == {"duplicate_url": 5}
     removed = removed_rows(tmp_path / "run" / "url_dedup")
     assert {i: m["duplicate_of"] for i, m in removed.items()} == expected
+
+
+def _job(tmp_path, source, name, workers=2):
+    """A pipeline of both corpus-wide dedup steps over `source`: URLs first, then repeated lines."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"input: {source}\noutput: {tmp_path / name}\nworkers: {workers}\n"
+        "steps:\n  - read_parquet\n  - write_parquet: {rows_per_shard: 10}\n  - url_dedup: {keep: longest}\n"
+        "  - line_dedup: {max_repeats: 20, min_words: 3}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def many_shards(tmp_path_factory):
+    """600 documents in 60 shards; every third one repeats an earlier URL (some in Japanese spellings), and
+    each carries a footer line that 200 of them share."""
+    folder = tmp_path_factory.mktemp("many") / "in"
+    docs = []
+    for i in range(600):
+        url = f"https://例え.jp/記事/{i // 3}" if i % 3 else f"https://xn--r8jz45g.jp/%E8%A8%98%E4%BA%8B/{i // 3}"
+        text = f"記事 {i} の本文です。" + " word" * (i % 11) + f"\nshared footer\nline {i}"
+        docs.append(Document(f"d{i}", url, text, {"language": "ja" if i % 2 else "en"}))
+    ParquetWriter(rows_per_shard=10).write(docs, folder)
+    return folder
+
+
+def test_killed_run_of_url_and_line_dedup_resumes_to_the_same_bytes(many_shards, tmp_path):
+    subprocess.run([*CLI, "run", _job(tmp_path, many_shards, "reference"), "--no-progress"], check=True,
+                   capture_output=True)  # fmt: skip
+    markers = tmp_path / "killed" / "url_dedup" / ".progress"
+    kill_run_when(["run", _job(tmp_path, many_shards, "killed"), "--no-progress"],
+                  lambda: bool(list(markers.glob("hashes_*.json"))))  # fmt: skip
+    assert not (markers / "filter_00059.json").exists()
+    subprocess.run([*CLI, "run", _job(tmp_path, many_shards, "killed"), "--no-progress"], check=True,
+                   capture_output=True)  # fmt: skip
+    expected = output_files(tmp_path / "reference")
+    assert output_files(tmp_path / "killed") == expected
+    kept = list(read_documents(tmp_path / "killed" / "url_dedup" / "data"))
+    assert len(kept) == 200  # one per article number: 例え.jp/記事/N in three spellings
+    lines = list(read_documents(tmp_path / "killed" / "line_dedup" / "data"))
+    assert not any("shared footer" in d.text for d in lines) and all("line " in d.text for d in lines)
+
+
+def test_ray_gives_the_local_bytes_for_url_and_line_dedup(many_shards, tmp_path):
+    pytest.importorskip("ray")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # the run starts its own Ray
+    for name, flags in (("local", []), ("ray", ["--executor", "ray"])):
+        done = subprocess.run([*CLI, "run", _job(tmp_path, many_shards, name), "--no-progress", *flags],
+                              capture_output=True, text=True, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    expected = output_files(tmp_path / "local")
+    assert any(p.parts[:2] == ("url_dedup", "removed") for p in expected)
+    assert any(p.parts[:2] == ("line_dedup", "data") for p in expected)
+    assert output_files(tmp_path / "ray") == expected
