@@ -31,6 +31,17 @@ def output_files(folder: Path) -> dict[Path, bytes]:
     }
 
 
+def run_corpus_step(step, source: Path, target: Path, workers: int = 1):
+    """`step.run_corpus` over `source` into `target` on a local executor of `workers`, closed after."""
+    from webcorpus.pipeline.executors import CorpusContext
+
+    context = CorpusContext.local(workers)
+    try:
+        return step.run_corpus([source], target, context)
+    finally:
+        context.executor.close()
+
+
 def kill_run_when(arguments: list, ready: Callable[[], bool]) -> None:
     """Start `webcorpus ARGUMENTS` in its own process group and SIGKILL the whole group as soon as `ready()`
     holds (a state of its run folder, never a duration); fails if the run finished first."""

@@ -3,13 +3,12 @@ import json
 import subprocess
 
 import pytest
-from conftest import CLI, kill_run_when, output_files
+from conftest import CLI, kill_run_when, output_files, run_corpus_step
 
 from webcorpus.dedup.lines import LineDedup, kept_lines, line_hash, normal_line, stated_false_positive_rate
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
 from webcorpus.pipeline.config import load_pipeline
-from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError
 from webcorpus.pipeline.runner import run_pipeline
 from webcorpus.stages.write_parquet import ParquetWriter
@@ -74,12 +73,7 @@ def corpus(tmp_path_factory):
 
 def run(source, target, workers=1, **options):
     step = LineDedup(**options)
-    context = CorpusContext.local(workers)
-    try:
-        result = step.run_corpus([source], target, context)
-    finally:
-        context.executor.close()
-    return step, result
+    return step, run_corpus_step(step, source, target, workers)
 
 
 def kept(target):

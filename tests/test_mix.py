@@ -6,7 +6,7 @@ import subprocess
 from collections import Counter
 
 import pytest
-from conftest import CLI, kill_run_when, output_files
+from conftest import CLI, kill_run_when, output_files, run_corpus_step
 
 from webcorpus.dedup.batch import MinHashDedup
 from webcorpus.document import Document
@@ -49,12 +49,7 @@ def corpus(tmp_path_factory):
 
 def run(source, target, workers=1, **options):
     step = Mix(**options)
-    context = CorpusContext.local(workers)
-    try:
-        result = step.run_corpus([source], target, context)
-    finally:
-        context.executor.close()
-    return step, result
+    return step, run_corpus_step(step, source, target, workers)
 
 
 def written(target):

@@ -2,11 +2,11 @@ import gzip
 import json
 
 import pytest
+from conftest import run_corpus_step
 
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
 from webcorpus.pipeline.config import load_pipeline
-from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError
 from webcorpus.pipeline.runner import run_pipeline
 from webcorpus.stages.top_fraction import TopFraction, keep_count
@@ -39,12 +39,7 @@ def corpus(tmp_path_factory):
 
 def run(source, target, workers=1, **options):
     step = TopFraction(**options)
-    context = CorpusContext.local(workers)
-    try:
-        result = step.run_corpus([source], target, context)
-    finally:
-        context.executor.close()
-    return step, result
+    return step, run_corpus_step(step, source, target, workers)
 
 
 def kept_ids(target):

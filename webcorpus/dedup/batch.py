@@ -35,14 +35,14 @@ import numpy as np
 from webcorpus.atomic import atomic_path
 from webcorpus.dedup import minhash
 from webcorpus.dedup.minhash import HashName, Signer, hash_function
-from webcorpus.parquet import Location, input_shards, parquet_file, read_table
+from webcorpus.parquet import Location, parquet_file, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.progress import progress_bar
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusResult, CorpusStep
-from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.pipeline.units import open_units
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
@@ -260,11 +260,8 @@ def run_batch_dedup(
     sources: list[Location], target: Location, step: MinHashDedup, context: CorpusContext
 ) -> CorpusResult:
     """All four phases. Rerunning after an interruption resumes."""
-    shards = input_shards(sources)
     started = time.perf_counter()
-    output = Folder(target)
-    output.make()
-    units = Units(output, fingerprint(shards, step.settings), context)
+    shards, output, units = open_units(sources, target, step.settings, context)
     n = len(shards)
     sizes = units.map("minhash_dedup signatures", signatures_phase, [f"signatures_{i:05d}" for i in range(n)],
                       shards, range(n), [output] * n, [step] * n)  # fmt: skip

@@ -52,7 +52,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webcorpus.parquet import Location, input_shards, parquet_file, read_table, row_to_document, shard_name
+from webcorpus.parquet import Location, parquet_file, read_table, row_to_document, shard_name
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, save_array
 from webcorpus.pipeline.exclusion import ExclusionWriter
@@ -60,7 +60,7 @@ from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusResult, CorpusStep
-from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.pipeline.units import open_units
 from webcorpus.text import is_symbol, words_of
 
 COUNTS = f"{run_folder.WORK}/line_counts"
@@ -375,11 +375,8 @@ def write_shard(
 
 def run_line_dedup(sources: list[Location], target: Location, step: LineDedup, context: CorpusContext) -> CorpusResult:
     """All three phases. Rerunning after an interruption resumes."""
-    shards = input_shards(sources)
     started = time.perf_counter()
-    output = Folder(target)
-    output.make()
-    units = Units(output, fingerprint(shards, step.settings), context)
+    shards, output, units = open_units(sources, target, step.settings, context)
     n = len(shards)
     figures: dict[str, Any] = {"mode": step.mode, "max_repeats": step.max_repeats, "shards": n}
     r = step.hash_ranges

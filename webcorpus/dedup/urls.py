@@ -24,14 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from webcorpus.parquet import Location, input_shards, read_table
+from webcorpus.parquet import Location, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusResult, CorpusStep
-from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.pipeline.units import open_units
 
 HASHES = f"{run_folder.WORK}/url_hashes"
 KEYS = f"{run_folder.WORK}/url_keys"
@@ -200,11 +200,8 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed
 
 def run_url_dedup(sources: list[Location], target: Location, step: UrlDedup, context: CorpusContext) -> CorpusResult:
     """All three phases. Rerunning after an interruption resumes."""
-    shards = input_shards(sources)
     started = time.perf_counter()
-    output = Folder(target)
-    output.make()
-    units = Units(output, fingerprint(shards, step.settings), context)
+    shards, output, units = open_units(sources, target, step.settings, context)
     n = len(shards)
     counted = units.map("url_dedup hashes", hashes_phase, [f"hashes_{i:05d}" for i in range(n)],
                         shards, range(n), [output] * n, [step.keep] * n)  # fmt: skip

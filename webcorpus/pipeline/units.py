@@ -99,3 +99,13 @@ def run_unit(function: Callable[..., Any], output: Folder, unit: str, *arguments
     result = function(*arguments)
     output.write_json(run_folder.marker("", f"{unit}.json"), {"result": result})
     return result
+
+
+def open_units(sources: Sequence[Location], target: str, settings: dict[str, Any], context: CorpusContext,
+               ) -> tuple[list[str], Folder, Units]:  # fmt: skip
+    """A corpus step's start: its input shards, its output folder (made) and the units finished there, checked
+    against the shards and `settings`."""
+    shards = input_shards(sources)
+    output = Folder(target)
+    output.make()
+    return shards, output, Units(output, fingerprint(shards, settings), context)

@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from webcorpus.parquet import Location, input_shards, read_table
+from webcorpus.parquet import Location, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import rewrite_shard
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import CorpusResult, CorpusStep, domain_of
-from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.pipeline.units import open_units
 
 OTHER = "other"  # the part of documents no part selects
 CLUSTER_SIZE = "minhash_cluster_size"  # what minhash_dedup records on each kept document
@@ -344,11 +344,8 @@ def mix_phase(shard: Location, output: Folder, plan: Plan, keep_removed: bool) -
 
 def run_mix(sources: list[Location], target: Location, step: Mix, context: CorpusContext) -> CorpusResult:
     """Every shard's unit. Rerunning after an interruption resumes."""
-    shards = input_shards(sources)
     started = time.perf_counter()
-    output = Folder(target)
-    output.make()
-    units = Units(output, fingerprint(shards, step.settings), context)
+    shards, output, units = open_units(sources, target, step.settings, context)
     n = len(shards)
     plan = step.plan
     if any(part.characters is not None for part in plan.parts):

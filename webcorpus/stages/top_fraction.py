@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from webcorpus.parquet import COLUMN_METADATA, Location, input_shards, read_table
+from webcorpus.parquet import COLUMN_METADATA, Location, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import NO_LANGUAGE, CorpusResult, CorpusStep
-from webcorpus.pipeline.units import Units, fingerprint
+from webcorpus.pipeline.units import open_units
 
 SCORES = f"{run_folder.WORK}/scores"
 LANGUAGES = f"{run_folder.WORK}/languages"
@@ -149,11 +149,8 @@ def run_top_fraction(
     sources: list[Location], target: Location, step: TopFraction, context: CorpusContext
 ) -> CorpusResult:
     """All three phases. Rerunning after an interruption resumes."""
-    shards = input_shards(sources)
     started = time.perf_counter()
-    output = Folder(target)
-    output.make()
-    units = Units(output, fingerprint(shards, step.settings), context)
+    shards, output, units = open_units(sources, target, step.settings, context)
     n = len(shards)
     counted = units.map("top_fraction scores", scores_phase, [f"scores_{i:05d}" for i in range(n)],
                         shards, range(n), [output] * n, [step.score] * n, [step.by_language] * n)  # fmt: skip
