@@ -4,7 +4,9 @@ For pipeline variants A, B, ... (YAML files): run each (its own run folder under
 resumed like any run), set aside one evaluation text, train one tokenizer on an equal mix of all
 variants, tokenize each variant with it, train the same model from the same seed on the same number of
 tokens of each, and score every model on the same evaluation text in bits per byte (comparable whatever
-the tokenizer) and on its own variant's validation split.
+the tokenizer) and on its own variant's validation split. Each score gets a bootstrap interval over the
+evaluation documents and every pair of variants a verdict, a tie when the difference is inside the noise;
+a budget or evaluation text too small to say anything is warned about (uncertainty.py).
 
 The evaluation text is, by default, a held-out slice of the union of the variants' finished corpora: the
 documents whose id hashes lowest (the same documents in every variant that kept them), removed from every
