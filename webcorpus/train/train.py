@@ -200,10 +200,9 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
         return float(np.mean(losses))
 
     records: list[dict[str, Any]] = []
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
     tokens_per_step = config.batch_size * model_config.context * config.grad_accum * world
     if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
         # The kernels setting only matters on CUDA (model.py takes the torch path elsewhere): not said on a CPU.
         kernels = f", kernels {model_config.kernels}" if on_gpu else ""
         log(
