@@ -68,8 +68,8 @@ def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
 
 def ablation_figure(summary: dict[str, Any]) -> str:
     """The training loss curves beside the scores with their intervals as error bars. A curve of fewer
-    than MIN_CURVE_POINTS steps is not drawn (a line through two dots suggests a trend that is not there):
-    the panel says how many steps there were instead."""
+    than MIN_CURVE_POINTS steps is not drawn (a line through two dots suggests a trend that is not there),
+    nor are scores without intervals: each panel says why instead."""
     variants = summary["variants"]
     with matplotlib.rc_context(plots.STYLE):
         figure = Figure(figsize=(10.5, 3.2), layout="constrained")
@@ -87,13 +87,20 @@ def ablation_figure(summary: dict[str, Any]) -> str:
             lines.set_ylabel("training loss (nats per token)")
             lines.legend(frameon=False)
         scores = figure.add_subplot(1, 2, 2)
+        if any(v.get("eval_interval") is None for v in variants):
+            # Dots on an axis zoomed to their spread would make any difference look large: not drawn.
+            documents = summary["eval"]["documents"]
+            note = f"{documents} evaluation document{'s' * (documents != 1)}: no intervals, scores in the table"
+            scores.text(0.5, 0.5, note, ha="center", va="center", transform=scores.transAxes, gid="no-intervals")
+            scores.set_axis_off()
+            return plots.svg(figure)
         for k, v in enumerate(variants):
-            score, span = v["eval_bits_per_byte"], v.get("eval_interval")
-            error = [[score - span[0]], [span[1] - score]] if span else None
+            score, (low, high) = v["eval_bits_per_byte"], v["eval_interval"]
+            error = [[score - low], [high - score]]
             bar = scores.errorbar([score], [k], xerr=error, fmt="o", color=PALETTE[k % 5], capsize=4)
             bar.lines[0].set_gid(f"score-{k}")
-            d = decimals(*span) if span else 4
-            scores.annotate(f"{score:.{d}f}", (score, k), xytext=(0, 7), textcoords="offset points", ha="center")
+            label = f"{score:.{decimals(low, high)}f}"
+            scores.annotate(label, (score, k), xytext=(0, 7), textcoords="offset points", ha="center")
         scores.set_yticks(range(len(variants)), [plots.clip_label(v["name"]) for v in variants])
         scores.set_ylim(len(variants) - 0.5, -0.6)
         scores.set_xlabel("eval bits per byte, 95% interval (lower is better)")
