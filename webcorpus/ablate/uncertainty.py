@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-# The bootstrap: 1000 resamples put the ends of a 95% percentile interval within about a tenth of its
-# width of where an unlimited number would; the seed is fixed so that a rerun writes the same ablation.json.
+# The bootstrap: 1000 resamples, the usual number for a 95% percentile interval (the resampling's own
+# error in its ends is small next to its width); the seed is fixed so a rerun writes the same ablation.json.
 RESAMPLES = 1000
 SEED = 0
 CONFIDENCE = 0.95
@@ -27,11 +27,11 @@ RESAMPLE_CELLS = 4_000_000
 # Below these, the scores are printed with a warning (defined once; ablation.json records them):
 # - optimiser steps: a model of fewer than ~100 steps has mostly learnt token frequencies and is still
 #   in or just past its warmup, so its score ranks the tokenizer's fit to each variant, not what the
-#   data teaches; the differences between variants are then of the size the seed alone makes.
+#   data teaches, and differences between variants can be of the size the seed alone makes.
 # - evaluation documents: the interval is a bootstrap over documents; with a few dozen of them the
-#   percentile interval is itself unreliable (too narrow), and a handful of pages cannot stand for the data.
-# - evaluation bytes: under ~100 kB (about 25 thousand tokens of English) one long page can decide the
-#   score, whatever the number of documents.
+#   percentile interval is itself unreliable (it tends to be too narrow), and a handful of pages cannot
+#   stand for the data.
+# - evaluation bytes: under ~100 kB one long page can decide the score, whatever the number of documents.
 MIN_STEPS = 100
 MIN_EVAL_DOCUMENTS = 50
 MIN_EVAL_BYTES = 100_000
@@ -51,7 +51,9 @@ def thresholds() -> dict[str, Any]:
     }
 
 
-def resampled_scores(bits: np.ndarray, document_bytes: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED):
+def resampled_scores(
+    bits: np.ndarray, document_bytes: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
+) -> np.ndarray:
     """Bits per byte of every variant (rows of `bits`: variants x documents) on each of `resamples` bootstrap
     resamples of the documents, the same resamples for every variant: an array of variants x resamples.
     Deterministic: it depends on the seed and the number of documents alone."""
