@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from webcorpus.ablate import uncertainty
-from webcorpus.ablate.uncertainty import compare, decimals, score_text, summary_lines, verdict_text, warnings_for
+from webcorpus.ablate.uncertainty import (
+    compare,
+    decimals,
+    score_decimals,
+    score_text,
+    summary_lines,
+    verdict_text,
+    warnings_for,
+)
 
 
 def documents(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +73,11 @@ def test_a_small_difference_on_every_document_is_not_a_tie():
 def test_rounding_follows_the_interval():
     assert decimals(2.95, 3.05) == 2 and decimals(2.9995, 3.0005) == 4 and decimals(1.0, 41.0) == 0
     assert score_text(3.0062, [2.95, 3.06]) == "3.01 (95% 2.95 to 3.06)"
+    # Wide own intervals, a narrow paired difference: the scores get the difference's decimals, so two
+    # scores printed alike never stand beside a verdict that one is better.
+    comparisons = [{"first": "a", "second": "b", "interval": [-0.056, -0.018], "verdict": "a"}]
+    assert score_decimals("a", [2.77, 3.36], comparisons) == 2 and score_decimals("c", [2.77, 3.36], comparisons) == 1
+    assert score_text(3.00618, [2.76568, 3.359843], 2) == "3.01 (95% 2.77 to 3.36)"
 
 
 def test_warnings_name_the_small_budget_and_the_small_evaluation_text():

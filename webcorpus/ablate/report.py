@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from webcorpus.ablate.uncertainty import MIN_CURVE_POINTS, decimals, score_text, verdict_text
+from webcorpus.ablate.uncertainty import MIN_CURVE_POINTS, score_decimals, score_text, verdict_text
 from webcorpus.atomic import atomic_path
 from webcorpus.pipeline import run_folder
 from webcorpus.report import plots
@@ -28,7 +28,7 @@ def write_ablation_report(output: Path, summary: dict[str, Any]) -> Path:
         Path(tmp).write_text(figure, encoding="utf-8")
     rows = "".join(
         f"<tr><td>{escape(v['name'])}</td><td data-variant='{escape(v['name'])}'>"
-        f"{escape(score_text(v['eval_bits_per_byte'], v.get('eval_interval')))}</td>"
+        f"{escape(score_text(v['eval_bits_per_byte'], v.get('eval_interval'), _digits(summary, v)))}</td>"
         f"<td>{_number(v['own_val_loss'])}</td><td>{v['documents']:,}</td><td>{v['train_tokens_available']:,}</td>"
         f"<td>{'x' + str(v['repeated']) if v['repeated'] else 'no'}</td>"
         f"<td class='text'>{escape(_differs(summary, v['name']))}</td></tr>"
@@ -99,12 +99,16 @@ def ablation_figure(summary: dict[str, Any]) -> str:
             error = [[score - low], [high - score]]
             bar = scores.errorbar([score], [k], xerr=error, fmt="o", color=PALETTE[k % 5], capsize=4)
             bar.lines[0].set_gid(f"score-{k}")
-            label = f"{score:.{decimals(low, high)}f}"
+            label = f"{score:.{_digits(summary, v)}f}"
             scores.annotate(label, (score, k), xytext=(0, 7), textcoords="offset points", ha="center")
         scores.set_yticks(range(len(variants)), [plots.clip_label(v["name"]) for v in variants])
         scores.set_ylim(len(variants) - 0.5, -0.6)
         scores.set_xlabel("eval bits per byte, 95% interval (lower is better)")
         return plots.svg(figure)
+
+
+def _digits(summary: dict[str, Any], variant: dict[str, Any]) -> int:
+    return score_decimals(variant["name"], variant.get("eval_interval"), summary.get("comparisons", []))
 
 
 def _differs(summary: dict[str, Any], name: str) -> str:

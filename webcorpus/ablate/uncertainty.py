@@ -144,11 +144,23 @@ def decimals(low: float, high: float) -> int:
     return min(MAX_DECIMALS, max(0, -math.floor(math.log10(half))))
 
 
-def score_text(score: float, span: list[float] | None) -> str:
-    """A score rounded to what its interval supports, with the interval."""
+def score_decimals(name: str, span: list[float] | None, comparisons: list[dict[str, Any]]) -> int:
+    """Decimals for a variant's score: what its own interval supports, or what the narrowest interval of
+    a difference it takes part in supports, if finer. Paired differences are often far narrower than the
+    scores' own intervals; two scores printed alike beside a verdict that one is better would read as a
+    contradiction."""
+    found = [decimals(*span)] if span is not None else [MAX_DECIMALS]
+    for comparison in comparisons:
+        if name in (comparison["first"], comparison["second"]) and comparison["interval"] is not None:
+            found.append(decimals(*comparison["interval"]))
+    return max(found)
+
+
+def score_text(score: float, span: list[float] | None, digits: int | None = None) -> str:
+    """A score with its interval, to `digits` decimals (by default, what the interval supports)."""
     if span is None:
         return f"{score:.{MAX_DECIMALS}f} (no interval)"
-    d = decimals(*span)
+    d = decimals(*span) if digits is None else digits
     return f"{score:.{d}f} (95% {span[0]:.{d}f} to {span[1]:.{d}f})"
 
 
@@ -177,7 +189,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"bytes), 95% bootstrap interval over its documents; lower is better:"
     ]
     for v in summary["variants"]:
-        lines.append(f"  {v['name']:<{width}}{score_text(v['eval_bits_per_byte'], v['eval_interval'])}")
+        digits = score_decimals(v["name"], v["eval_interval"], summary["comparisons"])
+        lines.append(f"  {v['name']:<{width}}{score_text(v['eval_bits_per_byte'], v['eval_interval'], digits)}")
     lines += [verdict_text(c) for c in summary["comparisons"]]
     lines += [f"WARNING: {w}" for w in summary["warnings"]]
     return lines
