@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from conftest import REPO
 torch = pytest.importorskip("torch")
 
 from webcorpus.cli import main  # noqa: E402
-from webcorpus.train.train import TrainConfig, learning_rate, train  # noqa: E402
+from webcorpus.train.train import TrainConfig, duration, learning_rate, progress_line, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,39 @@ def test_cli_train_resume_and_sample(sample_run, tmp_path):
     )
     assert not_a_checkpoint.exit_code != 0 and "bad.yaml: not a webcorpus checkpoint" in not_a_checkpoint.output
     assert "Traceback" not in not_a_checkpoint.output
+
+
+def test_progress_lines_say_step_of_total_time_left_where_the_checkpoint_went_and_how_often_data_repeats(
+    sample_run, tmp_path
+):
+    lines: list[str] = []
+    out = tmp_path / "t"
+    config = TrainConfig.build("tiny", {"out": str(out), "max_steps": 100_000, "stop_step": 2, "log_interval": 1})
+    records = train(sample_run / "tokens", config, log=lines.append)
+    header = lines[0]
+    assert header.startswith("train: ") and "on cpu" in header and "kernels" not in header  # no fused kernels here
+    train_tokens = int(re.search(r"([\d,]+) train tokens", header).group(1).replace(",", ""))
+    [warning] = [line for line in lines if line.startswith("warning:")]
+    times = 100_000 * 8 * 64 / train_tokens
+    assert f"each token is seen about {times:.1f} times" in warning and "51,200,000 tokens" in warning
+    steps = [line for line in lines if line.startswith("step ")]
+    assert re.fullmatch(r"step 1/100000 loss [\d.]+ lr \d\.\d\de-\d\d .* elapsed \d+s left ~\d+s", steps[0]), steps[0]
+    assert steps[1].startswith("step 2/100000 ") and "left" not in steps[1]  # the run stops at step 2
+    assert f"checkpoint of step 2 -> {out / 'ckpt.pt'}" in lines
+    assert lines[-1].startswith("train: at step 2 of 100000 after ") and lines[-1].endswith(str(out / "ckpt.pt"))
+    assert records[0]["lr"] == learning_rate(config, 0)  # the log keeps the exact rate; only the line rounds it
+
+    quiet_lines: list[str] = []
+    small = TrainConfig.build("tiny", {"out": str(tmp_path / "s"), "max_steps": 1, "batch_size": 1})
+    train(sample_run / "tokens", small, log=quiet_lines.append)
+    assert not any(line.startswith("warning:") for line in quiet_lines)  # 64 tokens of a larger split: no repeat
+
+
+def test_progress_line_and_durations():
+    record = {"step": 3, "loss": 6.5, "lr": 0.0003000000000000001, "grad_norm": 1.2, "tokens_per_s": 900}
+    line = progress_line(record, 10, 30.0, 3, 7)
+    assert line == "step 3/10 loss 6.5 lr 3.00e-04 grad_norm 1.2 tokens_per_s 900 elapsed 30s left ~1m10s"
+    assert [duration(s) for s in (0.4, 59, 61, 3599, 3600, 7322)] == ["0s", "59s", "1m01s", "59m59s", "1h00m", "2h02m"]
 
 
 def test_schedules():

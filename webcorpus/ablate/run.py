@@ -4,7 +4,9 @@ For pipeline variants A, B, ... (YAML files): run each (its own run folder under
 resumed like any run), set aside one evaluation text, train one tokenizer on an equal mix of all
 variants, tokenize each variant with it, train the same model from the same seed on the same number of
 tokens of each, and score every model on the same evaluation text in bits per byte (comparable whatever
-the tokenizer) and on its own variant's validation split.
+the tokenizer) and on its own variant's validation split. Each score gets a bootstrap interval over the
+evaluation documents and every pair of variants a verdict, a tie when the difference is inside the noise;
+a budget or evaluation text too small to say anything is warned about (uncertainty.py).
 
 The evaluation text is, by default, a held-out slice of the union of the variants' finished corpora: the
 documents whose id hashes lowest (the same documents in every variant that kept them), removed from every
@@ -90,11 +92,27 @@ def run_ablation(
 
     budget = train_tokens or min(tokens[name]["train"]["tokens"] for name in names)
     eval_bytes = sum(len(d.text.encode("utf-8")) for d in eval_documents)
-    from webcorpus.ablate.score import bits_per_byte, train_variant
+    from webcorpus.ablate import uncertainty
+    from webcorpus.ablate.score import document_bits, optimiser_steps, train_variant
 
-    results = []
+    # Known before any training: said now, so that a run that can say little can be stopped early.
+    available_of = {name: tokens[name]["train"]["tokens"] for name in names}
+    repeated = {name: round(budget / n, 3) if budget > n else None for name, n in available_of.items()}
+    warnings = uncertainty.warnings_for(optimiser_steps(preset, budget), len(eval_documents), eval_bytes, repeated)
+    for warning in warnings:
+        log(f"WARNING: {warning}")
+
+    # Bits per document, in the order of the evaluation token stream (the shards' file-name order).
+    per_document_bytes = document_bytes(data / "eval")
+    results, bits = [], {}
     for name in names:
         records, config = train_variant(output / "tokens" / name, output / "train" / name, preset, budget, log)
+        bits[name] = document_bits(output / "train" / name / "ckpt.pt", output / "tokens" / "eval")
+        if len(bits[name]) != len(per_document_bytes):
+            raise RuntimeError(
+                f"{output / 'tokens' / 'eval'}: {len(bits[name])} documents, {data / 'eval'}: "
+                f"{len(per_document_bytes)}; tokenize the evaluation text again (remove {output / 'tokens'})"
+            )
         available = tokens[name]["train"]["tokens"]
         val_losses = [r["val_loss"] for r in records if "val_loss" in r]
         results.append(
@@ -106,15 +124,16 @@ def run_ablation(
                 "train_documents": tokens[name]["train"]["documents"],
                 "train_tokens_available": available,
                 "val_tokens": tokens[name]["val"]["tokens"],
-                "repeated": round(budget / available, 3) if budget > available else None,
-                "eval_bits_per_byte": bits_per_byte(
-                    output / "train" / name / "ckpt.pt", output / "tokens" / "eval", eval_bytes
-                ),
+                "repeated": repeated[name],
+                "eval_bits_per_byte": round(float(bits[name].sum()) / max(eval_bytes, 1), 6),
                 "own_val_loss": val_losses[-1] if val_losses else None,
                 "curve": [{k: r[k] for k in ("step", "loss", "val_loss") if k in r} for r in records],
                 "optimizer_steps": config.max_steps,
             }
         )
+    intervals, comparisons = uncertainty.compare(bits, per_document_bytes)
+    for result in results:
+        result["eval_interval"] = intervals[result["name"]]
     summary = {
         "preset": preset,
         "train_tokens": budget,
@@ -128,11 +147,16 @@ def run_ablation(
         },
         "differences": differences(steps_of),
         "variants": results,
+        "comparisons": comparisons,
+        "warnings": warnings,
+        "thresholds": uncertainty.thresholds(),
     }
     write_json(output / "ablation.json", summary)
     from webcorpus.ablate.report import write_ablation_report
 
     write_ablation_report(output, summary)
+    for line in uncertainty.summary_lines(summary):
+        log(line)
     return summary
 
 
@@ -161,6 +185,20 @@ def run_variant(
     log(f"{pipeline.stem}: {result.documents_out} documents -> {result.final_data}")
     steps = [f"{s.name} {json.dumps(s.options, sort_keys=True)}" if s.options else s.name for s in config.steps]
     return steps, Path(result.final_data)
+
+
+def document_bytes(folder: Path) -> Any:
+    """The UTF-8 bytes of every document's text in a folder of shards, in the order tokenize encodes them
+    (the shards in file-name order, each in order)."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    lengths: list[int] = []
+    for path in input_shards([folder]):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["text"]):
+            lengths += pc.binary_length(batch.column("text")).to_pylist()
+    return np.array(lengths, dtype=np.int64)
 
 
 def document_index(folder: Path) -> list[tuple[int, str, int]]:

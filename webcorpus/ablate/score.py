@@ -12,17 +12,24 @@ from typing import Any
 EVAL_BATCH = 16  # windows scored at once
 
 
+def optimiser_steps(preset: str, budget: int) -> int:
+    """The optimiser steps `budget` tokens make with the preset's batch: whole steps, at least one."""
+    from webcorpus.train.config import GPTConfig, TrainConfig
+
+    base = TrainConfig.build(preset)
+    return max(1, budget // (base.batch_size * base.grad_accum * GPTConfig(**base.model).context))
+
+
 def train_variant(
     tokens: Path, out: Path, preset: str, budget: int, log: Callable[[str], None]
 ) -> tuple[list[dict[str, Any]], Any]:
     """Train the preset's model from its seed for `budget` tokens (rounded down to whole optimiser steps,
     at least one); a finished run in `out` with the same settings is reused, an interrupted one resumed."""
-    from webcorpus.train.config import GPTConfig, TrainConfig
+    from webcorpus.train.config import TrainConfig
     from webcorpus.train.train import read_checkpoint, train
 
     base = TrainConfig.build(preset)
-    per_step = base.batch_size * base.grad_accum * GPTConfig(**base.model).context
-    steps = max(1, budget // per_step)
+    steps = optimiser_steps(preset, budget)
     tenth = max(1, steps // 10)
     overrides = {"out": str(out), "max_steps": steps, "warmup_steps": min(base.warmup_steps, tenth),
                  "eval_interval": tenth, "log_interval": tenth, "checkpoint_interval": steps}  # fmt: skip
@@ -55,8 +62,17 @@ def _log_records(out: Path) -> list[dict[str, Any]]:
 def bits_per_byte(checkpoint: Path, eval_tokens: Path, text_bytes: int) -> float:
     """The model's total cross-entropy over the evaluation token stream (non-overlapping windows of its
     context, every token predicted once), in bits, per UTF-8 byte of the evaluation text (`text_bytes`)."""
+    return round(float(document_bits(checkpoint, eval_tokens).sum()) / max(text_bytes, 1), 6)
+
+
+def document_bits(checkpoint: Path, eval_tokens: Path) -> Any:
+    """The model's cross-entropy in bits over the evaluation token stream (non-overlapping windows of its
+    context, every token but the first predicted once), summed per document: the units a bootstrap
+    resamples. A predicted token counts for the document it belongs to (the <|endoftext|> that opens a
+    document for that document), so the documents' bits add up to the whole stream's."""
     import numpy as np
     import torch
+    import torch.nn.functional as F
 
     from webcorpus.tokens.shards import TokenShards
     from webcorpus.train.train import load_model, pick_device
@@ -66,15 +82,25 @@ def bits_per_byte(checkpoint: Path, eval_tokens: Path, text_bytes: int) -> float
     shards = TokenShards(eval_tokens, "train")
     stream = shards.window(0, len(shards)).astype(np.int64)
     context = model.config.context
-    windows = [stream[i : i + context + 1] for i in range(0, len(stream) - 1, context)]
-    total_nats = 0.0
+    firsts = list(range(0, len(stream) - 1, context))  # each window predicts stream[first + 1 : first + context + 1]
+    nats = np.zeros(max(len(stream) - 1, 0))  # nats[p - 1]: predicting stream position p
     on_gpu = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
     with torch.no_grad(), autocast:
-        for length in sorted({len(w) for w in windows}):  # the last window may be shorter
-            same = [w for w in windows if len(w) == length]
+        for length in sorted({min(context + 1, len(stream) - f) for f in firsts}):  # the last may be shorter
+            same = [f for f in firsts if min(context + 1, len(stream) - f) == length]
             for i in range(0, len(same), EVAL_BATCH):
-                batch = torch.from_numpy(np.stack(same[i : i + EVAL_BATCH])).to(device)
-                _, loss = model(batch[:, :-1], batch[:, 1:])
-                total_nats += float(loss) * batch[:, 1:].numel()
-    return round(total_nats / math.log(2) / max(text_bytes, 1), 6)
+                starts = same[i : i + EVAL_BATCH]
+                batch = torch.from_numpy(np.stack([stream[f : f + length] for f in starts])).to(device)
+                logits, _ = model(batch[:, :-1])
+                losses = F.cross_entropy(
+                    logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="none"
+                )
+                losses = losses.view(len(starts), -1).cpu().numpy()
+                for row, f in zip(losses, starts):
+                    nats[f : f + length - 1] = row
+    starts = shards.document_starts()
+    owner = np.searchsorted(starts, np.arange(1, len(stream)), side="right") - 1
+    if len(owner) and owner.min() < 0:
+        raise ValueError(f"{eval_tokens}: the token stream does not begin with a document")
+    return np.bincount(owner, weights=nats, minlength=len(starts)) / math.log(2)

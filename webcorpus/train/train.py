@@ -107,6 +107,37 @@ def pick_device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def epochs(train_tokens: int, read_tokens: int) -> float:
+    """How many times the budget reads each token of the train split, on average (batches are windows at
+    random positions, so some tokens are seen more often, some less)."""
+    return read_tokens / max(train_tokens, 1)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: 42s, 3m05s, 2h07m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def progress_line(record: dict[str, Any], total: int, elapsed: float, done: int, left: int) -> str:
+    """A log record for the terminal: step of total, the learning rate in 3 significant figures, the
+    time since this run started and an estimate of the time left (this run's mean step time)."""
+    fields = [f"step {record['step']}/{total}"]
+    for key, value in record.items():
+        if key == "lr":
+            fields.append(f"lr {value:.2e}")
+        elif key != "step":
+            fields.append(f"{key} {value}")
+    fields.append(f"elapsed {duration(elapsed)}")
+    if left:
+        fields.append(f"left ~{duration(elapsed / max(done, 1) * left)}")
+    return " ".join(fields)
+
+
 def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log=print) -> list[dict[str, Any]]:
     """Train; returns the logged records (also appended to OUT_DIR/log.jsonl on rank 0)."""
     tokens_dir, out = Path(tokens_dir), Path(config.out)
@@ -169,15 +200,25 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
         return float(np.mean(losses))
 
     records: list[dict[str, Any]] = []
+    tokens_per_step = config.batch_size * model_config.context * config.grad_accum * world
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        # The kernels setting only matters on CUDA (model.py takes the torch path elsewhere): not said on a CPU.
+        kernels = f", kernels {model_config.kernels}" if on_gpu else ""
         log(
             f"train: {raw_model.num_params():,} parameters, {len(train_batches.shards):,} train tokens, "
-            f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{world} tokens per step, on {device}, "
-            f"kernels {model_config.kernels}"
+            f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{world} tokens per step, on {device}"
+            f"{kernels}"
         )
-    tokens_per_step = config.batch_size * model_config.context * config.grad_accum * world
+        repeats = epochs(len(train_batches.shards), config.max_steps * tokens_per_step)
+        if repeats > 1:
+            log(
+                f"warning: {config.max_steps:,} steps of {tokens_per_step:,} tokens read "
+                f"{config.max_steps * tokens_per_step:,} tokens from a train split of {len(train_batches.shards):,}: "
+                f"each token is seen about {repeats:.1f} times ({repeats:.1f} epochs)"
+            )
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)
+    first_step, run_started = step, time.perf_counter()
     while step < last:
         started = time.perf_counter()
         lr = learning_rate(config, step)
@@ -215,9 +256,14 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
             with open(out / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             if step % config.log_interval == 0 or "val_loss" in record or step == last:
-                log(" ".join(f"{k} {v}" for k, v in record.items()))
+                elapsed = time.perf_counter() - run_started
+                log(progress_line(record, config.max_steps, elapsed, step - first_step, last - step))
             if step % config.checkpoint_interval == 0 or step == last:
                 save_checkpoint(checkpoint, raw_model, optimizer, step, config)
+                log(f"checkpoint of step {step} -> {checkpoint}")
+    if rank == 0 and records:
+        took = duration(time.perf_counter() - run_started)
+        log(f"train: at step {records[-1]['step']} of {config.max_steps} after {took}; checkpoint {checkpoint}")
     if distributed:
         torch.distributed.destroy_process_group()
     return records
