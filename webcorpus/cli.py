@@ -544,11 +544,7 @@ def ablate(
         )  # fmt: skip
     except (ConfigError, ValueError, RuntimeError, OSError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"\n{'variant':<24}{'eval bits/byte':>16}{'own val loss':>14}{'repeated':>10}")
-    for v in summary["variants"]:
-        own = f"{v['own_val_loss']:.4f}" if v["own_val_loss"] is not None else "-"
-        repeated = f"x{v['repeated']}" if v["repeated"] else "no"
-        click.echo(f"{v['name']:<24}{v['eval_bits_per_byte']:>16.4f}{own:>14}{repeated:>10}")
+    # run_ablation printed the scores with their intervals, the verdicts and any warnings.
     click.echo(f"{summary['train_tokens']:,} training tokens each -> {Path(output) / 'ablation.json'}, report.html")
 
 
