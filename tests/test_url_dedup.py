@@ -244,3 +244,24 @@ def test_ray_gives_the_local_bytes_for_url_and_line_dedup(many_shards, tmp_path)
     assert any(p.parts[:2] == ("url_dedup", "removed") for p in expected)
     assert any(p.parts[:2] == ("line_dedup", "data") for p in expected)
     assert output_files(tmp_path / "ray") == expected
+
+
+def test_shards_emptied_by_url_dedup_pass_through_every_later_corpus_step(tmp_path):
+    # Shard 2 holds only URLs that shard 1 already has: url_dedup leaves it empty, and every corpus step after
+    # it must take an empty shard (minhash_dedup's signatures once failed on one).
+    words = "the quick brown fox jumps over the lazy dog while a small cat watches from the garden wall".split()
+    docs = [Document(f"d{i}", f"https://example.org/{i % 4}", " ".join(words[i % 5 :] + words[: i % 5]) + f" {i}",
+                     {"language": "en"}) for i in range(8)]  # fmt: skip
+    ParquetWriter(rows_per_shard=4).write(docs, tmp_path / "in")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"input: {tmp_path / 'in'}\noutput: {tmp_path / 'run'}\nworkers: 1\nsteps:\n  - read_parquet\n"
+        "  - write_parquet: {rows_per_shard: 4}\n  - url_dedup\n  - line_dedup: {min_words: 1}\n  - minhash_dedup\n"
+        "  - mix: {parts: {all: {weight: 1}}}\n  - train_tokenizer: {vocab_size: 300}\n  - tokenize\n"
+    )
+    result = run_pipeline(load_pipeline(job), workers=1, progress=False)
+    assert [len(list(read_documents(p))) for p in shard_paths(tmp_path / "run" / "url_dedup" / "data")] == [4, 0]
+    kept = list(read_documents(tmp_path / "run" / "minhash_dedup" / "data"))
+    assert 0 < len(kept) == len(list(read_documents(tmp_path / "run" / "mix" / "data")))
+    assert result.final_data == str(tmp_path / "run" / "mix" / "data")
+    assert list((tmp_path / "run" / "tokens").glob("*.bin"))

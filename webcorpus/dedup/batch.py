@@ -133,7 +133,9 @@ def signatures_phase(shard: Location, shard_index: int, output: Folder, settings
             salts.append(minhash.language_salt(language) if settings.by_language else 0)
     count = len(rows)
     numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
-    keys = band_keys(np.array(rows, dtype=np.uint64).reshape(count, -1), settings.bands, settings.rows)
+    # An empty shard (a step before removed all its rows) has no signatures, but still its (empty) files.
+    signatures = np.array(rows, dtype=np.uint64).reshape(count, settings.bands * settings.rows)
+    keys = band_keys(signatures, settings.bands, settings.rows)
     with np.errstate(over="ignore"):
         keys ^= np.array(salts, dtype=np.uint64).reshape(count, 1)  # documents of two languages never share a key
     for band in range(settings.bands):
