@@ -242,6 +242,27 @@ def pipeline_yaml(corpus, out, workers=1, steps=""):
     )
 
 
+def test_fineweb2_s_published_table_of_each_language(tmp_path):
+    # FineWeb-2's up_to_10 table for Italian: 1 -> 1, 2 -> 3, 17-25 -> 10, 145+ -> 1; Japanese: 3 -> 3;
+    # English has none (FineWeb-2 left English to FineWeb): the step's own table, here 2 -> 2.
+    sizes = {"it": [1, 2, 20, 200], "ja": [1, 3], "en": [2]}
+    docs = [
+        Document(
+            f"{language}{size}", f"https://x.org/{size}", "text", {"language": language, "minhash_cluster_size": size}
+        )
+        for language, values in sizes.items()
+        for size in values
+    ]
+    ParquetWriter().write(docs, tmp_path / "in")
+    run(tmp_path / "in", tmp_path / "out", rehydrate=True, rehydrate_fineweb2=10, rehydrate_weights={1: 1, 2: 2})
+    copies = Counter(d.id for d in read_documents(tmp_path / "out" / "data"))
+    assert copies == {"it1": 1, "it2": 3, "it20": 10, "it200": 1, "ja1": 1, "ja3": 3, "en2": 2}
+    with pytest.raises(OptionError, match="needs 'rehydrate: true'"):
+        Mix(rehydrate_fineweb2=10)
+    with pytest.raises(OptionError):
+        Mix(rehydrate=True, rehydrate_fineweb2=11)
+
+
 def test_pipeline_reports_tokens_per_part(tmp_path):
     docs, _ = near_duplicate_corpus()
     mixed = mixed_documents()[:40] + docs[:30]

@@ -99,10 +99,15 @@ class Plan:
     other: float
     buckets: Buckets | None
     seed: int
+    by_language: dict[str, Buckets] | None = None  # FineWeb-2's tables (rehydrate_fineweb2), by language
 
-    def multiplier(self, cluster_size: int, part: Part | None) -> float:
-        """The rehydration multiplier of a cluster size: from the part's own table, else the step's."""
-        for low, high, weight in (part.buckets if part and part.buckets else self.buckets) or ():
+    def multiplier(self, cluster_size: int, part: Part | None, language: str | None = None) -> float:
+        """The rehydration multiplier of a cluster size: from the part's own table, else the table of the
+        document's language (rehydrate_fineweb2), else the step's."""
+        table = part.buckets if part and part.buckets else None
+        if table is None and self.by_language is not None:
+            table = self.by_language.get(language or "")
+        for low, high, weight in table or self.buckets or ():
             if low <= cluster_size <= high:
                 return weight
         return 1.0  # a size no bucket names
@@ -125,7 +130,8 @@ class Mix(CorpusStep):
     )
     output_name = "mix"
     runner_supplied = frozenset({"removed"})  # a pipeline's `removed:`
-    option_minimum = {"other": 0}
+    option_minimum = {"other": 0, "rehydrate_fineweb2": 3}
+    option_maximum = {"rehydrate_fineweb2": 10}
     option_help = {
         "parts": "Name -> {weight, and selectors: language (list), domain (list; suffixes match subdomains), "
         "input (globs over warc_file), column with min/max or values; rehydrate_weights: the part's own "
@@ -135,6 +141,8 @@ class Mix(CorpusStep):
         "rehydrate": "Multiply weights by a minhash_cluster_size bucket's multiplier (FineWeb-2's rehydration).",
         "rehydrate_weights": "Cluster size bucket -> multiplier, e.g. {1: 1, 2: 2, 3-4: 3, 5-100: 5, 101+: 1} "
         "(the default; YAML only).",
+        "rehydrate_fineweb2": "Use FineWeb-2's published table of each document's language, for at most this "
+        "many copies (3-10; FineWeb-2 used 10); languages it has no table for (English) use rehydrate_weights.",
         "seed": "Seed of the per-document draws.",
     }
 
@@ -144,6 +152,7 @@ class Mix(CorpusStep):
         other: float = 1.0,
         rehydrate: bool = False,
         rehydrate_weights: dict | None = None,
+        rehydrate_fineweb2: int | None = None,
         seed: int = 0,
         removed: bool = True,
     ) -> None:
@@ -153,12 +162,17 @@ class Mix(CorpusStep):
         own = next((part.name for part in chosen if part.buckets is not None), None)
         if own is not None and not rehydrate:
             raise OptionError(f"parts.{own}: 'rehydrate_weights' needs 'rehydrate: true'")
+        if rehydrate_fineweb2 is not None and not rehydrate:
+            raise OptionError("'rehydrate_fineweb2' needs 'rehydrate: true'")
         table = rehydrate_weights if rehydrate_weights is not None else DEFAULT_REHYDRATION
-        self.plan = Plan(tuple(chosen), float(other), parse_buckets(table) if rehydrate else None, seed)
+        by_language = fineweb2_tables(rehydrate_fineweb2) if rehydrate_fineweb2 is not None else None
+        self.plan = Plan(tuple(chosen), float(other), parse_buckets(table) if rehydrate else None, seed, by_language)
         self.settings = {
             "parts": [[p.name, {k: v for k, v in vars(p).items() if k != "name" and v is not None}] for p in chosen],
             "other": float(other), "rehydrate": self.plan.buckets, "seed": seed,
         }  # fmt: skip
+        if by_language is not None:  # only then, so that folders made before this option still resume
+            self.settings["rehydrate_fineweb2"] = sorted(by_language.items())
         self.settings = json.loads(json.dumps(self.settings, default=sorted))  # sets as sorted lists
         self.removed = removed  # write the unsampled documents under OUTPUT/removed/mix/
 
@@ -254,6 +268,20 @@ def parse_buckets(table: Any, where: str = "rehydrate_weights") -> Buckets:
     return tuple(buckets)
 
 
+def fineweb2_tables(repetitions: int) -> dict[str, Buckets]:
+    """FineWeb-2's published rehydration tables for at most `repetitions` copies, by our language labels
+    (webcorpus/languages/fineweb2_rehydration.json, built by make_rehydration). Their thresholds t_0 < t_1 <
+    ... (a cluster of size s takes the copies of the largest t_i <= s) become buckets (t_i, t_i+1 - 1)."""
+    from webcorpus.languages.table import load_table
+
+    tables = {}
+    for language, by_repetitions in load_table("fineweb2_rehydration")["tables"].items():
+        steps = sorted((int(size), float(copies)) for size, copies in by_repetitions[str(repetitions)].items())
+        highs = [size - 1 for size, _ in steps[1:]] + [math.inf]
+        tables[language] = tuple((size, high, copies) for (size, copies), high in zip(steps, highs))
+    return tables
+
+
 def draw(seed: int, document_id: str) -> float:
     """A document's uniform number in [0, 1): blake2b of (seed, id), the same on every machine."""
     digest = hashlib.blake2b(f"{seed}\x00{document_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -278,7 +306,7 @@ def _documents(shard: Location, plan: Plan) -> Iterator[tuple[str, str, Part | N
         if plan.buckets is not None:
             size = metadata.get(CLUSTER_SIZE)
             if isinstance(size, int) and not isinstance(size, bool):
-                multiplier = plan.multiplier(size, part)
+                multiplier = plan.multiplier(size, part, language)
         yield document_id or text or "", text or "", part, multiplier
 
 
