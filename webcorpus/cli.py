@@ -63,6 +63,21 @@ class StepCommands(click.Group):
             return step_command(step_class(name.replace("-", "_")))
         return None
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, but a step's line comes from its summary read from source (registry.step_summary),
+        so `webcorpus --help` imports no step and none of the libraries steps need."""
+        from webcorpus.pipeline.registry import step_summary
+
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name) or click.Command(name, help=step_summary(name.replace("-", "_")))
+            if not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
+
 
 @click.group(cls=StepCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="webcorpus")
