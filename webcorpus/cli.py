@@ -22,6 +22,7 @@ from webcorpus import __version__
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.executors import EXECUTORS
 from webcorpus.pipeline.options import OptionSpec, options_of
+from webcorpus.pipeline.progress import LiveCount
 from webcorpus.pipeline.registry import STEPS
 from webcorpus.pipeline.run_folder import Folder
 
@@ -192,7 +193,8 @@ def _filter_command(step_class: type) -> click.Command:
             exclusion = ExclusionWriter(Folder(Path(removed).parent), Path(removed).name)
             step.on_drop = exclusion
         step.start_task()
-        _pipe(step.run(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))
+        with LiveCount(step.name) as live:
+            _pipe(live.outputs(step.run(live.inputs(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))))
         if exclusion is not None:
             exclusion.close()
         _report(step)
@@ -213,7 +215,8 @@ def _reader_command(step_class: type) -> click.Command:
             paths = reader.expand([resolve_input(pattern) for pattern in inputs])  # webcorpus:sample/... too
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-        _pipe(reader.run(paths))
+        with LiveCount(reader.name, read=lambda: reader.stats.documents_in) as live:
+            _pipe(live.outputs(reader.run(paths)))
         _report(reader)
 
     return command
@@ -228,8 +231,9 @@ def _writer_command(step_class: type) -> click.Command:
 
         writer = _build(step_class, options)
         writer.open(Path(output_dir), prefix)
-        for _ in writer.run(read_jsonl(sys.stdin.buffer, counts=writer.stats.errors)):
-            pass
+        with LiveCount(writer.name) as live:
+            for _ in live.outputs(writer.run(live.inputs(read_jsonl(sys.stdin.buffer, counts=writer.stats.errors)))):
+                pass
         click.echo(
             f"{writer.name}: {writer.stats.kept} documents in {len(writer.written)} files under {output_dir}", err=True
         )
