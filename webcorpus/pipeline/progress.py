@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 
-def progress_bar(total: int | None, description: str, unit: str, enabled: bool, initial: int = 0) -> Any:
+def progress_bar(
+    total: int | None, description: str, unit: str, enabled: bool, initial: int = 0, bar_format: str | None = None
+) -> Any:
     """A tqdm bar; with `enabled` false it draws nothing (tests, pipes, `--no-progress`)."""
     from tqdm import tqdm
 
@@ -21,6 +23,7 @@ def progress_bar(total: int | None, description: str, unit: str, enabled: bool, 
         disable=not enabled,
         file=sys.stderr,
         dynamic_ncols=True,
+        bar_format=bar_format,
     )
 
 
@@ -35,8 +38,11 @@ class PassProgress:
         self.base = (read, kept)  # what files finished by an earlier run read and kept
         self.read, self.kept = read, kept
         self.files_before = files_done
-        self.bar = progress_bar(None, label, " docs", enabled, initial=read)
+        # Documents per second always (tqdm turns a slow rate into seconds per document).
+        line = "{desc}: {n_fmt} docs [{elapsed}, {rate_noinv_fmt}{postfix}]"
+        self.bar = progress_bar(None, label, "docs", enabled, initial=read, bar_format=line)
         self._postfix()
+        self.bar.refresh()
 
     def _postfix(self) -> None:
         starting = self.read == self.base[0] and self.files_done == self.files_before  # no count from a worker yet
