@@ -123,8 +123,9 @@ class LiveCount:
             return
         self.drawn = now
         read = self.read() if self.read is not None else self.documents_in
-        rate = read / max(now - self.started, 1e-9)
-        self.stream.write(f"\r\x1b[K{self.label}: {read:,} in, {self.kept:,} kept, {rate:,.0f}/s")
+        elapsed = now - self.started
+        rate = f", {read / elapsed:,.0f}/s" if elapsed >= LIVE_REFRESH_S else ""  # none from the first document
+        self.stream.write(f"\r\x1b[K{self.label}: {read:,} in, {self.kept:,} kept{rate}")
         self.stream.flush()
 
     def close(self) -> None:
