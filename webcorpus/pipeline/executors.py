@@ -23,12 +23,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from webcorpus.pipeline.plan import DocumentPass
-from webcorpus.pipeline.tasks import DocumentPassRunner, Task
+if TYPE_CHECKING:  # the pass's steps are imported where tasks run: `webcorpus run --help` names executors only
+    from webcorpus.pipeline.plan import DocumentPass
+    from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 
-Failures = list[tuple[Task, str]]  # (task, the last line of its error)
+Failures = list[tuple["Task", str]]  # (task, the last line of its error)
 WORKER_DIED = "a worker process died while this file was in progress"
 # Document tasks submitted and not finished, per worker (local) or per CPU of the cluster (Ray).
 TASKS_IN_FLIGHT_PER_WORKER = 2
@@ -81,6 +82,8 @@ class LocalExecutor:
         failures: Failures = []
         workers = unit.local_workers(self.workers, len(pending))  # a pass needing GPUs: one per GPU, or fails
         if workers == 1:
+            from webcorpus.pipeline.tasks import DocumentPassRunner
+
             runner = runner or DocumentPassRunner(unit)
             for task in pending:
                 try:
@@ -235,6 +238,8 @@ def _start_worker(spec: DocumentPass, counter: SharedCounts, gpus: tuple[Any, li
         with slot.get_lock():
             index, slot.value = slot.value, slot.value + 1
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index]
+    from webcorpus.pipeline.tasks import DocumentPassRunner
+
     _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
 
 
@@ -335,6 +340,8 @@ def run_document_task(spec: DocumentPass, task: Task, counts: RayCounts | None =
     """One task inside a Ray worker: the error, or None."""
     global _RAY_RUNNER
     if _RAY_RUNNER is None or _RAY_RUNNER.spec != spec:
+        from webcorpus.pipeline.tasks import DocumentPassRunner
+
         _RAY_RUNNER = DocumentPassRunner(spec)
     try:
         _RAY_RUNNER.run_task(task, counts)
