@@ -227,7 +227,10 @@ def write_inputs(tmp_path: Path, files: int = 2, pages: int = 23) -> None:
 def comparable(out: Path, filter_name: str) -> dict:
     """Everything a run wrote that must not depend on batching, the filter's name taken out."""
     summary = json.loads((out / "stats.json").read_text())
-    steps = [{k: v for k, v in s.items() if k not in ("time_s", "step", "output")} for s in summary["steps"]]
+    steps = [
+        {k: v for k, v in s.items() if k not in ("time_s", "cpu_s", "startup_s", "wall_s", "step", "output")}
+        for s in summary["steps"]
+    ]
     removed = {
         p.name: gzip.decompress(p.read_bytes()).replace(f'"{filter_name}:'.encode(), b'"FILTER:')
         for p in sorted((out / "removed" / filter_name).iterdir())

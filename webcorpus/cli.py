@@ -22,6 +22,7 @@ from webcorpus import __version__
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.executors import EXECUTORS
 from webcorpus.pipeline.options import OptionSpec, options_of
+from webcorpus.pipeline.progress import LiveCount
 from webcorpus.pipeline.registry import STEPS
 from webcorpus.pipeline.run_folder import Folder
 
@@ -62,6 +63,21 @@ class StepCommands(click.Group):
 
             return step_command(step_class(name.replace("-", "_")))
         return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, but a step's line comes from its summary read from source (registry.step_summary),
+        so `webcorpus --help` imports no step and none of the libraries steps need."""
+        from webcorpus.pipeline.registry import step_summary
+
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name) or click.Command(name, help=step_summary(name.replace("-", "_")))
+            if not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
 
 
 @click.group(cls=StepCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -177,7 +193,8 @@ def _filter_command(step_class: type) -> click.Command:
             exclusion = ExclusionWriter(Folder(Path(removed).parent), Path(removed).name)
             step.on_drop = exclusion
         step.start_task()
-        _pipe(step.run(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))
+        with LiveCount(step.name) as live:
+            _pipe(live.outputs(step.run(live.inputs(read_jsonl(sys.stdin.buffer, counts=step.stats.errors)))))
         if exclusion is not None:
             exclusion.close()
         _report(step)
@@ -198,7 +215,8 @@ def _reader_command(step_class: type) -> click.Command:
             paths = reader.expand([resolve_input(pattern) for pattern in inputs])  # webcorpus:sample/... too
         except ValueError as error:
             raise click.ClickException(str(error)) from None
-        _pipe(reader.run(paths))
+        with LiveCount(reader.name, read=lambda: reader.stats.documents_in) as live:
+            _pipe(live.outputs(reader.run(paths)))
         _report(reader)
 
     return command
@@ -213,8 +231,9 @@ def _writer_command(step_class: type) -> click.Command:
 
         writer = _build(step_class, options)
         writer.open(Path(output_dir), prefix)
-        for _ in writer.run(read_jsonl(sys.stdin.buffer, counts=writer.stats.errors)):
-            pass
+        with LiveCount(writer.name) as live:
+            for _ in live.outputs(writer.run(live.inputs(read_jsonl(sys.stdin.buffer, counts=writer.stats.errors)))):
+                pass
         click.echo(
             f"{writer.name}: {writer.stats.kept} documents in {len(writer.written)} files under {output_dir}", err=True
         )

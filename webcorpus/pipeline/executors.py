@@ -16,18 +16,20 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from webcorpus.pipeline.plan import DocumentPass
-from webcorpus.pipeline.tasks import DocumentPassRunner, Task
+if TYPE_CHECKING:  # the pass's steps are imported where tasks run: `webcorpus run --help` names executors only
+    from webcorpus.pipeline.plan import DocumentPass
+    from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 
-Failures = list[tuple[Task, str]]  # (task, the last line of its error)
+Failures = list[tuple["Task", str]]  # (task, the last line of its error)
 WORKER_DIED = "a worker process died while this file was in progress"
 # Document tasks submitted and not finished, per worker (local) or per CPU of the cluster (Ray).
 TASKS_IN_FLIGHT_PER_WORKER = 2
@@ -36,8 +38,10 @@ TASKS_IN_FLIGHT_PER_WORKER = 2
 class Executor(Protocol):
     """How the runner drives where the work runs.
 
-    - `run_tasks(unit, pending, bar, runner)`: run each of a document pass's pending tasks once (any order,
-      any place); tick `bar` per finished task; return the failed ones with the last line of their error.
+    - `run_tasks(unit, pending, progress, runner)`: run each of a document pass's pending tasks once (any
+      order, any place); tell `progress` (a PassProgress) the documents read and kept as tasks go
+      (`add` or `show`) and each finished task (`task_done`); return the failed ones with the last line of
+      their error.
       `runner` is the pass's steps already built in this process, for an executor that runs tasks here.
     - `map(function, *iterables)`: `function` over the zipped iterables, results in order, a bounded number
       in flight (a corpus step's units: each writes its own outputs and markers).
@@ -49,7 +53,7 @@ class Executor(Protocol):
     name: str
 
     def run_tasks(
-        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+        self, unit: DocumentPass, pending: list[Task], progress: Any, runner: DocumentPassRunner | None = None
     ) -> Failures: ...
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]: ...
@@ -73,26 +77,26 @@ class LocalExecutor:
         return cls(workers)
 
     def run_tasks(
-        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+        self, unit: DocumentPass, pending: list[Task], progress: Any, runner: DocumentPassRunner | None = None
     ) -> Failures:
         failures: Failures = []
         workers = unit.local_workers(self.workers, len(pending))  # a pass needing GPUs: one per GPU, or fails
         if workers == 1:
+            from webcorpus.pipeline.tasks import DocumentPassRunner
+
             runner = runner or DocumentPassRunner(unit)
-            counter = mp.Value("q", 0)
             for task in pending:
                 try:
-                    runner.run_task(task, counter)
+                    runner.run_task(task, progress)  # the task's counts go straight to the display
                 except Exception:
                     failures.append((task, traceback.format_exc().strip().splitlines()[-1]))
-                bar.update(1)
-                bar.set_postfix(documents=counter.value)
+                progress.task_done()
             return failures
         context = mp.get_context(self.start_method)
-        counter = context.Value("q", 0)
+        counts = SharedCounts(context)
         gpus = (context.Value("i", 0), unit.worker_gpus(workers)) if unit.resources.gpus else None
         pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(unit, counter, gpus)
+            workers, mp_context=context, initializer=_start_worker, initargs=(unit, counts, gpus)
         )
         with pool:
             # A few tasks per worker in flight, not the whole list: waiting on a million futures at once made
@@ -105,11 +109,12 @@ class LocalExecutor:
                     except BrokenProcessPool:  # the pool broke earlier: no task left can start
                         for unstarted in (task, *queued):
                             failures.append((unstarted, WORKER_DIED))
-                            bar.update(1)
+                            progress.task_done()
                         break
                 if not running:
                     break
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                progress.show(*counts.values())  # before the files finished: their documents are counted
                 for future in finished:
                     task = running.pop(future)
                     try:
@@ -120,8 +125,7 @@ class LocalExecutor:
                         error = WORKER_DIED
                     if error:
                         failures.append((task, error.strip().splitlines()[-1]))
-                    bar.update(1)
-                bar.set_postfix(documents=counter.value)
+                    progress.task_done()
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
@@ -156,6 +160,7 @@ class CorpusContext:
     executor: Executor
     progress: bool = False
     made: dict[str, str] = field(default_factory=dict)
+    cpu_s: float = 0.0  # CPU seconds of the units `map` ran in other processes, for the run's table
 
     @classmethod
     def local(cls, workers: int = 1, progress: bool = False) -> CorpusContext:
@@ -163,12 +168,62 @@ class CorpusContext:
         return cls(LocalExecutor(workers), progress)
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
-        """`function` over the zipped iterables, on the executor's workers; results in order."""
-        return self.executor.map(function, *iterables)
+        """`function` over the zipped iterables, on the executor's workers; results in order. Each unit's
+        CPU seconds come back with its result and add to `cpu_s`."""
+        here = os.getpid()
+        for pid, cpu, result in self.executor.map(_cpu_timed, itertools.repeat(function), *iterables):
+            if pid != here:
+                self.cpu_s += cpu
+            yield result
 
     def call(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """`function(*arguments)` on one worker of the executor."""
         return self.executor.call(function, *arguments)
+
+
+class SharedCounts:
+    """Documents read and kept so far by a pool's tasks: two integers in shared memory that workers add to
+    (every PROGRESS_EVERY documents) and the driver reads twice a second."""
+
+    def __init__(self, context: Any) -> None:
+        self.shared = context.Array("q", 2)
+
+    def add(self, read: int, kept: int) -> None:
+        with self.shared.get_lock():
+            self.shared[0] += read
+            self.shared[1] += kept
+
+    def values(self) -> tuple[int, int]:
+        with self.shared.get_lock():
+            return self.shared[0], self.shared[1]
+
+
+class RayCounts:
+    """The same for Ray tasks: a small actor (no CPU reserved) that tasks tell without waiting for an answer."""
+
+    def __init__(self, ray: Any) -> None:
+        self.actor = ray.remote(num_cpus=0)(_Tally).remote()
+
+    def add(self, read: int, kept: int) -> None:
+        self.actor.add.remote(read, kept)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.read = self.kept = 0
+
+    def add(self, read: int, kept: int) -> None:
+        self.read, self.kept = self.read + read, self.kept + kept
+
+    def values(self) -> tuple[int, int]:
+        return self.read, self.kept
+
+
+def _cpu_timed(function: Callable[..., Any], *arguments: Any) -> tuple[int, float, Any]:
+    """(the process, the CPU seconds `function(*arguments)` took there, its result)."""
+    started = time.process_time()
+    result = function(*arguments)
+    return os.getpid(), time.process_time() - started, result
 
 
 # State of a local worker process, set by its initializer in that process (never inherited from the parent).
@@ -176,13 +231,15 @@ _WORKER: DocumentPassRunner | None = None
 _WORKER_COUNTER: Any = None
 
 
-def _start_worker(spec: DocumentPass, counter: Any, gpus: tuple[Any, list[str]] | None = None) -> None:
+def _start_worker(spec: DocumentPass, counter: SharedCounts, gpus: tuple[Any, list[str]] | None = None) -> None:
     global _WORKER, _WORKER_COUNTER
     if gpus is not None:  # this worker's own GPUs, set before its steps are built (and load a model)
         slot, devices = gpus
         with slot.get_lock():
             index, slot.value = slot.value, slot.value + 1
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index]
+    from webcorpus.pipeline.tasks import DocumentPassRunner
+
     _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
 
 
@@ -221,31 +278,32 @@ class RayExecutor:
         return cls(workers, address)
 
     def run_tasks(
-        self, unit: DocumentPass, pending: list[Task], bar: Any, runner: DocumentPassRunner | None = None
+        self, unit: DocumentPass, pending: list[Task], progress: Any, runner: DocumentPassRunner | None = None
     ) -> Failures:
         failures: Failures = []
         spec = self.ray.put(unit)
         document_task = self.document_task.options(**unit.resources.ray_options())  # the pass's CPUs, GPUs, memory
         window = TASKS_IN_FLIGHT_PER_WORKER * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         queued, running = iter(pending), {}
-        documents = 0
+        # Live counts only (a retried task counts its documents again); the pass's totals come from markers.
+        counts = RayCounts(self.ray)
         while True:
             for task in itertools.islice(queued, window - len(running)):
-                running[document_task.remote(spec, task)] = task
+                running[document_task.remote(spec, task, counts)] = task
             if not running:
                 break
-            ready, _ = self.ray.wait(list(running), num_returns=1)
+            ready, _ = self.ray.wait(list(running), num_returns=1, timeout=0.5)
+            progress.show(*self.ray.get(counts.actor.values.remote()))
             for ref in ready:
                 task = running.pop(ref)
                 try:
-                    error, read = self.ray.get(ref)
+                    error = self.ray.get(ref)
                 except self.ray.exceptions.RayError as failure:  # retries spent, or the cluster went away
-                    error, read = f"{type(failure).__name__}: {str(failure).strip().splitlines()[0]}", 0
+                    error = f"{type(failure).__name__}: {str(failure).strip().splitlines()[0]}"
                 if error:
                     failures.append((task, error.strip().splitlines()[-1]))
-                documents += read
-                bar.update(1)
-            bar.set_postfix(documents=documents)
+                progress.task_done()
+        self.ray.kill(counts.actor)
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
@@ -278,16 +336,18 @@ def _windowed(submit: Callable[[Any], Any], result: Callable[[Any], Any], items:
 _RAY_RUNNER: DocumentPassRunner | None = None
 
 
-def run_document_task(spec: DocumentPass, task: Task) -> tuple[str | None, int]:
-    """One task inside a Ray worker: (the error, or None; documents read)."""
+def run_document_task(spec: DocumentPass, task: Task, counts: RayCounts | None = None) -> str | None:
+    """One task inside a Ray worker: the error, or None."""
     global _RAY_RUNNER
     if _RAY_RUNNER is None or _RAY_RUNNER.spec != spec:
+        from webcorpus.pipeline.tasks import DocumentPassRunner
+
         _RAY_RUNNER = DocumentPassRunner(spec)
     try:
-        stats = _RAY_RUNNER.run_task(task)
+        _RAY_RUNNER.run_task(task, counts)
     except Exception:
-        return traceback.format_exc(), 0
-    return None, stats[0]["documents_in"]
+        return traceback.format_exc()
+    return None
 
 
 EXECUTORS: dict[str, type[LocalExecutor] | type[RayExecutor]] = {

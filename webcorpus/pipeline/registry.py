@@ -6,7 +6,10 @@ or pyarrow. Add a step here and it is in the YAML, the CLI and docs/steps.md.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+from functools import cache
 
 from webcorpus.pipeline.step import Step
 
@@ -46,6 +49,55 @@ def step_class(name: str) -> type[Step]:
     """The class of step `name`; KeyError for an unknown name."""
     module, _, attribute = STEPS[name].partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+@cache
+def step_summary(name: str) -> str:
+    """Step `name`'s one-line `summary`, read from its module's source without importing it: `webcorpus
+    --help` lists every step, and importing them all loads trafilatura, pyarrow and datasketch."""
+    module, _, attribute = STEPS[name].partition(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    with open(spec.origin, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    constants = {  # the module's own string constants, for a summary written as an f-string over them
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == attribute:
+            for statement in node.body:
+                if isinstance(statement, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "summary" for t in statement.targets
+                ):
+                    text = _literal(statement.value, constants)
+                    if text is not None:
+                        return text
+    return getattr(step_class(name), "summary", "")  # a summary that is no literal: import after all
+
+
+def _literal(node: ast.expr, constants: dict[str, str]) -> str | None:
+    """A string literal, or an f-string whose fields are plain names of `constants`; else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) and part.format_spec is None:
+                if part.value.id not in constants or part.conversion != -1:
+                    return None
+                parts.append(constants[part.value.id])
+            else:
+                text = _literal(part, constants)
+                if text is None:
+                    return None
+                parts.append(text)
+        return "".join(parts)
+    return None
 
 
 def unknown_step_message(name: str) -> str:

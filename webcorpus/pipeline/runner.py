@@ -38,7 +38,7 @@ from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.config import PipelineConfig
 from webcorpus.pipeline.executors import CorpusContext, Executor, LocalExecutor, make_executor
 from webcorpus.pipeline.plan import CorpusPass, DocumentPass, plan
-from webcorpus.pipeline.progress import progress_bar
+from webcorpus.pipeline.progress import PassProgress
 from webcorpus.pipeline.recipes import resolve_input
 from webcorpus.pipeline.record import RunRecord, inputs_record
 from webcorpus.pipeline.run_folder import Folder
@@ -46,6 +46,7 @@ from webcorpus.pipeline.step import CorpusStep, StageStats
 from webcorpus.pipeline.tasks import DocumentPassRunner, Task
 from webcorpus.text import NO_SPACE_LANGUAGES
 
+STARTUP_SHOWN_S = 1.0  # the table names a step's start-up (summed over workers) from here
 NOT_RUN = "no documents"  # why a step after an emptied corpus did not run
 NOT_RUN_IN_SLICE = "left for --merge"  # why a `--shard` run did not run the steps after its first pass
 # gopher_quality's rules that count words; in a language written without spaces they count characters.
@@ -69,6 +70,10 @@ class StepReport:
     line: str | None = None  # a corpus step's line for the terminal
     wrote_documents: bool = False  # a corpus step that wrote documents (the next steps read them)
     not_run: str | None = None  # why the step did not run: NOT_RUN or NOT_RUN_IN_SLICE
+    # Seconds from the start to the end of the step as the driver saw it, worker start-up included. The
+    # steps of one document pass run together, file by file: each gets the pass's wall time in proportion
+    # to the worker time spent in it (its start-up included).
+    wall_s: float = 0.0
 
 
 @dataclass
@@ -388,6 +393,7 @@ class _Run:
         return result
 
     def run_corpus_pass(self, unit: CorpusPass, context: CorpusContext) -> None:
+        wall, cpu, workers_cpu = time.perf_counter(), time.process_time(), context.cpu_s
         step = unit.step.build()
         assert isinstance(step, CorpusStep)
         target = self.output.url(unit.target)
@@ -395,6 +401,10 @@ class _Run:
         context.made.update(result.made)
         report = self.report(unit.step)
         report.stats, report.summary, report.line, report.output = step.stats, result.figures, result.line, target
+        report.wall_s = time.perf_counter() - wall
+        # This process's CPU and its units' on the workers (a unit run here counts once: the context
+        # times only units that ran in other processes).
+        report.stats.cpu_s = time.process_time() - cpu + context.cpu_s - workers_cpu
         if result.data is not None:
             # Per language, as Filter.run counts them, from the Parquet `language` column of what the step
             # read and wrote (one column, counted per shard on the workers; right on a resumed run too).
@@ -412,20 +422,32 @@ class _Run:
             tasks = [Task(i, p) for i, p in enumerate(input_shards(self.data))]
             done = _completed(unit, tasks)
         pending = [t for t in tasks if t.index not in done]
-        label = "files" if is_first else f"{unit.steps[1].name} shards"
-        with progress_bar(len(tasks), label, "file", self.progress, initial=len(done)) as bar:
-            errors = executor.run_tasks(unit, pending, bar, self.local if is_first else None)
-        self.failed += [f"{task.path}: {error}" for task, error in errors]
-        if is_first:
-            self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
-        data = run_folder.data(unit.root)
-        # In input order, whether finished now or before, so the totals never depend on it.
-        for _, recorded in _markers(unit, tasks):
-            for step, stats in zip(unit.steps, recorded["steps"]):
-                self.report(step).stats.merge(stats)
-            if is_first and self.shard is not None:
-                for name in recorded["shards"]:
-                    self.shard_bytes[name] = self.output.size(f"{data}/{name}")
+        label = "read" if is_first else f"{unit.steps[1].name}, read"
+        started = time.perf_counter()
+        earlier = [0, 0]  # documents read and kept by the files an earlier run finished
+        if done and self.progress:
+            for _, recorded in _markers(unit, [t for t in tasks if t.index in done]):
+                earlier[0] += recorded["steps"][0]["documents_in"]
+                earlier[1] += recorded["steps"][-1]["kept"]
+        with PassProgress(label, len(tasks), len(done), self.progress, *earlier) as progress:
+            errors = executor.run_tasks(unit, pending, progress, self.local if is_first else None)
+            self.failed += [f"{task.path}: {error}" for task, error in errors]
+            if is_first:
+                self.files_done, self.files_skipped = len(pending) - len(errors), len(done)
+            data = run_folder.data(unit.root)
+            # In input order, whether finished now or before, so the totals never depend on it.
+            for _, recorded in _markers(unit, tasks):
+                for step, stats in zip(unit.steps, recorded["steps"]):
+                    self.report(step).stats.merge(stats)
+                if is_first and self.shard is not None:
+                    for name in recorded["shards"]:
+                        self.shard_bytes[name] = self.output.size(f"{data}/{name}")
+            first, last = self.report(unit.steps[0]).stats, self.report(unit.steps[-1]).stats
+            progress.finish(first.documents_in, last.kept)
+        wall = time.perf_counter() - started
+        busy = [self.report(step).stats.time_s + self.report(step).stats.startup_s for step in unit.steps]
+        for step, seconds in zip(unit.steps, busy):
+            self.report(step).wall_s = wall * seconds / (sum(busy) or 1.0) if sum(busy) else wall / len(busy)
         for step in unit.steps:
             if step.role == "write":
                 self.report(step).output = self.output.url(data)
@@ -606,6 +628,7 @@ def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> d
                 "output": r.output,
                 **({"not_run": r.not_run} if r.not_run else {}),
                 **r.stats.to_dict(),
+                "wall_s": round(r.wall_s, 6),
                 **({"summary": r.summary} if r.summary else {}),
             }
             for r in result.steps
@@ -614,28 +637,34 @@ def run_summary(result: RunResult, config: PipelineConfig, first_pass: str) -> d
 
 
 def format_table(result: RunResult) -> str:
-    """The run's table: every step in order with its counts, time and drop reasons."""
-    total_time = sum(r.stats.time_s for r in result.steps) or 1.0
+    """The run's table: every step in order with its counts, wall and CPU seconds, and drop reasons.
+
+    Wall: the driver's clock (a document pass's wall shared among its steps by the worker time each took);
+    CPU: summed over every worker, so with many workers it exceeds wall. Both include start-up (building a
+    step in each worker, loading its model), which a note below the table names where it is large."""
     names = [r.name + (" *" if r.implicit else "") for r in result.steps]
     width = max(len(name) for name in names) + 2
-    header = f"{'step':<{width}}{'in':>9}{'kept':>9}{'dropped':>9}{'seconds':>9}{'share':>7}  drop reasons"
+    header = f"{'step':<{width}}{'in':>9}{'kept':>9}{'dropped':>9}{'wall s':>9}{'cpu s':>9}  drop reasons"
     lines = [header, "-" * len(header)]
-    pad = f"{'':<{width}}{'':>43}  "
+    pad = f"{'':<{width}}{'':>45}  "
     for name, report in zip(names, result.steps):
         stats = report.stats
         dropped = sum(stats.dropped.values())
         reasons = ", ".join(f"{r} {n}" for r, n in stats.dropped.most_common())
-        share = f"{100 * stats.time_s / total_time:.0f}%"
         counts = f"{stats.documents_in:>9}{stats.kept:>9}{dropped:>9}"
         if report.not_run:
             reasons = f"not run: {report.not_run}"
-        lines.append(f"{name:<{width}}{counts}{stats.time_s:>9.1f}{share:>7}  {reasons}")
+        lines.append(f"{name:<{width}}{counts}{report.wall_s:>9.1f}{stats.cpu_s:>9.1f}  {reasons}")
         for error, count in sorted(stats.errors.items()):
             lines.append(f"{pad}! {error}: {count}")
         if stats.counts:
             what = "replaced" if report.role == "filter" else "made"
             done = ", ".join(f"{key} {n:,}" for key, n in sorted(stats.counts.items()))
             lines.append(f"{pad}{what}: {done}")
+    lines.append(f"{'total':<{width}}{'':>27}{result.wall_s:>9.1f}{sum(r.stats.cpu_s for r in result.steps):>9.1f}")
+    startups = [f"{r.name} {r.stats.startup_s:.1f} s" for r in result.steps if r.stats.startup_s >= STARTUP_SHOWN_S]
+    if startups:
+        lines.append(f"start-up (building steps, loading models; summed over workers): {', '.join(startups)}")
     if any(r.implicit for r in result.steps):
         lines.append("* added by the runner: documents read back or written between corpus steps")
     return "\n".join(lines)

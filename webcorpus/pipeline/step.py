@@ -122,7 +122,9 @@ class StageStats:
     bad_files: list[str] = field(default_factory=list)
     # What a step did to the documents it kept (PII replaced per type) or made (tokens).
     counts: Counter[str] = field(default_factory=Counter)
-    time_s: float = 0.0
+    time_s: float = 0.0  # wall seconds inside the step, summed over workers (a corpus step: its own wall)
+    cpu_s: float = 0.0  # CPU seconds of the step, summed over workers, its start-up included
+    startup_s: float = 0.0  # wall seconds building the step in each worker (loading a model), summed
     # For the report (webcorpus/report/): characters in and kept, and named distributions (text lengths in
     # powers of two, domains dropped and kept, languages kept and dropped). Domain counts keep their top
     # DISTRIBUTION_TOP per input file, language counts their top LANGUAGE_TOP, so a big run's stats stay small;
@@ -150,6 +152,8 @@ class StageStats:
         self.bad_files.extend(data["bad_files"])
         self.counts.update(data.get("counts", {}))
         self.time_s += data["time_s"]
+        self.cpu_s += data.get("cpu_s", 0.0)
+        self.startup_s += data.get("startup_s", 0.0)
         self.characters_in += data.get("characters_in", 0)
         self.characters_out += data.get("characters_out", 0)
         for name, values in data.get("distributions", {}).items():
@@ -168,6 +172,8 @@ class StageStats:
             "bad_files": list(self.bad_files),
             "counts": dict(sorted(self.counts.items())),
             "time_s": round(self.time_s, 6),
+            "cpu_s": round(self.cpu_s, 6),
+            "startup_s": round(self.startup_s, 6),
             "characters_in": self.characters_in,
             "characters_out": self.characters_out,
             "distributions": {name: _bounded(name, values) for name, values in sorted(self.distributions.items())},
@@ -183,6 +189,8 @@ class StageStats:
             bad_files=list(data["bad_files"]),
             counts=Counter(data.get("counts", {})),
             time_s=data["time_s"],
+            cpu_s=data.get("cpu_s", 0.0),
+            startup_s=data.get("startup_s", 0.0),
             characters_in=data.get("characters_in", 0),
             characters_out=data.get("characters_out", 0),
             distributions={name: Counter(values) for name, values in data.get("distributions", {}).items()},

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from webcorpus.document import Document
 from webcorpus.pipeline import run_folder
@@ -19,7 +19,14 @@ from webcorpus.pipeline.exclusion import ExclusionWriter
 from webcorpus.pipeline.plan import DocumentPass
 from webcorpus.pipeline.step import Reader, Writer
 
-PROGRESS_EVERY = 64  # documents between updates of the shared progress counter
+PROGRESS_EVERY = 64  # documents read between updates of the shared progress counts
+
+
+class Counts(Protocol):
+    """Where a task adds the documents it has read and kept so far, for the driver's live progress: shared
+    memory between local worker processes, a Ray actor, or the driver's own display in its process."""
+
+    def add(self, read: int, kept: int) -> None: ...
 
 
 @dataclass
@@ -37,7 +44,14 @@ class DocumentPassRunner:
 
     def __init__(self, spec: DocumentPass) -> None:
         self.spec = spec
-        self.steps = [step.build() for step in spec.steps]
+        # Each step's start-up in this worker (building it: loading a model, a blocklist), (wall, CPU)
+        # seconds: the first task run here records it, so the table shows what start-up cost.
+        self.startup: list[tuple[float, float]] | None = []
+        self.steps = []
+        for planned in spec.steps:
+            wall, cpu = time.perf_counter(), time.process_time()
+            self.steps.append(planned.build())
+            self.startup.append((time.perf_counter() - wall, time.process_time() - cpu))
         reader, writer = self.steps[0], self.steps[-1]
         assert isinstance(reader, Reader) and isinstance(writer, Writer)
         self.reader, self.writer = reader, writer
@@ -49,7 +63,7 @@ class DocumentPassRunner:
         if self.spec.removed is not None:
             run.delete_many([f"{self.spec.removed}/{step.folder}/{task.key}.jsonl.gz" for step in self.spec.steps])
 
-    def run_task(self, task: Task, counter: Any = None) -> list[dict[str, Any]]:
+    def run_task(self, task: Task, counts: Counts | None = None) -> list[dict[str, Any]]:
         run = self.spec.output
         self.delete_outputs_of(task)
         exclusions: list[ExclusionWriter] = []
@@ -61,16 +75,25 @@ class DocumentPassRunner:
                 step.on_drop = exclusion
                 exclusions.append(exclusion)
         self.writer.open(run.child(run_folder.data(self.spec.root)), task.key)
-        clocks = [[0.0] for _ in self.steps]
+        clocks = [[0.0, 0.0] for _ in self.steps]  # (wall, CPU) seconds
+        reported = [0, 0]  # documents read and kept that `counts` has been told of
+
+        def report() -> None:
+            read, kept = self.reader.stats.documents_in, self.writer.stats.kept
+            if counts is not None and (read, kept) != tuple(reported):
+                counts.add(read - reported[0], kept - reported[1])
+                reported[:] = [read, kept]
+
         try:
             documents = self.reader.read(task.path)
             if self.spec.limit is not None:
                 documents = _first(documents, self.spec.limit)
-            stream: Iterable[Document] = _timed(documents, clocks[0], counter)
+            stream: Iterable[Document] = _timed(documents, clocks[0], report)
             for step, clock in zip(self.steps[1:], clocks[1:]):
                 stream = _timed(step.run(stream), clock)
             for _ in stream:
                 pass
+            report()
         except BaseException:
             for exclusion in exclusions:
                 exclusion.discard()
@@ -79,8 +102,11 @@ class DocumentPassRunner:
             exclusion.close()
         # Each clock includes the time of every step upstream of it (the stream is pulled).
         stats = []
+        startup, self.startup = self.startup or [(0.0, 0.0)] * len(self.steps), None
         for i, step in enumerate(self.steps):
             step.stats.time_s = clocks[i][0] - (clocks[i - 1][0] if i else 0.0)
+            step.stats.cpu_s = clocks[i][1] - (clocks[i - 1][1] if i else 0.0) + startup[i][1]
+            step.stats.startup_s = startup[i][0]
             stats.append({"step": step.name, **step.stats.to_dict()})
         run.write_json(
             run_folder.task_marker(self.spec.root, task.key),
@@ -104,22 +130,23 @@ def _first(documents: Iterator[Document], limit: int) -> Iterator[Document]:
             close()
 
 
-def _timed(stream: Iterable[Document], clock: list[float], counter: Any = None) -> Iterator[Document]:
+def _timed(stream: Iterable[Document], clock: list[float], report: Callable[[], None] | None = None
+           ) -> Iterator[Document]:  # fmt: skip
+    """`stream`, adding the wall and CPU seconds spent pulling each document to `clock`; `report` is called
+    every PROGRESS_EVERY documents (the live counts)."""
     iterator = iter(stream)
     count = 0
     while True:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             document = next(iterator)
         except StopIteration:
-            clock[0] += time.perf_counter() - start
+            clock[0] += time.perf_counter() - wall
+            clock[1] += time.process_time() - cpu
             break
-        clock[0] += time.perf_counter() - start
+        clock[0] += time.perf_counter() - wall
+        clock[1] += time.process_time() - cpu
         count += 1
-        if counter is not None and count % PROGRESS_EVERY == 0:
-            with counter.get_lock():
-                counter.value += PROGRESS_EVERY
+        if report is not None and count % PROGRESS_EVERY == 0:
+            report()
         yield document
-    if counter is not None and count % PROGRESS_EVERY:
-        with counter.get_lock():
-            counter.value += count % PROGRESS_EVERY

@@ -552,9 +552,18 @@ def _sample_html(sample: Any, run: Folder) -> str:
 
 
 def _time(steps: list[dict[str, Any]]) -> str:
-    chart = plots.horizontal_bars(
-        [_label(s, i) for i, s in enumerate(steps)], {"seconds": [s["time_s"] for s in steps]}, "seconds"
-    )
+    """Wall and CPU seconds per step, as the run's table gives them (start-up included); a stats.json from
+    before they were recorded has only time_s, the seconds inside each step summed over workers."""
+    labels = [_label(s, i) for i, s in enumerate(steps)]
+    if not all("wall_s" in s for s in steps):
+        chart = plots.horizontal_bars(labels, {"seconds": [s["time_s"] for s in steps]}, "seconds")
+        return f"<h2>Time per step</h2>{chart}"
+    series = {"wall": [s["wall_s"] for s in steps], "CPU, all workers": [s.get("cpu_s", 0.0) for s in steps]}
+    startup = [f"{label} {s['startup_s']:.1f} s" for label, s in zip(labels, steps) if s.get("startup_s", 0) >= 1]
+    chart = plots.horizontal_bars(labels, series, "seconds")
+    if startup:
+        what = "Start-up (building steps, loading models), summed over workers"
+        chart += f"<p class='muted'>{what}: {escape(', '.join(startup))}</p>"
     return f"<h2>Time per step</h2>{chart}"
 
 
