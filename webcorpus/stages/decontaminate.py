@@ -271,6 +271,9 @@ class Decontaminate(Filter):
     `n` words has no n-gram and matches nothing. See docs/decontamination.md."""
 
     name = "decontaminate"
+    drop_reasons = {
+        REASON_PREFIX: "Shares an n-gram with the named benchmark's texts (with mode: trim, too little was left).",
+    }
     summary = "Drop (or trim) documents sharing a 13-word n-gram with benchmark texts you name (files or Parquet)."
     option_minimum = {"n": 1, "min_words": 0, "max_benchmark_bytes": 1}
     option_help = {
