@@ -226,6 +226,8 @@ def test_charts_at_small_scale():
     one = plots.horizontal_bars(["en"], {"identified": [3], "kept": [2]}, "documents")
     assert "<svg" not in one and "<table" in one and ">3<" in one and ">2<" in one
     assert plots.horizontal_bars([], {"dropped": []}, "documents") == ""
+    hosts = plots.horizontal_bars(["a.org", "b.org", "c.org"], {"kept": [1, 1, 1]}, "documents")
+    assert "<svg" not in hosts and hosts.count("<tr>") == 4  # bars of one length: a list, not a chart
     assert "<svg" not in plots.histogram(["1,024+"], {"documents": [5]}, "characters")
 
     two = plots.horizontal_bars(["a", "b"], {"dropped": [1, 2]}, "documents")

@@ -181,8 +181,9 @@ def _drops(steps: list[dict[str, Any]]) -> str:
         for (step, reason), n in reasons.most_common()
     )
     top = reasons.most_common(25)
-    chart = plots.horizontal_bars([f"{s}: {r}" for (s, r), _ in top], {"dropped": [n for _, n in top]},
-                                  "documents dropped")  # fmt: skip
+    labels, series = [f"{s}: {r}" for (s, r), _ in top], {"dropped": [n for _, n in top]}
+    # The table above has every number: a chart only where its bars tell more.
+    chart = plots.horizontal_bars(labels, series, "documents dropped") if plots.informative(labels, series) else ""
     return (
         "<h2>Why documents were dropped</h2><p class='muted'>Each rule's share of all drops, and what it means.</p>"
         "<table id='reasons'><tr><th>step: reason</th><th>documents</th><th>share</th><th class='text'>meaning</th>"
@@ -531,8 +532,10 @@ def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
         f"<td>{ratio(row):.3f}</td></tr>"
         for label, row in shown
     )
-    labels, values = [label for label, _ in shown], [ratio(row) for _, row in shown]
-    chart = plots.horizontal_bars(labels, {"bytes per token": values}, "UTF-8 bytes per token (higher: fewer tokens)")
+    labels, series = [label for label, _ in shown], {"bytes per token": [ratio(row) for _, row in shown]}
+    xlabel = "UTF-8 bytes per token (higher: fewer tokens)"
+    # The table above has every number: a chart only where its bars tell more.
+    chart = plots.horizontal_bars(labels, series, xlabel) if plots.informative(labels, series) else ""
     return (
         "<h3>Bytes per token per language</h3><p class='muted'>UTF-8 bytes of text per token of text (the "
         "document separator aside) in the tokenized corpus.</p><table id='bytes-per-token'><tr><th>language</th>"

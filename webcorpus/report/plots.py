@@ -50,25 +50,35 @@ def value_text(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3g}"
 
 
-def small_table(labels: Sequence[str], series: dict[str, Sequence[float]], unit: str) -> str:
-    """What a chart of one row or bin shows, as a table: one bar tells nothing a number does not."""
+def informative(labels: Sequence[str], series: dict[str, Sequence[float]]) -> bool:
+    """Whether bars would show more than a table does: two rows at least, and, for one series, not all of
+    one length (a run of 13 hosts with one document each is a list, not a chart)."""
+    if len(labels) < 2:
+        return False
+    return len(series) > 1 or len({value for values in series.values() for value in values}) > 1
+
+
+def small_table(labels: Sequence[str], series: dict[str, Sequence[float]], label_header: str, unit: str) -> str:
+    """What a chart that is not `informative` would show, as a table: one bar, or bars of one length, tell
+    nothing that numbers do not."""
     if not labels:
         return ""
-    header = "".join(f"<th>{escape(name)}</th>" for name in series)
+    header = "".join(f"<th>{escape(name if name == unit or not unit else f'{name} ({unit})')}</th>" for name in series)
     rows = "".join(
         f"<tr><td>{escape(label)}</td>"
         + "".join(f"<td>{value_text(values[i])}</td>" for values in series.values())
         + "</tr>"
         for i, label in enumerate(labels)
     )
-    return f"<table class='small-chart'><tr><th>{escape(unit)}</th>{header}</tr>{rows}</table>"
+    return f"<table class='small-chart'><tr><th>{escape(label_header)}</th>{header}</tr>{rows}</table>"
 
 
 def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
-    """One row per label (top to bottom in the given order), one bar per series; a table for a single row."""
+    """One row per label (top to bottom in the given order), one bar per series; a table where bars would
+    not be `informative`."""
     labels = [clip_label(x) for x in labels]
-    if len(labels) < 2:
-        return small_table(labels, series, xlabel)
+    if not informative(labels, series):
+        return small_table(labels, series, "", xlabel)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
         axes = figure.add_subplot()
@@ -93,7 +103,7 @@ def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: s
     bin. The caller gives every bin, empty ones too, so that gaps show."""
     bins = [clip_label(x) for x in bins]
     if len(bins) < 2:
-        return small_table(bins, series, xlabel)
+        return small_table(bins, series, xlabel, "")
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 2.8))
         axes = figure.add_subplot()
