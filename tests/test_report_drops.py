@@ -144,6 +144,18 @@ def test_a_kept_document_gains_no_detail():
     assert kept.metadata == {}
 
 
+def test_score_filter_and_extract_say_how_far_a_document_missed():
+    from webcorpus.stages.extract import TrafilaturaExtractor
+    from webcorpus.stages.score_filter import ScoreFilter
+
+    document = Document("1", "https://example.com/", "text", {"quality": 0.25})
+    assert ScoreFilter(score="quality", threshold=0.5).filter(document) == "below_threshold"
+    assert document.metadata[DETAIL] == "quality 0.25 < 0.5"
+    page = Document("2", "https://example.com/", "<html>" + "x" * 100 + "</html>")
+    assert TrafilaturaExtractor(max_characters=50).filter(page) == "too_large"
+    assert page.metadata[DETAIL] == "characters 113 > 50"
+
+
 def test_url_filter_names_the_listed_domain():
     document = Document("1", "https://www.xvideos.com/video1", "<html></html>")
     assert UrlFilter().filter(document) == "domain"
