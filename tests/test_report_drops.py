@@ -76,6 +76,9 @@ def test_the_report_shows_measures_against_thresholds_languages_and_meanings(run
         details = re.findall(rf"<b>{step}: [a-z_0-9]+</b>.*?<span class='detail'>([^<]*)</span>", samples, re.S)
         assert details and all(COMPARISON.search(d) or " not in " in d for d in details), details
     assert re.search(r"<span class='language'>language en \(score 0\.\d\d\)</span>", samples)
+    assert re.search(
+        r"<b>minhash_dedup: near_duplicate</b>.*?<span class='detail'>duplicate of [^<]+</span>", samples, re.S
+    )
 
     stats = json.loads((run_dir / "stats.json").read_text())
     table = report[
@@ -154,6 +157,16 @@ def test_score_filter_and_extract_say_how_far_a_document_missed():
     page = Document("2", "https://example.com/", "<html>" + "x" * 100 + "</html>")
     assert TrafilaturaExtractor(max_characters=50).filter(page) == "too_large"
     assert page.metadata[DETAIL] == "characters 113 > 50"
+
+
+def test_decontaminate_counts_the_shared_n_grams(tmp_path):
+    from webcorpus.stages.decontaminate import Decontaminate
+
+    words = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen".split()
+    (tmp_path / "quiz.txt").write_text(" ".join(words) + "\n")
+    document = Document("1", "https://example.org/", "Before it: " + " ".join(words), {"language": "en"})
+    assert Decontaminate(benchmarks={"quiz": str(tmp_path / "quiz.txt")}).filter(document) == "contaminated:quiz"
+    assert document.metadata[DETAIL] == "2 13-word n-grams shared with quiz"
 
 
 def test_url_filter_names_the_listed_domain():

@@ -89,11 +89,15 @@ def kept_samples(data: Folder, count: int) -> Iterator[Sample]:
 
 
 def _detail(metadata: dict[str, Any]) -> tuple[str, str, float | None]:
-    """(drop detail, language, language score) from a dropped document's metadata, as read: any JSON."""
+    """(drop detail, language, language score) from a dropped document's metadata, as read: any JSON. A
+    duplicate's detail is the document it duplicates (the dedup steps write `duplicate_of`, not a measure)."""
     score = metadata.get("language_score")
     number = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
     language = metadata.get("language")
-    return str(metadata.get(DETAIL) or ""), str(language) if language else "", number
+    detail = metadata.get(DETAIL) or (
+        f"duplicate of {metadata['duplicate_of']}" if metadata.get("duplicate_of") else ""
+    )
+    return str(detail), str(language) if language else "", number
 
 
 def _row(line: str) -> dict[str, Any] | None:
