@@ -86,6 +86,7 @@ class LineDedup(CorpusStep):
     docs/dedup.md."""
 
     name = "line_dedup"
+    drop_reasons = {REASON: "Too little text left once lines repeated across the corpus were removed."}
     summary = (
         "Remove lines held by more than max_repeats documents of the whole corpus (site boilerplate) from "
         "every document, exactly or with a count-min sketch; documents left too short are removed. Resumable."

@@ -19,6 +19,9 @@ class StreamMinHashDedup(Filter):
     index is in memory, so this suits a shell pipe (in a pipeline run, each input file is one stream)."""
 
     name = "stream_minhash_dedup"
+    drop_reasons = {
+        "near_duplicate": "A near-duplicate (MinHash) of an earlier document; metadata.duplicate_of names it."
+    }
     summary = (
         "Drop near-duplicates of documents already kept in this stream (one pipe, or one input file of a run); "
         "for the whole corpus use minhash_dedup."
@@ -71,6 +74,9 @@ class ExactDedup(Filter):
     `metadata.duplicate_of` names the first."""
 
     name = "exact_dedup"
+    drop_reasons = {
+        "exact_duplicate": "The same text (case, spacing aside) as an earlier document; metadata.duplicate_of names it."
+    }
     summary = "Drop documents whose text (case and whitespace aside) was already seen in this stream; the first stays."
 
     def __init__(self) -> None:

@@ -53,6 +53,7 @@ class UrlDedup(CorpusStep):
     hashes (parallel over shards), keepers (one unit), filter (parallel over shards). Rerun to resume."""
 
     name = "url_dedup"
+    drop_reasons = {REASON: "Another document has the same URL; one copy stays."}
     summary = (
         "Keep one document per normalised URL across the whole corpus (the first, the longest or the newest); "
         "the others are removed with duplicate_of. Resumable."

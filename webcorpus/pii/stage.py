@@ -53,6 +53,7 @@ class PiiScrubber(Filter):
     How it stays fast and equal to presidio: docs/pii.md."""
 
     name = "pii"
+    drop_reasons = {"pii_timeout": "The personal-data scan did not finish in time; never passed on unscrubbed."}
     summary = "Replace e-mails, public IPs, phones, card numbers, IBANs, SSNs and crypto addresses (presidio)."
     option_minimum = {"score_threshold": 0, "timeout": 0}
     option_help = {

@@ -49,6 +49,17 @@ For step authors; not options, so not in the YAML. Two class attributes of a ste
   `batch_size` documents in input order; it returns one verdict per document (a drop reason, or None to
   keep it, possibly rewritten in place). Statistics, drops and output are exactly those of `filter` one
   document at a time. The default `filter_batch` calls `filter` on each.
+
+## Drop reasons
+
+Every reason a step drops documents for is declared with its meaning, one line, in the class attribute
+`drop_reasons = {"short_doc": "Fewer words than min_doc_words: ..."}` (a key ending in `:` covers every
+reason starting with it); the report shows the meaning beside each reason and sample, and
+tests/test_report_drops.py fails on a reason a step returns without declaring it. A filter that measures
+something says what it measured against which threshold:
+`return dropped(document, "short_doc", compared("words", n, "<", self.min_doc_words))`
+(`webcorpus/pipeline/drops.py`) writes `metadata.drop_detail` ("words 12 < 50") on the dropped document
+only.
 """
 
 

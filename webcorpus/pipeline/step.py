@@ -208,6 +208,10 @@ class Step:
     runner_supplied: ClassVar[frozenset[str]] = frozenset()
     # What one instance needs to run (module docstring); a class attribute, so planning needs no instance.
     resources: ClassVar[Resources] = Resources()
+    # Every reason the step can drop a document for, with its meaning in one line (the report shows it beside
+    # each drop). A key ending in ":" stands for every reason that starts with it ("contaminated:" for
+    # "contaminated:mmlu"). tests/test_report_drops.py checks that each reason a step returns is declared.
+    drop_reasons: ClassVar[dict[str, str]] = {}
 
     def __init__(self) -> None:
         self.stats = StageStats()

@@ -17,8 +17,9 @@ from typing import Any
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.report import plots
-from webcorpus.report.samples import dropped_samples, kept_samples
-from webcorpus.report.text import clip
+from webcorpus.report.reasons import meaning
+from webcorpus.report.samples import Sample, dropped_samples, kept_samples
+from webcorpus.report.text import clip, looks_like_html, visible_text
 from webcorpus.stages.score_filter import BINS_PER_UNIT, DEFAULT_LANGUAGE, SCORE_PREFIX, SCORED_KEPT, THRESHOLDS
 
 REPORT_NAME = run_folder.REPORT
@@ -169,19 +170,31 @@ def _funnel(steps: list[dict[str, Any]]) -> str:
 
 
 def _drops(steps: list[dict[str, Any]]) -> str:
-    reasons = Counter({f"{s['step']}: {r}": n for s in steps for r, n in s["dropped"].items()})
+    """Each step's drop reasons, with what each means, most frequent first; a chart of the top ones."""
+    reasons = Counter({(s["step"], r): n for s in steps for r, n in s["dropped"].items()})
     if not reasons:
         return ""
     total = sum(reasons.values())
     rows = "".join(
-        f"<tr><td>{_text(k)}</td><td>{n:,}</td><td>{100 * n / total:.1f}%</td></tr>" for k, n in reasons.most_common()
+        f"<tr><td>{_text(f'{step}: {reason}')}</td><td>{n:,}</td><td>{100 * n / total:.1f}%</td>"
+        f"<td class='text meaning'>{_meaning(step, reason)}</td></tr>"
+        for (step, reason), n in reasons.most_common()
     )
     top = reasons.most_common(25)
-    chart = plots.horizontal_bars([k for k, _ in top], {"dropped": [n for _, n in top]}, "documents dropped")
+    labels, series = [f"{s}: {r}" for (s, r), _ in top], {"dropped": [n for _, n in top]}
+    # The table above has every number: a chart only where its bars tell more.
+    chart = plots.horizontal_bars(labels, series, "documents dropped") if plots.informative(labels, series) else ""
     return (
-        "<h2>Why documents were dropped</h2><p class='muted'>Each rule's share of all drops.</p>"
-        f"<table id='reasons'><tr><th>step: reason</th><th>documents</th><th>share</th></tr>{rows}</table>{chart}"
+        "<h2>Why documents were dropped</h2><p class='muted'>Each rule's share of all drops, and what it means.</p>"
+        "<table id='reasons'><tr><th>step: reason</th><th>documents</th><th>share</th><th class='text'>meaning</th>"
+        f"</tr>{rows}</table>{chart}"
     )
+
+
+def _meaning(step: str, reason: str) -> str:
+    """A reason's one-line meaning as HTML (the step's own declaration; reasons.py)."""
+    found = meaning(step, reason)
+    return _text(found) if found else "<span class='muted'>(no meaning declared)</span>"
 
 
 def _distribution(steps: list[dict[str, Any]], name: str) -> tuple[dict[str, Any] | None, Counter]:
@@ -280,7 +293,7 @@ def _lengths(steps: list[dict[str, Any]]) -> str:
     first = filters[langid[0] + 1] if langid and langid[0] + 1 < len(filters) else filters[0]
     last = filters[-1]
     before, after = Counter(first["distributions"]["length_in"]), Counter(last["distributions"]["length_out"])
-    bins = sorted(set(before) | set(after), key=int)
+    bins = _power_bins(set(before) | set(after))
     chart = plots.histogram(
         [f"{int(b):,}+" for b in bins],
         {f"into {first['step']}": [before[b] for b in bins], f"kept by {last['step']}": [after[b] for b in bins]},
@@ -435,10 +448,9 @@ def _dedup(steps: list[dict[str, Any]]) -> str:
     sizes = step["summary"]["cluster_sizes"]
     documents, removed = step["summary"].get("documents", 0), step["summary"].get("removed", 0)
     share = f"{100 * removed / documents:.1f}%" if documents else "0%"
+    labels = _integer_bins({int(k) for k in sizes})
     chart = (
-        plots.histogram(
-            sorted(sizes, key=int), {"clusters": [sizes[k] for k in sorted(sizes, key=int)]}, "cluster size"
-        )
+        plots.histogram(labels, {"clusters": [sizes.get(k, 0) for k in labels]}, "cluster size")
         if sizes
         else "<p>No near-duplicates.</p>"
     )
@@ -520,8 +532,10 @@ def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
         f"<td>{ratio(row):.3f}</td></tr>"
         for label, row in shown
     )
-    labels, values = [label for label, _ in shown], [ratio(row) for _, row in shown]
-    chart = plots.horizontal_bars(labels, {"bytes per token": values}, "UTF-8 bytes per token (higher: fewer tokens)")
+    labels, series = [label for label, _ in shown], {"bytes per token": [ratio(row) for _, row in shown]}
+    xlabel = "UTF-8 bytes per token (higher: fewer tokens)"
+    # The table above has every number: a chart only where its bars tell more.
+    chart = plots.horizontal_bars(labels, series, xlabel) if plots.informative(labels, series) else ""
     return (
         "<h3>Bytes per token per language</h3><p class='muted'>UTF-8 bytes of text per token of text (the "
         "document separator aside) in the tokenized corpus.</p><table id='bytes-per-token'><tr><th>language</th>"
@@ -530,11 +544,14 @@ def _bytes_per_token(languages: dict[str, dict[str, Any]]) -> str:
 
 
 def _samples(run: Folder, summary: dict[str, Any]) -> str:
-    parts = ["<h2>Samples</h2><p class='muted'>A few documents per drop reason, clipped; the full files are "
-             "listed with each. <code>webcorpus inspect</code> shows more in the terminal.</p>"]  # fmt: skip
+    parts = ["<h2>Samples</h2><p class='muted'>A few documents per drop reason, clipped, each with what the rule "
+             "measured against its threshold and the language found; pages dropped before extraction show their "
+             "visible text, not their HTML. The full files are listed with each. <code>webcorpus inspect</code> "
+             "shows more in the terminal.</p>"]  # fmt: skip
     order = {step["step"]: i for i, step in reversed(list(enumerate(summary["steps"])))}
+    html_steps = _html_steps(summary["steps"])
     dropped = sorted(dropped_samples(run), key=lambda s: order.get(s.step, len(order)))
-    parts.extend(_sample_html(sample, run) for sample in dropped[:SAMPLES_SHOWN])
+    parts.extend(_sample_html(sample, run, sample.step in html_steps) for sample in dropped[:SAMPLES_SHOWN])
     final = Folder(str(summary.get("final_data", "")))
     if summary.get("final_data") and final.names(""):
         parts.append("<h3>Kept (the first documents of the finished corpus)</h3>")
@@ -542,13 +559,67 @@ def _samples(run: Folder, summary: dict[str, Any]) -> str:
     return "".join(parts) if len(parts) > 1 else ""
 
 
-def _sample_html(sample: Any, run: Folder) -> str:
-    text = sample.text[:SAMPLE_CHARACTERS] + (" …" if len(sample.text) > SAMPLE_CHARACTERS else "")
+def _html_steps(steps: list[dict[str, Any]]) -> set[str]:
+    """The steps whose documents are still HTML: those up to and including the first `extract` (none when
+    the run has no extract step: its documents came as text)."""
+    names = [step["step"] for step in steps]
+    return set(names[: names.index("extract") + 1]) if "extract" in names else set()
+
+
+def _sample_html(sample: Sample, run: Folder, html_page: bool = False) -> str:
+    """One sample: its step and reason, what that means, the measured value against the threshold, the
+    language and its score, the URL and file; then its text (a page's visible text if it is still HTML)."""
+    note = ""
+    if html_page and looks_like_html(sample.text):
+        text = visible_text(sample.text, SAMPLE_CHARACTERS + 1)
+        note = f"visible text of the page ({len(sample.text):,} characters of HTML)" if text else "no visible text"
+    else:
+        text = sample.text
+    text = text[:SAMPLE_CHARACTERS] + (" …" if len(text) > SAMPLE_CHARACTERS else "")
     source = sample.source.removeprefix(run.location + "/")
+    facts = []
+    if sample.detail:
+        facts.append(f"<span class='detail'>{_text(sample.detail)}</span>")
+    if sample.language:
+        score = f" (score {sample.language_score:.2f})" if sample.language_score is not None else ""
+        facts.append(f"<span class='language'>language {_text(sample.language, LABEL_CHARACTERS)}{score}</span>")
+    if note:
+        facts.append(f"<span class='muted'>{note}</span>")
+    found = meaning(sample.step, sample.reason) if sample.reason != "kept" else None
     return (
-        f"<p><b>{_text(sample.step)}: {_text(sample.reason)}</b> · {_text(sample.url)} · "
-        f"<span class='muted'>{_text(str(source))}</span></p><div class='sample'>{escape(text)}</div>"
+        f"<div class='drop-sample'><p><b>{_text(sample.step)}: {_text(sample.reason)}</b>"
+        + (f" <span class='muted'>— {_text(found)}</span>" if found else "")
+        + f"<br>{_text(sample.url)} · <span class='muted'>{_text(str(source))}</span>"
+        + (f"<br>{' · '.join(facts)}" if facts else "")
+        + f"</p><div class='sample'>{escape(text)}</div></div>"
     )
+
+
+def _power_bins(labels: set[str]) -> list[str]:
+    """Power-of-two length bins (step.length_bin's labels) from the smallest to the largest present, the
+    empty ones between included, so that a gap reads as a gap and not as neighbouring bars."""
+    values = sorted(int(label) for label in labels)
+    if not values:
+        return []
+    powers = [v for v in values if v > 0]
+    filled = []
+    if powers:
+        low, high = powers[0].bit_length() - 1, powers[-1].bit_length() - 1
+        filled = [str(1 << k) for k in range(low, high + 1)]
+    return (["0"] if values[0] == 0 else []) + filled
+
+
+FILLED_BINS = 60  # integer bins filled in up to this many; past it, only the bins present are drawn
+
+
+def _integer_bins(values: set[int]) -> list[str]:
+    """Integer bins (cluster sizes) from the smallest to the largest, the empty ones included when there are
+    at most FILLED_BINS of them."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    chosen = range(low, high + 1) if high - low < FILLED_BINS else sorted(values)
+    return [str(value) for value in chosen]
 
 
 def _time(steps: list[dict[str, Any]]) -> str:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from html import escape
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from webcorpus.report.text import shown
 
@@ -38,9 +40,45 @@ def svg(figure: Figure) -> str:
     return text[text.index("<svg") :]  # inline: no XML declaration or DOCTYPE
 
 
+def counts(series: dict[str, Sequence[float]]) -> bool:
+    """Whether every value is a whole number (documents, clusters): its axis then has whole ticks only, as a
+    count of 2.5 documents means nothing."""
+    return all(isinstance(value, int) for values in series.values() for value in values)
+
+
+def value_text(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3g}"
+
+
+def informative(labels: Sequence[str], series: dict[str, Sequence[float]]) -> bool:
+    """Whether bars would show more than a table does: two rows at least, and, for one series, not all of
+    one length (a run of 13 hosts with one document each is a list, not a chart)."""
+    if len(labels) < 2:
+        return False
+    return len(series) > 1 or len({value for values in series.values() for value in values}) > 1
+
+
+def small_table(labels: Sequence[str], series: dict[str, Sequence[float]], label_header: str, unit: str) -> str:
+    """What a chart that is not `informative` would show, as a table: one bar, or bars of one length, tell
+    nothing that numbers do not."""
+    if not labels:
+        return ""
+    header = "".join(f"<th>{escape(name if name == unit or not unit else f'{name} ({unit})')}</th>" for name in series)
+    rows = "".join(
+        f"<tr><td>{escape(label)}</td>"
+        + "".join(f"<td>{value_text(values[i])}</td>" for values in series.values())
+        + "</tr>"
+        for i, label in enumerate(labels)
+    )
+    return f"<table class='small-chart'><tr><th>{escape(label_header)}</th>{header}</tr>{rows}</table>"
+
+
 def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], xlabel: str, log: bool = False) -> str:
-    """One row per label (top to bottom in the given order), one bar per series."""
+    """One row per label (top to bottom in the given order), one bar per series; a table where bars would
+    not be `informative`."""
     labels = [clip_label(x) for x in labels]
+    if not informative(labels, series):
+        return small_table(labels, series, "", xlabel)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 0.8 + 0.28 * len(labels) * max(1, len(series)) ** 0.5))
         axes = figure.add_subplot()
@@ -53,14 +91,19 @@ def horizontal_bars(labels: Sequence[str], series: dict[str, Sequence[float]], x
         axes.set_xlabel(xlabel)
         if log:
             axes.set_xscale("symlog")
+        elif counts(series):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(series) > 1:
             axes.legend(loc="lower right", frameon=False)
         return svg(figure)
 
 
 def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: str) -> str:
-    """Bars over ordered bins (e.g. powers of two), one colour per series, side by side."""
+    """Bars over ordered bins (e.g. powers of two), one colour per series, side by side; a table for a single
+    bin. The caller gives every bin, empty ones too, so that gaps show."""
     bins = [clip_label(x) for x in bins]
+    if len(bins) < 2:
+        return small_table(bins, series, xlabel, "")
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.5, 2.8))
         axes = figure.add_subplot()
@@ -70,6 +113,8 @@ def histogram(bins: Sequence[str], series: dict[str, Sequence[float]], xlabel: s
         axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(bins))], bins, rotation=45, ha="right")
         axes.set_xlabel(xlabel)
         axes.set_ylabel("documents")
+        if counts(series):
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         if len(series) > 1:
             axes.legend(frameon=False)
         return svg(figure)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webcorpus.pipeline import run_folder
+from webcorpus.pipeline.drops import DETAIL
 from webcorpus.pipeline.run_folder import Folder
 
 # Never read more than this many lines of one step's removed files looking for samples: a report on a
@@ -24,6 +25,11 @@ class Sample:
     url: str
     text: str
     source: str  # the file it came from, in the run folder
+    # What the dropping filter measured against its threshold (metadata.drop_detail), and the language a
+    # language-ID step found, with its score: empty and None where the document has none.
+    detail: str = ""
+    language: str = ""
+    language_score: float | None = None
 
 
 def removed_files(run: Folder) -> dict[str, list[str]]:
@@ -54,11 +60,14 @@ def dropped_samples(
                     row = _row(line)
                     if row is None:
                         continue
-                    why = str(row.get("metadata", {}).get("drop_reason", "")).partition(":")[2] or "unknown"
+                    metadata = row.get("metadata")
+                    metadata = metadata if isinstance(metadata, dict) else {}
+                    why = str(metadata.get("drop_reason", "")).partition(":")[2] or "unknown"
                     if (reason is not None and why != reason) or taken.get(why, 0) >= per_reason:
                         continue
                     taken[why] = taken.get(why, 0) + 1
-                    yield Sample(name, why, str(row.get("url", "")), str(row.get("text", "")), path)
+                    yield Sample(name, why, str(row.get("url", "")), str(row.get("text", "")), path,
+                                 *_detail(metadata))  # fmt: skip
             if lines > LINES_READ_PER_STEP:
                 break
 
@@ -77,6 +86,18 @@ def kept_samples(data: Folder, count: int) -> Iterator[Sample]:
                 left -= 1
                 if left <= 0:
                     return
+
+
+def _detail(metadata: dict[str, Any]) -> tuple[str, str, float | None]:
+    """(drop detail, language, language score) from a dropped document's metadata, as read: any JSON. A
+    duplicate's detail is the document it duplicates (the dedup steps write `duplicate_of`, not a measure)."""
+    score = metadata.get("language_score")
+    number = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+    language = metadata.get("language")
+    detail = metadata.get(DETAIL) or (
+        f"duplicate of {metadata['duplicate_of']}" if metadata.get("duplicate_of") else ""
+    )
+    return str(detail), str(language) if language else "", number
 
 
 def _row(line: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ import re
 
 from webcorpus.document import Document
 from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import SENTENCE_END_TOKENS, is_symbol, words_of
@@ -38,6 +39,11 @@ class C4QualityFilter(Filter):
 
     name = "c4_quality"
     summary = "Remove C4's bad lines (javascript, cookie notices, too few words) and drop C4-bad documents."
+    drop_reasons = {
+        "lorem_ipsum": "Holds 'lorem ipsum': placeholder text.",
+        "curly_bracket": "Holds '{': code or unrendered templates.",
+        "too_few_sentences": "Fewer than min_num_sentences sentences left once C4's bad lines are removed.",
+    }
     option_minimum = {"min_num_sentences": -1, "min_words_per_line": -1, "max_word_length": -1}  # -1: off
     option_help = {
         "filter_no_terminal_punct": "Remove lines not ending in . ? ! \" ' (C4 did; FineWeb turned it off).",
@@ -93,11 +99,11 @@ class C4QualityFilter(Filter):
                 continue
             lower = line.lower()
             if self.filter_lorem_ipsum and "lorem ipsum" in lower:
-                return "lorem_ipsum"
+                return dropped(document, "lorem_ipsum", f"'lorem ipsum' in the line: {line[:80]}")
             if self.filter_javascript and "javascript" in lower:
                 continue
             if self.filter_curly_bracket and "{" in line:
-                return "curly_bracket"
+                return dropped(document, "curly_bracket", f"'{{' in the line: {line[:80]}")
             if self.filter_policy and any(phrase in lower for phrase in POLICY_PHRASES):
                 continue
             # Counting stops once the minimum is reached: only "enough or not" matters.
@@ -105,6 +111,7 @@ class C4QualityFilter(Filter):
                 sentences += count_sentences(line, language)
             kept.append(line)
         if self.min_num_sentences != -1 and sentences < self.min_num_sentences:
-            return "too_few_sentences"
+            detail = compared("sentences in kept lines", sentences, "<", self.min_num_sentences)
+            return dropped(document, "too_few_sentences", detail)
         document.text = "\n".join(kept).strip()
         return None

@@ -19,6 +19,7 @@ import regex
 from webcorpus import storage
 from webcorpus.document import Document
 from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES, segmenter
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import NO_SPACE_LANGUAGES, words_of
@@ -271,6 +272,9 @@ class Decontaminate(Filter):
     `n` words has no n-gram and matches nothing. See docs/decontamination.md."""
 
     name = "decontaminate"
+    drop_reasons = {
+        REASON_PREFIX: "Shares an n-gram with the named benchmark's texts (with mode: trim, too little was left).",
+    }
     summary = "Drop (or trim) documents sharing a 13-word n-gram with benchmark texts you name (files or Parquet)."
     option_minimum = {"n": 1, "min_words": 0, "max_benchmark_bytes": 1}
     option_help = {
@@ -368,10 +372,10 @@ class Decontaminate(Filter):
             counts[name] += 1
         reason = REASON_PREFIX + names[0]
         if self.mode == "drop":
-            return reason
+            return dropped(document, reason, f"{shared:,} {self.n}-word n-grams shared with {', '.join(names)}")
         left = sum(1 for line in lines if line not in hit_lines)
         if left < max(self.min_words, 1):
-            return reason
+            return dropped(document, reason, compared("words left once trimmed", left, "<", max(self.min_words, 1)))
         document.text = "\n".join(line for i, line in enumerate(document.text.split("\n")) if i not in hit_lines)
         self.stats.count(TRIMMED)[names[0]] += 1
         return None

@@ -6,6 +6,7 @@ import trafilatura
 from trafilatura.deduplication import LRU_TEST
 
 from webcorpus.document import Document
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.step import Filter
 from webcorpus.stages.timelimit import TimeLimitExceeded, TimeLimitUnavailable, time_limit
 
@@ -17,6 +18,12 @@ class TrafilaturaExtractor(Filter):
 
     name = "extract"
     summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
+    drop_reasons = {
+        "too_large": "The HTML is longer than max_characters: not parsed at all.",
+        "timeout": "Extraction took longer than the timeout: pathological markup.",
+        "extract_error": "trafilatura failed on the page's markup.",
+        "no_text": "trafilatura found no main text: an empty page, a redirect, only navigation or media.",
+    }
     option_minimum = {"timeout": 0, "max_characters": 1}
     option_help = {
         "favor_precision": "Prefer less text but less boilerplate (FineWeb's setting).",
@@ -59,19 +66,19 @@ class TrafilaturaExtractor(Filter):
     def filter(self, document: Document) -> str | None:
         if len(document.text) > self.max_characters:  # before parsing: lxml's memory and time follow the size
             self.stats.errors["too_large"] += 1
-            return "too_large"
+            return dropped(document, "too_large", compared("characters", len(document.text), ">", self.max_characters))
         try:
             with time_limit(self.timeout):
                 text = trafilatura.extract(document.text, **self.settings)
         except TimeLimitExceeded:
             self.stats.errors["timeout"] += 1
-            return "timeout"
+            return dropped(document, "timeout", f"over {self.timeout:g} CPU seconds")
         except TimeLimitUnavailable:
             raise  # not a property of the page: the run must stop, not drop every page
-        except Exception:  # trafilatura raises on some malformed markup; the page goes, not the run
+        except Exception as error:  # trafilatura raises on some malformed markup; the page goes, not the run
             self.stats.errors["extract_error"] += 1
-            return "extract_error"
+            return dropped(document, "extract_error", f"{type(error).__name__}: {str(error)[:200]}")
         if not text or not text.strip():
-            return "no_text"
+            return dropped(document, "no_text", "no main text found" if text is None else "only whitespace found")
         document.text = text
         return None

@@ -6,6 +6,7 @@ from typing import Any
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import TERMINAL_PUNCTUATION, find_duplicates, split_words
@@ -20,6 +21,13 @@ class FineWebQualityFilter(LanguageOptions, Filter):
 
     name = "fineweb_quality"
     summary = "Drop documents FineWeb's own rules reject (line punctuation, short lines, repeats, lists)."
+    drop_reasons = {
+        "empty": "No line with text.",
+        "line_punct_ratio": "Too few lines end in terminal punctuation: menus, titles, lists rather than prose.",
+        "short_line_ratio": "Too many short lines: navigation and link lists.",
+        "char_dup_ratio": "Too many characters in repeated lines: templates and boilerplate.",
+        "list_ratio": "Too many newlines per word: a list rather than running text.",
+    }
     option_minimum = dict.fromkeys(
         ("line_punct_thr", "short_line_thr", "short_line_length", "char_duplicates_ratio", "new_line_ratio"), 0
     )
@@ -66,16 +74,24 @@ class FineWebQualityFilter(LanguageOptions, Filter):
         text = document.text
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
-            return "empty"
+            return dropped(document, "empty", "no line with text")
         ratio = sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines) / len(lines)
         if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
-            return "line_punct_ratio"
+            detail = compared("share of lines ending in punctuation", ratio, "<", self.line_punct_thr)
+            return dropped(document, "line_punct_ratio", detail)
         short_lines = sum(len(line) <= self.short_line_length for line in lines)
         if self.short_line_thr is not None and short_lines / len(lines) > self.short_line_thr:
-            return "short_line_ratio"
-        if find_duplicates(lines)[1] / len(text.replace("\n", "")) > self.char_duplicates_ratio:
-            return "char_dup_ratio"
+            measure = f"share of lines of {self.short_line_length} characters or fewer"
+            detail = compared(measure, short_lines / len(lines), ">", self.short_line_thr)
+            return dropped(document, "short_line_ratio", detail)
+        duplicated = find_duplicates(lines)[1] / len(text.replace("\n", ""))
+        if duplicated > self.char_duplicates_ratio:
+            detail = compared("share of characters in repeated lines", duplicated, ">", self.char_duplicates_ratio)
+            return dropped(document, "char_dup_ratio", detail)
         words = split_words(text, document.metadata.get("language"))
-        if not words or text.count("\n") / len(words) > self.new_line_ratio:
-            return "list_ratio"
+        if not words:
+            return dropped(document, "list_ratio", "no words")
+        if text.count("\n") / len(words) > self.new_line_ratio:
+            detail = compared("newlines per word", text.count("\n") / len(words), ">", self.new_line_ratio)
+            return dropped(document, "list_ratio", detail)
         return None

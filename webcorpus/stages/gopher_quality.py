@@ -6,6 +6,7 @@ from typing import Any
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import has_alpha, is_symbol, split_words
@@ -23,6 +24,19 @@ class GopherQualityFilter(LanguageOptions, Filter):
 
     name = "gopher_quality"
     summary = "Drop documents failing Gopher's quality rules (word count, word length, symbols, stop words)."
+    drop_reasons = {
+        "no_words": "No words at all.",
+        "short_doc": "Fewer words than min_doc_words: too short to be a useful document.",
+        "long_doc": "More words than max_doc_words.",
+        "short_words": "Mean word length under min_avg_word_length: lists of codes, numbers or fragments.",
+        "long_words": "Mean word length over max_avg_word_length: run-together text, hashes, URLs.",
+        "too_many_hashes": "Too many '#' per word: hashtag and tag lists.",
+        "too_many_ellipsis": "Too many '...' per word: truncated teasers.",
+        "too_many_bullets": "Mostly bullet lines: menus and lists rather than prose.",
+        "too_many_end_ellipsis": "Too many lines ending in '...': snippets of other pages.",
+        "few_alpha_words": "Too few words holding a letter: numbers, symbols, tables.",
+        "few_stop_words": "Too few common stop words: not running text in the language.",
+    }
     option_minimum = {
         "min_doc_words": 0, "max_doc_words": 0, "min_avg_word_length": 0, "max_avg_word_length": 0,
         "max_symbol_word_ratio": 0, "max_bullet_lines_ratio": 0, "max_ellipsis_lines_ratio": 0,
@@ -90,36 +104,49 @@ class GopherQualityFilter(LanguageOptions, Filter):
         text = document.text
         words = split_words(text, document.metadata.get("language"))
         if not words:
-            return "no_words"
+            return dropped(document, "no_words", "no words")
         real_words = [w for w in words if not is_symbol(w)]
         if self.min_doc_words is not None and len(real_words) < self.min_doc_words:
-            return "short_doc"
+            return dropped(document, "short_doc", compared("words", len(real_words), "<", self.min_doc_words))
         if self.max_doc_words is not None and len(real_words) > self.max_doc_words:
-            return "long_doc"
+            return dropped(document, "long_doc", compared("words", len(real_words), ">", self.max_doc_words))
         if real_words:
             mean_length = sum(map(len, real_words)) / len(real_words)
             if self.min_avg_word_length is not None and mean_length < self.min_avg_word_length:
-                return "short_words"
+                detail = compared("mean word length", mean_length, "<", self.min_avg_word_length)
+                return dropped(document, "short_words", detail)
             if self.max_avg_word_length is not None and mean_length > self.max_avg_word_length:
-                return "long_words"
+                detail = compared("mean word length", mean_length, ">", self.max_avg_word_length)
+                return dropped(document, "long_words", detail)
         n_words = len(words)
         if self.max_symbol_word_ratio is not None:
             if text.count("#") / n_words > self.max_symbol_word_ratio:
-                return "too_many_hashes"
-            if (text.count("...") + text.count("…")) / n_words > self.max_symbol_word_ratio:
-                return "too_many_ellipsis"
+                detail = compared("'#' per word", text.count("#") / n_words, ">", self.max_symbol_word_ratio)
+                return dropped(document, "too_many_hashes", detail)
+            ellipses = text.count("...") + text.count("…")
+            if ellipses / n_words > self.max_symbol_word_ratio:
+                detail = compared("ellipses per word", ellipses / n_words, ">", self.max_symbol_word_ratio)
+                return dropped(document, "too_many_ellipsis", detail)
         lines = text.splitlines() or [""]
         if self.max_bullet_lines_ratio is not None:
             bullets = sum(line.lstrip().startswith(("•", "-")) for line in lines)
             if bullets / len(lines) > self.max_bullet_lines_ratio:
-                return "too_many_bullets"
+                detail = compared("share of bullet lines", bullets / len(lines), ">", self.max_bullet_lines_ratio)
+                return dropped(document, "too_many_bullets", detail)
         if self.max_ellipsis_lines_ratio is not None:
             ellipses = sum(line.rstrip().endswith(("...", "…")) for line in lines)
             if ellipses / len(lines) > self.max_ellipsis_lines_ratio:
-                return "too_many_end_ellipsis"
+                share = ellipses / len(lines)
+                detail = compared("share of lines ending in an ellipsis", share, ">", self.max_ellipsis_lines_ratio)
+                return dropped(document, "too_many_end_ellipsis", detail)
         if self.min_alpha_words_ratio is not None:
-            if sum(map(has_alpha, words)) / n_words < self.min_alpha_words_ratio:
-                return "few_alpha_words"
-        if self.min_stop_words is not None and len(self.stop_words.intersection(words)) < self.min_stop_words:
-            return "few_stop_words"
+            alpha = sum(map(has_alpha, words)) / n_words
+            if alpha < self.min_alpha_words_ratio:
+                detail = compared("share of words with a letter", alpha, "<", self.min_alpha_words_ratio)
+                return dropped(document, "few_alpha_words", detail)
+        if self.min_stop_words is not None:
+            stop_words = len(self.stop_words.intersection(words))
+            if stop_words < self.min_stop_words:
+                detail = compared("distinct stop words", stop_words, "<", self.min_stop_words)
+                return dropped(document, "few_stop_words", detail)
         return None

@@ -9,6 +9,7 @@ import numpy as np
 
 from webcorpus.document import Document
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import check_arguments
 from webcorpus.pipeline.step import Filter
 from webcorpus.text import find_duplicates, split_words
@@ -73,6 +74,17 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
 
     name = "gopher_repetition"
     summary = "Drop documents with too many repeated lines, paragraphs or n-grams (Gopher rules)."
+    drop_reasons = {
+        "empty": "No text at all.",
+        "dup_para_frac": "Too many paragraphs repeat an earlier one: boilerplate or spam.",
+        "dup_para_char_frac": "Too many characters in repeated paragraphs.",
+        "dup_line_frac": "Too many lines repeat an earlier one: navigation, templates.",
+        "dup_line_char_frac": "Too many characters in repeated lines.",
+        **{f"top_{n}_gram": f"The most frequent word {n}-gram covers too many characters: a phrase said over "
+           "and over." for n in (2, 3, 4)},
+        **{f"dup_{n}_gram": f"Too many characters in word {n}-grams seen earlier in the document: repeated "
+           "passages." for n in range(5, 11)},
+    }  # fmt: skip
     option_minimum = dict.fromkeys(FRACTIONS, 0)
     option_maximum = dict.fromkeys(FRACTIONS, 1)
     option_help = {
@@ -139,20 +151,24 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
     def judge(self, document: Document) -> str | None:
         text = document.text
         if not text:
-            return "empty"
+            return dropped(document, "empty", "no text")
         size = len(text)
         paragraphs = PARAGRAPH_BREAK.split(text.strip())
         repeats, chars = find_duplicates(paragraphs)
         if self.dup_para_frac is not None and repeats / len(paragraphs) > self.dup_para_frac:
-            return "dup_para_frac"
+            detail = compared("share of repeated paragraphs", repeats / len(paragraphs), ">", self.dup_para_frac)
+            return dropped(document, "dup_para_frac", detail)
         if self.dup_para_char_frac is not None and chars / size > self.dup_para_char_frac:
-            return "dup_para_char_frac"
+            detail = compared("share of characters in repeated paragraphs", chars / size, ">", self.dup_para_char_frac)
+            return dropped(document, "dup_para_char_frac", detail)
         lines = LINE_BREAK.split(text)
         repeats, chars = find_duplicates(lines)
         if self.dup_line_frac is not None and repeats / len(lines) > self.dup_line_frac:
-            return "dup_line_frac"
+            detail = compared("share of repeated lines", repeats / len(lines), ">", self.dup_line_frac)
+            return dropped(document, "dup_line_frac", detail)
         if self.dup_line_char_frac is not None and chars / size > self.dup_line_char_frac:
-            return "dup_line_char_frac"
+            detail = compared("share of characters in repeated lines", chars / size, ">", self.dup_line_char_frac)
+            return dropped(document, "dup_line_char_frac", detail)
 
         words = split_words(text, document.metadata.get("language"))
         if len(words) < 2:
@@ -166,8 +182,9 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
             if len(words) < n:
                 return None
             gram_ids = next_gram_ids(gram_ids, word_ids, n)
-            if frac is not None and top_ngram_chars(gram_ids, chars_before, n) / size > frac:
-                return f"top_{n}_gram"
+            if frac is not None and (share := top_ngram_chars(gram_ids, chars_before, n) / size) > frac:
+                detail = compared(f"share of characters in the top {n}-gram", share, ">", frac)
+                return dropped(document, f"top_{n}_gram", detail)
         for n, frac in self.dup_grams:
             if len(words) < n:
                 return None
@@ -175,5 +192,8 @@ class GopherRepetitionFilter(LanguageOptions, Filter):
             if n == 5 and int(gram_ids.max()) + 1 == len(gram_ids):
                 return None  # every 5-gram is new, so is every longer n-gram: nothing is repeated
             if frac is not None and duplicated_ngram_chars(gram_ids, chars_before, n, frac * size) / size > frac:
-                return f"dup_{n}_gram"
+                # The count above stopped once past the threshold; the whole count, for dropped documents only.
+                share = duplicated_ngram_chars(gram_ids, chars_before, n) / size
+                detail = compared(f"share of characters in repeated {n}-grams", share, ">", frac)
+                return dropped(document, f"dup_{n}_gram", detail)
         return None

@@ -9,6 +9,7 @@ from typing import Any
 from webcorpus.document import Document
 from webcorpus.languages.segmenters import check_installed
 from webcorpus.languages.table import LANGUAGE_OPTION_HELP, LanguageOptions, TableName
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import OptionError, check_arguments
 from webcorpus.pipeline.step import Filter
 
@@ -50,6 +51,10 @@ class LanguageFilter(LanguageOptions, Filter):
 
     name = "langid"
     summary = "Identify each document's language with fastText lid.176; keep the listed languages."
+    drop_reasons = {
+        "language": "The language identified is not one of the languages listed.",
+        "low_score": "The language identifier's confidence is at or under the threshold: mixed, short or odd text.",
+    }
     option_minimum = {"threshold": 0}
     option_maximum = {"threshold": 1}
     option_help = {
@@ -111,7 +116,12 @@ class LanguageFilter(LanguageOptions, Filter):
         document.metadata["language"] = language
         document.metadata["language_score"] = round(score, 4)
         self.stats.count("language_in")[language] += 1
-        return self.verdict(language, score)
+        reason = self.verdict(language, score)
+        if reason == "language":
+            dropped(document, reason, f"{language} not in the languages listed ({', '.join(sorted(self.languages))})")
+        elif reason == "low_score":
+            dropped(document, reason, compared(f"{language} score", score, "≤", self.threshold_for(language)))
+        return reason
 
     @staticmethod
     def options_from_table(entry: dict[str, Any]) -> dict[str, Any]:

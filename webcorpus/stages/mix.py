@@ -124,6 +124,10 @@ class Mix(CorpusStep):
     remove the copies."""
 
     name = "mix"
+    drop_reasons = {
+        NOT_IN_MIX: "In no part of the mix (and other: 0).",
+        NOT_SAMPLED + ":": "The part's random draw gave this document no copy (a weight under 1).",
+    }
     summary = (
         "Sample the corpus by a weight per part (language, domain, input files, a score range), up or down, "
         "with FineWeb-2's rehydration by minhash_cluster_size; deterministic by seed. Resumable."

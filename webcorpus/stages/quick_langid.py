@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 
 from webcorpus.document import Document
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.step import Filter
 from webcorpus.stages.langid import load_language_model
 
@@ -32,6 +33,7 @@ BLOCK_END = re.compile(
 )
 HIDDEN_END = {name: re.compile(rf"</{name}\b[^<>]*>", re.IGNORECASE) for name in ("script", "style", "title")}
 TAG = re.compile(r"<[^<>]*>")
+LANGUAGES_NAMED = 3  # in the detail of a drop: the languages the most stretches were found in
 
 
 def visible_blocks(page: str) -> Iterator[str]:
@@ -78,6 +80,9 @@ class QuickLanguageFilter(Filter):
 
     name = "quick_langid"
     summary = "Before extraction, drop pages with no stretch of visible text in the listed languages."
+    drop_reasons = {
+        "language": "Before extraction: no stretch of the page's visible text is in a listed language.",
+    }
     option_minimum = {"threshold": 0, "window_characters": 1}
     option_help = {
         "languages": "Language codes to look for (as in langid); empty passes every page and does no work.",
@@ -102,11 +107,28 @@ class QuickLanguageFilter(Filter):
     def filter(self, document: Document) -> str | None:
         if self.model is None:
             return None
-        judged = False
+        judged = 0
+        best: float | None = None  # the best score of a stretch found in a listed language, for the drop's detail
+        found: dict[str, int] = {}  # stretches per language found, for the detail
         for stretch in text_stretches(document.text, self.window_characters):
             labels, scores = self.model.predict(stretch, k=1)
-            if labels and labels[0] in self.labels and scores[0] >= self.threshold:
-                return None
-            judged = judged or bool(labels)
+            if labels and labels[0] in self.labels:
+                if scores[0] >= self.threshold:
+                    return None
+                best = max(best or 0.0, float(scores[0]))
+            if labels:
+                judged += 1
+                language = labels[0].removeprefix("__label__")
+                found[language] = found.get(language, 0) + 1
         # Dropped only on evidence: a page with no visible text found here goes on to extraction.
-        return "language" if judged else None
+        if not judged:
+            return None
+        ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:LANGUAGES_NAMED]
+        languages = ", ".join(f"{language} {count}" for language, count in ranked)
+        wanted = ", ".join(sorted(label.removeprefix("__label__") for label in self.labels))
+        if best is None:
+            detail = f"no stretch in {wanted} ({judged} stretches found in: {languages})"
+        else:
+            detail = compared(f"best {wanted} score of {judged} stretches", best, "<", self.threshold)
+            detail += f" (found in: {languages})"
+        return dropped(document, "language", detail)

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Literal
 
 from webcorpus.document import Document
+from webcorpus.pipeline.drops import compared, dropped
 from webcorpus.pipeline.options import OptionError, check_arguments, check_options
 from webcorpus.pipeline.step import LANGUAGE_TOP, Filter, StageStats, language_of
 
@@ -58,6 +59,10 @@ class ScoreFilter(Filter):
     histogram per language for the report (see SCORE_PREFIX above)."""
 
     name = "score_filter"
+    drop_reasons = {
+        "below_threshold": "The score (e.g. a quality classifier's) is under the threshold.",
+        "no_score": "The document has no score in its metadata (with missing: drop).",
+    }
     summary = "Keep documents whose metadata score (e.g. quality_hq) is at least a threshold."
     option_help = {
         "score": "The metadata key holding the score (fasttext_classifier writes NAME_LABEL, e.g. quality_hq).",
@@ -120,4 +125,4 @@ class ScoreFilter(Filter):
         if value >= threshold:
             self.stats.count(SCORED_KEPT)[label] += 1
             return None
-        return "below_threshold"
+        return dropped(document, "below_threshold", compared(f"{self.score}", value, "<", threshold))

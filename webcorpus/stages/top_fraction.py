@@ -47,6 +47,10 @@ class TopFraction(CorpusStep):
     (parallel over shards), threshold (one unit), filter (parallel over shards). Rerun to resume."""
 
     name = "top_fraction"
+    drop_reasons = {
+        "below_fraction": "Not among the top fraction of documents by score.",
+        "no_score": "The document has no score in its metadata.",
+    }
     summary = (
         "Keep the top fraction of the whole corpus by a metadata score (DCLM keeps the top 10% of "
         "quality_hq), optionally per language; ties go to input order. Resumable."

@@ -6,6 +6,7 @@ import re
 
 from webcorpus.document import Document
 from webcorpus.offline import offline_tld_extractor
+from webcorpus.pipeline.drops import dropped
 from webcorpus.pipeline.step import Filter
 from webcorpus.stages.blocklists import URL_WORD_SPLIT, Blocklists, bundled_blocklists, normalize_url
 
@@ -24,6 +25,14 @@ class UrlFilter(Filter):
 
     name = "url_filter"
     summary = "Drop documents whose URL matches the blocklists (domain, host, URL, banned words)."
+    drop_reasons = {
+        "domain": "The URL's registered domain is on a blocklist.",
+        "host": "The URL's host is on a blocklist.",
+        "url": "The URL itself is on a blocklist.",
+        "banned_word": "The URL holds a banned word.",
+        "soft_banned_words": "The URL holds soft_word_threshold or more soft-banned words.",
+        "banned_subword": "The URL, stripped to letters and digits, holds a banned sub-word.",
+    }
     option_minimum = {"soft_word_threshold": 1}
     option_help = {
         "blocklists": "Blocklist folder (format: docs/steps.md, url_filter); default: the bundled starter lists.",
@@ -44,16 +53,19 @@ class UrlFilter(Filter):
         host = parts.fqdn or parts.domain  # an IP address has no suffix, and so no fqdn
         registered = f"{parts.domain}.{parts.suffix}" if parts.suffix else parts.domain
         if registered in self.lists.domains:
-            return "domain"
+            return dropped(document, "domain", f"registered domain {registered} is listed")
         if host.removeprefix("www.") in self.lists.domains:
-            return "host"
+            return dropped(document, "host", f"host {host.removeprefix('www.')} is listed")
         if normalize_url(url) in self.lists.urls:
-            return "url"
+            return dropped(document, "url", "the URL is listed")
         words = set(URL_WORD_SPLIT.split(url))
         if not words.isdisjoint(self.lists.banned_words):
-            return "banned_word"
-        if len(words & self.lists.soft_banned_words) >= self.soft_word_threshold:
-            return "soft_banned_words"
-        if self.subword_pattern is not None and self.subword_pattern.search(URL_WORD_SPLIT.sub("", url)):
-            return "banned_subword"
+            banned = ", ".join(sorted(words & self.lists.banned_words))
+            return dropped(document, "banned_word", f"banned words: {banned}")
+        soft = words & self.lists.soft_banned_words
+        if len(soft) >= self.soft_word_threshold:
+            detail = f"soft-banned words {len(soft)} ≥ {self.soft_word_threshold}: {', '.join(sorted(soft))}"
+            return dropped(document, "soft_banned_words", detail)
+        if self.subword_pattern is not None and (found := self.subword_pattern.search(URL_WORD_SPLIT.sub("", url))):
+            return dropped(document, "banned_subword", f"banned sub-word: {found.group()}")
         return None
