@@ -170,7 +170,10 @@ def train(
         if not checkpoint.exists():
             raise FileNotFoundError(f"{checkpoint}: no checkpoint to resume from")
         arrays, state = read_arrays(checkpoint)
-        params = restore_state(params, "", model_weights(arrays), checkpoint)
+        weights = model_weights(arrays)
+        if {name: w.shape for name, w in weights.items()} != {name: p.shape for name, p in params.items()}:
+            raise ValueError(f"{checkpoint}: the weights do not fit the model (a checkpoint of another model?)")
+        params = {name: jnp.asarray(w, jnp.float32) for name, w in weights.items()}
         opt_state = restore_state(opt_state, "optimizer/", arrays, checkpoint)
         step = state["step"]
     params, opt_state = jax.device_put((params, opt_state), replicated)
@@ -186,7 +189,7 @@ def train(
 
         grads, losses = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), (x, y))
         grads = jax.tree.map(lambda g: g / config.grad_accum, grads)
-        norm = optax.global_norm(grads)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads)))
         # torch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
         grads = jax.tree.map(lambda g: g * jnp.minimum(1.0, config.grad_clip / (norm + 1e-6)), grads)
         opt_state.hyperparams["learning_rate"] = lr
