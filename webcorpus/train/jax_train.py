@@ -61,14 +61,20 @@ def pick_devices(name: str) -> list[jax.Device]:
     return [gpus[int(index)]] if index else gpus
 
 
-def attention_implementation(device: jax.Device, dtype: jnp.dtype) -> str | None:
-    """cuDNN's flash attention on an NVIDIA GPU in bf16 where it compiles; XLA's attention otherwise
-    (JAX picks XLA's unless told: at a context of 1024 it writes the full score matrix)."""
+def attention_implementation(device: jax.Device, dtype: jnp.dtype, config: GPTConfig) -> str | None:
+    """cuDNN's flash attention on an NVIDIA GPU in bf16 where it compiles for the model's shape (forward
+    and backward); XLA's attention otherwise, which JAX picks unless told and which writes the whole
+    score matrix."""
     if device.platform != "gpu" or dtype != jnp.bfloat16:
         return None
-    q = jnp.zeros((1, 128, 2, 64), dtype)
+    q = jnp.zeros((1, config.context, config.n_head, config.n_embd // config.n_head), dtype)
+
+    def attend(q: jax.Array) -> jax.Array:
+        out = jax.nn.dot_product_attention(q, q, q, is_causal=True, implementation="cudnn")
+        return out.astype(jnp.float32).sum()
+
     try:
-        jax.jit(partial(jax.nn.dot_product_attention, is_causal=True, implementation="cudnn")).lower(q, q, q).compile()
+        jax.jit(jax.grad(attend)).lower(q).compile()
     except Exception:  # no cuDNN, or one too old for this shape: XLA's attention is correct, only slower
         return None
     return "cudnn"
@@ -139,9 +145,8 @@ def train(
     replicated = NamedSharding(mesh, P())
     on_gpu = devices[0].platform == "gpu"
     dtype = jnp.bfloat16 if on_gpu else jnp.float32
-    impl = attention_implementation(devices[0], dtype)
-
     model_config = GPTConfig(**{"vocab_size": vocab_size_of(tokens_dir), **config.model})
+    impl = attention_implementation(devices[0], dtype, model_config)
     train_split = TokenShards(tokens_dir, "train")
     train_batches = [
         Batches(train_split, config.batch_size, model_config.context, config.seed, rank, ranks) for rank in range(ranks)
@@ -187,8 +192,12 @@ def train(
             loss, grads = jax.value_and_grad(loss_of)(params, *xy)
             return jax.tree.map(jnp.add, grad_sum, grads), loss
 
-        grads, losses = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), (x, y))
-        grads = jax.tree.map(lambda g: g / config.grad_accum, grads)
+        if config.grad_accum == 1:  # no loop: XLA optimises a plain step better than a scan of one
+            loss, grads = jax.value_and_grad(loss_of)(params, x[0], y[0])
+            losses = loss[None]
+        else:
+            grads, losses = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), (x, y))
+            grads = jax.tree.map(lambda g: g / config.grad_accum, grads)
         norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree.leaves(grads)))
         # torch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
         grads = jax.tree.map(lambda g: g * jnp.minimum(1.0, config.grad_clip / (norm + 1e-6)), grads)
