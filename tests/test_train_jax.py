@@ -192,9 +192,10 @@ def test_cli_backend_jax_trains_and_resumes(tokens, tmp_path):
 
 def test_data_parallel_over_two_devices_gives_the_losses_of_one(tokens, tmp_path):
     """Two fake CPU devices (XLA's host platform split in two), in a subprocess since the device count is
-    fixed when JAX starts: the batch split over two devices against the same batch on one."""
+    fixed when JAX starts: the batch split over two devices against the same batch on one. No torch
+    there, so this also shows that the JAX trainer does not import it."""
     code = f"""
-import json, jax
+import json, sys, jax
 from webcorpus.train import jax_train
 from webcorpus.train.config import TrainConfig
 devices = jax.devices("cpu")
@@ -205,6 +206,7 @@ for name, mesh in (("two", devices), ("one", devices[:1])):
     lines = []
     runs[name] = jax_train.train({str(tokens)!r}, config, log=lines.append, devices=mesh, ranks=2)
     runs[name + "_header"] = lines[0]
+assert "torch" not in sys.modules  # the JAX trainer reads the shards and trains without torch
 print(json.dumps(runs))
 """
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
