@@ -57,7 +57,12 @@ def pick_devices(name: str) -> list[jax.Device]:
     kind, _, index = name.partition(":")
     if kind not in ("cuda", "gpu"):
         raise ValueError(f"device '{name}': the JAX backend knows auto, cpu, cuda and cuda:N")
-    gpus = jax.devices("gpu")
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:
+        raise ValueError(f"device '{name}': JAX sees no GPU (its CUDA build: pip install 'jax[cuda12]')") from None
+    if index and not (index.isdigit() and int(index) < len(gpus)):
+        raise ValueError(f"device '{name}': JAX sees {len(gpus)} GPU(s)")
     return [gpus[int(index)]] if index else gpus
 
 
