@@ -604,9 +604,16 @@ def train_command(tokens_dir: str, config_file: str | None, resume: bool, **flag
         config = TrainConfig.build(options.pop("preset", None), options)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    _need_torch()
     from webcorpus.tokens.shards import ShardError
-    from webcorpus.train.train import train
+
+    if config.backend == "jax":
+        try:
+            from webcorpus.train.jax_train import train
+        except ImportError:
+            raise click.ClickException("--backend jax needs JAX and optax: pip install 'webcorpus[jax]'") from None
+    else:
+        _need_torch()
+        from webcorpus.train.train import train
 
     try:
         train(tokens_dir, config, resume=resume, log=click.echo)

@@ -76,7 +76,7 @@ class TrainConfig:
     option_help = {
         "preset": f"Starting values: {', '.join(PRESETS)}; the options given override them.",
         "model": "The model's shape and kernels (a mapping of GPTConfig's fields; YAML only).",
-        "out": "Folder for ckpt.pt and log.jsonl.",
+        "out": "Folder for the checkpoint (ckpt.pt; jax: ckpt.npz) and log.jsonl.",
         "seed": "Seed of the initial weights and of the batches.",
         "batch_size": "Sequences per micro-step per GPU.",
         "grad_accum": "Micro-steps per optimiser step.",
@@ -95,7 +95,8 @@ class TrainConfig:
         "eval_batches": "Micro-batches per validation loss.",
         "checkpoint_interval": "Steps between checkpoints.",
         "log_interval": "Steps between log lines.",
-        "compile": "torch.compile the model.",
+        "backend": "torch: the PyTorch trainer; jax: the same run in JAX (jax_train.py), on every local device.",
+        "compile": "torch.compile the model (torch backend; JAX always compiles).",
         "device": "cpu, cuda, cuda:1 ... (auto: cuda when there is one).",
         "peak_tflops": "The device's dense bf16 TFLOP/s, for MFU (989: H100 SXM).",
     }
@@ -121,6 +122,7 @@ class TrainConfig:
     eval_batches: int = 4
     checkpoint_interval: int = 20
     log_interval: int = 10
+    backend: Literal["torch", "jax"] = "torch"
     compile: bool = False
     device: str = "auto"
     peak_tflops: float = 989.0

@@ -12,7 +12,6 @@ batches an uninterrupted run would have seen, with no loader state to save.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict
@@ -24,51 +23,18 @@ import torch
 
 from webcorpus.atomic import atomic_path
 from webcorpus.tokens.shards import TokenShards
+from webcorpus.train import common
+from webcorpus.train.common import duration, epochs, learning_rate, progress_line, vocab_size_of
 from webcorpus.train.config import GPTConfig, TrainConfig
 from webcorpus.train.model import GPT, compile_model
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Warmup, then cosine to min_lr_ratio * lr, or warmup-stable-decay (linear to min at the end)."""
-    low = config.lr * config.min_lr_ratio
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    if config.schedule == "wsd":
-        decay_start = int(config.max_steps * (1 - config.decay_fraction))
-        if step < decay_start:
-            return config.lr
-        progress = (step - decay_start) / max(1, config.max_steps - decay_start)
-        return config.lr - (config.lr - low) * min(progress, 1.0)
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
-    return low + 0.5 * (config.lr - low) * (1 + math.cos(math.pi * progress))
-
-
-class Batches:
-    """Deterministic batches of one split: windows at positions drawn from (seed, step, micro, rank)."""
-
-    def __init__(self, shards: TokenShards, batch_size: int, context: int, seed: int, rank: int, world: int):
-        self.shards, self.batch_size, self.context, self.seed = shards, batch_size, context, seed
-        usable = len(shards) - (context + 1)
-        if usable < world:
-            raise ValueError(
-                f"{shards.folder}: {len(shards)} tokens, too few for windows of {context + 1} on {world} ranks"
-            )
-        share = (usable + 1) // world  # each rank reads its own slice of the stream
-        self.low, self.high = rank * share, rank * share + share - 1
-        self.rank = rank
+class Batches(common.Batches):
+    """The shared batches (common.py) as torch tensors: inputs and targets."""
 
     def get(self, step: int, micro: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, step, micro, self.rank])
-        starts = rng.integers(self.low, self.high, size=self.batch_size, endpoint=True)
-        rows = np.stack([self.shards.window(int(s), self.context + 1) for s in starts]).astype(np.int64)
+        rows = self.rows(step, micro)
         return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, 1:].copy())
-
-
-def vocab_size_of(tokens_dir: Path, default: int = 50_304) -> int:
-    """The tokenizer's vocabulary (tokens.json), rounded up to a multiple of 64 for faster matmuls."""
-    info = tokens_dir / "tokens.json"
-    size = json.loads(info.read_text())["vocab_size"] if info.exists() else default
-    return (size + 63) // 64 * 64
 
 
 def save_checkpoint(path: Path, model: GPT, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig) -> None:
@@ -95,9 +61,23 @@ def read_checkpoint(checkpoint: str | Path, device: str = "cpu") -> dict[str, An
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu") -> GPT:
-    state = read_checkpoint(checkpoint, device)
+    """The GPT of a checkpoint of either backend: ckpt.pt (this trainer) or ckpt.npz (jax_train.py, whose
+    parameters carry model.py's names and shapes)."""
+    if Path(checkpoint).suffix == ".npz":
+        arrays, state = common.read_arrays(checkpoint)
+        weights = {
+            name.removeprefix("model/"): torch.from_numpy(a) for name, a in arrays.items() if name.startswith("model/")
+        }
+        if state["model_config"].get("tie_embeddings", True) and "embed.weight" in weights:
+            weights["head.weight"] = weights["embed.weight"]
+        state["model"] = weights
+    else:
+        state = read_checkpoint(checkpoint, device)
     model = GPT(GPTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ValueError(f"{checkpoint}: not a webcorpus checkpoint of this model ({str(error)[:200]})") from None
     return model.to(device).eval()
 
 
@@ -105,37 +85,6 @@ def pick_device(name: str) -> str:
     if name != "auto":
         return name
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def epochs(train_tokens: int, read_tokens: int) -> float:
-    """How many times the budget reads each token of the train split, on average (batches are windows at
-    random positions, so some tokens are seen more often, some less)."""
-    return read_tokens / max(train_tokens, 1)
-
-
-def duration(seconds: float) -> str:
-    """Seconds as a person reads them: 42s, 3m05s, 2h07m."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def progress_line(record: dict[str, Any], total: int, elapsed: float, done: int, left: int) -> str:
-    """A log record for the terminal: step of total, the learning rate in 3 significant figures, the
-    time since this run started and an estimate of the time left (this run's mean step time)."""
-    fields = [f"step {record['step']}/{total}"]
-    for key, value in record.items():
-        if key == "lr":
-            fields.append(f"lr {value:.2e}")
-        elif key != "step":
-            fields.append(f"{key} {value}")
-    fields.append(f"elapsed {duration(elapsed)}")
-    if left:
-        fields.append(f"left ~{duration(elapsed / max(done, 1) * left)}")
-    return " ".join(fields)
 
 
 def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log=print) -> list[dict[str, Any]]:
