@@ -26,6 +26,10 @@ DEFAULT_BATCH = 64
 # cut into passes of `batch_size`, documents of alike length share a pass, so little of each is padding.
 # (Sorting within one pass could not help: a pass is padded to its longest document anyway.)
 LENGTH_WINDOW = 16
+# A pass is padded up to a multiple of this many tokens. A GPU sets up each new input shape once (kernel
+# choices, memory blocks); padding every pass to its own longest text made a shape per length, and that
+# setup cost more than the padding saves. Padded positions are masked, so scores do not change.
+PAD_MULTIPLE = 64
 
 
 def model_problem(model: str | None) -> str | None:
@@ -179,12 +183,12 @@ class _Loaded:
         }
 
     def scores(self, texts: list[str], pass_size: int) -> list[list[float]]:
+        import numpy as np
         import torch
-        from torch.nn.utils.rnn import pad_sequence
 
         if not texts:
             return []
-        # No padding yet: each pass is padded to its own longest text, after sorting by length.
+        # No padding yet: sorted by length, each pass is padded to its longest text (rounded up to PAD_MULTIPLE).
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         keys = [key for key in self.tokenizer.model_input_names if key in encoded]
         lengths = [len(ids) for ids in encoded["input_ids"]]
@@ -193,14 +197,15 @@ class _Loaded:
         with torch.inference_mode():
             for start in range(0, len(order), pass_size):
                 rows = order[start : start + pass_size]
-                batch = {
-                    key: pad_sequence(
-                        [torch.tensor(encoded[key][row]) for row in rows],
-                        batch_first=True,  # right padding: positions count from 0 in every row
-                        padding_value=self.pads.get(key, 0),  # attention_mask pads with 0
-                    ).to(self.device, non_blocking=True)
-                    for key in keys
-                }
+                longest = lengths[rows[-1]]
+                width = min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, max(self.max_length, longest))
+                batch = {}
+                for key in keys:
+                    # Right padding: positions count from 0 in every row; attention_mask pads with 0.
+                    array = np.full((len(rows), width), self.pads.get(key, 0), dtype=np.int64)
+                    for i, row in enumerate(rows):
+                        array[i, : lengths[row]] = encoded[key][row]
+                    batch[key] = torch.from_numpy(array).to(self.device, non_blocking=True)
                 logits = self.model(**batch).logits.float()
                 outputs.append(logits if self.labels is None else logits.softmax(-1))
             # One copy back per window, not per pass: each copy waits for the GPU to finish.
