@@ -32,7 +32,7 @@ class ParquetWriter(Writer):
         "bytes_per_shard": "Start a new shard once this many bytes of text are written.",
         "compression": "Parquet compression codec.",
         "tokenizer": "A tokenizer.json (HF tokenizers) whose token count of each text fills the token_count "
-        "column (special tokens not added); GPT-2's gives FineWeb's counts. Unset: token_count is null.",
+        "column (special tokens not added; GPT-2's is the vocabulary FineWeb counted with). Unset: null.",
     }
 
     def __init__(
