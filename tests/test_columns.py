@@ -8,12 +8,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_corpus_step
 
 from webcorpus.dedup.lines import write_shard
+from webcorpus.dedup.urls import UrlDedup
 from webcorpus.document import Document
 from webcorpus.parquet import SCHEMA, date_text, read_documents, row_to_document
 from webcorpus.pipeline.run_folder import Folder
+from webcorpus.stages.mix import Mix
 from webcorpus.stages.read_warc import WarcReader
+from webcorpus.stages.top_fraction import TopFraction
 from webcorpus.stages.write_parquet import ParquetWriter
 from webcorpus.testing.sample_warc import sample_pages, write_warc
 
@@ -175,3 +179,28 @@ def test_polars_queries_the_columns(corpus):
     assert decoded["fasttext_hq"].to_list() == [0.75]
     picked = frame.select(pl.col("metadata").str.json_path_match("$.fasttext_hq").cast(pl.Float64))
     assert picked.to_series().to_list() == [0.75]
+
+
+def test_corpus_steps_read_both_layouts(tmp_path):
+    """url_dedup's newest date, mix's input glob and column, top_fraction's score: over an older shard and a
+    new one in one folder (a corpus of both layouts)."""
+    old_json = '{"score": 0.25, "warc_file": "crawl-data/CC-MAIN-2024-18/o.warc.gz"}'
+    old = {"id": "old", "url": "https://e.org/a", "text": "older", "date": "2024-05-01T12:00:00Z",
+           "language": "en", "language_score": 0.5, "metadata": old_json}  # fmt: skip
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist([old], schema=OLD_SCHEMA), tmp_path / "in/a.parquet")
+    metadata = {"date": "2024-06-01T12:00:00Z", "language": "en", "warc_file": "crawl-data/CC-MAIN-2024-22/n.warc.gz",
+                "dump": "CC-MAIN-2024-22", "score": 0.75}  # fmt: skip
+    new = Document("new", "https://e.org/a", "newer", metadata)
+    ParquetWriter().write([new], tmp_path / "in", prefix="b")
+    run_corpus_step(UrlDedup(keep="newest"), tmp_path / "in", tmp_path / "dedup")
+    assert [d.id for d in read_documents(tmp_path / "dedup/data")] == ["new"]
+    parts = {"may": {"input": "crawl-data/CC-MAIN-2024-18/*", "weight": 1}, "rest": {"column": "dump",
+             "values": ["CC-MAIN-2024-22"], "weight": 1}}  # fmt: skip
+    run_corpus_step(Mix(parts=parts, other=0), tmp_path / "in", tmp_path / "mix")
+    assert {d.id: d.metadata["mix_part"] for d in read_documents(tmp_path / "mix/data")} == {
+        "old": "may",
+        "new": "rest",
+    }
+    run_corpus_step(TopFraction(score="score", fraction=0.5), tmp_path / "in", tmp_path / "top")
+    assert [d.id for d in read_documents(tmp_path / "top/data")] == ["new"]
