@@ -106,6 +106,13 @@ OLD_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+def test_a_dump_or_warc_file_that_is_no_string_stays_in_the_json(tmp_path):
+    documents = [Document("a", "u", "t", {"dump": 7, "warc_file": ["x", 1]}), Document("b", "u", "t", {"dump": "d"})]
+    shards = ParquetWriter().write(documents, tmp_path)
+    assert pq.read_table(shards[0]).column("dump").to_pylist() == [None, "d"]
+    assert list(read_documents(tmp_path)) == documents
+
+
 def test_a_shard_of_the_older_layout_still_reads(tmp_path):
     row = {"id": "a", "url": "https://e.org/", "text": "t", "date": "2024-05-01T12:00:00Z", "language": "en",
            "language_score": 0.5, "metadata": '{"score": 1, "warc_file": "f.warc.gz"}'}  # fmt: skip

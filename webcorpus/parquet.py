@@ -49,6 +49,7 @@ COLUMN_KEYS = {
 }
 COLUMN_METADATA = tuple(COLUMN_KEYS.values())  # metadata keys that are columns, not in the JSON
 KEY_COLUMNS = {key: column for column, key in COLUMN_KEYS.items()}
+NEWER_STRING_COLUMNS = ("dump", "file_path")  # were JSON keys of any type before they were columns
 TOKEN_COUNT = "token_count"  # a column of the text as written, never a document key: a later step may change the text
 
 
@@ -82,6 +83,9 @@ def document_to_row(document: Document) -> dict[str, Any]:
     row: dict[str, Any] = {"id": document.id, "url": document.url, "text": document.text}
     for column, key in COLUMN_KEYS.items():
         row[column] = document.metadata.get(key)
+    for column in NEWER_STRING_COLUMNS:  # keys any step could always set to anything: a non-string stays JSON
+        if row[column] is not None and not isinstance(row[column], str):
+            rest[COLUMN_KEYS[column]], row[column] = row[column], None
     date = document.metadata.get("date")
     row["date"] = parse_date(date)
     if date is not None and date_text(row["date"]) != date:
