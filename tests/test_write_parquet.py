@@ -27,7 +27,9 @@ def test_rows_per_shard_and_round_trip(tmp_path):
     back = list(read_documents(tmp_path))
     assert back == docs(10)
     table = pq.read_table(shards[0])
-    assert table.column_names == ["id", "url", "text", "date", "language", "language_score", "metadata"]
+    assert table.column_names == [
+        "id", "url", "text", "date", "dump", "file_path", "language", "language_score", "token_count", "metadata"
+    ]  # fmt: skip
     assert pq.ParquetFile(shards[0]).metadata.row_group(0).column(0).compression == "ZSTD"
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 

@@ -1,4 +1,5 @@
-"""Our Parquet layout: one row per document, fixed columns, the rest of the metadata as JSON."""
+"""Our Parquet layout: one row per document, fixed columns (FineWeb's, and ours), the rest of the metadata
+as JSON. docs/parquet.md says what each column holds and why `metadata` is JSON and not a struct."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,32 +26,88 @@ SCHEMA = pa.schema(
         ("id", pa.string()),
         ("url", pa.string()),
         ("text", pa.string()),
-        ("date", pa.string()),
+        # WARC-Date as a UTC instant, so that duckdb, polars and HF datasets compare and bucket it as a time.
+        ("date", pa.timestamp("us", tz="UTC")),
+        ("dump", pa.string()),  # the crawl, e.g. CC-MAIN-2024-10 (FineWeb's column)
+        ("file_path", pa.string()),  # the WARC file, from `crawl-data/` on (FineWeb's column; metadata warc_file)
         ("language", pa.string()),
         ("language_score", pa.float64()),
-        # Everything else a stage wrote (warc_file, charset_source, ...) as a JSON object,
-        # so shards from different pipelines always share one schema.
+        ("token_count", pa.int64()),  # write_parquet's `tokenizer` counts them; null without one
+        # Everything else a stage wrote (charset_source, scores, drop details, ...) as a JSON object,
+        # so shards from different pipelines always share one schema (docs/parquet.md).
         ("metadata", pa.string()),
     ]
 )
-COLUMN_METADATA = ("date", "language", "language_score")
+# Parquet column -> the document metadata key it holds. A document keeps its key names whatever the column is
+# called (`warc_file` is older than FineWeb's `file_path`), so every step reads metadata as before.
+COLUMN_KEYS = {
+    "date": "date",
+    "dump": "dump",
+    "file_path": "warc_file",
+    "language": "language",
+    "language_score": "language_score",
+}
+COLUMN_METADATA = tuple(COLUMN_KEYS.values())  # metadata keys that are columns, not in the JSON
+KEY_COLUMNS = {key: column for column, key in COLUMN_KEYS.items()}
+NEWER_STRING_COLUMNS = ("dump", "file_path")  # were JSON keys of any type before they were columns
+TOKEN_COUNT = "token_count"  # a column of the text as written, never a document key: a later step may change the text
+
+
+def parse_date(value: Any) -> datetime | None:
+    """An ISO 8601 date as a UTC instant (one without a zone read as UTC, as WARC-Date is always UTC); None
+    for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # not ISO 8601; or an offset that moves it out of years 1-9999
+        return None
+
+
+def date_text(value: Any) -> str | None:
+    """A `date` cell as the string documents carry: a timestamp as WARC-Date writes it
+    (2024-05-01T12:00:00Z, microseconds only where there are some); a string (an older shard's) as it is."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    return value
 
 
 def document_to_row(document: Document) -> dict[str, Any]:
+    """A document as a row of SCHEMA (but `token_count`, which the writer fills). A date the timestamp does not
+    give back to the letter (2022-06-01, an offset, or no date at all) is also kept, as written, in the JSON,
+    so that `row_to_document` returns exactly the document written."""
     rest = {k: v for k, v in document.metadata.items() if k not in COLUMN_METADATA}
-    row = {"id": document.id, "url": document.url, "text": document.text}
-    for key in COLUMN_METADATA:
-        row[key] = document.metadata.get(key)
+    row: dict[str, Any] = {"id": document.id, "url": document.url, "text": document.text}
+    for column, key in COLUMN_KEYS.items():
+        row[column] = document.metadata.get(key)
+    for column in NEWER_STRING_COLUMNS:  # keys any step could always set to anything: a non-string stays JSON
+        if row[column] is not None and not isinstance(row[column], str):
+            rest[COLUMN_KEYS[column]], row[column] = row[column], None
+    date = document.metadata.get("date")
+    row["date"] = parse_date(date)
+    if date is not None and date_text(row["date"]) != date:
+        rest["date"] = date
     row["metadata"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)
     return row
 
 
-def row_to_document(row: dict[str, Any]) -> Document:
+def row_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's document metadata: the JSON, and the columns that hold metadata keys (a shard of any version:
+    older ones have fewer columns and a string `date`)."""
     metadata = json.loads(row.get("metadata") or "{}")
-    for key in COLUMN_METADATA:
-        if row.get(key) is not None:
-            metadata[key] = row[key]
-    return Document(id=row["id"], url=row["url"], text=row["text"], metadata=metadata)
+    for column, key in COLUMN_KEYS.items():
+        value = row.get(column)
+        if value is None or key in metadata:  # in the JSON: a date spelt otherwise than the timestamp gives
+            continue
+        metadata[key] = date_text(value) if column == "date" else value
+    return metadata
+
+
+def row_to_document(row: dict[str, Any]) -> Document:
+    return Document(id=row["id"], url=row["url"], text=row["text"], metadata=row_metadata(row))
 
 
 def shard_paths(folder: str | Path) -> list[Path]:

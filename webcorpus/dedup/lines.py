@@ -50,9 +50,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from webcorpus.parquet import Location, parquet_file, read_table, row_to_document, shard_name
+from webcorpus.parquet import TOKEN_COUNT, Location, parquet_file, read_table, row_to_document, shard_name
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, save_array
 from webcorpus.pipeline.exclusion import ExclusionWriter
@@ -369,6 +370,10 @@ def write_shard(
             writer(document, f"{LineDedup.name}:{REASON}")
     new = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
     new = new.set_column(new.schema.get_field_index("metadata"), "metadata", pa.array(metadata, pa.string()))
+    if TOKEN_COUNT in new.column_names:  # a text with lines removed no longer has the tokens counted for it
+        same = pc.fill_null(pc.equal(new.column("text"), table.column("text")), True)
+        counts = pc.if_else(same, table.column(TOKEN_COUNT), pa.scalar(None, pa.int64()))
+        new = new.set_column(new.schema.get_field_index(TOKEN_COUNT), TOKEN_COUNT, counts)
     with output.writing(f"{run_folder.DATA}/{name}") as tmp:
         pq.write_table(new.filter(pa.array(keep)), tmp, compression="zstd")
     writer.close()

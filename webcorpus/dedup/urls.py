@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from webcorpus.parquet import Location, read_table
+from webcorpus.parquet import Location, date_text, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
@@ -150,7 +150,8 @@ def hashes_phase(shard: Location, shard_index: int, output: Folder, keep: str) -
         lengths = [len(text or "") for text in table.column("text").to_pylist()]
         save_array(output, f"{KEYS}/{shard_index:05d}.npy", np.array(lengths, dtype=np.int64))
     elif keep == "newest":
-        dates = [date or "" for date in table.column("date").to_pylist()]
+        # Both shard versions compare alike: a timestamp as its WARC-Date string, an older shard's string as is.
+        dates = [date_text(date) or "" for date in table.column("date").to_pylist()]
         save_array(output, f"{KEYS}/{shard_index:05d}.npy", np.array(dates, dtype=np.str_).reshape(-1))
     return len(hashes)
 

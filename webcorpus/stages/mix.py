@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from webcorpus.parquet import Location, read_table
+from webcorpus.parquet import Location, read_table, row_metadata
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import rewrite_shard
 from webcorpus.pipeline.executors import CorpusContext
@@ -301,10 +301,14 @@ def copies_of(weight: float, uniform: float) -> int:
 def _documents(shard: Location, plan: Plan) -> Iterator[tuple[str, str, Part | None, float | None]]:
     """Each row of a shard: the key its draw hashes (its id), its text, its part (None: `other`) and its
     rehydration multiplier (None: rehydration off, or no cluster size)."""
-    table = read_table(shard, columns=["id", "url", "text", "language", "metadata"])
-    columns = (table.column(name).to_pylist() for name in ("id", "url", "text", "language", "metadata"))
-    for document_id, url, text, language, raw in zip(*columns):
-        metadata = json.loads(raw or "{}")
+    # Every column a part may select on: warc_file and dump are the file_path and dump columns (shards of
+    # any version: older ones hold warc_file in the JSON); date and language_score are never selected on.
+    table = read_table(shard)
+    names = [name for name in table.column_names if name not in ("text", "date", "token_count")]
+    cells = [table.column(name).to_pylist() for name in names]
+    for text, values in zip(table.column("text").to_pylist(), zip(*cells)):
+        row = dict(zip(names, values))
+        document_id, url, language, metadata = row["id"], row["url"], row["language"], row_metadata(row)
         part = next((p for p in plan.parts if p.selects(language, url, metadata)), None)
         multiplier = None
         if plan.buckets is not None:

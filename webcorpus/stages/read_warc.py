@@ -152,6 +152,31 @@ def warc_name(path: Path | str) -> str:
     return text[text.index("crawl-data/") :] if "crawl-data/" in text else text.rsplit("/", 1)[-1]
 
 
+# CommonCrawl keeps a crawl's files under crawl-data/CC-MAIN-2024-10/ (CC-NEWS: crawl-data/CC-NEWS/).
+CRAWL_FOLDER = re.compile(r"(?:^|/)crawl-data/([^/]+)/")
+WARCINFO_SCAN_BYTES = 65536
+
+
+def dump_of_path(path: Path | str) -> str | None:
+    """The crawl a CommonCrawl file belongs to, from its path (crawl-data/NAME/...); None for another path."""
+    found = CRAWL_FOLDER.search(str(path))
+    return found.group(1) if found else None
+
+
+def dump_of_warcinfo(record) -> str | None:
+    """The `isPartOf` field of a warcinfo record (CommonCrawl writes the crawl's name there:
+    `isPartOf: CC-MAIN-2024-10`); None where it has none."""
+    try:
+        fields = record.content_stream().read(WARCINFO_SCAN_BYTES).decode("utf-8", errors="replace")
+    except Exception:  # a damaged warcinfo names no crawl; reading the file goes on as before
+        return None
+    for line in fields.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "ispartof" and value.strip():
+            return value.strip()
+    return None
+
+
 def _read_paths_list(path: Path | str, paths_base: str | None) -> list[Path | str]:
     base = paths_base or (str(path).rsplit("/", 1)[0] if storage.is_remote(path) else str(Path(path).parent))
     with storage.open_input(path) as raw:
@@ -203,7 +228,8 @@ def _header_charset(content_type: str) -> str | None:
 
 class WarcReader(Reader):
     """WARC `response` records with HTTP 200 and an HTML content type become documents: id (WARC-Record-ID),
-    url, date and file as metadata. Charset: the HTTP header's, then `<meta>`, then UTF-8, then detection
+    url, date, file (`warc_file`) and crawl (`dump`: the warcinfo record's `isPartOf`, else the crawl-data/NAME/
+    folder of the path, else none) as metadata. Charset: the HTTP header's, then `<meta>`, then UTF-8, then detection
     (charset-normalizer); a declared charset that fails to decode is not trusted. Reads `.warc` and
     `.warc.gz`; inputs are files, folders, globs and CommonCrawl `warc.paths[.gz]` lists. A damaged file
     keeps every good record before the damage and is reported by path."""
@@ -253,6 +279,7 @@ class WarcReader(Reader):
             return
         kept_here = 0
         seen_ids: set[str] = set()
+        dump = dump_of_path(warc_name(path))
         with stream:
             archive = _Archive(stream, self.max_header_line_bytes, self.max_header_bytes)
             end = 0  # where the last whole record, or the last record skipped, ends
@@ -277,6 +304,8 @@ class WarcReader(Reader):
                     self._bad_file(path, EOFError("the file ends inside a record (cut short)"), kept_here)
                     return
                 reports_before = len(self.stats.bad_files)
+                if record.rec_type == "warcinfo":  # it comes first: it names the crawl of the records after it
+                    dump = dump_of_warcinfo(record) or dump
                 if record.rec_type == "response":
                     self.stats.documents_in += 1
                     record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
@@ -287,7 +316,7 @@ class WarcReader(Reader):
                         continue
                     seen_ids.add(record_id)
                     try:
-                        document = self._to_document(record, path)
+                        document = self._to_document(record, path, dump)
                     except HeaderTooLarge as error:
                         stub = Document(record_id, "", "", {"warc_file": warc_name(path)})
                         if not self._skip_header_too_large(archive, path, error, stub, kept_here):
@@ -315,10 +344,12 @@ class WarcReader(Reader):
             if end < size:
                 self._bad_file(path, EOFError(f"{size - end} bytes after the last complete record"), kept_here)
 
-    def _to_document(self, record, path: Path | str) -> Document | None:
+    def _to_document(self, record, path: Path | str, dump: str | None = None) -> Document | None:
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
         stub = Document(id=record_id, url=url, text="", metadata={"warc_file": warc_name(path)})
+        if dump is not None:  # the `dump` column; unknown for a file that is not CommonCrawl's
+            stub.metadata["dump"] = dump
         http, payload_stream = record.http_headers, None
         if http is None and (record.rec_headers.get_header("Content-Type") or "").startswith("application/http"):
             # warcio parses HTTP headers only for http(s) URIs; the record itself says it holds HTTP.

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from webcorpus.parquet import COLUMN_METADATA, Location, read_table
+from webcorpus.parquet import KEY_COLUMNS, Location, parquet_file, read_table
 from webcorpus.pipeline import run_folder
 from webcorpus.pipeline.corpus_shards import load_array, rewrite_shard, save_array
 from webcorpus.pipeline.executors import CorpusContext
@@ -93,7 +93,9 @@ def keep_count(fraction: float, scored: int) -> int:
 
 def scores_phase(shard: Location, shard_index: int, output: Folder, score: str, by_language: bool) -> dict:
     """Phase 1 for one shard: its documents' scores (float64, NaN for none) and, by language, their languages."""
-    column = score if score in COLUMN_METADATA else "metadata"
+    column = KEY_COLUMNS.get(score, "metadata")
+    if column not in parquet_file(shard).schema_arrow.names:  # an older shard: no dump or file_path column
+        column = "metadata"
     columns = sorted({column, "language"})
     table = read_table(shard, columns=columns)
     values = table.column(column).to_pylist()

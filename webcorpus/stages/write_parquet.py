@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from webcorpus.document import Document
-from webcorpus.parquet import SCHEMA, document_to_row
+from webcorpus.parquet import SCHEMA, TOKEN_COUNT, document_to_row
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import Writer
 
@@ -20,8 +20,9 @@ ROW_GROUP_ROWS = 2048
 
 class ParquetWriter(Writer):
     """zstd Parquet shards of at most `rows_per_shard` rows or `bytes_per_shard` bytes of text, each
-    appearing atomically. Columns: `id`, `url`, `text`, `date`, `language`, `language_score`, and
-    `metadata`, a JSON object with the rest. In a pipeline run, `RUN_DIR/data/NNNNN_SSSSS.parquet`."""
+    appearing atomically. Columns: `id`, `url`, `text`, `date` (a UTC timestamp), `dump`, `file_path`,
+    `language`, `language_score`, `token_count` (with `tokenizer`; null without), and `metadata`, a JSON object
+    with the rest (docs/parquet.md). In a pipeline run, `RUN_DIR/data/NNNNN_SSSSS.parquet`."""
 
     name = "write_parquet"
     summary = "Write documents to sharded Parquet files (zstd); each shard appears atomically."
@@ -30,6 +31,8 @@ class ParquetWriter(Writer):
         "rows_per_shard": "Start a new shard after this many documents.",
         "bytes_per_shard": "Start a new shard once this many bytes of text are written.",
         "compression": "Parquet compression codec.",
+        "tokenizer": "A tokenizer.json (HF tokenizers) whose token count of each text fills the token_count "
+        "column (special tokens not added; GPT-2's is the vocabulary FineWeb counted with). Unset: null.",
     }
 
     def __init__(
@@ -37,6 +40,7 @@ class ParquetWriter(Writer):
         rows_per_shard: int = 100_000,
         bytes_per_shard: int = 1_000_000_000,
         compression: Literal["zstd", "snappy", "gzip", "brotli", "lz4", "none"] = "zstd",
+        tokenizer: str | None = None,
     ) -> None:
         super().__init__()
         if rows_per_shard < 1 or bytes_per_shard < 1:
@@ -44,6 +48,8 @@ class ParquetWriter(Writer):
         self.rows_per_shard = rows_per_shard
         self.bytes_per_shard = bytes_per_shard
         self.compression = compression
+        self.tokenizer = tokenizer
+        self._loaded: Any = None
         self.output_dir: Folder | None = None
         self.shards: list[str] = []
 
@@ -63,13 +69,13 @@ class ParquetWriter(Writer):
         if self.output_dir is None:
             raise RuntimeError("write_parquet: open(folder, prefix) first")
         self.output_dir.make()
-        shard = _Shard(self.output_dir, self._next_name(), self.compression)
+        shard = _Shard(self.output_dir, self._next_name(), self.compression, self._counter())
         try:
             for document in documents:
                 self.stats.documents_in += 1
                 if shard.rows >= self.rows_per_shard or shard.text_bytes >= self.bytes_per_shard:
                     self.shards.append(shard.close())
-                    shard = _Shard(self.output_dir, self._next_name(), self.compression)
+                    shard = _Shard(self.output_dir, self._next_name(), self.compression, self._counter())
                 shard.add(document)
                 self.stats.kept += 1
                 yield document
@@ -87,6 +93,18 @@ class ParquetWriter(Writer):
         assert self.output_dir is not None
         return [self.output_dir.url(name) for name in self.shards]
 
+    def _counter(self) -> Any:
+        """The loaded `tokenizer` (None without one); loaded in the process that writes, once, as the writer
+        itself travels to workers by pickling."""
+        if self.tokenizer is None:
+            return None
+        if self._loaded is None:
+            self._loaded = load_counter(self.tokenizer)
+        return self._loaded
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_loaded": None}
+
     def _next_name(self) -> str:
         return f"{self.prefix}_{len(self.shards):05d}.parquet"
 
@@ -94,8 +112,9 @@ class ParquetWriter(Writer):
 class _Shard:
     """One shard being written to a temporary file; `close` makes it appear whole under its name."""
 
-    def __init__(self, folder: Folder, name: str, compression: str) -> None:
+    def __init__(self, folder: Folder, name: str, compression: str, counter: Any = None) -> None:
         self.name = name
+        self.counter = counter
         self.destination: AbstractContextManager[Path] = folder.writing(name)
         self.tmp: Path | None = None
         self.compression = compression
@@ -115,6 +134,10 @@ class _Shard:
         if self.writer is None:
             self.tmp = self.destination.__enter__()
             self.writer = pq.ParquetWriter(self.tmp, SCHEMA, compression=self.compression)
+        if self.counter is not None:
+            encoded = self.counter.encode_batch([row["text"] for row in self.pending], add_special_tokens=False)
+            for row, tokens in zip(self.pending, encoded):
+                row[TOKEN_COUNT] = len(tokens.ids)
         self.writer.write_table(pa.Table.from_pylist(self.pending, schema=SCHEMA))
         self.pending = []
 
@@ -134,3 +157,13 @@ class _Shard:
         if self.tmp is not None:  # begun and not closed: nothing appears
             self.destination.__exit__(RuntimeError, RuntimeError("abandoned"), None)
             self.tmp = None
+
+
+def load_counter(path: str) -> Any:
+    """A tokenizer.json (local or remote) to count tokens with; read from where it is, nothing downloaded."""
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_str(Folder(path).read_bytes("").decode("utf-8"))
+    except Exception as error:  # tokenizers raises a bare Exception on a bad file
+        raise ValueError(f"write_parquet: {path}: not a readable tokenizer.json ({error})") from None

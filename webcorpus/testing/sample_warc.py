@@ -330,8 +330,11 @@ def sample_pages() -> list[list[Page]]:
     return [file_one, file_two]
 
 
-def write_warc(path: str | Path, pages: list[Page], date: str = "2024-05-01T12:00:00Z") -> None:
-    """Write `pages` CommonCrawl-style (warcinfo, then request/response/metadata per page), deterministically."""
+def write_warc(
+    path: str | Path, pages: list[Page], date: str = "2024-05-01T12:00:00Z", crawl: str | None = None
+) -> None:
+    """Write `pages` CommonCrawl-style (warcinfo, then request/response/metadata per page), deterministically;
+    `crawl` is the warcinfo's `isPartOf` (CommonCrawl's: CC-MAIN-2024-10), none by default."""
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         writer = WARCWriter(raw, gzip=path.name.endswith(".gz"))
@@ -351,6 +354,8 @@ def write_warc(path: str | Path, pages: list[Page], date: str = "2024-05-01T12:0
             )
 
         info = b"software: webcorpus sample writer\r\nformat: WARC File Format 1.1\r\n"
+        if crawl is not None:
+            info += f"isPartOf: {crawl}\r\n".encode()
         writer.write_record(record("", "warcinfo", info, "application/warc-fields"))
         for page in pages:
             request = StatusAndHeaders(
