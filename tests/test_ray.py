@@ -235,6 +235,7 @@ class RunFolder:
         except FileNotFoundError:
             return []
 
+
 @pytest.fixture(params=["local", "s3"])
 def folder(request, tmp_path, s3_server, warcs):
     job, _ = warcs

@@ -100,6 +100,8 @@ def _rules(language: str | None) -> _Rules:
         _infix(language in HYPHEN_INSIDE_WORDS),
         CONTRACTIONS if english else {},
     )
+
+
 _URL = re.compile(r"(?:https?://|www\.)\S+\w/?$|[\w.-]+@[\w-]+\.[\w.-]+$")
 _PLAIN = re.compile(r"[^\W_]+$")
 # Single characters of scripts written without spaces, for languages that need them: a whole grapheme
