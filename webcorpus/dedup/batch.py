@@ -133,17 +133,25 @@ def signatures_phase(shard: Location, shard_index: int, output: Folder, settings
             rows.append(signer.signature(text, language).hashvalues)
             salts.append(minhash.language_salt(language) if settings.by_language else 0)
     count = len(rows)
-    numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
     keys = band_keys(np.array(rows, dtype=np.uint64).reshape(count, -1), settings.bands, settings.rows)
     with np.errstate(over="ignore"):
         keys ^= np.array(salts, dtype=np.uint64).reshape(count, 1)  # documents of two languages never share a key
-    for band in range(settings.bands):
+    save_band_keys(output, shard_index, keys, settings.hash_ranges)
+    return count
+
+
+def save_band_keys(output: Folder, shard_index: int, keys: np.ndarray, hash_ranges: int) -> None:
+    """Phase 1's files for one shard from its (rows, bands) band keys: per band and hash range, the
+    (key, document number) pairs sorted by key. Apart so that bench/data/dedup_scale.py writes synthetic
+    keys in exactly the format the later phases read."""
+    count = len(keys)
+    numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
+    for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
-        ranges = entries[:, 0] % np.uint64(settings.hash_ranges)
-        for part in range(settings.hash_ranges):
+        ranges = entries[:, 0] % np.uint64(hash_ranges)
+        for part in range(hash_ranges):
             save_array(output, f"{BANDS}/{band:03d}/{part:03d}/{shard_index:05d}.npy", entries[ranges == part])
-    return count
 
 
 def buckets_phase(band: int, part: int, output: Folder) -> int:
