@@ -191,11 +191,15 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
             pending.append(pairs)
             held += len(pairs)
             if held >= batch_limit:
-                keeper = _merge_pairs(keeper, np.concatenate(pending))
-                pending, held = [], 0
+                merged = np.concatenate(pending)
+                pending.clear()  # the pairs are held once, not twice, while they merge
+                keeper, held = _merge_pairs(keeper, merged), 0
             bar.update(1)
     if held:
-        keeper = _merge_pairs(keeper, np.concatenate(pending))
+        merged = np.concatenate(pending)
+        pending.clear()
+        keeper = _merge_pairs(keeper, merged)
+        del merged
     removed = np.flatnonzero(keeper != np.arange(len(keeper)))
     clusters = np.stack([removed, keeper[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64)
     del keeper
