@@ -145,7 +145,7 @@ def test_a_pipeline_runs_removed_setting_holds_for_minhash_dedup(corpus, tmp_pat
     assert (tmp_path / "out" / "minhash_dedup" / "removed").exists() == removed
 
 
-@pytest.mark.parametrize("merge_pairs", [1 << 20, 0])  # 0: a merge after every pair file, each file's clusters
+@pytest.mark.parametrize("merge_pairs", [None, 0])  # 0: a merge after every pair file
 def test_clusters_across_shards_map_rows_keepers_and_ids(tmp_path, monkeypatch, merge_pairs):
     """Clusters phase alone on pair files written by hand: chains that reach across shards (an empty shard
     among them), joined only through a later file, checked against a plain union-find: each removed row is

@@ -8,7 +8,7 @@ object storage) itself, on whichever worker runs it, and resumes by pipeline/uni
    -> OUTPUT/.work/bands/BAND/RANGE/SHARD.npy
 2. buckets (parallel over band x range; one unit holds 1/hash_ranges of a band): sort the entries;
    documents sharing a bucket become candidate pairs -> OUTPUT/.work/pairs/BAND_RANGE.npy
-3. clusters (one unit): union-find over the pairs (one integer per document, never the signatures). In
+3. clusters (one unit): vectorised union-find over the pairs (one integer per document, never the signatures). In
    each cluster the document first in input order (shard name order, then row order) survives; the
    others are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy, per shard its
    removed rows with their keeper's number and id -> OUTPUT/.work/drops/SHARD.json, and per shard its
@@ -46,7 +46,9 @@ from webcorpus.pipeline.units import open_units
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
-MERGE_PAIRS = 1 << 20  # clusters phase: pairs held before a merge, at least (and at least one per document)
+# Clusters phase: pairs held before they merge; None: one per document, at least 1 << 20 (each merge makes
+# one pass over all documents, so this keeps the passes few and the memory ~16 bytes a document).
+MERGE_PAIRS: int | None = None
 
 
 class MinHashDedup(CorpusStep):
@@ -180,7 +182,7 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
     column is read only from shards that hold keepers, once each."""
     offsets = np.cumsum([0, *shard_sizes], dtype=np.int64)
     keeper = np.arange(offsets[-1], dtype=np.int64)  # per document, the first document of its cluster
-    batch_limit = max(len(keeper), MERGE_PAIRS)  # pairs held (16 bytes each) before a merge
+    batch_limit = max(len(keeper), 1 << 20) if MERGE_PAIRS is None else MERGE_PAIRS
     pending: list[np.ndarray] = []
     held = 0
     pair_files = sorted(output.names(PAIRS))
