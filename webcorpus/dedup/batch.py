@@ -46,8 +46,9 @@ from webcorpus.pipeline.units import open_units
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
-# Clusters phase: pairs held before they merge; None: one per document, at least 1 << 20 (each merge makes
-# one pass over all documents, so this keeps the passes few and the memory ~16 bytes a document).
+# Clusters phase: pairs held before they merge; None: one per 8 documents, at least 1 << 20. A merge makes one
+# pass over all documents, so passes stay at most 8 per pair a document has (linear), while the pairs and
+# their sort's temporaries stay a few bytes a document.
 MERGE_PAIRS: int | None = None
 
 
@@ -177,12 +178,12 @@ def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], pr
     many documents are removed and the clusters' sizes.
 
     Every step is a numpy pass over arrays (no Python loop over documents or pairs), so that the phase
-    stays linear in documents and pairs at any corpus size: the pairs are merged in batches of about one
-    per document (`_merge_pairs`), removed rows are grouped by shard with one searchsorted, and the id
+    stays linear in documents and pairs at any corpus size: the pairs are merged in batches of one per 8
+    documents (`_merge_pairs`), removed rows are grouped by shard with one searchsorted, and the id
     column is read only from shards that hold keepers, once each."""
     offsets = np.cumsum([0, *shard_sizes], dtype=np.int64)
     keeper = np.arange(offsets[-1], dtype=np.int64)  # per document, the first document of its cluster
-    batch_limit = max(len(keeper), 1 << 20) if MERGE_PAIRS is None else MERGE_PAIRS
+    batch_limit = max(len(keeper) // 8, 1 << 20) if MERGE_PAIRS is None else MERGE_PAIRS
     pending: list[np.ndarray] = []
     held = 0
     pair_files = sorted(output.names(PAIRS))
