@@ -1,13 +1,19 @@
 import gzip
+import io
 import json
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from webcorpus.cli import main
+from webcorpus.dedup import batch
 from webcorpus.dedup.batch import MinHashDedup, buckets_phase, signatures_phase
 from webcorpus.document import Document
 from webcorpus.parquet import read_documents, shard_paths
+from webcorpus.pipeline.corpus_shards import load_array
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.units import run_unit
@@ -137,3 +143,67 @@ def test_a_pipeline_runs_removed_setting_holds_for_minhash_dedup(corpus, tmp_pat
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert [s["dropped"] for s in stats["steps"] if s["step"] == "minhash_dedup"][0]["near_duplicate"] > 0
     assert (tmp_path / "out" / "minhash_dedup" / "removed").exists() == removed
+
+
+@pytest.mark.parametrize("merge_pairs", [None, 0])  # 0: a merge after every pair file
+def test_clusters_across_shards_map_rows_keepers_and_ids(tmp_path, monkeypatch, merge_pairs):
+    """Clusters phase alone on pair files written by hand: chains that reach across shards (an empty shard
+    among them), joined only through a later file, checked against a plain union-find: each removed row is
+    listed in its own shard's drops file with its cluster's first document and that document's id, and
+    each keeper's size is in its own shard's file."""
+    monkeypatch.setattr(batch, "MERGE_PAIRS", merge_pairs)
+    rng = np.random.default_rng(7)
+    sizes = [6, 0, 9, 4, 11, 7]
+    shards = []
+    for index, size in enumerate(sizes):
+        path = tmp_path / "in" / f"{index:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"id": pa.array([f"s{index}-r{row}" for row in range(size)], pa.string())}), path)
+        shards.append(str(path))
+    places = [(index, row) for index, size in enumerate(sizes) for row in range(size)]  # dense number -> place
+    number = {place: (place[0] << 32) | place[1] for place in places}
+    output = Folder(tmp_path / "out")
+    parent = list(range(len(places)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for name in ("000_000", "001_000", "002_000"):
+        edges = rng.integers(0, len(places), (12, 2))
+        if name == "001_000":  # a document of the last shard joins one of the first: its keeper is there
+            edges[0] = (len(places) - 1, 2)
+        for a, b in edges.tolist():
+            ra, rb = root(a), root(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        pairs = np.array([[number[places[a]], number[places[b]]] for a, b in edges.tolist()], dtype=np.uint64)
+        output.write_bytes(f"{batch.PAIRS}/{name}.npy", _npy(pairs))
+
+    found = batch.clusters_phase(output, shards, sizes)
+
+    keeper_of = [root(i) for i in range(len(places))]
+    assert keeper_of[-1] == keeper_of[2] < len(places) - 1
+    removed = [i for i, keeper in enumerate(keeper_of) if keeper != i]
+    assert found["removed"] == len(removed)
+    for index in range(len(sizes)):
+        drops = f"{batch.DROPS}/{index:05d}.json"
+        expected = [
+            [places[i][1], keeper_of[i], "s{}-r{}".format(*places[keeper_of[i]])]
+            for i in removed
+            if places[i][0] == index
+        ]
+        assert (json.loads(output.read_bytes(drops)) if output.exists(drops) else []) == expected
+        keepers = sorted({keeper_of[i] for i in removed if places[keeper_of[i]][0] == index})
+        cluster_size = [[places[k][1], keeper_of.count(k)] for k in keepers]
+        assert load_array(output.read_bytes(f"{batch.SIZES}/{index:05d}.npy")).tolist() == cluster_size
+    members = batch.cluster_members(shards, sizes, output)
+    assert [m["kept"] for m in members] == [
+        "s{}-r{}".format(*places[k]) for k in sorted(set(keeper_of[i] for i in removed))
+    ]
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

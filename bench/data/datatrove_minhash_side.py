@@ -1,7 +1,7 @@
 """Times datatrove's MinhashDedupSignature on documents; run inside datatrove's venv.
 
     python datatrove_minhash_side.py DOCS.jsonl OUT_FOLDER
-Prints one JSON line: documents and seconds. Part of bench/data/dedup_scale.py.
+Prints one JSON line: documents and seconds. Part of bench/data/dedup_signatures.py.
 """
 
 import json

@@ -8,7 +8,7 @@ object storage) itself, on whichever worker runs it, and resumes by pipeline/uni
    -> OUTPUT/.work/bands/BAND/RANGE/SHARD.npy
 2. buckets (parallel over band x range; one unit holds 1/hash_ranges of a band): sort the entries;
    documents sharing a bucket become candidate pairs -> OUTPUT/.work/pairs/BAND_RANGE.npy
-3. clusters (one unit): union-find over the pairs (one integer per document, never the signatures). In
+3. clusters (one unit): vectorised union-find over the pairs (one integer per document, never the signatures). In
    each cluster the document first in input order (shard name order, then row order) survives; the
    others are listed for removal with a pointer to it -> OUTPUT/.work/clusters.npy, per shard its
    removed rows with their keeper's number and id -> OUTPUT/.work/drops/SHARD.json, and per shard its
@@ -24,13 +24,13 @@ A document is numbered shard_index << 32 | row.
 
 from __future__ import annotations
 
-import bisect
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from webcorpus.atomic import atomic_path
 from webcorpus.dedup import minhash
@@ -46,6 +46,10 @@ from webcorpus.pipeline.units import open_units
 
 ROW_BITS = 32
 BATCH_ROWS = 2048
+# Clusters phase: pairs held before they merge; None: one per 8 documents, at least 1 << 20. A merge makes one
+# pass over all documents, so passes stay at most 8 per pair a document has (linear), while the pairs and
+# their sort's temporaries stay a few bytes a document.
+MERGE_PAIRS: int | None = None
 
 
 class MinHashDedup(CorpusStep):
@@ -132,19 +136,27 @@ def signatures_phase(shard: Location, shard_index: int, output: Folder, settings
             rows.append(signer.signature(text, language).hashvalues)
             salts.append(minhash.language_salt(language) if settings.by_language else 0)
     count = len(rows)
-    numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
     # An empty shard (a step before removed all its rows) has no signatures, but still its (empty) files.
     signatures = np.array(rows, dtype=np.uint64).reshape(count, settings.bands * settings.rows)
     keys = band_keys(signatures, settings.bands, settings.rows)
     with np.errstate(over="ignore"):
         keys ^= np.array(salts, dtype=np.uint64).reshape(count, 1)  # documents of two languages never share a key
-    for band in range(settings.bands):
+    save_band_keys(output, shard_index, keys, settings.hash_ranges)
+    return count
+
+
+def save_band_keys(output: Folder, shard_index: int, keys: np.ndarray, hash_ranges: int) -> None:
+    """Phase 1's files for one shard from its (rows, bands) band keys: per band and hash range, the
+    (key, document number) pairs sorted by key. Apart so that bench/data/dedup_scale.py writes synthetic
+    keys in exactly the format the later phases read."""
+    count = len(keys)
+    numbers = (np.uint64(shard_index) << np.uint64(ROW_BITS)) + np.arange(count, dtype=np.uint64)
+    for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")
         entries = np.stack([keys[order, band], numbers[order]], axis=1) if count else np.zeros((0, 2), np.uint64)
-        ranges = entries[:, 0] % np.uint64(settings.hash_ranges)
-        for part in range(settings.hash_ranges):
+        ranges = entries[:, 0] % np.uint64(hash_ranges)
+        for part in range(hash_ranges):
             save_array(output, f"{BANDS}/{band:03d}/{part:03d}/{shard_index:05d}.npy", entries[ranges == part])
-    return count
 
 
 def buckets_phase(band: int, part: int, output: Folder) -> int:
@@ -163,45 +175,103 @@ def buckets_phase(band: int, part: int, output: Folder) -> int:
 
 
 def clusters_phase(output: Folder, shards: list[str], shard_sizes: list[int], progress: bool = False) -> dict:
-    """Phase 3: union-find over all pairs; writes the clusters and, for each shard with removed rows, what
-    its filter unit needs (`drops/SHARD.json`: row, keeper's number, keeper's id). Returns how many
-    documents are removed and the clusters' sizes."""
-    offsets = np.cumsum([0, *shard_sizes])
-    parent = np.arange(offsets[-1], dtype=np.int64)
+    """Phase 3: connected components over all pairs; writes the clusters and, for each shard with removed
+    rows, what its filter unit needs (`drops/SHARD.json`: row, keeper's number, keeper's id). Returns how
+    many documents are removed and the clusters' sizes.
 
-    def dense(numbers: np.ndarray) -> np.ndarray:
-        shard = (numbers >> np.uint64(ROW_BITS)).astype(np.int64)
-        return offsets[shard] + (numbers & np.uint64(0xFFFFFFFF)).astype(np.int64)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    Every step is a numpy pass over arrays (no Python loop over documents or pairs), so that the phase
+    stays linear in documents and pairs at any corpus size: the pairs are merged in batches of one per 8
+    documents (`_merge_pairs`), removed rows are grouped by shard with one searchsorted, and the id
+    column is read only from shards that hold keepers, once each."""
+    offsets = np.cumsum([0, *shard_sizes], dtype=np.int64)
+    keeper = np.arange(offsets[-1], dtype=np.int64)  # per document, the first document of its cluster
+    batch_limit = max(len(keeper) // 8, 1 << 20) if MERGE_PAIRS is None else MERGE_PAIRS
+    pending: list[np.ndarray] = []
+    held = 0
     pair_files = sorted(output.names(PAIRS))
     with progress_bar(len(pair_files), "minhash_dedup clusters", "unit", progress) as bar:
         for name in pair_files:
-            for a, b in dense(load_array(output.read_bytes(f"{PAIRS}/{name}"))).reshape(-1, 2).tolist():
-                ra, rb = root(a), root(b)
-                if ra != rb:
-                    # The smaller number (earlier in input order) becomes the root, so it survives.
-                    parent[max(ra, rb)] = min(ra, rb)
+            pairs = _dense(load_array(output.read_bytes(f"{PAIRS}/{name}")).reshape(-1, 2), offsets)
+            pairs = pairs[keeper[pairs[:, 0]] != keeper[pairs[:, 1]]]  # already joined by an earlier merge
+            pending.append(pairs)
+            held += len(pairs)
+            if held >= batch_limit:
+                merged = np.concatenate(pending)
+                pending.clear()  # the pairs are held once, not twice, while they merge
+                keeper, held = _merge_pairs(keeper, merged), 0
             bar.update(1)
-    roots = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
-    removed = np.flatnonzero(roots != np.arange(len(roots)))
-    clusters = np.stack([removed, roots[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64)
+    if held:
+        merged = np.concatenate(pending)
+        pending.clear()
+        keeper = _merge_pairs(keeper, merged)
+        del merged
+    removed = np.flatnonzero(keeper != np.arange(len(keeper)))
+    clusters = np.stack([removed, keeper[removed]], axis=1) if len(removed) else np.zeros((0, 2), np.int64)
+    del keeper
     save_array(output, CLUSTERS, clusters)
-    offsets = [0, *np.cumsum(shard_sizes).tolist()]
-    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()))
-    drops: dict[int, list[tuple[int, int, str]]] = {}
-    for member, keeper in clusters.tolist():
-        shard_index = bisect.bisect_right(offsets, member) - 1
-        drops.setdefault(shard_index, []).append((member - offsets[shard_index], keeper, ids[keeper]))
-    for shard_index, rows in drops.items():
-        output.write_bytes(f"{DROPS}/{shard_index:05d}.json", json.dumps(rows).encode())
-    _save_keeper_sizes(output, clusters, offsets)
+    _save_drops(output, shards, clusters, offsets)
+    _save_keeper_sizes(output, clusters, offsets.tolist())
     return {"removed": len(removed), "cluster_sizes": cluster_sizes(clusters)}
+
+
+def _dense(numbers: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Document numbers (shard_index << 32 | row) as positions in input order (0 .. documents - 1)."""
+    shard = (numbers >> np.uint64(ROW_BITS)).astype(np.int64)
+    return offsets[shard] + (numbers & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def _merge_pairs(keeper: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`keeper` (per document, the smallest document of its cluster so far) after joining the clusters of
+    each pair's two documents. Only the clusters the pairs touch are relabelled (`_smallest_connected`);
+    one gather then points every document at its cluster's new smallest document."""
+    a, b = keeper[pairs[:, 0]], keeper[pairs[:, 1]]
+    apart = a != b
+    if not apart.any():
+        return keeper
+    a, b = a[apart], b[apart]
+    nodes, index = np.unique(np.concatenate([a, b]), return_inverse=True)
+    index = index.reshape(-1)
+    smallest = _smallest_connected(index[: len(a)], index[len(a) :], len(nodes))
+    keeper[nodes] = nodes[smallest]  # nodes are clusters' smallest documents, sorted: index order = input order
+    return keeper[keeper]
+
+
+def _smallest_connected(u: np.ndarray, v: np.ndarray, count: int) -> np.ndarray:
+    """For each of `count` nodes joined by the edges (u, v), the smallest node connected to it.
+
+    Vectorised union-find: each round hooks the larger root of every edge whose ends differ to the
+    smallest root it meets, then shortens every path to its root by pointer jumping; roots only ever
+    point to smaller roots, so there are no cycles, and rounds end when no edge joins two roots."""
+    label = np.arange(count, dtype=np.int64)
+    while len(u):
+        lu, lv = label[u], label[v]
+        apart = lu != lv
+        u, v, lu, lv = u[apart], v[apart], lu[apart], lv[apart]
+        if not len(u):
+            break
+        np.minimum.at(label, np.maximum(lu, lv), np.minimum(lu, lv))
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+    return label
+
+
+def _save_drops(output: Folder, shards: list[str], clusters: np.ndarray, offsets: np.ndarray) -> None:
+    """Per shard with removed rows, `drops/SHARD.json`: [row, keeper's number, keeper's id] in row order.
+    `clusters` is sorted by removed document, so each shard's rows are one slice of it."""
+    keepers = np.unique(clusters[:, 1])
+    keeper_ids = _ids_of(shards, offsets, keepers)
+    which = np.searchsorted(keepers, clusters[:, 1])
+    bounds = np.searchsorted(clusters[:, 0], offsets)
+    for shard_index in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+        mine = slice(bounds[shard_index], bounds[shard_index + 1])
+        rows = (clusters[mine, 0] - offsets[shard_index]).tolist()
+        ids = [keeper_ids[i] for i in which[mine].tolist()]
+        output.write_bytes(
+            f"{DROPS}/{shard_index:05d}.json", json.dumps(list(zip(rows, clusters[mine, 1].tolist(), ids))).encode()
+        )
 
 
 def _save_keeper_sizes(output: Folder, clusters: np.ndarray, offsets: list[int]) -> None:
@@ -237,24 +307,29 @@ def filter_phase(shard: Location, shard_index: int, output: Folder, keep_removed
 
 def cluster_members(shards: list[str], sizes: list[int], output: Folder) -> list[dict[str, Any]]:
     """Each cluster with the ids of its kept and removed documents (for `clusters_out`), in keeper order."""
-    offsets = [0, *np.cumsum(sizes).tolist()]
-    clusters = load_array(output.read_bytes(CLUSTERS))
-    ids = _ids_of(shards, offsets, set(clusters[:, 1].tolist()) | set(clusters[:, 0].tolist()))
-    groups: dict[int, list[int]] = {}
-    for member, keeper in clusters.tolist():
-        groups.setdefault(keeper, []).append(member)
-    return [{"cluster": keeper, "kept": ids[keeper], "removed": [ids[m] for m in members]}
-            for keeper, members in sorted(groups.items())]  # fmt: skip
+    offsets = np.cumsum([0, *sizes], dtype=np.int64)
+    clusters = load_array(output.read_bytes(CLUSTERS)).reshape(-1, 2)
+    numbers = np.unique(clusters)
+    ids = _ids_of(shards, offsets, numbers)
+    order = np.argsort(clusters[:, 1], kind="stable")  # by keeper; members stay in input order
+    members, keepers = clusters[order, 0], clusters[order, 1]
+    starts = np.flatnonzero(np.r_[True, keepers[1:] != keepers[:-1]]) if len(keepers) else np.zeros(0, np.int64)
+    member_ids = [ids[i] for i in np.searchsorted(numbers, members).tolist()]
+    keeper_ids = [ids[i] for i in np.searchsorted(numbers, keepers[starts]).tolist()]
+    bounds = [*starts.tolist(), len(members)]
+    return [{"cluster": keeper, "kept": kept, "removed": member_ids[bounds[i] : bounds[i + 1]]}
+            for i, (keeper, kept) in enumerate(zip(keepers[starts].tolist(), keeper_ids))]  # fmt: skip
 
 
-def _ids_of(shards: list[str], offsets: list[int], numbers: set[int]) -> dict[int, str]:
-    """Document ids for dense document numbers, reading only the id column of the shards involved."""
-    ids: dict[int, str] = {}
-    for index, shard in enumerate(shards):
-        local = sorted(n - offsets[index] for n in numbers if offsets[index] <= n < offsets[index + 1])
-        if local:
-            column = read_table(shard, columns=["id"]).column(0)
-            ids.update({offsets[index] + i: column[i].as_py() for i in local})
+def _ids_of(shards: list[str], offsets: np.ndarray, numbers: np.ndarray) -> list[str]:
+    """The ids of the documents `numbers` (dense, sorted, unique), in that order: the id column is read
+    only from the shards that hold one of them, once each, and only those rows become Python strings."""
+    bounds = np.searchsorted(numbers, offsets)
+    ids: list[str] = []
+    for index in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+        local = numbers[bounds[index] : bounds[index + 1]] - offsets[index]
+        column = read_table(shards[index], columns=["id"]).column(0)
+        ids += column.take(pa.array(local, type=pa.int64())).to_pylist()
     return ids
 
 
