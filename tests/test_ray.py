@@ -331,7 +331,7 @@ def in_a_corpus_unit(cluster: RayCluster, folder: RunFolder) -> tuple[str, list[
     """w1, once it runs a unit of minhash_dedup (the first corpus step: signatures, buckets...), before that
     step has finished (it writes dedup_stats.json last)."""
     busy = [function for _, function in cluster.busy("w1")]
-    if "run_unit" in busy and "minhash_dedup/dedup_stats.json" not in folder.files():
+    if "run_timed" in busy and "minhash_dedup/dedup_stats.json" not in folder.files():
         return "w1", busy
     return None
 
@@ -343,7 +343,7 @@ def test_a_node_killed_in_minhash_dedup_is_replaced_by_the_other(nodes, folder, 
     before = {name: nodes.tasks_ran(name) for name in WORKERS}
     used, killed = run_on_nodes(nodes, folder, job, kill_when=in_a_corpus_unit)
     assert killed is not None, "the run finished before w1 could be killed"
-    assert "run_unit" in killed[1], killed  # every corpus unit runs as run_unit (pipeline/units.py)
+    assert "run_timed" in killed[1], killed  # every corpus unit runs as run_timed(run_unit, ...) (executors.py)
     assert folder.outputs() == expected
     assert all(tasks_on(nodes, before).values())  # both nodes ran document tasks before the kill
     check_scratch(nodes, folder, used, alive=("w2",))

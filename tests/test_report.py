@@ -111,6 +111,7 @@ def test_inspect_shows_dropped_and_kept_documents(run_dir):
     assert (
         "gopher_quality: short_doc" in shown.output and "harbourtown-gazette.com/notices/road-closure" in shown.output
     )
+    assert "words " in shown.output and " < 50" in shown.output  # what gopher_quality measured, against what
     kept = CliRunner().invoke(main, ["inspect", str(run_dir), "--kept", "-n", "2"])
     assert kept.exit_code == 0 and kept.output.count("final: kept") == 2
     unknown = CliRunner().invoke(main, ["inspect", str(run_dir), "--step", "nope"])

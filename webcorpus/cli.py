@@ -522,8 +522,13 @@ def inspect(run_dir: str, step: str | None, reason: str | None, kept: bool, coun
         # link) are printed as text, not sent to the terminal; only the text's newlines and tabs stay.
         text = printable(sample.text[:characters], keep="\n\t") + (" …" if len(sample.text) > characters else "")
         heading = shown(f"{sample.step}: {sample.reason}", INSPECT_LABEL_CHARACTERS)
+        measured = [sample.detail] if sample.detail else []
+        if sample.language:
+            score = f" (score {sample.language_score:.2f})" if sample.language_score is not None else ""
+            measured.append(f"language {sample.language}{score}")
+        details = shown("; ".join(measured), INSPECT_LABEL_CHARACTERS) + "\n" if measured else ""
         pages.append(
-            f"{click.style(heading, bold=True)}  {shown(sample.url, INSPECT_LABEL_CHARACTERS)}\n"
+            f"{click.style(heading, bold=True)}  {shown(sample.url, INSPECT_LABEL_CHARACTERS)}\n{details}"
             f"{click.style(shown(sample.source, INSPECT_LABEL_CHARACTERS), dim=True)}\n{text}\n"
         )
     click.echo_via_pager("\n".join(pages))

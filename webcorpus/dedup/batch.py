@@ -61,6 +61,9 @@ class MinHashDedup(CorpusStep):
     `OUTPUT/removed/minhash_dedup/` with `duplicate_of` and `cluster`. Rerun to resume. docs/dedup.md."""
 
     name = "minhash_dedup"
+    drop_reasons = {
+        "near_duplicate": "A near-duplicate (MinHash) of a document that stays; metadata.duplicate_of names it.",
+    }
     summary = (
         "Remove near-duplicates across the whole corpus (MinHash LSH, FineWeb's 5-word shingles and 14 x 8 "
         "bands); the first document of each cluster in input order stays. Resumable."

@@ -171,7 +171,7 @@ class CorpusContext:
         """`function` over the zipped iterables, on the executor's workers; results in order. Each unit's
         CPU seconds come back with its result and add to `cpu_s`."""
         here = os.getpid()
-        for pid, cpu, result in self.executor.map(_cpu_timed, itertools.repeat(function), *iterables):
+        for pid, cpu, result in self.executor.map(run_timed, itertools.repeat(function), *iterables):
             if pid != here:
                 self.cpu_s += cpu
             yield result
@@ -199,13 +199,35 @@ class SharedCounts:
 
 
 class RayCounts:
-    """The same for Ray tasks: a small actor (no CPU reserved) that tasks tell without waiting for an answer."""
+    """The same for Ray tasks: a small actor (no CPU reserved) that tasks tell without waiting for an answer.
+    It lives on the driver's node, so that losing a worker node loses no count; and it is only a display:
+    when it cannot answer, the run goes on without live counts."""
 
     def __init__(self, ray: Any) -> None:
-        self.actor = ray.remote(num_cpus=0)(_Tally).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.ray = ray
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        self.actor = ray.remote(num_cpus=0, scheduling_strategy=here)(_Tally).remote()
 
     def add(self, read: int, kept: int) -> None:
         self.actor.add.remote(read, kept)
+
+    def values(self) -> tuple[int, int] | None:
+        """The counts so far, or None when the actor does not answer within a second."""
+        try:
+            return self.ray.get(self.actor.values.remote(), timeout=1)
+        except self.ray.exceptions.RayError:  # GetTimeoutError included
+            return None
+
+    def close(self) -> None:
+        try:
+            self.ray.kill(self.actor)
+        except self.ray.exceptions.RayError:
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"actor": self.actor}  # tasks only add: the ray module stays on the driver
 
 
 class _Tally:
@@ -219,7 +241,7 @@ class _Tally:
         return self.read, self.kept
 
 
-def _cpu_timed(function: Callable[..., Any], *arguments: Any) -> tuple[int, float, Any]:
+def run_timed(function: Callable[..., Any], *arguments: Any) -> tuple[int, float, Any]:
     """(the process, the CPU seconds `function(*arguments)` took there, its result)."""
     started = time.process_time()
     result = function(*arguments)
@@ -293,7 +315,8 @@ class RayExecutor:
             if not running:
                 break
             ready, _ = self.ray.wait(list(running), num_returns=1, timeout=0.5)
-            progress.show(*self.ray.get(counts.actor.values.remote()))
+            if (values := counts.values()) is not None:
+                progress.show(*values)
             for ref in ready:
                 task = running.pop(ref)
                 try:
@@ -303,7 +326,7 @@ class RayExecutor:
                 if error:
                     failures.append((task, error.strip().splitlines()[-1]))
                 progress.task_done()
-        self.ray.kill(counts.actor)
+        counts.close()
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:

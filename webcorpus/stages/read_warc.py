@@ -236,6 +236,15 @@ class WarcReader(Reader):
 
     name = "read_warc"
     summary = "Read WARC files: HTTP 200 HTML responses become documents (decoded HTML as text)."
+    drop_reasons = {
+        "repeated_record": "A WARC record with the same record id as an earlier one in the file.",
+        "no_http_headers": "The record holds no HTTP response headers to read.",
+        "http_status": "The HTTP status was not 200: an error page, a redirect, nothing to keep.",
+        "content_type": "Not one of the content types listed (HTML by default): an image, a PDF, a script.",
+        "too_large": "The response body is larger than the reader's limit.",
+        "truncated_record": "The crawler cut the response short (WARC-Truncated): the page is incomplete.",
+        "header_too_large": "The HTTP headers are larger than the reader's limit: a damaged or hostile record.",
+    }
     option_minimum = {"max_record_bytes": 1, "max_header_line_bytes": 256, "max_header_bytes": 256}
     option_help = {
         "content_types": "HTTP content types to keep (others are dropped as 'content_type').",
