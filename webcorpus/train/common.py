@@ -70,6 +70,17 @@ def epochs(train_tokens: int, read_tokens: int) -> float:
     return read_tokens / max(train_tokens, 1)
 
 
+def repeat_warning(steps: int, tokens_per_step: int, train_tokens: int) -> str | None:
+    """The warning for a budget that reads the train split more than once (a tiny corpus), else None."""
+    repeats = epochs(train_tokens, steps * tokens_per_step)
+    if repeats <= 1:
+        return None
+    return (
+        f"warning: {steps:,} steps of {tokens_per_step:,} tokens read {steps * tokens_per_step:,} tokens from a "
+        f"train split of {train_tokens:,}: each token is seen about {repeats:.1f} times ({repeats:.1f} epochs)"
+    )
+
+
 def duration(seconds: float) -> str:
     """Seconds as a person reads them: 42s, 3m05s, 2h07m."""
     seconds = max(0, round(seconds))

@@ -36,10 +36,10 @@ from webcorpus.train import jax_model
 from webcorpus.train.common import (
     Batches,
     duration,
-    epochs,
     learning_rate,
     progress_line,
     read_arrays,
+    repeat_warning,
     save_arrays,
     vocab_size_of,
 )
@@ -236,13 +236,8 @@ def train(
         f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{ranks} tokens per step, "
         f"on {where} (jax{', cudnn attention' if impl else ''})"
     )
-    repeats = epochs(len(train_split), config.max_steps * tokens_per_step)
-    if repeats > 1:
-        log(
-            f"warning: {config.max_steps:,} steps of {tokens_per_step:,} tokens read "
-            f"{config.max_steps * tokens_per_step:,} tokens from a train split of {len(train_split):,}: "
-            f"each token is seen about {repeats:.1f} times ({repeats:.1f} epochs)"
-        )
+    if warning := repeat_warning(config.max_steps, tokens_per_step, len(train_split)):
+        log(warning)
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)
     first_step, run_started = step, time.perf_counter()
     batch = micro_batches(step) if step < last else None

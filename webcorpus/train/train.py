@@ -24,7 +24,7 @@ import torch
 from webcorpus.atomic import atomic_path
 from webcorpus.tokens.shards import TokenShards
 from webcorpus.train import common
-from webcorpus.train.common import duration, epochs, learning_rate, progress_line, vocab_size_of
+from webcorpus.train.common import duration, learning_rate, progress_line, repeat_warning, vocab_size_of
 from webcorpus.train.config import GPTConfig, TrainConfig
 from webcorpus.train.model import GPT, compile_model
 
@@ -159,13 +159,8 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
             f"{config.batch_size}x{model_config.context}x{config.grad_accum}x{world} tokens per step, on {device}"
             f"{kernels}"
         )
-        repeats = epochs(len(train_batches.shards), config.max_steps * tokens_per_step)
-        if repeats > 1:
-            log(
-                f"warning: {config.max_steps:,} steps of {tokens_per_step:,} tokens read "
-                f"{config.max_steps * tokens_per_step:,} tokens from a train split of {len(train_batches.shards):,}: "
-                f"each token is seen about {repeats:.1f} times ({repeats:.1f} epochs)"
-            )
+        if warning := repeat_warning(config.max_steps, tokens_per_step, len(train_batches.shards)):
+            log(warning)
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)
     first_step, run_started = step, time.perf_counter()
     while step < last:
