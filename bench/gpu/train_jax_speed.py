@@ -58,7 +58,7 @@ def run(backend: str, tokens: Path, out: Path, args: argparse.Namespace) -> tupl
     config = TrainConfig.build(
         "gpt2-124m",
         {
-            "backend": backend, "out": str(out), "device": "cuda", "batch_size": args.batch_size, "grad_accum": 1,
+            "backend": backend, "out": str(out), "device": args.device, "batch_size": args.batch_size, "grad_accum": 1,
             "stop_step": args.steps, "eval_interval": big, "eval_batches": 1, "checkpoint_interval": big,
             "log_interval": big, "model": {"kernels": args.kernels},
         },
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--kernels", default="fused", choices=["fused", "fused_pingpong", "torch"])
     parser.add_argument("--train-tokens", type=int, default=50_000_000)
     parser.add_argument("--json", help="Also write the figures here.")
+    parser.add_argument("--device", default="cuda", help="cpu only to try the script out")
     args = parser.parse_args()
     if args.steps <= args.warmup:
         parser.error("--steps must be larger than --warmup")
@@ -89,8 +90,10 @@ def main() -> None:
     import jax
     import torch
 
-    assert torch.cuda.is_available() and jax.devices()[0].platform == "gpu", "needs a GPU visible to torch and JAX"
-    print(f"torch {torch.__version__}, jax {jax.__version__}, {torch.cuda.get_device_name()}", flush=True)
+    if args.device == "cuda":
+        assert torch.cuda.is_available() and jax.devices()[0].platform == "gpu", "needs a GPU visible to torch and JAX"
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    print(f"torch {torch.__version__}, jax {jax.__version__}, {name}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="train_jax_speed_"))
     try:
         write_tokens(work / "tokens", args.train_tokens)
@@ -107,7 +110,7 @@ def main() -> None:
                     f"(run of {time.perf_counter() - started:.0f}s with compilation)",
                     flush=True,
                 )
-                if backend == "torch":
+                if backend == "torch" and args.device == "cuda":
                     torch.cuda.empty_cache()  # the PyTorch trainer's cached blocks, for JAX's allocator
             figures["ratio"] = figures["jax"] / figures["torch"]
             print(f"round {i + 1}: jax/torch {figures['ratio']:.3f}", flush=True)
