@@ -1,15 +1,25 @@
-"""FineWeb's first stage, ours against datatrove's, side by side on the shared development WARCs.
+"""FineWeb's first stage, ours against datatrove's, as whole commands, side by side.
 
-    python bench/data/pipeline.py [--workers 2] [--rounds 2] [--venv DIR] [--ours-only] [WARC ...]
+    python bench/data/pipeline.py [--input dev|english] [--workers 2] [--rounds 2] [--venv DIR] [--ours-only]
+                                  [--languages en,de] [WARC ...]
 
-The first stage of pipelines/fineweb.yaml (read, URL filter, quick_langid, extract, langid, the four
-quality filters, Parquet; the steps before the first corpus step) against ../shared/bench/datatrove_fineweb.py
-(datatrove 0.10.1's FineWeb example, English only, a 5 s extraction timeout so machine load cannot change
-what it keeps), installed in a throw-away virtualenv (or --venv), and against our exact path (the same
-pipeline without quick_langid: every page extracted, then filtered). The three take turns, --rounds times
-each, in this one job. Prints each run's wall time and pages/s per core, the ratios, our table and each
-step's time per page for both of our paths, whether our two paths keep the same pages with the same
-texts, and how far our kept set and datatrove's agree.
+Three commands take turns, --rounds times each, in this one job:
+- webcorpus: `webcorpus run` on the first stage of pipelines/fineweb.yaml (read, URL filter, quick_langid,
+  extract, langid, the four quality filters, Parquet with the removed documents; the steps before the first
+  corpus step), written to a temporary YAML file;
+- exact: the same without quick_langid, and trafilatura exactly as installed (`extract` with
+  `python_selectors: false`): every page extracted by plain trafilatura with FineWeb's settings, then
+  filtered. webcorpus must keep the same pages with the same texts, byte for byte;
+- datatrove: ../shared/bench/datatrove_fineweb.py (datatrove 0.10.1's FineWeb example, English only, a 5 s
+  extraction timeout so machine load cannot change what it keeps, its exclusion writers on), installed in
+  a throw-away virtualenv (or --venv).
+
+Each is a fresh process (imports, model loading and worker start-up count), timed by the wall clock and by
+CPU seconds (user + system of the command and every process it started, orphans included: Linux only). Pages per CPU second is the
+per-core figure. Inputs: `--input dev` (default) is ../shared/data/warc/dev-*.warc.gz (949 pages, 18%
+English), `--input english` bench/data/english/*.warc.gz (762 pages, 55% English; build it first with
+bench/data/build_english_mix.py), or WARC files given. Prints each run, the ratios, each step's time per
+page from stats.json for our two commands, and how the kept sets agree.
 """
 
 from __future__ import annotations
@@ -19,64 +29,107 @@ import glob
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from quality_vs_datatrove import make_venv  # this folder's neighbour (run as a script, its folder is on the path)
 
 from webcorpus.parquet import read_documents
 from webcorpus.pipeline.config import load_pipeline
-from webcorpus.pipeline.runner import RunResult, format_table, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 DATATROVE_SIDE = REPO.parent / "shared" / "bench" / "datatrove_fineweb.py"
+INPUTS = {
+    "dev": str(REPO.parent / "shared" / "data" / "warc" / "dev-*.warc.gz"),
+    "english": str(REPO / "bench" / "data" / "english" / "english-*.warc.gz"),
+}
+WEBCORPUS = [sys.executable, "-c", "from webcorpus.cli import main; main()"]
 
 
-def run_ours(args, warcs: list[str], out: Path, exact: bool) -> tuple[float, RunResult, dict[str, str]]:
-    """Our first stage; `exact` leaves quick_langid out. Returns seconds, the result, kept url -> text."""
-    config = load_pipeline(args.pipeline)
-    config.input, config.output, config.removed = warcs, str(out), False
-    roles = [step.role for step in config.steps]
-    config.steps = config.steps[: roles.index("corpus")] if "corpus" in roles else config.steps
-    if exact:
-        config.steps = [step for step in config.steps if step.name != "quick_langid"]
-    if args.languages is not None:
-        for step in config.steps:
-            if step.name in ("quick_langid", "langid"):
-                step.options["languages"] = [code for code in args.languages.split(",") if code]
+def first_stage(pipeline: str, exact: bool, languages: list[str] | None) -> dict:
+    """The YAML of the pipeline's steps before its first corpus step; `exact`: no quick_langid, plain trafilatura."""
+    roles = [step.role for step in load_pipeline(pipeline).steps]
+    raw = yaml.safe_load(Path(pipeline).read_text())
+    steps = raw["steps"][: roles.index("corpus")] if "corpus" in roles else raw["steps"]
+    kept = []
+    for step in steps:
+        ((name, options),) = step.items()
+        options = dict(options or {})
+        if exact and name == "quick_langid":
+            continue
+        if exact and name == "extract":
+            options["python_selectors"] = False
+        if languages is not None and name in ("quick_langid", "langid"):
+            options["languages"] = languages
+        kept.append({name: options})
+    return {"steps": kept, "removed": raw.get("removed", False)}
+
+
+def become_subreaper() -> None:
+    """Processes a command leaves behind become this process's children (Linux), so their CPU time is
+    counted when `timed` reaps them: datatrove's LocalPipelineExecutor exits without waiting for its pool's
+    workers, which hold nearly all of its CPU time."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: CPU time of orphaned workers could not be counted")
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the command and every process it started) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = run_pipeline(config, workers=args.workers, progress=False)
-    return time.perf_counter() - start, result, {d.url: d.text for d in read_documents(out / "data")}
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    while True:  # reap what the command left behind (see become_subreaper)
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def print_steps(result: RunResult, pages: int) -> None:
-    print(format_table(result))
-    print(f"\n{'step':<18}{'ms/page reaching it':>22}{'ms/input page':>16}")
-    for report in result.steps:
-        stats = report.stats
-        per_reached = 1000 * stats.time_s / (stats.documents_in or 1)
-        print(f"{report.name:<18}{per_reached:>22.2f}{1000 * stats.time_s / max(pages, 1):>16.2f}")
+def run_ours(yaml_file: Path, warcs: list[str], out: Path, workers: int) -> tuple[float, float, dict, dict]:
+    inputs = [arg for warc in warcs for arg in ("-i", warc)]
+    wall, cpu = timed([*WEBCORPUS, "run", str(yaml_file), *inputs, "-o", str(out), "-w", str(workers), "--no-progress"])
+    stats = json.loads((out / "stats.json").read_text())
+    return wall, cpu, {d.url: d.text for d in read_documents(out / "data")}, stats
 
 
-def run_datatrove(python: Path, args, warcs: list[str], work: Path) -> tuple[float, set[str]]:
+def run_datatrove(python: Path, warcs: list[str], work: Path, workers: int) -> tuple[float, float, set[str]]:
     inputs = work / "in"
     inputs.mkdir(parents=True)
     for warc in warcs:
         (inputs / Path(warc).name).symlink_to(Path(warc).resolve())
-    start = time.perf_counter()
-    subprocess.run([python, DATATROVE_SIDE, inputs, work / "out", str(args.workers)], check=True, capture_output=True)
-    seconds = time.perf_counter() - start
+    wall, cpu = timed([str(python), str(DATATROVE_SIDE), str(inputs), str(work / "out"), str(workers)])
     rows = [json.loads(line) for path in (work / "out" / "output").glob("*.jsonl.gz") for line in gzip.open(path, "rt")]
-    return seconds, {row["metadata"].get("url") for row in rows}
+    return wall, cpu, {row["metadata"].get("url") for row in rows}
+
+
+def print_steps(stats: dict, pages: int) -> None:
+    print(f"{'step':<18}{'in':>6}{'kept':>6}{'CPU ms/page reaching it':>25}{'CPU ms/input page':>19}{'start-up s':>12}")
+    for step in stats["steps"]:
+        cpu_ms = 1000 * step.get("cpu_s", 0.0)
+        reached = step["documents_in"] or 1
+        print(
+            f"{step['step']:<18}{step['documents_in']:>6}{step['kept']:>6}{cpu_ms / reached:>25.2f}"
+            f"{cpu_ms / max(pages, 1):>19.2f}{step.get('startup_s', 0.0):>12.2f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    dev_warcs = sorted(glob.glob(str(REPO.parent / "shared/data/warc/dev-*.warc.gz")))
-    parser.add_argument("warcs", nargs="*", default=dev_warcs)
+    parser.add_argument("warcs", nargs="*", help="WARC files (default: the --input set)")
+    parser.add_argument("--input", choices=sorted(INPUTS), default="dev", help="which benchmark input (see above)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pipeline", default=str(REPO / "pipelines" / "fineweb.yaml"))
@@ -86,38 +139,51 @@ def main() -> None:
         "--languages", help="comma-separated languages for quick_langid and langid ('' for none); implies --ours-only"
     )
     args = parser.parse_args()
-    if not args.warcs:
-        sys.exit("no input: ../shared/data/warc/dev-*.warc.gz is absent; pass WARC files")
-    cores = min(args.workers, os.cpu_count() or 1, len(args.warcs))
+    warcs = args.warcs or sorted(glob.glob(INPUTS[args.input]))
+    if not warcs:
+        sys.exit(f"no input: {INPUTS[args.input]} matches nothing (see --help); or pass WARC files")
+    become_subreaper()
+    languages = None if args.languages is None else [code for code in args.languages.split(",") if code]
     with tempfile.TemporaryDirectory() as tmp:
         python = None
-        if not args.ours_only and args.languages is None:
+        if not args.ours_only and languages is None:
             if not DATATROVE_SIDE.exists():
                 sys.exit(f"{DATATROVE_SIDE}: missing (datatrove's side of the comparison)")
             python = make_venv(args.venv or Path(tmp) / "venv")
+        yamls = {}
+        for name, exact in (("webcorpus", False), ("exact", True)):
+            yamls[name] = Path(tmp) / f"{name}.yaml"
+            yamls[name].write_text(yaml.safe_dump(first_stage(args.pipeline, exact, languages), sort_keys=False))
         for round_number in range(1, args.rounds + 1):
             work = Path(tmp) / f"round{round_number}"
-            seconds, result, ours = run_ours(args, args.warcs, work / "ours", exact=False)
-            pages = result.steps[0].stats.documents_in
-            exact_s, exact_result, exact = run_ours(args, args.warcs, work / "exact", exact=True)
+            wall, cpu, ours, stats = run_ours(yamls["webcorpus"], warcs, work / "ours", args.workers)
+            pages = stats["steps"][0]["documents_in"]
+            exact_wall, exact_cpu, exact, exact_stats = run_ours(yamls["exact"], warcs, work / "exact", args.workers)
             line = (
-                f"round {round_number}: webcorpus {seconds:.1f} s ({pages / seconds / cores:.1f} pages/s per core), "
-                f"exact path {exact_s:.1f} s ({pages / exact_s / cores:.1f}; {exact_s / seconds:.2f}x)"
+                f"round {round_number}: webcorpus {wall:.1f} s wall, {cpu:.1f} s CPU "
+                f"({pages / cpu:.1f} pages per CPU s); "
+                f"exact {exact_wall:.1f} s, {exact_cpu:.1f} s ({pages / exact_cpu:.1f})"
             )
             if python is not None:
-                theirs_s, theirs = run_datatrove(python, args, args.warcs, work / "datatrove")
-                line += f", datatrove {theirs_s:.1f} s ({pages / theirs_s / cores:.1f})"
-                line += f"; webcorpus {theirs_s / seconds:.2f}x as fast"
+                theirs_wall, theirs_cpu, theirs = run_datatrove(python, warcs, work / "datatrove", args.workers)
+                line += (
+                    f"; datatrove {theirs_wall:.1f} s, {theirs_cpu:.1f} s ({pages / theirs_cpu:.1f}); webcorpus "
+                    f"{theirs_wall / wall:.2f}x wall, {theirs_cpu / cpu:.2f}x per core"
+                )
             print(line, flush=True)
-    print(f"\ninput files {len(args.warcs)}, workers {args.workers}, response records read {pages}\n")
-    print_steps(result, pages)
-    print("\nexact path (no quick_langid):")
-    print_steps(exact_result, pages)
+    print(
+        f"\ninput files {len(warcs)}, workers {args.workers}, pages (HTML responses) {pages}, "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("webcorpus (last round):")
+    print_steps(stats, pages)
+    print("\nexact (last round):")
+    print_steps(exact_stats, pages)
     same_texts = sum(ours[url] == exact.get(url) for url in ours)
     print(
-        f"\nkept: webcorpus {len(ours)}, exact path {len(exact)}, in both {len(ours.keys() & exact.keys())}, "
+        f"\nkept: webcorpus {len(ours)}, exact {len(exact)}, in both {len(ours.keys() & exact.keys())}, "
         f"same text {same_texts}; only exact: {sorted(exact.keys() - ours.keys())}; "
-        f"only with quick_langid: {sorted(ours.keys() - exact.keys())}"
+        f"only webcorpus: {sorted(ours.keys() - exact.keys())}"
     )
     if python is not None:
         print(f"datatrove kept {len(theirs)}, in common with webcorpus {len(ours.keys() & theirs)}")

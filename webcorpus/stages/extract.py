@@ -16,8 +16,8 @@ class TrafilaturaExtractor(Filter):
     """trafilatura's main text, with FineWeb's settings (`favor_precision`, no comments). Pages with no
     text are dropped (`no_text`), pages slower than `timeout` too (`timeout`). trafilatura's paragraph
     memory (`deduplicate`) is reset at each input file, so a file's output never depends on scheduling.
-    trafilatura's regex XPath expressions run as Python selectors that pick the same elements
-    (webcorpus/stages/trafilatura_xpath.py): the same texts, in less time."""
+    With `python_selectors`, trafilatura's regex XPath expressions run as Python selectors that pick the
+    same elements (webcorpus/stages/trafilatura_xpath.py): the same texts, in less time."""
 
     name = "extract"
     summary = "Extract the main text of each HTML page with trafilatura; drop pages with none."
@@ -36,6 +36,8 @@ class TrafilaturaExtractor(Filter):
         "deduplicate": "Drop paragraphs trafilatura has already seen many times in this input file.",
         "timeout": "CPU seconds one page may take before it is dropped as 'timeout' (0: no limit).",
         "max_characters": "Drop a page whose HTML is longer than this, before parsing it ('too_large').",
+        "python_selectors": "Run trafilatura's regex XPath expressions as Python selectors that pick the same "
+        "elements, in less time (false: trafilatura exactly as installed).",
     }
 
     def __init__(
@@ -47,6 +49,7 @@ class TrafilaturaExtractor(Filter):
         deduplicate: bool = True,
         timeout: float = 5.0,
         max_characters: int = 10_000_000,
+        python_selectors: bool = True,
     ) -> None:
         super().__init__()
         self.max_characters = max_characters
@@ -58,6 +61,7 @@ class TrafilaturaExtractor(Filter):
             deduplicate=deduplicate,
         )
         self.timeout = timeout
+        self.python_selectors = python_selectors
 
     def start_task(self) -> None:
         super().start_task()
@@ -65,7 +69,11 @@ class TrafilaturaExtractor(Filter):
         # state that changes output); forgetting them at each file makes a file's output
         # independent of which files the worker saw before.
         LRU_TEST.clear()
-        trafilatura_xpath.install()  # idempotent; in the worker, where the extraction runs
+        # trafilatura's expressions are module state: set them here, in the worker, for every file
+        if self.python_selectors:
+            trafilatura_xpath.install()
+        else:
+            trafilatura_xpath.uninstall()
 
     def filter(self, document: Document) -> str | None:
         if len(document.text) > self.max_characters:  # before parsing: lxml's memory and time follow the size
