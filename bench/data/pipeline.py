@@ -15,11 +15,12 @@ Three commands take turns, --rounds times each, in this one job:
   a throw-away virtualenv (or --venv).
 
 Each is a fresh process (imports, model loading and worker start-up count), timed by the wall clock and by
-CPU seconds (user + system of the command and every process it started, orphans included: Linux only). Pages per CPU second is the
-per-core figure. Inputs: `--input dev` (default) is ../shared/data/warc/dev-*.warc.gz (949 pages, 18%
-English), `--input english` bench/data/english/*.warc.gz (762 pages, 55% English; build it first with
-bench/data/build_english_mix.py), or WARC files given. Prints each run, the ratios, each step's time per
-page from stats.json for our two commands, and how the kept sets agree.
+CPU seconds (user + system of the command and every process it started, orphans included: Linux only).
+Pages per CPU second is the per-core figure. Inputs: `--input dev` (default) is
+../shared/data/warc/dev-*.warc.gz (949 pages, 18% English), `--input english` bench/data/english/*.warc.gz
+(762 pages, 55% English; build it first with bench/data/build_english_mix.py), or WARC files given.
+Prints each run, the ratios, each step's time per page from stats.json for our two commands, and how the
+kept sets agree.
 """
 
 from __future__ import annotations
