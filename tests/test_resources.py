@@ -308,10 +308,9 @@ def test_the_passes_of_a_local_run_share_one_pool_of_workers(registered, tmp_pat
     try:
         out = run_with(tmp_path, "run", ["read_warc", "test_pid", "test_pid_memory: {drop_every: 5}"], workers=2,
                        executor=executor)  # fmt: skip
-        assert executor.task_pool is not None  # kept for a next pass (or run) until closed
+        assert executor.task_pool is None  # let go once the run's last document pass was done
     finally:
         executor.close()
-    assert executor.task_pool is None
     from webcorpus.parquet import read_documents
 
     documents = list(read_documents(out / "test_pid_memory" / "data"))

@@ -235,9 +235,9 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
                 if pid == driver or not built or start is None:
                     continue
                 building = [e for e in own if e["event"] == "build_begin" and e["t"] <= built[0]["t"]][-1]
-                new = start["started"] >= begin  # started for this pass, or kept from an earlier one
+                new = not any(e["event"] == "build_end" and e["t"] < begin for e in own)  # else kept from a pass before
                 since = start["started"] if new else begin
-                cpu_before = 0.0 if new else max((e["cpu"] for e in own if e["t"] < begin), default=0.0)
+                cpu_before = 0.0 if new else building["cpu"]
                 imports = {e["module"]: e["wall"] for e in own if e["event"] == "import" and since <= e["t"] <= end}
                 workers.append({"pid": pid, "new": new, "to_built": built[0]["t"] - since,
                                 "build": built[0]["t"] - building["t"], "cpu_to_built": built[0]["cpu"] - cpu_before,
@@ -245,6 +245,9 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
             row["workers"] = workers
         passes.append(row)
     figures["spans"] = passes
+    # The driver's time between its stretches (its own work between passes: markers, the record, stats.json).
+    ends = [driver_start["started"]] + [end for _, _, end, _ in spans]
+    figures["gaps"] = [(what, begin - ends[i]) for i, (what, begin, _, _) in enumerate(spans)]
     in_spans = sum(p["seconds"] for p in passes if not p["what"].startswith("report"))
     figures["outside_passes"] = run["wall"] - in_spans
     last = max(e["t"] for e in by_pid[driver])
@@ -264,6 +267,8 @@ def show(side: str, job: str, figures: dict[str, Any]) -> None:
           f"{figures['driver_exit']:.2f} s")  # fmt: skip
     heavy = ", ".join(f"{m} {s:.2f}" for m, s in sorted(figures["driver_imports"].items(), key=lambda x: -x[1])[:6])
     print(f"  driver imports (cumulative s): {heavy or '-'}")
+    gaps = ", ".join(f"{seconds:.2f} before {what.split('+')[0]}" for what, seconds in figures["gaps"][1:])
+    print(f"  driver between its stretches (s): {gaps}")
     for row in figures["spans"]:
         first = row.get("to_first_document")
         extra = f", first document after {first:.2f} s" if first is not None else ""
@@ -272,7 +277,7 @@ def show(side: str, job: str, figures: dict[str, Any]) -> None:
             imports = ", ".join(f"{m} {s:.2f}" for m, s in sorted(worker["imports"].items(), key=lambda x: -x[1])[:5])
             since = "its start" if worker["new"] else "the pass's start (worker kept from an earlier pass)"
             print(f"             worker {worker['pid']}: {worker['to_built']:.2f} s from {since} to the steps built "
-                  f"(CPU {worker['cpu_to_built']:.2f} s; building them {worker['build']:.2f} s); "
+                  f"(CPU {worker['cpu_to_built']:.2f} s; building {worker['build']:.2f} s); "
                   f"imports {imports or '-'}")  # fmt: skip
 
 

@@ -47,6 +47,8 @@ class Executor(Protocol):
       in flight (a corpus step's units: each writes its own outputs and markers).
     - `call(function, *arguments)`: one unit somewhere, its result back.
     - `close()`: give back what the executor started (worker processes, a local Ray).
+    - `release()` (optional; the runner calls it only where it exists): the run's last document pass is
+      done, so workers kept for document passes may go now, while the corpus steps after it run.
     `name` is what the YAML's `executor:` calls it.
     """
 
@@ -126,6 +128,13 @@ class LocalExecutor:
     def _drop_task_pool(self) -> None:
         if self.task_pool is not None:
             self.task_pool[0].shutdown(wait=False, cancel_futures=True)
+            self.task_pool = None
+
+    def release(self) -> None:
+        """No document pass is left: the pass workers exit in the background (their memory and their
+        interpreters' shutdown) while the corpus steps after it run; a later pass would start new ones."""
+        if self.task_pool is not None:
+            self.task_pool[0].shutdown(wait=False)
             self.task_pool = None
 
     def _run_on(
