@@ -7,8 +7,14 @@ unit writes its own files atomically and deletes what an interrupted attempt lef
 which order, or how often it was retried never shows.
 
 The contract is `Executor` below: the runner calls nothing else. A new executor (a Kubernetes one) is a
-class with these four methods, a `name` and a `start(workers, address)`, added to `EXECUTORS`: the YAML's
-`executor:` and `--executor` take its name from there, and nowhere else names it.
+class with these four methods (a fifth, `release`, is optional), a `name` and a `start(workers, address)`,
+added to `EXECUTORS`: the YAML's `executor:` and `--executor` take its name from there, and nowhere else
+names it.
+
+Start-up: the local executor keeps one pool of worker processes for all of a run's document passes (those
+that need no GPU), so a later pass (pii after dedup) reuses interpreters that already imported webcorpus,
+pyarrow and the like; each worker builds a pass's steps (imports, models) once, at that pass's first task
+it gets, and lets the earlier pass's go. `bench/data/startup.py` measures where a run's start-up goes.
 """
 
 from __future__ import annotations
