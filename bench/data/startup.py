@@ -213,6 +213,9 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
         s["wall_s"] for s in steps if s["role"] == "corpus"
     )
     figures["startup_recorded"] = sum(s.get("startup_s", 0.0) for s in steps)
+    cpu_by_step = defaultdict(list)  # a step's CPU seconds (stats.json: summed over workers, start-up included)
+    for step in steps:
+        cpu_by_step[step["step"]].append(step["cpu_s"])
     # The driver's stretches (passes, checks, report) in order.
     spans, open_ = [], {}
     for event in by_pid[driver]:
@@ -226,6 +229,8 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
     for what, begin, end, _ in spans:
         row = {"what": what, "seconds": end - begin}
         if what.startswith("pass "):
+            names = what.removeprefix("pass ").split("+")
+            row["cpu"] = sum(cpu_by_step[name].pop(0) for name in names if cpu_by_step[name])
             firsts = [e["t"] for e in events if e["event"] == "first_document" and begin <= e["t"] <= end]
             row["to_first_document"] = min(firsts) - begin if firsts else None
             workers = []
@@ -272,6 +277,8 @@ def show(side: str, job: str, figures: dict[str, Any]) -> None:
     for row in figures["spans"]:
         first = row.get("to_first_document")
         extra = f", first document after {first:.2f} s" if first is not None else ""
+        if "cpu" in row:
+            extra += f"; its steps' CPU {row['cpu']:.2f} s (summed over workers, start-up included)"
         print(f"  {row['seconds']:6.2f} s  {row['what']}{extra}")
         for worker in row.get("workers", []):
             imports = ", ".join(f"{m} {s:.2f}" for m, s in sorted(worker["imports"].items(), key=lambda x: -x[1])[:5])
