@@ -379,8 +379,9 @@ class _Run:
                 self.run_document_pass(unit, executor)
                 if self.failed:
                     break
-            if index == last_document_pass and hasattr(executor, "release"):
-                executor.release()  # the document passes' workers go while the corpus steps run
+            release = getattr(executor, "release", None)  # optional (executors.py)
+            if index == last_document_pass and release is not None:
+                release()  # the document passes' workers go while the corpus steps run
         wall = time.perf_counter() - self.started
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output.location,
                            str(self.data[0]), wall, self.shard)  # fmt: skip
