@@ -321,6 +321,25 @@ def test_person_and_location_with_an_installed_spacy_model(tmp_path):
     assert document.text == "<PERSON> moved to <LOCATION>; mail <EMAIL_ADDRESS>."
 
 
+def test_the_stage_starts_without_torch_or_transformers():
+    # presidio's package imports spaCy (whose thinc imports torch) and transformers' pipeline: seconds per
+    # worker for engines the pattern recognizers never use. They stay out, and stay importable after.
+    probe = (
+        "import importlib.util, sys\n"
+        "from webcorpus.pii.stage import PiiScrubber\n"
+        "stage = PiiScrubber()\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+        "print(stage.find('mail jane@example.com')[0].entity_type)\n"
+        "if importlib.util.find_spec('torch') is not None:\n"
+        "    import torch\n"
+        "    print(type(torch.zeros(1)).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["[]", "EMAIL_ADDRESS"]
+    assert lines[2:] in ([], ["Tensor"])
+
+
 CLI = [sys.executable, "-m", "webcorpus.cli"]
 
 

@@ -99,7 +99,25 @@ class TwoCpuTail(Tail):
     resources = Resources(cpus=2)
 
 
-TEST_STEPS = [Tail, BatchedTail, GpuTail, GpuTail2, MemoryTail, MemoryTail2, TwoCpuTail]
+class PidTail(Tail):
+    """Tail that writes down the worker process it ran in."""
+
+    name = "test_pid"
+
+    def filter(self, document: Document) -> str | None:
+        document.metadata["worker"] = os.getpid()
+        return super().filter(document)
+
+
+class PidMemoryTail(MemoryTail):
+    name = "test_pid_memory"
+
+    def filter(self, document: Document) -> str | None:
+        document.metadata["worker_2"] = os.getpid()
+        return super().filter(document)
+
+
+TEST_STEPS = [Tail, BatchedTail, GpuTail, GpuTail2, MemoryTail, MemoryTail2, TwoCpuTail, PidTail, PidMemoryTail]
 
 
 @pytest.fixture
@@ -280,6 +298,25 @@ def test_a_pass_cut_for_resources_reads_what_the_pass_before_wrote(registered, t
         ("read_warc", False), ("test_tail", False), ("write_parquet", True), ("read_parquet", True),
         ("test_memory", False), ("write_parquet", True),
     ]  # fmt: skip
+
+
+def test_the_passes_of_a_local_run_share_one_pool_of_workers(registered, tmp_path):
+    # Two passes (the second needs memory, so the planner cuts there), each with two tasks on two workers:
+    # the second pass's tasks run in the processes the first pass started (no new interpreters, imports).
+    write_inputs(tmp_path, files=2, pages=6)
+    executor = LocalExecutor(2, start_method="fork")  # forked: the workers see the registered test steps
+    try:
+        out = run_with(tmp_path, "run", ["read_warc", "test_pid", "test_pid_memory: {drop_every: 5}"], workers=2,
+                       executor=executor)  # fmt: skip
+        assert executor.task_pool is None  # let go once the run's last document pass was done
+    finally:
+        executor.close()
+    from webcorpus.parquet import read_documents
+
+    documents = list(read_documents(out / "test_pid_memory" / "data"))
+    first, second = {d.metadata["worker"] for d in documents}, {d.metadata["worker_2"] for d in documents}
+    assert documents and os.getpid() not in first | second
+    assert len(first | second) <= 2  # two workers in all, not two per pass
 
 
 # ---- GPUs on the local executor --------------------------------------------------------------------------

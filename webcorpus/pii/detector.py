@@ -36,6 +36,11 @@ The default phone regions are presidio's eight and China, Japan and Korea (`DEFA
 
 `bench/data/pii.py` checks on real pages that the spans equal `AnalyzerEngine.analyze`'s. The recognizers
 have no language of their own, so they run once per document whatever its language.
+
+Start-up: importing presidio_analyzer imports spaCy, and with them torch (thinc looks for it) and
+transformers (presidio's Hugging Face engine and its device check): 3.2 s and 500 MB in each pii worker,
+for engines this module never uses. Without an NER model, `import_presidio` imports presidio with those
+two hidden (0.6 s); `bench/data/startup.py` measures it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -80,8 +86,37 @@ TOKEN_TRIGGERS = {
 }
 
 
+# Modules importing presidio_analyzer pulls in for what only an NER model (or presidio's Hugging Face and
+# GPU engines) uses: spaCy's thinc imports torch when it is installed, presidio imports transformers' pipeline
+# and asks torch for a GPU.
+NER_ONLY_MODULES = ("torch", "transformers")
+
+
+def import_presidio(ner: bool = False) -> None:
+    """Import presidio_analyzer (and its predefined recognizers) in this process, if not done yet.
+
+    Without `ner` the NER_ONLY_MODULES not imported yet are hidden while it imports (as if not installed:
+    thinc, presidio's Hugging Face pipe and device check all fall back to "no torch, CPU"), then made
+    importable again, so a later step can still import them. The pattern recognizers and the blank spaCy
+    tokenizer never touch them. With `ner` (a spaCy NER model, which may run on torch) nothing is hidden;
+    a process that imported presidio without NER first keeps thinc's "no torch" for a torch-based model.
+    """
+    if "presidio_analyzer.predefined_recognizers" in sys.modules:
+        return
+    hidden = [] if ner else [name for name in NER_ONLY_MODULES if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+    try:
+        import presidio_analyzer.predefined_recognizers  # noqa: F401
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 def build_recognizers(entities: Iterable[str], phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> list[Any]:
     """presidio's predefined recognizers for `entities`, the e-mail one using the offline suffix list."""
+    import_presidio()
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         CryptoRecognizer,
@@ -111,6 +146,7 @@ def build_recognizers(entities: Iterable[str], phone_regions: Sequence[str] = DE
     return [makers[entity]() for entity in entities]
 
 
+@functools.cache  # once per process: it reads the metadata of every region
 def shortest_phone_number() -> int:
     """The fewest digits a valid number has in any region, per phonenumbers' metadata (4, in Germany)."""
     import phonenumbers
@@ -256,7 +292,7 @@ class PhoneShapes:
         self.matching_brackets = matcher._MATCHING_BRACKETS
         self.publication_pages = matcher._PUB_PAGES
         self.regions = tuple(regions)
-        self.rules = {region: RegionRule.for_region(region) for region in self.regions}
+        self.rules = {region: _region_rule(region) for region in self.regions}
         self.shortest = min(rule.shortest for rule in self.rules.values())
         self.plus = re.compile(f"[{matcher._PLUS_CHARS}]")
         self.verdicts: dict[str, frozenset[str]] = {}  # digits -> regions that could match them
@@ -341,6 +377,11 @@ class PhoneShapes:
 
     def _judge_digits(self, digits: str) -> frozenset[str]:
         return frozenset(r for r in self.regions if self.rules[r].could_match(digits))
+
+
+@functools.cache  # once per process and region: rules are immutable, and compiling them is most of a start
+def _region_rule(region: str) -> RegionRule:
+    return RegionRule.for_region(region)
 
 
 @functools.cache
@@ -604,6 +645,7 @@ def presidio_analyzer(
     With `ner_model` (an installed spaCy package name or a pipeline folder) presidio's spaCy recognizer
     is added for PERSON and LOCATION; without one the pipeline is blank (tokenizer only).
     """
+    import_presidio(ner=ner_model is not None)
     import spacy
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import SlimSpacyNlpEngine, SpacyNlpEngine

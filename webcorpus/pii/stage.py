@@ -86,7 +86,7 @@ class PiiScrubber(Filter):
     ) -> None:
         super().__init__()
         self.timeout = timeout
-        from webcorpus.pii.detector import PiiDetector, presidio_analyzer
+        from webcorpus.pii.detector import PiiDetector, import_presidio, presidio_analyzer
 
         wanted = list(entities) if entities else list(PATTERN_ENTITIES)
         unknown = [e for e in wanted if e not in PATTERN_ENTITIES + NER_ENTITIES]
@@ -106,6 +106,7 @@ class PiiScrubber(Filter):
         self.skip_version_numbers = skip_version_numbers
         self.score_threshold = score_threshold
         regions = list(phone_regions) if phone_regions else list(DEFAULT_PHONE_REGIONS)
+        import_presidio(ner=bool(self.ner_entities))  # once per process; without NER, no torch (detector.py)
         try:
             # Cards and IBANs by our rules, not presidio's; thresholds after our phone rules rescore.
             presidio_entities = [e for e in wanted if e in PATTERN_ENTITIES and e not in OWN_RULES]

@@ -7,8 +7,14 @@ unit writes its own files atomically and deletes what an interrupted attempt lef
 which order, or how often it was retried never shows.
 
 The contract is `Executor` below: the runner calls nothing else. A new executor (a Kubernetes one) is a
-class with these four methods, a `name` and a `start(workers, address)`, added to `EXECUTORS`: the YAML's
-`executor:` and `--executor` take its name from there, and nowhere else names it.
+class with these four methods (a fifth, `release`, is optional), a `name` and a `start(workers, address)`,
+added to `EXECUTORS`: the YAML's `executor:` and `--executor` take its name from there, and nowhere else
+names it.
+
+Start-up: the local executor keeps one pool of worker processes for all of a run's document passes (those
+that need no GPU), so a later pass (pii after dedup) reuses interpreters that already imported webcorpus,
+pyarrow and the like; each worker builds a pass's steps (imports, models) once, at that pass's first task
+it gets, and lets the earlier pass's go. `bench/data/startup.py` measures where a run's start-up goes.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Executor(Protocol):
       in flight (a corpus step's units: each writes its own outputs and markers).
     - `call(function, *arguments)`: one unit somewhere, its result back.
     - `close()`: give back what the executor started (worker processes, a local Ray).
+    - `release()` (optional; the runner calls it only where it exists): the run's last document pass is
+      done, so workers kept for document passes may go now, while the corpus steps after it run.
     `name` is what the YAML's `executor:` calls it.
     """
 
@@ -71,6 +79,10 @@ class LocalExecutor:
     def __init__(self, workers: int, start_method: str = "spawn") -> None:
         self.workers, self.start_method = workers, start_method
         self.unit_pool: ProcessPoolExecutor | None = None  # corpus units' workers: started once, kept till close
+        # Document passes' workers (passes without GPUs): started by the first pass that needs them and kept
+        # for the next ones of the same size, so a later pass (pii) starts no new interpreters; each worker
+        # builds a pass's steps when it gets that pass's first task.
+        self.task_pool: tuple[ProcessPoolExecutor, int, SharedCounts] | None = None
 
     @classmethod
     def start(cls, workers: int, address: str | None = None) -> LocalExecutor:
@@ -93,39 +105,77 @@ class LocalExecutor:
                 progress.task_done()
             return failures
         context = mp.get_context(self.start_method)
-        counts = SharedCounts(context)
-        gpus = (context.Value("i", 0), unit.worker_gpus(workers)) if unit.resources.gpus else None
-        pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(unit, counts, gpus)
-        )
-        with pool:
-            # A few tasks per worker in flight, not the whole list: waiting on a million futures at once made
-            # every completion cost a scan of all of them.
-            queued, running = iter(pending), {}
-            while True:
-                for task in itertools.islice(queued, TASKS_IN_FLIGHT_PER_WORKER * workers - len(running)):
-                    try:
-                        running[pool.submit(_run_in_worker, task)] = task
-                    except BrokenProcessPool:  # the pool broke earlier: no task left can start
-                        for unstarted in (task, *queued):
-                            failures.append((unstarted, WORKER_DIED))
-                            progress.task_done()
-                        break
-                if not running:
+        if unit.resources.gpus:  # workers of their own, each given its GPUs before it builds the steps
+            counts = SharedCounts(context)
+            gpus = (context.Value("i", 0), unit.worker_gpus(workers))
+            pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_start_worker, initargs=(unit, counts, gpus)
+            )
+            with pool:
+                return self._run_on(pool, counts, workers, None, pending, progress)
+        if self.task_pool is not None and self.task_pool[1] != workers:
+            self.task_pool[0].shutdown()
+            self.task_pool = None
+        if self.task_pool is None:
+            counts = SharedCounts(context)
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(None, counts))
+            self.task_pool = (pool, workers, counts)
+        pool, _, counts = self.task_pool
+        counts.reset()  # no task of an earlier pass is running
+        try:
+            failures = self._run_on(pool, counts, workers, unit, pending, progress)
+        except BaseException:
+            self._drop_task_pool()
+            raise
+        if any(error == WORKER_DIED for _, error in failures):  # a broken pool runs nothing more
+            self._drop_task_pool()
+        return failures
+
+    def _drop_task_pool(self) -> None:
+        if self.task_pool is not None:
+            self.task_pool[0].shutdown(wait=False, cancel_futures=True)
+            self.task_pool = None
+
+    def release(self) -> None:
+        """No document pass is left: the pass workers exit in the background (their memory and their
+        interpreters' shutdown) while the corpus steps after it run; a later pass would start new ones."""
+        if self.task_pool is not None:
+            self.task_pool[0].shutdown(wait=False)
+            self.task_pool = None
+
+    def _run_on(
+        self, pool: ProcessPoolExecutor, counts: SharedCounts, workers: int, unit: DocumentPass | None,
+        pending: list[Task], progress: Any,
+    ) -> Failures:  # fmt: skip
+        """`pending` on `pool`; `unit`: the pass, sent with each task (None: the workers built it at start)."""
+        failures: Failures = []
+        # A few tasks per worker in flight, not the whole list: waiting on a million futures at once made
+        # every completion cost a scan of all of them.
+        queued, running = iter(pending), {}
+        while True:
+            for task in itertools.islice(queued, TASKS_IN_FLIGHT_PER_WORKER * workers - len(running)):
+                try:
+                    running[pool.submit(_run_in_worker, task, unit)] = task
+                except BrokenProcessPool:  # the pool broke earlier: no task left can start
+                    for unstarted in (task, *queued):
+                        failures.append((unstarted, WORKER_DIED))
+                        progress.task_done()
                     break
-                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                progress.show(*counts.values())  # before the files finished: their documents are counted
-                for future in finished:
-                    task = running.pop(future)
-                    try:
-                        error = future.result()
-                    except BrokenProcessPool:
-                        # A worker died (a crash in native code, the OOM killer): the tasks it and the pool
-                        # still held are not done; a rerun retries just those.
-                        error = WORKER_DIED
-                    if error:
-                        failures.append((task, error.strip().splitlines()[-1]))
-                    progress.task_done()
+            if not running:
+                break
+            finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            progress.show(*counts.values())  # before the files finished: their documents are counted
+            for future in finished:
+                task = running.pop(future)
+                try:
+                    error = future.result()
+                except BrokenProcessPool:
+                    # A worker died (a crash in native code, the OOM killer): the tasks it and the pool
+                    # still held are not done; a rerun retries just those.
+                    error = WORKER_DIED
+                if error:
+                    failures.append((task, error.strip().splitlines()[-1]))
+                progress.task_done()
         return failures
 
     def map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
@@ -146,6 +196,9 @@ class LocalExecutor:
         return function(*arguments)
 
     def close(self) -> None:
+        if self.task_pool is not None:
+            self.task_pool[0].shutdown()
+            self.task_pool = None
         if self.unit_pool is not None:
             self.unit_pool.shutdown()
             self.unit_pool = None
@@ -196,6 +249,10 @@ class SharedCounts:
     def values(self) -> tuple[int, int]:
         with self.shared.get_lock():
             return self.shared[0], self.shared[1]
+
+    def reset(self) -> None:
+        with self.shared.get_lock():
+            self.shared[0] = self.shared[1] = 0
 
 
 class RayCounts:
@@ -253,21 +310,33 @@ _WORKER: DocumentPassRunner | None = None
 _WORKER_COUNTER: Any = None
 
 
-def _start_worker(spec: DocumentPass, counter: SharedCounts, gpus: tuple[Any, list[str]] | None = None) -> None:
+def _start_worker(spec: DocumentPass | None, counter: SharedCounts, gpus: tuple[Any, list[str]] | None = None) -> None:
+    """A worker's start: its counter, its GPUs, and the pass's steps if `spec` is given (else each task
+    brings its pass, and the steps are built when the first task of a pass arrives)."""
     global _WORKER, _WORKER_COUNTER
     if gpus is not None:  # this worker's own GPUs, set before its steps are built (and load a model)
         slot, devices = gpus
         with slot.get_lock():
             index, slot.value = slot.value, slot.value + 1
         os.environ["CUDA_VISIBLE_DEVICES"] = devices[index]
-    from webcorpus.pipeline.tasks import DocumentPassRunner
+    _WORKER_COUNTER = counter
+    if spec is not None:
+        from webcorpus.pipeline.tasks import DocumentPassRunner
 
-    _WORKER, _WORKER_COUNTER = DocumentPassRunner(spec), counter
+        _WORKER = DocumentPassRunner(spec)
 
 
-def _run_in_worker(task: Task) -> str | None:
-    assert _WORKER is not None
+def _run_in_worker(task: Task, spec: DocumentPass | None = None) -> str | None:
+    """One task in a local worker: the error, or None. With `spec`, the steps of that pass: those this
+    worker built for its last task when it is the same pass, else built now (the earlier pass's are let go)."""
+    global _WORKER
     try:
+        if spec is not None and (_WORKER is None or _WORKER.spec != spec):
+            from webcorpus.pipeline.tasks import DocumentPassRunner
+
+            _WORKER = None  # the earlier pass's steps and models go before this pass's load
+            _WORKER = DocumentPassRunner(spec)
+        assert _WORKER is not None
         _WORKER.run_task(task, _WORKER_COUNTER)
         return None
     except Exception:

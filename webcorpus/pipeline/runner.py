@@ -366,7 +366,10 @@ class _Run:
         if any(unit is self.first for unit in self.passes):  # other markers stop the run before its record
             self.first_done = _completed(self.first, self.first_tasks())
         self.begin_record(executor)
-        for unit in self.passes:
+        last_document_pass = max(
+            (i for i, unit in enumerate(self.passes) if isinstance(unit, DocumentPass)), default=-1
+        )
+        for index, unit in enumerate(self.passes):
             if unit is not self.first and self.documents == 0:
                 for step in [unit.step] if isinstance(unit, CorpusPass) else unit.steps:
                     self.report(step).not_run = NOT_RUN
@@ -376,6 +379,9 @@ class _Run:
                 self.run_document_pass(unit, executor)
                 if self.failed:
                     break
+            release = getattr(executor, "release", None)  # optional (executors.py)
+            if index == last_document_pass and release is not None:
+                release()  # the document passes' workers go while the corpus steps run
         wall = time.perf_counter() - self.started
         result = RunResult(self.reports, self.files_done, self.files_skipped, self.failed, self.output.location,
                            str(self.data[0]), wall, self.shard)  # fmt: skip

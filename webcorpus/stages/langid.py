@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -25,10 +26,22 @@ def bundled_model_path() -> str:
 
 
 def load_language_model(path: str | None = None):  # -> fasttext's model; its type is not importable
-    """A fastText language-ID model: `path`, or the bundled lid.176.ftz."""
+    """A fastText language-ID model: `path`, or the bundled lid.176.ftz. Loaded once per process and file
+    (quick_langid, langid and the run's checks share it: predicting changes nothing in the model); a file
+    changed since is loaded again."""
+    path = path or bundled_model_path()
+    try:
+        found = os.stat(path)
+    except OSError:
+        return _load_model(path, None)  # fastText's own error, as before
+    return _load_model(os.path.realpath(path), (found.st_size, found.st_mtime_ns))
+
+
+@lru_cache(maxsize=8)
+def _load_model(path: str, version: tuple[int, int] | None):
     import fasttext
 
-    return fasttext.load_model(path or bundled_model_path())
+    return fasttext.load_model(path)
 
 
 def model_labels(model: Any) -> list[str]:
