@@ -15,13 +15,15 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import regex
-from datasketch import LeanMinHash, MinHash
 
 from webcorpus.languages.segmenters import SEGMENTED_LANGUAGES
 from webcorpus.text import PIECE_CHARACTERS, pieces_at_whitespace, words_of
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 DIGITS = re.compile(r"\d+")
 ASCII_NON_WORD = re.compile(r"[^\w\s]|_")
@@ -108,11 +110,16 @@ class Signer:
         self.num_perm = num_perm
         self.seed = seed
         self.hashfunc = hash_function(hash)
+        # imported here: datasketch's package imports scipy, which a run's driver (checking the YAML, whose
+        # defaults come from this module) need not pay for
+        from datasketch import LeanMinHash, MinHash
+
+        self._minhash, self._lean = MinHash, LeanMinHash
         # datasketch derives the permutations from the seed; build them once and reuse them.
         self._template = MinHash(num_perm=num_perm, seed=seed, hashfunc=self.hashfunc)
 
     def signature(self, text: str, language: str | None = None) -> LeanMinHash:
-        minhash = MinHash(
+        minhash = self._minhash(
             num_perm=self.num_perm,
             seed=self.seed,
             hashfunc=self.hashfunc,
@@ -123,7 +130,7 @@ class Signer:
         shingle_stream = iter_shingles(text, self.shingle_size, language=language)
         while batch := list(itertools.islice(shingle_stream, SIGNATURE_BATCH)):
             minhash.update_batch(batch)
-        return LeanMinHash(minhash)
+        return self._lean(minhash)
 
 
 def exact_key(text: str) -> str:
