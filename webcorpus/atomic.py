@@ -42,15 +42,15 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
 
 
 @contextmanager
-def open_for_writing(path: Path, gzipped: bool, mode: str = "w") -> Iterator[IO[Any]]:
+def open_for_writing(path: Path, gzipped: bool, mode: str = "w", level: int = 6) -> Iterator[IO[Any]]:
     """`path` opened for writing in `mode` (text: UTF-8); `gzipped`: through gzip with a fixed timestamp,
-    so the same content gives the same bytes, at gzip's usual level 6: GzipFile's default, 9, costs far more
-    CPU for barely smaller files of the HTML pages `removed/` holds."""
+    so the same content gives the same bytes; `level` is gzip's (GzipFile's default, 9, costs far more CPU
+    than 6 for barely smaller files)."""
     if not gzipped:
         with open(path, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
         return
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0) as gz:
+    with open(path, "wb") as raw, gzip.GzipFile("", "wb", compresslevel=level, fileobj=raw, mtime=0) as gz:
         if "b" in mode:
             yield gz
         else:

@@ -27,7 +27,9 @@ class ExclusionWriter:
 
     def __call__(self, document: Document, reason: str) -> None:
         if self._file is None:
-            self._file = self._stack.enter_context(self.folder.open_writing(self.name))
+            # gzip's fastest level: pages dropped before extraction are whole HTML pages, often most of an
+            # input file's bytes, and compressing them harder costs CPU for little disk
+            self._file = self._stack.enter_context(self.folder.open_writing(self.name, level=1))
         document.metadata["drop_reason"] = reason
         self._file.write(document.to_json() + "\n")
         self.count += 1

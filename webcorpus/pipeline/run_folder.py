@@ -214,9 +214,10 @@ class Folder:
             Path(temporary).unlink(missing_ok=True)
 
     @contextmanager
-    def open_writing(self, name: str, mode: str = "w") -> Iterator[IO[Any]]:
-        """`writing`, opened; `.gz` names are gzip with a fixed timestamp, so reruns are byte-identical."""
-        with self.writing(name) as tmp, open_for_writing(tmp, name.endswith(".gz"), mode) as f:
+    def open_writing(self, name: str, mode: str = "w", level: int = 6) -> Iterator[IO[Any]]:
+        """`writing`, opened; `.gz` names are gzip (at `level`) with a fixed timestamp, so reruns are
+        byte-identical."""
+        with self.writing(name) as tmp, open_for_writing(tmp, name.endswith(".gz"), mode, level) as f:
             yield f
 
     def write_bytes(self, name: str, data: bytes) -> None:
