@@ -1,6 +1,6 @@
 """Tokenization speed per core: the `tokenize` step against raw tiktoken on the same BPE and text.
 
-    python bench/data/tokenize_speed.py [--vocab-size 8192] [--repeat 38] [--rounds 2] [WARC ...]
+    python bench/data/tokenize_speed.py [--vocab-size 8192] [--repeat 38] [--rounds 2] [--threads 1 0] [WARC ...]
 
 1. extracts the pages of ../shared/data/warc/dev-*.warc.gz (read_warc + extract) and trains our
    byte-level BPE on them (`train_tokenizer`, the same code as `webcorpus train-tokenizer`; its time is printed);
@@ -12,11 +12,16 @@
      (the `tiktoken.Encoding` that `webcorpus.tokens.tiktoken_bridge.as_tiktoken` builds from our vocabulary);
    - webcorpus: the whole `tokenize` step (`Tokenize.run_corpus`, one worker process: read the Parquet
      text, encode, <|endoftext|> before each document, count, write the uint16 shards), its encoder
-     loaded anew each round;
+     loaded anew each round, once per `--threads` setting (its `threads` option; 0: one per core), the
+     shards of each setting checked to be the same bytes;
    and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
    worker, all their threads: per core, whatever the machine's other load), wall clock beside it;
 4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
-   `encode_ordinary` gives its text, in order, in the split its id's hash puts it in.
+   `encode_ordinary` gives its text, in order, in the split its id's hash puts it in, and prints each
+   round's ratio of tokens per CPU second, webcorpus / raw tiktoken.
+
+`PYTHONPATH=OTHER_CHECKOUT python bench/data/tokenize_speed.py --threads 0` measures other code (the step
+before its `threads` option included) with this script.
 """
 
 from __future__ import annotations
@@ -51,7 +56,9 @@ def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, 
     context = CorpusContext.local(workers=1)
     wall, cpu = time.perf_counter(), time.process_time()
     try:
-        result = Tokenize(tokenizer=tokenizer, threads=threads).run_corpus([Path(docs)], Path(out), context)
+        # `threads` only when set: the code before the option (81f5deb) runs this script too, with --threads 0.
+        step = Tokenize(tokenizer=tokenizer, **({"threads": threads} if threads else {}))
+        result = step.run_corpus([Path(docs)], Path(out), context)
     finally:
         context.executor.close()  # the worker process goes: each round loads the encoder anew
     return time.process_time() - cpu + context.cpu_s, time.perf_counter() - wall, result.line

@@ -44,7 +44,7 @@ from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusResult, CorpusStep
 from webcorpus.pipeline.units import Units, fingerprint
 from webcorpus.tokens.bpe import BUCKETS, END_OF_TEXT, bucket, load_tokenizer, write_transformers_files
-from webcorpus.tokens.shards import shard_header, write_index, write_shard
+from webcorpus.tokens.shards import HEADER_BYTES, shard_header, write_index, write_shard
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
 VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
@@ -281,12 +281,12 @@ def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
         shard.flush()
         for piece, first, count, at in plan["parts"]:
             with open(output.path(f"{PIECES}/{plan['split']}/{piece:05d}.bin"), "rb") as f:
-                offset, end = 2 * first, 2 * (first + count)
+                offset, end, into = 2 * first, 2 * (first + count), HEADER_BYTES + 2 * at
                 while offset < end:
-                    copied = os.copy_file_range(f.fileno(), shard.fileno(), end - offset, offset)
+                    copied = os.copy_file_range(f.fileno(), shard.fileno(), end - offset, offset, into)
                     if not copied:
                         raise ValueError(f"{f.name}: shorter than the encode phase said")
-                    offset += copied
+                    offset, into = offset + copied, into + copied
     write_index(output, plan["name"], document_starts)
     return {"tokens": int(plan["tokens"])}
 
@@ -358,9 +358,7 @@ def language_summary(counts: LanguageCounts) -> dict[str, dict[str, Any]]:
     }
 
 
-def validation_buckets(
-    shards: list[str], coder: Coder, settings: Tokenize, context: CorpusContext
-) -> int:
+def validation_buckets(shards: list[str], coder: Coder, settings: Tokenize, context: CorpusContext) -> int:
     """The hash-bucket bound B such that documents with bucket(id) < B hold at least `val_tokens` tokens
     (the smallest such B), or hold half the documents if the corpus has too few tokens for that.
 
@@ -386,9 +384,7 @@ def validation_buckets(
         bound = min(bound * 4, BUCKETS)
 
 
-def count_low_buckets(
-    shard: Location, coder: Coder, bound: int, batch_documents: int
-) -> tuple[np.ndarray, np.ndarray]:
+def count_low_buckets(shard: Location, coder: Coder, bound: int, batch_documents: int) -> tuple[np.ndarray, np.ndarray]:
     """One shard's documents per hash bucket, and tokens per bucket for the buckets below `bound`
     (<|endoftext|> included, as in the shards). Runs on any worker."""
     encoder, _ = _encoder(*coder)
