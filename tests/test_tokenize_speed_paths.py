@@ -96,7 +96,9 @@ def test_shards_hold_each_document_as_tiktoken_encodes_it_alone(trained, tmp_pat
     encoding = as_tiktoken(tokenizer)
     outputs = []
     for name, options in [("a", {"threads": 1}), ("b", {"threads": 3, "batch_documents": 7}), ("c", {"threads": 2})]:
+        threads = options.pop("threads")
         step = Tokenize(tokenizer=str(tmp / "tokenizer.json"), shard_tokens=500, val_tokens=800, **options)
+        step.threads = threads
         step.run_corpus([tmp / "docs"], tmp_path / name, CorpusContext.local(workers=2 if name == "c" else 1))
         outputs.append({p.name: p.read_bytes() for p in (tmp_path / name).glob("*_*.*")})
     assert outputs[0] == outputs[1] == outputs[2]  # threads, batches and workers change no byte

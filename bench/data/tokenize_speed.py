@@ -12,8 +12,8 @@
      (the `tiktoken.Encoding` that `webcorpus.tokens.tiktoken_bridge.as_tiktoken` builds from our vocabulary);
    - webcorpus: the whole `tokenize` step (`Tokenize.run_corpus`, one worker process: read the Parquet
      text, encode, <|endoftext|> before each document, count, write the uint16 shards), its encoder
-     loaded anew each round, once per `--threads` setting (its `threads` option; 0: one per core), the
-     shards of each setting checked to be the same bytes;
+     loaded anew each round, once per `--threads` setting (`Tokenize.threads`, encoding threads per worker
+     process; 0: one per core), the shards of each setting checked to be the same bytes;
    and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
    worker, all their threads: per core, whatever the machine's other load), wall clock beside it;
 4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
@@ -21,7 +21,7 @@
    round's ratio of tokens per CPU second, webcorpus / raw tiktoken.
 
 `PYTHONPATH=OTHER_CHECKOUT python bench/data/tokenize_speed.py --threads 0` measures other code (the step
-before its `threads` option included) with this script.
+before `Tokenize.threads` included) with this script.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, 
     context = CorpusContext.local(workers=1)
     wall, cpu = time.perf_counter(), time.process_time()
     try:
-        # `threads` only when set: the code before the option (81f5deb) runs this script too, with --threads 0.
-        step = Tokenize(tokenizer=tokenizer, **({"threads": threads} if threads else {}))
+        step = Tokenize(tokenizer=tokenizer)
+        step.threads = threads  # code without it (81f5deb) runs this script too, with --threads 0: one per core
         result = step.run_corpus([Path(docs)], Path(out), context)
     finally:
         context.executor.close()  # the worker process goes: each round loads the encoder anew
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=38, help="Encode this many copies of the corpus.")
     parser.add_argument("--rounds", type=int, default=2, help="Times each path runs, alternating.")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 0],
-                        help="The step's `threads` settings to run, each round (0: one per core).")  # fmt: skip
+                        help="Encoding threads per worker for the step, each round (0: one per core).")  # fmt: skip
     args = parser.parse_args()
     if not args.warcs:
         sys.exit("no WARC files given and none under ../shared/data/warc")

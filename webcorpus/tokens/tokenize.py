@@ -69,7 +69,10 @@ class Tokenize(CorpusStep):
         "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
     )
     output_name = "tokens"
-    option_minimum = {"shard_tokens": 1, "val_tokens": 0, "batch_documents": 1, "threads": 0}
+    # Encoding threads per worker process (0: one per core); not an option of the step (the shards do not
+    # depend on it): benchmarks and tests set it on an instance.
+    threads = 0
+    option_minimum = {"shard_tokens": 1, "val_tokens": 0, "batch_documents": 1}
     option_help = {
         "tokenizer": "tokenizer.json to use (in a pipeline, default: the one train_tokenizer wrote).",
         "shard_tokens": "Tokens per .bin shard (the last shard of each split is shorter).",
@@ -79,7 +82,6 @@ class Tokenize(CorpusStep):
         "prefix": "Shard file name prefix (PREFIX_val_000000.bin).",
         "batch_documents": "Documents encoded per parallel batch.",
         "end_of_text": "The tokenizer's token that goes before each document (e.g. </s> for a Llama tokenizer).",
-        "threads": "Encoding threads per worker process (0: one per core). The shards do not depend on it.",
     }
 
     def __init__(
@@ -91,16 +93,15 @@ class Tokenize(CorpusStep):
         prefix: str = "webcorpus",
         batch_documents: int = 1024,
         end_of_text: str = END_OF_TEXT,
-        threads: int = 0,
     ) -> None:
         super().__init__()
         if shard_tokens < 1 or batch_documents < 1:
             raise ValueError("shard_tokens and batch_documents must be at least 1")
-        if val_tokens < 0 or threads < 0:
-            raise ValueError("val_tokens and threads must be at least 0")
+        if val_tokens < 0:
+            raise ValueError("val_tokens must be at least 0")
         self.tokenizer, self.shard_tokens, self.val_tokens = tokenizer, shard_tokens, val_tokens
         self.format, self.prefix, self.batch_documents = format, prefix, batch_documents
-        self.end_of_text, self.threads = end_of_text, threads
+        self.end_of_text = end_of_text
 
     def run_corpus(self, sources: list[Location], target: Location, context: CorpusContext) -> CorpusResult:
         tokenizer = self.tokenizer or context.made.get("tokenizer")
@@ -229,7 +230,8 @@ def encode_piece(
         for split in SPLIT_NAMES:
             path = files.enter_context(output.writing(f"{PIECES}/{split}/{index:05d}.bin"))
             pieces[split] = files.enter_context(open(path, "wb"))
-        for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns):
+        # No Arrow decoding threads: the units are the parallelism, and those threads only cost CPU here.
+        for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns, use_threads=False):
             # The batch as one stream (<|endoftext|> before each document) and each document's length in it:
             # the splits are cut out of it with NumPy masks, no Python per document beyond its id's hash.
             stream, counts = encoder.encode_documents(batch.column("text").to_pylist())
@@ -390,7 +392,9 @@ def count_low_buckets(shard: Location, coder: Coder, bound: int, batch_documents
     encoder, _ = _encoder(*coder)
     documents = np.zeros(BUCKETS, dtype=np.int64)
     tokens = np.zeros(BUCKETS, dtype=np.int64)
-    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
+    for batch in parquet_file(shard).iter_batches(
+        batch_size=batch_documents, columns=["id", "text"], use_threads=False
+    ):
         ids = batch.column("id").to_pylist()
         buckets = np.fromiter(map(bucket, ids), np.int64, len(ids))
         documents += np.bincount(buckets, minlength=BUCKETS)
