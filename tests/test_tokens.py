@@ -108,18 +108,20 @@ def test_interrupted_tokenization_resumes_without_gaps_or_duplicates(trained, mo
     tokenize(tmp_path, "whole")
     import webcorpus.tokens.tokenize as tokenizer_module
 
-    real_write, written = tokenizer_module.write_shard, []
+    # A shard's .idx is written last (its .bin is already whole then): dying there leaves a .bin whose unit
+    # is not done.
+    real_write, written = tokenizer_module.write_index, []
 
-    def write_then_die(folder, name, tokens, starts):
+    def write_then_die(folder, name, starts):
         if len(written) == 3:
             raise KeyboardInterrupt  # as if the process were stopped mid-run
         written.append(name)
-        real_write(folder, name, tokens, starts)
+        real_write(folder, name, starts)
 
-    monkeypatch.setattr(tokenizer_module, "write_shard", write_then_die)
+    monkeypatch.setattr(tokenizer_module, "write_index", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         tokenize(tmp_path, "resumed")
-    monkeypatch.setattr(tokenizer_module, "write_shard", real_write)
+    monkeypatch.setattr(tokenizer_module, "write_index", real_write)
     (tmp_path / "resumed" / ".webcorpus_train_000009.bin.123.tmp").write_bytes(b"half a shard")
     tokenize(tmp_path, "resumed")
     whole = {p.name: p.read_bytes() for p in (tmp_path / "whole").glob("*_*.*")}

@@ -1,39 +1,77 @@
-"""Tokenization speed: our batched path, a per-document `Tokenizer.encode` loop, and tiktoken on our vocabulary.
+"""Tokenization speed per core: the `tokenize` step against raw tiktoken on the same BPE and text.
 
-    python bench/data/tokenize_speed.py [--vocab-size 8192] [--repeat 4] [WARC ...]
+    python bench/data/tokenize_speed.py [--vocab-size 8192] [--repeat 38] [--rounds 2] [--threads 1 0] [WARC ...]
 
 1. extracts the pages of ../shared/data/warc/dev-*.warc.gz (read_warc + extract) and trains our
-   byte-level BPE on them (`train_tokenizer`, the same code as `webcorpus train-tokenizer`);
-2. builds a `tiktoken.Encoding` from the same vocabulary (`webcorpus.tokens.tiktoken_bridge.as_tiktoken`: byte-level
-   tokens turned back into bytes, ranks = our ids, GPT-2's split pattern);
-3. encodes the same texts (`--repeat` copies of the corpus) three ways, in this process:
-   - webcorpus: `BatchEncoder` over batches of 1024 documents, as `webcorpus tokenize` does (all cores;
-     tiktoken's threads once the first batch matched `tokenizers`, else `encode_batch`),
-   - a plain loop of `Tokenizer.encode` per document (one core),
-   - tiktoken `encode_ordinary` per document (one core);
-4. checks that all three give identical ids for every document, and prints tokens/s and tokens/s per
-   core for each, with the ratios.
+   byte-level BPE on them (`train_tokenizer`, the same code as `webcorpus train-tokenizer`; its time is printed);
+2. writes `--repeat` copies of the pages as one Parquet shard (each copy's ids made distinct, so the copies
+   spread over the validation and train splits as different documents would); 38 copies of the dev pages
+   are ~200 MB of UTF-8;
+3. alternates, `--rounds` times, in this one process:
+   - raw tiktoken: `encode_ordinary` per document on one thread, over the texts already in memory
+     (the `tiktoken.Encoding` that `webcorpus.tokens.tiktoken_bridge.as_tiktoken` builds from our vocabulary);
+   - webcorpus: the whole `tokenize` step (`Tokenize.run_corpus`, one worker process: read the Parquet
+     text, encode, <|endoftext|> before each document, count, write the uint16 shards), its encoder
+     loaded anew each round, once per `--threads` setting (`Tokenize.threads`, encoding threads per worker
+     process; 0: one per core), the shards of each setting checked to be the same bytes;
+   and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
+   worker, all their threads: per core, whatever the machine's other load), wall clock beside it;
+4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
+   `encode_ordinary` gives its text, in order, in the split its id's hash puts it in, and prints each
+   round's ratio of tokens per CPU second, webcorpus / raw tiktoken.
+
+`PYTHONPATH=OTHER_CHECKOUT python bench/data/tokenize_speed.py --threads 0` measures other code (the step
+before `Tokenize.threads` included) with this script.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from webcorpus.document import Document
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.stages.extract import TrafilaturaExtractor
 from webcorpus.stages.read_warc import WarcReader
 from webcorpus.stages.write_parquet import ParquetWriter
-from webcorpus.tokens.bpe import TrainTokenizer, load_tokenizer
-from webcorpus.tokens.tiktoken_bridge import BatchEncoder, as_tiktoken
+from webcorpus.tokens.bpe import TrainTokenizer, bucket, load_tokenizer
+from webcorpus.tokens.shards import TokenShards
+from webcorpus.tokens.tiktoken_bridge import as_tiktoken
+from webcorpus.tokens.tokenize import Tokenize
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, float, str]:
+    """The tokenize step once, into `out`: (CPU seconds here and in its worker, wall seconds, its line)."""
+    context = CorpusContext.local(workers=1)
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        step = Tokenize(tokenizer=tokenizer)
+        step.threads = threads  # code without it (81f5deb) runs this script too, with --threads 0: one per core
+        result = step.run_corpus([Path(docs)], Path(out), context)
+    finally:
+        context.executor.close()  # the worker process goes: each round loads the encoder anew
+    return time.process_time() - cpu + context.cpu_s, time.perf_counter() - wall, result.line
+
+
+def check_same(first: str, other: str) -> None:
+    """Stop unless two tokenize outputs hold the same shards and indexes, byte for byte."""
+    names = sorted(p.name for p in Path(first).glob("*_*.*") if p.suffix in (".bin", ".idx"))
+    if names != sorted(p.name for p in Path(other).glob("*_*.*") if p.suffix in (".bin", ".idx")) or any(
+        (Path(first) / n).read_bytes() != (Path(other) / n).read_bytes() for n in names
+    ):
+        sys.exit(f"{other}: not the same shards as {first}")
+    shutil.rmtree(other)
 
 
 def main() -> None:
@@ -41,53 +79,72 @@ def main() -> None:
     dev_warcs = sorted(glob.glob(str(REPO.parent / "shared/data/warc/dev-*.warc.gz")))
     parser.add_argument("warcs", nargs="*", default=dev_warcs)
     parser.add_argument("--vocab-size", type=int, default=8192)
-    parser.add_argument("--repeat", type=int, default=4, help="Encode this many copies of the corpus.")
+    parser.add_argument("--repeat", type=int, default=38, help="Encode this many copies of the corpus.")
+    parser.add_argument("--rounds", type=int, default=2, help="Times each path runs, alternating.")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 0],
+                        help="Encoding threads per worker for the step, each round (0: one per core).")  # fmt: skip
     args = parser.parse_args()
     if not args.warcs:
         sys.exit("no WARC files given and none under ../shared/data/warc")
     reader, extractor = WarcReader(), TrafilaturaExtractor()
     extractor.start_task()
-    documents = [Document(d.id, d.url, d.text) for d in extractor.run(reader.run(args.warcs))]
+    pages = [Document(d.id, d.url, d.text) for d in extractor.run(reader.run(args.warcs))]
     with tempfile.TemporaryDirectory() as tmp:
-        ParquetWriter().write(documents, f"{tmp}/docs")
+        ParquetWriter().write(pages, f"{tmp}/pages")
         step = TrainTokenizer(vocab_size=args.vocab_size)
-        summary = step.run_corpus([Path(f"{tmp}/docs")], Path(f"{tmp}/tokenizer.json"), CorpusContext.local())
+        summary = step.run_corpus([Path(f"{tmp}/pages")], Path(f"{tmp}/tokenizer.json"), CorpusContext.local())
         print(summary.line)
-        tokenizer, _ = load_tokenizer(f"{tmp}/tokenizer.json")
-    encoding = as_tiktoken(tokenizer)
-    texts = [d.text for d in documents] * args.repeat
-    megabytes = sum(len(t.encode()) for t in texts) / 1e6
-    cores = os.cpu_count() or 1
-    print(f"{len(texts)} documents, {megabytes:.1f} MB of UTF-8, {cores} cores")
+        tokenizer, end = load_tokenizer(f"{tmp}/tokenizer.json")
+        encoding = as_tiktoken(tokenizer)
+        documents = [dataclasses.replace(d, id=f"{d.id}/{copy}") for copy in range(args.repeat) for d in pages]
+        ParquetWriter(rows_per_shard=len(documents) + 1).write(documents, f"{tmp}/docs")
+        texts = [d.text for d in documents]
+        megabytes = sum(len(t.encode()) for t in texts) / 1e6
+        print(f"{len(texts)} documents ({args.repeat} copies of {len(pages)} pages), {megabytes:.1f} MB of UTF-8, "
+              f"{os.cpu_count()} cores")  # fmt: skip
 
-    encoder = BatchEncoder(tokenizer)
-    start = time.perf_counter()
-    ours = []
-    for i in range(0, len(texts), 1024):
-        ours.extend(encoder.encode(texts[i : i + 1024]))
-    ours_s = time.perf_counter() - start
-    print(f"webcorpus encoded with {encoder.engine} (after checking 256 documents against tokenizers)")
+        rates: dict[str, list[float]] = {"raw": [], **{f"threads {t}": [] for t in args.threads}}
+        tokens, out, line = 0, "", ""
+        for round_ in range(1, args.rounds + 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            tokens = 0
+            for text in texts:
+                tokens += len(encoding.encode_ordinary(text))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            rates["raw"].append(tokens / cpu)
+            name = "raw tiktoken encode_ordinary, 1 thread"
+            print(f"  round {round_}: {name:<43} {tokens / cpu:>12,.0f} tokens/CPU s "
+                  f"({cpu:.2f} CPU s, {wall:.2f} s wall)")  # fmt: skip
+            for threads in args.threads:
+                out = f"{tmp}/tokens{round_}-{threads}"
+                cpu, wall, line = run_step(f"{tmp}/tokenizer.json", f"{tmp}/docs", out, threads)
+                rates[f"threads {threads}"].append(tokens / cpu)
+                name = f"webcorpus tokenize, 1 worker, threads {threads}"
+                print(f"  round {round_}: {name:<43} {tokens / cpu:>12,.0f} tokens/CPU s ({cpu:.2f} CPU s, "
+                      f"{wall:.2f} s wall)")  # fmt: skip
+                if out != f"{tmp}/tokens1-{args.threads[0]}":  # the first shards are kept to be checked; others
+                    check_same(f"{tmp}/tokens1-{args.threads[0]}", out)  # must be the same, byte for byte
+        print(line.replace(tmp, "TMP"))
+        out = f"{tmp}/tokens1-{args.threads[0]}"
 
-    start = time.perf_counter()
-    plain = [tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
-    plain_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    tik = [encoding.encode_ordinary(text) for text in texts]
-    tik_s = time.perf_counter() - start
-
-    tokens = sum(map(len, ours))
-    same_plain = sum(a == b for a, b in zip(ours, plain))
-    same_tik = sum(a == b for a, b in zip(ours, tik))
-    print(f"{tokens:,} tokens; identical ids: plain loop {same_plain}/{len(texts)}, tiktoken {same_tik}/{len(texts)}")
-    rows = [("webcorpus (batches, all cores)", ours_s, cores), ("Tokenizer.encode loop", plain_s, 1),
-            ("tiktoken encode_ordinary", tik_s, 1)]  # fmt: skip
-    for name, seconds, used in rows:
-        rate = tokens / seconds
-        print(f"  {name:<38} {rate:>12,.0f} tokens/s {rate / used:>12,.0f} per core ({seconds:.2f} s)")
-    per_core_plain, per_core_tik = plain_s / (ours_s * cores), tik_s / (ours_s * cores)
-    print(f"  per core: webcorpus / plain loop {per_core_plain:.2f}x, webcorpus / tiktoken {per_core_tik:.2f}x")
-    print(f"  wall clock: webcorpus / plain loop {plain_s / ours_s:.2f}x, webcorpus / tiktoken {tik_s / ours_s:.2f}x")
+        # Identical ids: each document is <|endoftext|> + encode_ordinary(its text), in input order, in the
+        # split its id's hash bucket puts it in (the val documents are those of the lowest buckets).
+        written = {split: TokenShards(out, split).documents() for split in ("val", "train")}
+        val_documents = len(TokenShards(out, "val").document_starts())
+        buckets = np.array([bucket(d.id) for d in documents])
+        bound = int(np.sort(buckets)[val_documents - 1]) + 1 if val_documents else 0
+        same = 0
+        for text, document_bucket in zip(texts, buckets.tolist()):
+            got = next(written["val" if document_bucket < bound else "train"], None)
+            expected = encoding.encode_ordinary(text)
+            same += got is not None and len(got) == len(expected) + 1 and got[0] == end and got[1:].tolist() == expected
+        left = sum(1 for split in written.values() for _ in split)
+        print(f"{tokens:,} tokens of text; identical ids (<|endoftext|> + encode_ordinary, in order and split): "
+              f"{same}/{len(texts)} documents, {left} more in the shards")  # fmt: skip
+        for threads in args.threads:
+            ratios = [ours / raw for ours, raw in zip(rates[f"threads {threads}"], rates["raw"])]
+            print(f"per core, webcorpus tokenize (threads {threads}) / raw tiktoken, each round: "
+                  + ", ".join(f"{r:.2f}x" for r in ratios))  # fmt: skip
 
 
 if __name__ == "__main__":

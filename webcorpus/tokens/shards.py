@@ -34,14 +34,24 @@ class ShardError(ValueError):
     """A token shard that cannot be used; the message names the file."""
 
 
+def shard_header(tokens: int) -> bytes:
+    """The 256 int32 header of a shard of `tokens` tokens."""
+    header = np.zeros(HEADER_INTS, dtype="<i4")
+    header[:3] = (MAGIC, VERSION, tokens)
+    return header.tobytes()
+
+
 def write_shard(folder: Folder, name: str, tokens: np.ndarray, document_starts: np.ndarray) -> None:
     """Write `tokens` (uint16) as the llm.c shard `name` in `folder`, and its document index, each whole."""
-    header = np.zeros(HEADER_INTS, dtype="<i4")
-    header[:3] = (MAGIC, VERSION, len(tokens))
     with folder.writing(name) as tmp:
         with open(tmp, "wb") as f:
-            f.write(header.tobytes())
-            f.write(np.asarray(tokens, dtype="<u2").tobytes())
+            f.write(shard_header(len(tokens)))
+            f.write(memoryview(np.ascontiguousarray(tokens, dtype="<u2")))
+    write_index(folder, name, document_starts)
+
+
+def write_index(folder: Folder, name: str, document_starts: np.ndarray) -> None:
+    """`NAME.idx` beside the shard `name`: where its documents start (int64 .npy), written whole."""
     with folder.writing(name.removesuffix(".bin") + ".idx") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(document_starts, dtype=np.int64))

@@ -23,10 +23,12 @@ of the mix really holds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import json
+import os
 import time
 from typing import Any, Literal
 
@@ -42,7 +44,7 @@ from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusResult, CorpusStep
 from webcorpus.pipeline.units import Units, fingerprint
 from webcorpus.tokens.bpe import BUCKETS, END_OF_TEXT, bucket, load_tokenizer, write_transformers_files
-from webcorpus.tokens.shards import write_shard
+from webcorpus.tokens.shards import HEADER_BYTES, shard_header, write_index, write_shard
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
 VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
@@ -51,6 +53,8 @@ OTHER_LANGUAGES = "other"  # the languages beyond the summary's LANGUAGE_TOP, su
 MIX_PART = "mix_part"  # the metadata key a mix step writes
 # Per language: documents, UTF-8 bytes of text, tokens of text (no <|endoftext|>).
 LanguageCounts = dict[str, list[int]]
+# What a worker builds its encoder from: tokenizer path, end_of_text, the tokenizer's digest, threads.
+Coder = tuple[str, str, str, int]
 
 
 class Tokenize(CorpusStep):
@@ -65,6 +69,9 @@ class Tokenize(CorpusStep):
         "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
     )
     output_name = "tokens"
+    # Encoding threads per worker process (0: one per core); not an option of the step (the shards do not
+    # depend on it): benchmarks and tests set it on an instance.
+    threads = 0
     option_minimum = {"shard_tokens": 1, "val_tokens": 0, "batch_documents": 1}
     option_help = {
         "tokenizer": "tokenizer.json to use (in a pipeline, default: the one train_tokenizer wrote).",
@@ -121,14 +128,15 @@ def tokenize_corpus(
     output = Folder(out)
     output.make()
     tokenizer_bytes = Folder(tokenizer).read_bytes("")
-    _, end = load_tokenizer(tokenizer, settings.end_of_text)
-    vocabulary = load_tokenizer(tokenizer, settings.end_of_text)[0].get_vocab_size()
+    loaded, end = load_tokenizer(tokenizer, settings.end_of_text)
+    vocabulary = loaded.get_vocab_size()
     # The tokenizer counts by its contents, not by the path it was given.
     names = ("shard_tokens", "val_tokens", "format", "prefix", "batch_documents", "end_of_text")
     options = {k: getattr(settings, k) for k in names}
     shards = input_shards(sources)
     units = Units(output, fingerprint(shards, options, tokenizer_bytes), context)
-    coder = (str(tokenizer), settings.end_of_text, hashlib.sha256(tokenizer_bytes).hexdigest())
+    # Not in the fingerprint: `threads` changes no byte of the output.
+    coder = (str(tokenizer), settings.end_of_text, hashlib.sha256(tokenizer_bytes).hexdigest(), settings.threads)
     n = len(shards)
 
     start = time.perf_counter()
@@ -207,75 +215,106 @@ def pack_plans(split: str, piece_tokens: list[int], shard_tokens: int, prefix: s
 
 
 def encode_piece(
-    shard: Location, index: int, output: Folder, coder: tuple[str, str, str], val_buckets: int, batch_documents: int
+    shard: Location, index: int, output: Folder, coder: Coder, val_buckets: int, batch_documents: int
 ) -> dict[str, Any]:
     """Phase 1 for one input shard: its documents' tokens (<|endoftext|> first), in order, one piece per
     split, with where each document starts; returns the figures the driver lays the shards out by."""
-    encoder, end = _encoder(*coder)
-    tokens: dict[str, list[np.ndarray]] = {split: [] for split in SPLIT_NAMES}
+    encoder, _ = _encoder(*coder)
+    lengths: dict[str, list[np.ndarray]] = {split: [] for split in SPLIT_NAMES}
     languages: LanguageCounts = {}
     parts: LanguageCounts = {}
     columns = ["id", "text", "language", "metadata"]
-    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns):
-        encoded = encoder.encode(batch.column("text").to_pylist())
-        for document_id, ids in zip(batch.column("id").to_pylist(), encoded):
-            split = "val" if bucket(document_id) < val_buckets else "train"
-            tokens[split].append(np.asarray([end, *ids], dtype=np.uint16))
-        lengths = [len(ids) for ids in encoded]
-        _count_languages(languages, batch.column("language"), batch.column("text"), lengths)
-        _count_parts(parts, batch.column("metadata"), batch.column("text"), lengths)
+    with contextlib.ExitStack() as files:
+        # Each batch's tokens go straight to the piece files: no copy of the whole piece in memory.
+        pieces = {}
+        for split in SPLIT_NAMES:
+            path = files.enter_context(output.writing(f"{PIECES}/{split}/{index:05d}.bin"))
+            pieces[split] = files.enter_context(open(path, "wb"))
+        # No Arrow decoding threads: the units are the parallelism, and those threads only cost CPU here.
+        for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns, use_threads=False):
+            # The batch as one stream (<|endoftext|> before each document) and each document's length in it:
+            # the splits are cut out of it with NumPy masks, no Python per document beyond its id's hash.
+            stream, counts = encoder.encode_documents(batch.column("text").to_pylist())
+            ids = batch.column("id").to_pylist()
+            in_val = np.fromiter((bucket(i) < val_buckets for i in ids), bool, len(ids)) if val_buckets else None
+            if in_val is None or not in_val.any():
+                split_of: list[tuple[str, Any, Any]] = [("train", slice(None), slice(None))]
+            elif in_val.all():
+                split_of = [("val", slice(None), slice(None))]
+            else:
+                token_in_val = np.repeat(in_val, counts)
+                split_of = [("val", in_val, token_in_val), ("train", ~in_val, ~token_in_val)]
+            for split, documents, kept in split_of:
+                pieces[split].write(memoryview(np.ascontiguousarray(stream[kept], dtype="<u2")))
+                lengths[split].append(counts[documents])
+            _count_languages(languages, batch.column("language"), batch.column("text"), counts - 1)
+            _count_parts(parts, batch.column("metadata"), batch.column("text"), counts - 1)
     figures: dict[str, Any] = {"engine": encoder.engine, "languages": languages, "parts": parts}
-    for split, documents in tokens.items():
-        lengths = np.array([len(d) for d in documents], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
-        data = np.concatenate(documents).astype("<u2") if documents else np.zeros(0, "<u2")
-        output.write_bytes(f"{PIECES}/{split}/{index:05d}.bin", data.tobytes())
+    for split in SPLIT_NAMES:
+        sizes = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, np.int64)
+        starts = np.cumsum(sizes) - sizes
         buffer = io.BytesIO()
         np.save(buffer, starts.astype(np.int64))
         output.write_bytes(f"{PIECES}/{split}/{index:05d}.starts.npy", buffer.getvalue())
-        figures[split] = {"tokens": int(lengths.sum()), "documents": len(documents)}
+        figures[split] = {"tokens": int(sizes.sum()), "documents": len(sizes)}
     return figures
 
 
 def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
     """Phase 2 for one output shard: its tokens from the pieces it covers (byte ranges of each), and the
-    documents that start in it."""
-    tokens = np.empty(plan["tokens"], dtype="<u2")
+    documents that start in it. In a local folder the byte ranges are copied file to file by the kernel
+    (copy_file_range), never through this process's memory."""
     starts = []
     for piece, first, count, at in plan["parts"]:
-        name = f"{PIECES}/{plan['split']}/{piece:05d}"
-        with output.open(f"{name}.bin") as f:
-            f.seek(2 * first)
-            tokens[at : at + count] = np.frombuffer(f.read(2 * count), dtype="<u2")
-        piece_starts = np.load(io.BytesIO(output.read_bytes(f"{name}.starts.npy")))
+        piece_starts = np.load(io.BytesIO(output.read_bytes(f"{PIECES}/{plan['split']}/{piece:05d}.starts.npy")))
         inside = piece_starts[(piece_starts >= first) & (piece_starts < first + count)]
         starts.append(inside - first + at)
     document_starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-    write_shard(output, plan["name"], tokens, document_starts)
+    if output.remote or not hasattr(os, "copy_file_range"):
+        tokens = np.empty(plan["tokens"], dtype="<u2")
+        for piece, first, count, at in plan["parts"]:
+            with output.open(f"{PIECES}/{plan['split']}/{piece:05d}.bin") as f:
+                f.seek(2 * first)
+                tokens[at : at + count] = np.frombuffer(f.read(2 * count), dtype="<u2")
+        write_shard(output, plan["name"], tokens, document_starts)
+        return {"tokens": int(plan["tokens"])}
+    with output.writing(plan["name"]) as tmp, open(tmp, "wb") as shard:
+        shard.write(shard_header(plan["tokens"]))
+        shard.flush()
+        for piece, first, count, at in plan["parts"]:
+            with open(output.path(f"{PIECES}/{plan['split']}/{piece:05d}.bin"), "rb") as f:
+                offset, end, into = 2 * first, 2 * (first + count), HEADER_BYTES + 2 * at
+                while offset < end:
+                    copied = os.copy_file_range(f.fileno(), shard.fileno(), end - offset, offset, into)
+                    if not copied:
+                        raise ValueError(f"{f.name}: shorter than the encode phase said")
+                    offset, into = offset + copied, into + copied
+    write_index(output, plan["name"], document_starts)
     return {"tokens": int(plan["tokens"])}
 
 
-def encode_to_parquet(shard: Location, output: Folder, coder: tuple[str, str, str], val_buckets: int) -> dict[str, Any]:
+def encode_to_parquet(shard: Location, output: Folder, coder: Coder, val_buckets: int) -> dict[str, Any]:
     """Format parquet, one input shard: one output table of (id, split, tokens); returns its figures."""
-    encoder, end = _encoder(*coder)
+    encoder, _ = _encoder(*coder)
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
     table = read_table(shard, columns=["id", "text", "language", "metadata"])
     document_ids = table.column("id").to_pylist()
-    tokens = [[end, *ids] for ids in encoder.encode(table.column("text").to_pylist())]
+    stream, counts = encoder.encode_documents(table.column("text").to_pylist())
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(stream.astype(np.uint16)))
     splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
     with output.writing(shard_name(shard)) as tmp:
         pq.write_table(pa.table({"id": document_ids, "split": splits, "tokens": tokens}, schema=schema), tmp)
     languages: LanguageCounts = {}
     # Each document's tokens begin with <|endoftext|>, which is not a token of its text.
-    lengths = [len(t) - 1 for t in tokens]
-    _count_languages(languages, table.column("language"), table.column("text"), lengths)
+    _count_languages(languages, table.column("language"), table.column("text"), counts - 1)
     parts: LanguageCounts = {}
-    _count_parts(parts, table.column("metadata"), table.column("text"), lengths)
-    return {"engine": encoder.engine, "languages": languages, "parts": parts, "tokens": sum(len(t) for t in tokens),
-            "documents": len(tokens)}  # fmt: skip
+    _count_parts(parts, table.column("metadata"), table.column("text"), counts - 1)
+    return {"engine": encoder.engine, "languages": languages, "parts": parts, "tokens": int(counts.sum()),
+            "documents": len(counts)}  # fmt: skip
 
 
-def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_counts: list[int]) -> None:
+def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_counts: np.ndarray) -> None:
     """Add documents (Arrow `language` and `text` columns) and their tokens of text to `counts`; summed by
     Arrow, so a batch costs a few calls, not a Python loop over its documents."""
     table = pa.table({"language": languages, "bytes": pc.binary_length(texts), "tokens": pa.array(token_counts)})
@@ -288,7 +327,7 @@ def _count_languages(counts: LanguageCounts, languages: Any, texts: Any, token_c
         row[2] += tokens
 
 
-def _count_parts(counts: LanguageCounts, metadata: Any, texts: Any, token_counts: list[int]) -> None:
+def _count_parts(counts: LanguageCounts, metadata: Any, texts: Any, token_counts: np.ndarray) -> None:
     """As `_count_languages`, per `mix_part` (documents without one as NO_LANGUAGE); a batch with no
     `mix_part` anywhere costs one substring search, no JSON parsing."""
     if not pc.any(pc.match_substring(metadata, f'"{MIX_PART}"')).as_py():
@@ -321,9 +360,7 @@ def language_summary(counts: LanguageCounts) -> dict[str, dict[str, Any]]:
     }
 
 
-def validation_buckets(
-    shards: list[str], coder: tuple[str, str, str], settings: Tokenize, context: CorpusContext
-) -> int:
+def validation_buckets(shards: list[str], coder: Coder, settings: Tokenize, context: CorpusContext) -> int:
     """The hash-bucket bound B such that documents with bucket(id) < B hold at least `val_tokens` tokens
     (the smallest such B), or hold half the documents if the corpus has too few tokens for that.
 
@@ -349,27 +386,27 @@ def validation_buckets(
         bound = min(bound * 4, BUCKETS)
 
 
-def count_low_buckets(
-    shard: Location, coder: tuple[str, str, str], bound: int, batch_documents: int
-) -> tuple[np.ndarray, np.ndarray]:
+def count_low_buckets(shard: Location, coder: Coder, bound: int, batch_documents: int) -> tuple[np.ndarray, np.ndarray]:
     """One shard's documents per hash bucket, and tokens per bucket for the buckets below `bound`
     (<|endoftext|> included, as in the shards). Runs on any worker."""
     encoder, _ = _encoder(*coder)
     documents = np.zeros(BUCKETS, dtype=np.int64)
     tokens = np.zeros(BUCKETS, dtype=np.int64)
-    for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=["id", "text"]):
-        buckets = [bucket(document_id) for document_id in batch.column("id").to_pylist()]
-        np.add.at(documents, buckets, 1)
-        low = [i for i, b in enumerate(buckets) if b < bound]
-        if low:
-            texts = batch.column("text").to_pylist()
-            for i, ids in zip(low, encoder.encode([texts[i] for i in low])):
-                tokens[buckets[i]] += len(ids) + 1
+    for batch in parquet_file(shard).iter_batches(
+        batch_size=batch_documents, columns=["id", "text"], use_threads=False
+    ):
+        ids = batch.column("id").to_pylist()
+        buckets = np.fromiter(map(bucket, ids), np.int64, len(ids))
+        documents += np.bincount(buckets, minlength=BUCKETS)
+        low = np.flatnonzero(buckets < bound)
+        if len(low):
+            _, counts = encoder.encode_documents(batch.column("text").take(pa.array(low)).to_pylist())
+            np.add.at(tokens, buckets[low], counts)
     return documents, tokens
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder(tokenizer: str, end_of_text: str, digest: str) -> tuple[BatchEncoder, int]:
+def _encoder(tokenizer: str, end_of_text: str, digest: str, threads: int = 0) -> tuple[BatchEncoder, int]:
     """One encoder per worker process and tokenizer (by its contents' digest), kept for the next unit."""
     loaded, end = load_tokenizer(tokenizer, end_of_text)
-    return BatchEncoder(loaded), end
+    return BatchEncoder(loaded, threads=threads or None, end_of_text=end_of_text), end
