@@ -38,9 +38,9 @@ The default phone regions are presidio's eight and China, Japan and Korea (`DEFA
 have no language of their own, so they run once per document whatever its language.
 
 Start-up: importing presidio_analyzer imports spaCy, and with them torch (thinc looks for it) and
-transformers (presidio's Hugging Face engine and its device check): 3.2 s and 500 MB in each pii worker,
-for engines this module never uses. Without an NER model, `import_presidio` imports presidio with those
-two hidden (0.6 s); `bench/data/startup.py` measures it.
+transformers (presidio's Hugging Face engine and its device check): seconds and hundreds of megabytes in
+each pii worker, for engines this module never uses. Without an NER model, `import_presidio` imports
+presidio with those two hidden; `bench/data/startup.py` measures it (docs/benchmarks.md, Start-up).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """trafilatura's regex XPath expressions evaluated in Python: the same elements, in the same order, faster.
 
-Why: with FineWeb's settings, about a third of trafilatura's time on an English article goes into a few
-XPath expressions that call `re:test` (EXSLT regular expressions). libxml2 walks the tree in C, but each
+Why: with FineWeb's settings, much of trafilatura's time on an article goes into a few XPath
+expressions that call `re:test` (EXSLT regular expressions). libxml2 walks the tree in C, but each
 `re:test` is a call back into Python through lxml, for every candidate element, two or three times per
 element. Walking the same elements with `iterdescendants` and running the same compiled patterns
 directly does the same work without the callbacks (docs/benchmarks.md has the figures).

@@ -77,8 +77,8 @@ class BatchEncoder:
     document instead (its ids stay those of ordinary text)."""
 
     CHECKED_DOCUMENTS = 256
-    # tokenizers encodes ~4x slower per core: 256 whole web pages cost about a quarter of the CPU of a 20 MB
-    # run of the dev pages, 200,000 characters about 4% (and 0.4% of 200 MB).
+    # tokenizers encodes several times slower per core: checking 256 whole web pages cost a sizeable share
+    # of a small run's CPU; capping the characters checked keeps the check a small, fixed cost.
     CHECKED_CHARACTERS = 200_000
     # Characters per tiktoken call: much longer strings encode slower per token (caches); runs of 16-64 dev
     # pages did best.
