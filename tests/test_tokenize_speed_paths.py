@@ -152,3 +152,18 @@ def test_another_separator_is_joined_only_when_it_cannot_overlap(trained, tmp_pa
         assert encoder.engine == "tiktoken"
         tokens, _ = encoder.encode_documents(batch)
         assert tokens.tolist() == expected_stream(encoding, end, batch).tolist()
+
+
+def test_encoding_threads_share_the_cores_among_busy_workers(monkeypatch):
+    from webcorpus.pipeline.executors import CorpusContext
+    from webcorpus.tokens.tokenize import encoding_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    context = CorpusContext.local(workers=4)
+    try:
+        assert encoding_threads(100, context) == 2  # four workers busy: two cores each
+        assert encoding_threads(1, context) == 8  # one shard: its worker may use every core
+        assert encoding_threads(3, context) == 2
+        assert encoding_threads(0, context) == 8
+    finally:
+        context.executor.close()

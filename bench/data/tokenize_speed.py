@@ -13,7 +13,8 @@
    - webcorpus: the whole `tokenize` step (`Tokenize.run_corpus`, one worker process: read the Parquet
      text, encode, <|endoftext|> before each document, count, write the uint16 shards), its encoder
      loaded anew each round, once per `--threads` setting (`Tokenize.threads`, encoding threads per worker
-     process; 0: one per core), the shards of each setting checked to be the same bytes;
+     process; 0: the step's default, `encoding_threads`: here 1 worker with 1 shard, so one per core), the
+     shards of each setting checked to be the same bytes;
    and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
    worker, all their threads: per core, whatever the machine's other load), wall clock beside it;
 4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=38, help="Encode this many copies of the corpus.")
     parser.add_argument("--rounds", type=int, default=2, help="Times each path runs, alternating.")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 0],
-                        help="Encoding threads per worker for the step, each round (0: one per core).")  # fmt: skip
+                        help="Encoding threads per worker, each round (0: the step's default).")  # fmt: skip
     args = parser.parse_args()
     if not args.warcs:
         sys.exit("no WARC files given and none under ../shared/data/warc")

@@ -7,12 +7,18 @@ by default: llm.c's loader needs that much), never more than half the documents.
 Two phases of units (pipeline/units.py), each on any worker, reading and writing the output folder itself
 (local or on object storage), so no token passes through the driver:
 
-1. encode (one unit per input shard): the shard's documents, in order, as one piece per split
-   -> OUTPUT/.work/pieces/SPLIT/NNNNN.bin (uint16 tokens) and NNNNN.starts.npy (where documents start);
-   the unit's result is its figures (tokens and documents per split, languages).
-2. pack (one unit per output shard): the driver lays the pieces end to end per split from those figures
-   alone; each output shard's unit reads the byte ranges of the pieces it covers and writes
-   PREFIX_SPLIT_NNNNNN.bin and .idx. Names and contents depend only on the input, never on workers.
+1. encode (one unit per input shard): the shard's documents, in order, as one piece
+   -> OUTPUT/.work/pieces/NNNNN.bin (uint16 tokens) and NNNNN.documents.npz (each document's tokens and id
+   hash bucket); the unit's result is its figures (tokens and documents per bucket, languages). The text
+   is read and encoded once: which documents make the validation split is decided after, by the driver,
+   from every piece's tokens per bucket.
+2. pack (one unit per output shard): the driver lays each split's documents end to end, piece after
+   piece, from those figures alone; each output shard's unit copies the byte ranges of the pieces it
+   covers and writes PREFIX_SPLIT_NNNNNN.bin and .idx. Names and contents depend only on the input, never
+   on workers.
+
+With `format: parquet` the split is written beside each document's tokens, so it is decided first, by a
+pass that encodes only the documents of the lowest buckets (`validation_buckets`).
 
 Per language (the Parquet `language` column) it counts documents, UTF-8 bytes of text and tokens of text
 (the <|endoftext|> before each document aside) where the ids are made, so the summary's `languages` shows
@@ -23,7 +29,6 @@ of the mix really holds.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import io
@@ -69,8 +74,8 @@ class Tokenize(CorpusStep):
         "document; PREFIX_val_000000.bin first, then PREFIX_train_NNNNNN.bin, each with a .idx). Resumable."
     )
     output_name = "tokens"
-    # Encoding threads per worker process (0: one per core); not an option of the step (the shards do not
-    # depend on it): benchmarks and tests set it on an instance.
+    # Encoding threads per worker process (0: the cores each busy worker can have, `encoding_threads`); not an
+    # option of the step (the shards do not depend on it): benchmarks and tests set it on an instance.
     threads = 0
     option_minimum = {"shard_tokens": 1, "val_tokens": 0, "batch_documents": 1}
     option_help = {
@@ -136,30 +141,41 @@ def tokenize_corpus(
     shards = input_shards(sources)
     units = Units(output, fingerprint(shards, options, tokenizer_bytes), context)
     # Not in the fingerprint: `threads` changes no byte of the output.
-    coder = (str(tokenizer), settings.end_of_text, hashlib.sha256(tokenizer_bytes).hexdigest(), settings.threads)
     n = len(shards)
+    threads = settings.threads or encoding_threads(n, context)
+    coder = (str(tokenizer), settings.end_of_text, hashlib.sha256(tokenizer_bytes).hexdigest(), threads)
 
     start = time.perf_counter()
-    if not units.done("validation"):
-        units.record("validation", validation_buckets(shards, coder, settings, context))
-    val_buckets = units.result("validation")
     if settings.format == "parquet":
+        if not units.done("validation"):
+            units.record("validation", validation_buckets(shards, coder, settings, context))
+        val_buckets = units.result("validation")
         pieces = units.map("tokenize", encode_to_parquet, [f"parquet_{i:05d}" for i in range(n)],
                            shards, [output] * n, [coder] * n, [val_buckets] * n)  # fmt: skip
         summary: dict[str, Any] = {"parquet": {
             "shards": n, "tokens": sum(p["tokens"] for p in pieces), "documents": sum(p["documents"] for p in pieces)
         }}  # fmt: skip
     else:
-        pieces = units.map("tokenize encode", encode_piece, [f"encode_{i:05d}" for i in range(n)],
-                           shards, range(n), [output] * n, [coder] * n, [val_buckets] * n,
-                           [settings.batch_documents] * n)  # fmt: skip
+        pieces = units.map("tokenize encode", encode_piece, [f"piece_{i:05d}" for i in range(n)],
+                           shards, range(n), [output] * n, [coder] * n, [settings.batch_documents] * n)  # fmt: skip
+        tokens_per_bucket, documents_per_bucket = np.zeros(BUCKETS, np.int64), np.zeros(BUCKETS, np.int64)
+        for piece in pieces:
+            np.add.at(tokens_per_bucket, piece["buckets"], piece["tokens_per_bucket"])
+            np.add.at(documents_per_bucket, piece["buckets"], piece["documents_per_bucket"])
+        val_buckets = (
+            0
+            if settings.val_tokens == 0
+            else validation_bound(tokens_per_bucket, documents_per_bucket, settings.val_tokens, BUCKETS)
+        )
+        splits_of = [split_figures(piece, val_buckets) for piece in pieces]
         summary = {}
         for split in SPLIT_NAMES:
-            plans = pack_plans(split, [p[split]["tokens"] for p in pieces], settings.shard_tokens, settings.prefix)
+            plans = pack_plans(split, [p[split]["tokens"] for p in splits_of], settings.shard_tokens, settings.prefix)
             names_of = [plan["name"] for plan in plans]
-            units.map(f"tokenize {split} shards", pack_shard, names_of, plans, [output] * len(plans))
-            summary[split] = {"shards": len(plans), "tokens": sum(p[split]["tokens"] for p in pieces),
-                              "documents": sum(p[split]["documents"] for p in pieces)}  # fmt: skip
+            units.map(f"tokenize {split} shards", pack_shard, names_of, plans, [output] * len(plans),
+                      [val_buckets] * len(plans))  # fmt: skip
+            summary[split] = {"shards": len(plans), "tokens": sum(p[split]["tokens"] for p in splits_of),
+                              "documents": sum(p[split]["documents"] for p in splits_of)}  # fmt: skip
     languages: LanguageCounts = {}
     mix_parts: LanguageCounts = {}
     for piece in pieces:
@@ -195,6 +211,15 @@ def tokenize_corpus(
     return summary
 
 
+def encoding_threads(units: int, context: CorpusContext) -> int:
+    """Encoding threads per worker: this machine's cores shared among the workers that have a unit at once
+    (one each when there are at least as many input shards as workers: more threads would only contend for
+    the same cores; more when there are fewer shards than cores)."""
+    cores = os.cpu_count() or 1
+    busy = max(1, min(units, getattr(context.executor, "workers", cores)))
+    return max(1, cores // busy)
+
+
 def pack_plans(split: str, piece_tokens: list[int], shard_tokens: int, prefix: str) -> list[dict[str, Any]]:
     """The output shards of one split, from each input shard's piece size alone: shard k holds tokens
     [k * shard_tokens, (k + 1) * shard_tokens) of the pieces laid end to end (the last one shorter), and
@@ -214,66 +239,90 @@ def pack_plans(split: str, piece_tokens: list[int], shard_tokens: int, prefix: s
     return plans
 
 
-def encode_piece(
-    shard: Location, index: int, output: Folder, coder: Coder, val_buckets: int, batch_documents: int
-) -> dict[str, Any]:
-    """Phase 1 for one input shard: its documents' tokens (<|endoftext|> first), in order, one piece per
-    split, with where each document starts; returns the figures the driver lays the shards out by."""
+def encode_piece(shard: Location, index: int, output: Folder, coder: Coder, batch_documents: int) -> dict[str, Any]:
+    """Phase 1 for one input shard: its documents' tokens (<|endoftext|> first), in order, as one piece, and
+    each document's token count and id hash bucket; returns the figures the driver lays the shards out by."""
     encoder, _ = _encoder(*coder)
-    lengths: dict[str, list[np.ndarray]] = {split: [] for split in SPLIT_NAMES}
+    counts_of, buckets_of = [], []
+    tokens_per_bucket, documents_per_bucket = np.zeros(BUCKETS, np.int64), np.zeros(BUCKETS, np.int64)
     languages: LanguageCounts = {}
     parts: LanguageCounts = {}
     columns = ["id", "text", "language", "metadata"]
-    with contextlib.ExitStack() as files:
-        # Each batch's tokens go straight to the piece files: no copy of the whole piece in memory.
-        pieces = {}
-        for split in SPLIT_NAMES:
-            path = files.enter_context(output.writing(f"{PIECES}/{split}/{index:05d}.bin"))
-            pieces[split] = files.enter_context(open(path, "wb"))
+    with output.writing(f"{PIECES}/{index:05d}.bin") as path, open(path, "wb") as piece:
         # No Arrow decoding threads: the units are the parallelism, and those threads only cost CPU here.
         for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns, use_threads=False):
-            # The batch as one stream (<|endoftext|> before each document) and each document's length in it:
-            # the splits are cut out of it with NumPy masks, no Python per document beyond its id's hash.
+            # The batch as one stream (<|endoftext|> before each document), written as it comes: no copy of the
+            # whole piece in memory, and no Python per document beyond its id's hash.
             stream, counts = encoder.encode_documents(batch.column("text").to_pylist())
-            ids = batch.column("id").to_pylist()
-            in_val = np.fromiter((bucket(i) < val_buckets for i in ids), bool, len(ids)) if val_buckets else None
-            if in_val is None or not in_val.any():
-                split_of: list[tuple[str, Any, Any]] = [("train", slice(None), slice(None))]
-            elif in_val.all():
-                split_of = [("val", slice(None), slice(None))]
-            else:
-                token_in_val = np.repeat(in_val, counts)
-                split_of = [("val", in_val, token_in_val), ("train", ~in_val, ~token_in_val)]
-            for split, documents, kept in split_of:
-                pieces[split].write(memoryview(np.ascontiguousarray(stream[kept], dtype="<u2")))
-                lengths[split].append(counts[documents])
+            buckets = np.fromiter(map(bucket, batch.column("id").to_pylist()), np.int64, batch.num_rows)
+            piece.write(memoryview(np.ascontiguousarray(stream, dtype="<u2")))
+            counts_of.append(counts)
+            buckets_of.append(buckets)
+            np.add.at(tokens_per_bucket, buckets, counts)
+            documents_per_bucket += np.bincount(buckets, minlength=BUCKETS)
             _count_languages(languages, batch.column("language"), batch.column("text"), counts - 1)
             _count_parts(parts, batch.column("metadata"), batch.column("text"), counts - 1)
-    figures: dict[str, Any] = {"engine": encoder.engine, "languages": languages, "parts": parts}
-    for split in SPLIT_NAMES:
-        sizes = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, np.int64)
-        starts = np.cumsum(sizes) - sizes
-        buffer = io.BytesIO()
-        np.save(buffer, starts.astype(np.int64))
-        output.write_bytes(f"{PIECES}/{split}/{index:05d}.starts.npy", buffer.getvalue())
-        figures[split] = {"tokens": int(sizes.sum()), "documents": len(sizes)}
-    return figures
+    counts = np.concatenate(counts_of).astype(np.int64) if counts_of else np.zeros(0, np.int64)
+    buckets = np.concatenate(buckets_of).astype(np.int64) if buckets_of else np.zeros(0, np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, counts=counts, buckets=buckets)
+    output.write_bytes(f"{PIECES}/{index:05d}.documents.npz", buffer.getvalue())
+    used = np.flatnonzero(documents_per_bucket)  # only the buckets this shard has, to keep the result small
+    return {
+        "engine": encoder.engine, "languages": languages, "parts": parts, "buckets": used.tolist(),
+        "tokens_per_bucket": tokens_per_bucket[used].tolist(),
+        "documents_per_bucket": documents_per_bucket[used].tolist(),
+    }  # fmt: skip
 
 
-def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
-    """Phase 2 for one output shard: its tokens from the pieces it covers (byte ranges of each), and the
-    documents that start in it. In a local folder the byte ranges are copied file to file by the kernel
-    (copy_file_range), never through this process's memory."""
-    starts = []
+def split_figures(piece: dict[str, Any], val_buckets: int) -> dict[str, dict[str, int]]:
+    """Tokens and documents of one piece in each split: the validation split is the buckets below `val_buckets`."""
+    low = np.asarray(piece["buckets"], np.int64) < val_buckets
+    tokens, documents = (
+        np.asarray(piece["tokens_per_bucket"], np.int64),
+        np.asarray(piece["documents_per_bucket"], np.int64),
+    )
+    return {
+        "val": {"tokens": int(tokens[low].sum()), "documents": int(documents[low].sum())},
+        "train": {"tokens": int(tokens[~low].sum()), "documents": int(documents[~low].sum())},
+    }
+
+
+def piece_layout(output: Folder, piece: int, split: str, val_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where one split's documents lie in a piece: their starts in the split's own coordinates (the split's
+    documents of this piece end to end), and the runs of them that are contiguous in the piece, as rows of
+    (start in the split, start in the piece, tokens)."""
+    with np.load(io.BytesIO(output.read_bytes(f"{PIECES}/{piece:05d}.documents.npz")), allow_pickle=False) as saved:
+        counts, buckets = saved["counts"], saved["buckets"]
+    chosen = np.flatnonzero(buckets < val_buckets if split == "val" else buckets >= val_buckets)
+    lengths = counts[chosen]
+    in_piece = (np.cumsum(counts) - counts)[chosen]
+    in_split = np.cumsum(lengths) - lengths
+    if not len(chosen):
+        return in_split, np.zeros((0, 3), np.int64)
+    first_of_run = np.flatnonzero(np.concatenate(([True], np.diff(chosen) != 1)))
+    runs = np.stack([in_split[first_of_run], in_piece[first_of_run], np.add.reduceat(lengths, first_of_run)], axis=1)
+    return in_split, runs
+
+
+def pack_shard(plan: dict[str, Any], output: Folder, val_buckets: int) -> dict[str, int]:
+    """Phase 2 for one output shard: its tokens from the pieces it covers (the byte ranges of its split's
+    documents in each), and the documents that start in it. In a local folder the byte ranges are copied file
+    to file by the kernel (copy_file_range), never through this process's memory."""
+    starts, ranges = [], []  # ranges: (piece, first token in the piece, tokens, where they land in the shard)
     for piece, first, count, at in plan["parts"]:
-        piece_starts = np.load(io.BytesIO(output.read_bytes(f"{PIECES}/{plan['split']}/{piece:05d}.starts.npy")))
-        inside = piece_starts[(piece_starts >= first) & (piece_starts < first + count)]
+        document_starts, runs = piece_layout(output, piece, plan["split"], val_buckets)
+        inside = document_starts[(document_starts >= first) & (document_starts < first + count)]
         starts.append(inside - first + at)
+        for run_start, piece_start, length in runs.tolist():
+            begin, end = max(first, run_start), min(first + count, run_start + length)
+            if begin < end:
+                ranges.append((piece, piece_start + begin - run_start, end - begin, at + begin - first))
     document_starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
     if output.remote or not hasattr(os, "copy_file_range"):
         tokens = np.empty(plan["tokens"], dtype="<u2")
-        for piece, first, count, at in plan["parts"]:
-            with output.open(f"{PIECES}/{plan['split']}/{piece:05d}.bin") as f:
+        for piece, first, count, at in ranges:
+            with output.open(f"{PIECES}/{piece:05d}.bin") as f:
                 f.seek(2 * first)
                 tokens[at : at + count] = np.frombuffer(f.read(2 * count), dtype="<u2")
         write_shard(output, plan["name"], tokens, document_starts)
@@ -281,8 +330,8 @@ def pack_shard(plan: dict[str, Any], output: Folder) -> dict[str, int]:
     with output.writing(plan["name"]) as tmp, open(tmp, "wb") as shard:
         shard.write(shard_header(plan["tokens"]))
         shard.flush()
-        for piece, first, count, at in plan["parts"]:
-            with open(output.path(f"{PIECES}/{plan['split']}/{piece:05d}.bin"), "rb") as f:
+        for piece, first, count, at in ranges:
+            with open(output.path(f"{PIECES}/{piece:05d}.bin"), "rb") as f:
                 offset, end, into = 2 * first, 2 * (first + count), HEADER_BYTES + 2 * at
                 while offset < end:
                     copied = os.copy_file_range(f.fileno(), shard.fileno(), end - offset, offset, into)
@@ -376,14 +425,26 @@ def validation_buckets(shards: list[str], coder: Coder, settings: Tokenize, cont
         for per_bucket, tokens in found:
             documents_per_bucket += per_bucket
             tokens_per_bucket += tokens
-        enough = np.flatnonzero(np.cumsum(tokens_per_bucket[:bound]) >= settings.val_tokens)
-        half = np.flatnonzero(np.cumsum(documents_per_bucket) <= documents_per_bucket.sum() // 2)
-        most = int(half[-1]) + 1 if len(half) else 0  # the widest bound holding at most half the documents
-        if len(enough):
-            return min(int(enough[0]) + 1, most)
-        if bound >= BUCKETS or bound >= most:
-            return most
+        chosen = validation_bound(tokens_per_bucket, documents_per_bucket, settings.val_tokens, bound)
+        if chosen is not None:
+            return chosen
         bound = min(bound * 4, BUCKETS)
+
+
+def validation_bound(
+    tokens_per_bucket: np.ndarray, documents_per_bucket: np.ndarray, val_tokens: int, known: int
+) -> int | None:
+    """The smallest bucket bound B whose documents (bucket < B) hold `val_tokens` tokens, but never more than
+    half the documents; from tokens counted for the buckets below `known` (all of them: BUCKETS). None when
+    the buckets counted so far do not settle it."""
+    enough = np.flatnonzero(np.cumsum(tokens_per_bucket[:known]) >= val_tokens)
+    half = np.flatnonzero(np.cumsum(documents_per_bucket) <= documents_per_bucket.sum() // 2)
+    most = int(half[-1]) + 1 if len(half) else 0  # the widest bound holding at most half the documents
+    if len(enough):
+        return min(int(enough[0]) + 1, most)
+    if known >= BUCKETS or known >= most:
+        return most
+    return None
 
 
 def count_low_buckets(shard: Location, coder: Coder, bound: int, batch_documents: int) -> tuple[np.ndarray, np.ndarray]:
