@@ -14,7 +14,8 @@ from conftest import REPO
 torch = pytest.importorskip("torch")
 
 from webcorpus.cli import main  # noqa: E402
-from webcorpus.train.train import TrainConfig, duration, learning_rate, progress_line, train  # noqa: E402
+from webcorpus.train.common import duration, progress_line  # noqa: E402
+from webcorpus.train.train import TrainConfig, learning_rate, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,46 @@ def progress_line(record: dict[str, Any], total: int, elapsed: float, done: int,
     if left:
         fields.append(f"left ~{duration(elapsed / max(done, 1) * left)}")
     return " ".join(fields)
+
+
+def step_record(
+    step: int, loss: float, lr: float, grad_norm: float, tokens_per_s: float, mfu_flops: float | None
+) -> dict[str, Any]:
+    """One optimiser step's record, the same fields from both backends. `mfu_flops`: the FLOPs per token over
+    the peak FLOP/s of every GPU at work (None: not on a GPU, no `mfu`)."""
+    record = {"step": step, "loss": round(loss, 6), "lr": lr, "grad_norm": round(grad_norm, 4)}
+    record["tokens_per_s"] = round(tokens_per_s)
+    if mfu_flops is not None:
+        record["mfu"] = round(mfu_flops * record["tokens_per_s"], 4)
+    return record
+
+
+class StepLog:
+    """What both backends do after a step: the record to OUT/log.jsonl, the progress line and a checkpoint
+    when due, and the closing line."""
+
+    def __init__(
+        self, out: Path, config: TrainConfig, checkpoint: Path, log: Callable[[str], None], first: int, last: int
+    ) -> None:
+        self.out, self.config, self.checkpoint, self.log = out, config, checkpoint, log
+        self.first, self.last, self.started = first, last, time.perf_counter()
+
+    def after(self, record: dict[str, Any], save: Callable[[], None]) -> None:
+        step, config = record["step"], self.config
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if step % config.log_interval == 0 or "val_loss" in record or step == self.last:
+            elapsed = time.perf_counter() - self.started
+            self.log(progress_line(record, config.max_steps, elapsed, step - self.first, self.last - step))
+        if step % config.checkpoint_interval == 0 or step == self.last:
+            save()
+            self.log(f"checkpoint of step {step} -> {self.checkpoint}")
+
+    def close(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            took = duration(time.perf_counter() - self.started)
+            self.log(f"train: at step {records[-1]['step']} of {self.config.max_steps} after {took}; "
+                     f"checkpoint {self.checkpoint}")  # fmt: skip
 
 
 # ---- checkpoints of plain arrays ----------------------------------------------------------------

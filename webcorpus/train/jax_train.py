@@ -17,7 +17,7 @@ the batches are a function of the step, so a resumed run computes the losses of 
 
 from __future__ import annotations
 
-import json
+import functools
 import time
 from dataclasses import asdict
 from functools import partial
@@ -35,12 +35,12 @@ from webcorpus.tokens.shards import TokenShards
 from webcorpus.train import jax_model
 from webcorpus.train.common import (
     Batches,
-    duration,
+    StepLog,
     learning_rate,
-    progress_line,
     read_arrays,
     repeat_warning,
     save_arrays,
+    step_record,
     vocab_size_of,
 )
 from webcorpus.train.config import GPTConfig, TrainConfig
@@ -239,7 +239,7 @@ def train(
     if warning := repeat_warning(config.max_steps, tokens_per_step, len(train_split)):
         log(warning)
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)
-    first_step, run_started = step, time.perf_counter()
+    step_log = StepLog(out, config, checkpoint, log, step, last)
     batch = micro_batches(step) if step < last else None
     while step < last:
         started = time.perf_counter()
@@ -250,22 +250,13 @@ def train(
         loss_value, norm_value = float(loss), float(norm)  # waits for the step
         seconds = time.perf_counter() - started
         step += 1
-        record = {"step": step, "loss": round(loss_value, 6), "lr": lr, "grad_norm": round(norm_value, 4)}
-        record["tokens_per_s"] = round(tokens_per_step / seconds)
-        if on_gpu:
-            record["mfu"] = round(flops_per_token * record["tokens_per_s"] / (config.peak_tflops * 1e12 * ranks), 4)
+        mfu_flops = flops_per_token / (config.peak_tflops * 1e12 * ranks) if on_gpu else None
+        record = step_record(step, loss_value, lr, norm_value, tokens_per_step / seconds, mfu_flops)
         if step % config.eval_interval == 0 or step == last:
             record["val_loss"] = round(evaluate(params), 6)
         records.append(record)
-        with open(out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if step % config.log_interval == 0 or "val_loss" in record or step == last:
-            elapsed = time.perf_counter() - run_started
-            log(progress_line(record, config.max_steps, elapsed, step - first_step, last - step))
-        if step % config.checkpoint_interval == 0 or step == last:
-            save_checkpoint(checkpoint, params, opt_state, step, config, model_config)
-            log(f"checkpoint of step {step} -> {checkpoint}")
-    if records:
-        took = duration(time.perf_counter() - run_started)
-        log(f"train: at step {records[-1]['step']} of {config.max_steps} after {took}; checkpoint {checkpoint}")
+        step_log.after(
+            record, functools.partial(save_checkpoint, checkpoint, params, opt_state, step, config, model_config)
+        )
+    step_log.close(records)
     return records

@@ -11,7 +11,7 @@ batches an uninterrupted run would have seen, with no loader state to save.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import time
 from dataclasses import asdict
@@ -24,7 +24,7 @@ import torch
 from webcorpus.atomic import atomic_path
 from webcorpus.tokens.shards import TokenShards
 from webcorpus.train import common
-from webcorpus.train.common import duration, learning_rate, progress_line, repeat_warning, vocab_size_of
+from webcorpus.train.common import StepLog, learning_rate, repeat_warning, step_record, vocab_size_of
 from webcorpus.train.config import GPTConfig, TrainConfig
 from webcorpus.train.model import GPT, compile_model
 
@@ -162,7 +162,7 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
         if warning := repeat_warning(config.max_steps, tokens_per_step, len(train_batches.shards)):
             log(warning)
     last = config.max_steps if config.stop_step is None else min(config.stop_step, config.max_steps)
-    first_step, run_started = step, time.perf_counter()
+    step_log = StepLog(out, config, checkpoint, log, step, last)
     while step < last:
         started = time.perf_counter()
         lr = learning_rate(config, step)
@@ -187,27 +187,15 @@ def train(tokens_dir: str | Path, config: TrainConfig, resume: bool = False, log
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
         step += 1
-        record = {"step": step, "loss": round(float(loss_value), 6), "lr": lr, "grad_norm": round(float(norm), 4)}
-        record["tokens_per_s"] = round(tokens_per_step / seconds)
-        if on_gpu:
-            record["mfu"] = round(
-                raw_model.flops_per_token() * record["tokens_per_s"] / (config.peak_tflops * 1e12 * world), 4
-            )
+        mfu_flops = raw_model.flops_per_token() / (config.peak_tflops * 1e12 * world) if on_gpu else None
+        record = step_record(step, float(loss_value), lr, float(norm), tokens_per_step / seconds, mfu_flops)
         if step % config.eval_interval == 0 or step == last:
             record["val_loss"] = round(evaluate(), 6)
         records.append(record)
         if rank == 0:
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if step % config.log_interval == 0 or "val_loss" in record or step == last:
-                elapsed = time.perf_counter() - run_started
-                log(progress_line(record, config.max_steps, elapsed, step - first_step, last - step))
-            if step % config.checkpoint_interval == 0 or step == last:
-                save_checkpoint(checkpoint, raw_model, optimizer, step, config)
-                log(f"checkpoint of step {step} -> {checkpoint}")
-    if rank == 0 and records:
-        took = duration(time.perf_counter() - run_started)
-        log(f"train: at step {records[-1]['step']} of {config.max_steps} after {took}; checkpoint {checkpoint}")
+            step_log.after(record, functools.partial(save_checkpoint, checkpoint, raw_model, optimizer, step, config))
+    if rank == 0:
+        step_log.close(records)
     if distributed:
         torch.distributed.destroy_process_group()
     return records
