@@ -23,9 +23,10 @@ Both sides read every *.warc.gz in INPUT_DIR, one task per file, with WORKERS wo
   (minhash_dedup), which is FineWeb-2's first stage plus the per-language filters.
 
 Each run is timed from outside: wall time of the whole command, and CPU (user + system) of the command and
-every process of its session (polled from /proc; getrusage of the waited-for children is printed too, and
-misses datatrove's forkserver workers), and the CPU everything else on the machine used meanwhile (`others`:
-/proc/stat's busy time less the run's own; wall times of a run with others well above zero are stretched).
+every process it started (bench/data/commands.py: orphaned workers are reaped and counted; getrusage of
+the waited-for children is printed too, and misses datatrove's workers), and the CPU everything else on the
+machine used meanwhile (`others`: /proc/stat's busy time less the run's own; wall times of a run with others
+well above zero are stretched).
 Rounds alternate the order (datatrove first in odd rounds).
 Pages/s per core = pages read / CPU seconds.
 """
@@ -36,13 +37,13 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from commands import become_subreaper, timed  # this folder's neighbour (run as a script, its folder is on the path)
 
 FINEWEB2_REPO = Path("/work/.mirror/huggingface+fineweb-2/repo")
 FINEWEB2_COMMIT = "d0defb24f193bb9a5a11b8b14524a03c4858e1b6"
@@ -150,51 +151,6 @@ def datatrove_side(inp: str, out: str, workers: int, table_path: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _session_cpu(session: int, seen: dict[tuple[int, str], float]) -> None:
-    """Record the CPU seconds (user + system) of every live process in `session`, keyed by (pid, start time)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        # after the command name: state ppid pgrp session ... utime(14) stime(15) ... starttime(22), 1-based
-        if int(fields[3]) == session:
-            seen[(int(entry), fields[19])] = (int(fields[11]) + int(fields[12])) / tick
-
-
-def _system_busy() -> float:
-    """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float, float, int]:
-    """Run `command` in its own session: wall seconds; CPU seconds of every process of the session, polled from
-    /proc every 0.1 s (datatrove's forkserver workers are not waited for by the command, so they escape
-    getrusage); getrusage's CPU of the waited-for children, as a check; the CPU seconds everything else on the
-    machine used meanwhile (a busy machine stretches wall time); exit status."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy_before = _system_busy()
-    seen: dict[tuple[int, str], float] = {}
-    start = time.perf_counter()
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        while process.poll() is None:
-            _session_cpu(process.pid, seen)
-            time.sleep(0.1)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    cpu = sum(seen.values())
-    others = max(_system_busy() - busy_before - cpu, 0.0)
-    return wall, cpu, waited, others, process.returncode
-
-
 def count_datatrove(out: Path) -> tuple[int, int]:
     """Pages read and kept by the datatrove run, from its logs' stats and its output."""
     import gzip
@@ -263,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         inp, out, workers, table = args.datatrove_side
         datatrove_side(inp, out, int(workers), table)
         return 0
+    become_subreaper()
 
     if args.input is None:
         parser.error("INPUT_DIR is required")

@@ -15,7 +15,8 @@ Three commands take turns, --rounds times each, in this one job:
   a throw-away virtualenv (or --venv).
 
 Each is a fresh process (imports, model loading and worker start-up count), timed by the wall clock and by
-CPU seconds (user + system of the command and every process it started, orphans included: Linux only).
+CPU seconds (user + system of the command and every process it started, orphans included: Linux only;
+bench/data/commands.py).
 Pages per CPU second is the per-core figure. Inputs: `--input dev` (default) is
 ../shared/data/warc/dev-*.warc.gz (949 pages, 18% English), `--input english` bench/data/english/*.warc.gz
 (762 pages, 55% English; build it first with bench/data/build_english_mix.py), or WARC files given.
@@ -30,15 +31,13 @@ import glob
 import gzip
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
-from quality_vs_datatrove import make_venv  # this folder's neighbour (run as a script, its folder is on the path)
+from commands import become_subreaper, timed  # this folder's neighbours (run as a script, its folder is on the path)
+from quality_vs_datatrove import make_venv
 
 from webcorpus.parquet import read_documents
 from webcorpus.pipeline.config import load_pipeline
@@ -71,37 +70,18 @@ def first_stage(pipeline: str, exact: bool, languages: list[str] | None) -> dict
     return {"steps": kept, "removed": raw.get("removed", False)}
 
 
-def become_subreaper() -> None:
-    """Processes a command leaves behind become this process's children (Linux), so their CPU time is
-    counted when `timed` reaps them: datatrove's LocalPipelineExecutor exits without waiting for its pool's
-    workers, which hold nearly all of its CPU time."""
-    import ctypes
-
-    PR_SET_CHILD_SUBREAPER = 36
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: CPU time of orphaned workers could not be counted")
-
-
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system of the command and every process it started) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    while True:  # reap what the command left behind (see become_subreaper)
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def timed_or_exit(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one command (commands.timed); stops the benchmark if it failed."""
+    timing = timed(command)
+    if timing.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command))} failed ({timing.returncode}); rerun it to see why")
+    return timing.wall, timing.cpu
 
 
 def run_ours(yaml_file: Path, warcs: list[str], out: Path, workers: int) -> tuple[float, float, dict, dict]:
     inputs = [arg for warc in warcs for arg in ("-i", warc)]
-    wall, cpu = timed([*WEBCORPUS, "run", str(yaml_file), *inputs, "-o", str(out), "-w", str(workers), "--no-progress"])
+    command = [*WEBCORPUS, "run", str(yaml_file), *inputs, "-o", str(out), "-w", str(workers), "--no-progress"]
+    wall, cpu = timed_or_exit(command)
     stats = json.loads((out / "stats.json").read_text())
     return wall, cpu, {d.url: d.text for d in read_documents(out / "data")}, stats
 
@@ -111,7 +91,7 @@ def run_datatrove(python: Path, warcs: list[str], work: Path, workers: int) -> t
     inputs.mkdir(parents=True)
     for warc in warcs:
         (inputs / Path(warc).name).symlink_to(Path(warc).resolve())
-    wall, cpu = timed([str(python), str(DATATROVE_SIDE), str(inputs), str(work / "out"), str(workers)])
+    wall, cpu = timed_or_exit([str(python), str(DATATROVE_SIDE), str(inputs), str(work / "out"), str(workers)])
     rows = [json.loads(line) for path in (work / "out" / "output").glob("*.jsonl.gz") for line in gzip.open(path, "rt")]
     return wall, cpu, {row["metadata"].get("url") for row in rows}
 
