@@ -10,6 +10,7 @@ import json
 import random
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from webcorpus.document import Document
@@ -51,19 +52,27 @@ def expected_stream(encoding, end: int, batch: list[str]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("join_characters", [1, 50, 100_000])
-def test_batched_ids_are_tiktoken_per_document(trained, threads, join_characters):
+@pytest.mark.parametrize("join_bytes", [1, 50, 100_000])
+def test_batched_ids_are_tiktoken_per_document(trained, threads, join_bytes):
     tmp, _ = trained
     tokenizer, end = load_tokenizer(tmp / "tokenizer.json")
     encoding = as_tiktoken(tokenizer)
     encoder = BatchEncoder(tokenizer, threads=threads)
-    encoder.JOIN_CHARACTERS = join_characters  # 1: a run per document; 50: a few; 100,000: one run
+    encoder.JOIN_BYTES = join_bytes  # 1: a run per document; 50: a few; 100,000: one run
     batches = [texts(200, seed=1), EDGES, texts(50, seed=2) + EDGES + texts(50, seed=3), ["only one"], []]
     for batch in batches:
         tokens, lengths = encoder.encode_documents(batch)
         assert encoder.engine == "tiktoken"
         assert tokens.tolist() == expected_stream(encoding, end, batch).tolist()
         assert lengths.tolist() == [len(encoding.encode_ordinary(text)) + 1 for text in batch]
+        # An Arrow column (how the step reads Parquet), also sliced and in chunks, gives the same stream.
+        column = pa.array(["skipped", *batch, "skipped too"], pa.string())
+        half = 1 + len(batch) // 2
+        whole = column[1 : len(batch) + 1]
+        for arrow in (whole, pa.chunked_array([column[1:half], column[half : len(batch) + 1]]),
+                      whole.cast(pa.large_string()), whole.cast(pa.string_view())):  # fmt: skip
+            arrow_tokens, arrow_lengths = encoder.encode_documents(arrow)
+            assert arrow_tokens.tolist() == tokens.tolist() and arrow_lengths.tolist() == lengths.tolist()
         # The same ids as the list path and as tokenizers, wherever the text does not hold a special token.
         assert [list(map(int, d[1:])) for d in np.split(tokens, np.cumsum(lengths)[:-1])] == (
             encoder.encode(batch) if batch else [[]]
@@ -71,6 +80,15 @@ def test_batched_ids_are_tiktoken_per_document(trained, threads, join_characters
     plain = [text for text in batches[0] if "<" not in text]
     reference = [e.ids for e in tokenizer.encode_batch(plain, add_special_tokens=False)]
     assert [list(map(int, d[1:])) for d in np.split(*_split(encoder.encode_documents(plain)))] == reference
+
+
+def test_a_null_text_is_an_empty_document(trained):
+    tmp, _ = trained
+    tokenizer, end = load_tokenizer(tmp / "tokenizer.json")
+    encoding = as_tiktoken(tokenizer)
+    tokens, lengths = BatchEncoder(tokenizer, threads=1).encode_documents(pa.array(["a river", None, "sea"]))
+    assert tokens.tolist() == expected_stream(encoding, end, ["a river", "", "sea"]).tolist()
+    assert lengths.tolist()[1] == 1
 
 
 def _split(encoded: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,19 @@
    are ~200 MB of UTF-8;
 3. alternates, `--rounds` times, in this one process:
    - raw tiktoken: `encode_ordinary` per document on one thread, over the texts already in memory
-     (the `tiktoken.Encoding` that `webcorpus.tokens.tiktoken_bridge.as_tiktoken` builds from our vocabulary);
+     (the `tiktoken.Encoding` that `webcorpus.tokens.tiktoken_bridge.as_tiktoken` builds from our vocabulary),
+     read from the shard as Python strings before the round's clock starts: one string per document, as
+     in any corpus (a list of the 38 copies as the same 945 strings would stay hot in the CPU caches, and
+     CPython keeps each string's UTF-8 form after the first call that asks for it);
    - webcorpus: the whole `tokenize` step (`Tokenize.run_corpus`, one worker process: read the Parquet
      text, encode, <|endoftext|> before each document, count, write the uint16 shards), its encoder
      loaded anew each round, once per `--threads` setting (`Tokenize.threads`, encoding threads per worker
      process; 0: the step's default, `encoding_threads`: here 1 worker with 1 shard, so one per core), the
      shards of each setting checked to be the same bytes;
    and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
-   worker, all their threads: per core, whatever the machine's other load), wall clock beside it;
+   worker, all their threads: per core, whatever the machine's other load), wall clock beside it, and
+   where the CPU went: user and kernel time of the raw loop, and of the step's worker process (waited
+   for when the step ends; its start-up included, so its sum is a little more than the step's units);
 4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
    `encode_ordinary` gives its text, in order, in the split its id's hash puts it in, and prints each
    round's ratio of tokens per CPU second, webcorpus / raw tiktoken.
@@ -31,6 +36,7 @@ import argparse
 import dataclasses
 import glob
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -39,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from webcorpus.document import Document
+from webcorpus.document import Document  # first: webcorpus sets Arrow's memory pool before pyarrow loads
+from webcorpus.parquet import read_table
 from webcorpus.pipeline.executors import CorpusContext
 from webcorpus.stages.extract import TrafilaturaExtractor
 from webcorpus.stages.read_warc import WarcReader
@@ -52,17 +59,26 @@ from webcorpus.tokens.tokenize import Tokenize
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, float, str]:
-    """The tokenize step once, into `out`: (CPU seconds here and in its worker, wall seconds, its line)."""
+def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, float, str, str]:
+    """The tokenize step once, into `out`: (CPU seconds here and in its worker's units, wall seconds, its
+    line, the worker process's user and kernel CPU seconds, its start-up included)."""
     context = CorpusContext.local(workers=1)
     wall, cpu = time.perf_counter(), time.process_time()
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         step = Tokenize(tokenizer=tokenizer)
         step.threads = threads  # code without it (81f5deb) runs this script too, with --threads 0: one per core
         result = step.run_corpus([Path(docs)], Path(out), context)
     finally:
-        context.executor.close()  # the worker process goes: each round loads the encoder anew
-    return time.process_time() - cpu + context.cpu_s, time.perf_counter() - wall, result.line
+        context.executor.close()  # the worker process goes (and is waited for): each round loads the encoder anew
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    split = f"worker {done.ru_utime - workers.ru_utime:.2f} user + {done.ru_stime - workers.ru_stime:.2f} kernel"
+    return time.process_time() - cpu + context.cpu_s, time.perf_counter() - wall, result.line, split
+
+
+def read_texts(docs: str) -> list[str]:
+    """The documents' texts as Python strings, one per document, read from their Parquet shard."""
+    return read_table(next(Path(docs).glob("*.parquet")), columns=["text"]).column("text").to_pylist()
 
 
 def check_same(first: str, other: str) -> None:
@@ -99,30 +115,35 @@ def main() -> None:
         encoding = as_tiktoken(tokenizer)
         documents = [dataclasses.replace(d, id=f"{d.id}/{copy}") for copy in range(args.repeat) for d in pages]
         ParquetWriter(rows_per_shard=len(documents) + 1).write(documents, f"{tmp}/docs")
-        texts = [d.text for d in documents]
+        texts = read_texts(f"{tmp}/docs")
         megabytes = sum(len(t.encode()) for t in texts) / 1e6
+        pool = sys.modules["pyarrow"].default_memory_pool().backend_name  # what webcorpus set: see its __init__
         print(f"{len(texts)} documents ({args.repeat} copies of {len(pages)} pages), {megabytes:.1f} MB of UTF-8, "
-              f"{os.cpu_count()} cores")  # fmt: skip
+              f"{os.cpu_count()} cores, Arrow memory pool {pool}")  # fmt: skip
 
         rates: dict[str, list[float]] = {"raw": [], **{f"threads {t}": [] for t in args.threads}}
         tokens, out, line = 0, "", ""
         for round_ in range(1, args.rounds + 1):
+            texts = read_texts(f"{tmp}/docs")  # new strings each round: none has its UTF-8 form yet
             wall, cpu = time.perf_counter(), time.process_time()
+            before = resource.getrusage(resource.RUSAGE_SELF)
             tokens = 0
             for text in texts:
                 tokens += len(encoding.encode_ordinary(text))
+            after = resource.getrusage(resource.RUSAGE_SELF)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             rates["raw"].append(tokens / cpu)
             name = "raw tiktoken encode_ordinary, 1 thread"
+            split = f"{after.ru_utime - before.ru_utime:.2f} user + {after.ru_stime - before.ru_stime:.2f} kernel"
             print(f"  round {round_}: {name:<43} {tokens / cpu:>12,.0f} tokens/CPU s "
-                  f"({cpu:.2f} CPU s, {wall:.2f} s wall)")  # fmt: skip
+                  f"({cpu:.2f} CPU s: {split}; {wall:.2f} s wall)")  # fmt: skip
             for threads in args.threads:
                 out = f"{tmp}/tokens{round_}-{threads}"
-                cpu, wall, line = run_step(f"{tmp}/tokenizer.json", f"{tmp}/docs", out, threads)
+                cpu, wall, line, split = run_step(f"{tmp}/tokenizer.json", f"{tmp}/docs", out, threads)
                 rates[f"threads {threads}"].append(tokens / cpu)
                 name = f"webcorpus tokenize, 1 worker, threads {threads}"
-                print(f"  round {round_}: {name:<43} {tokens / cpu:>12,.0f} tokens/CPU s ({cpu:.2f} CPU s, "
-                      f"{wall:.2f} s wall)")  # fmt: skip
+                print(f"  round {round_}: {name:<43} {tokens / cpu:>12,.0f} tokens/CPU s ({cpu:.2f} CPU s: "
+                      f"{split}; {wall:.2f} s wall)")  # fmt: skip
                 if out != f"{tmp}/tokens1-{args.threads[0]}":  # the first shards are kept to be checked; others
                     check_same(f"{tmp}/tokens1-{args.threads[0]}", out)  # must be the same, byte for byte
         print(line.replace(tmp, "TMP"))

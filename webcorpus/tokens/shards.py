@@ -18,6 +18,7 @@ import bisect
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -46,8 +47,22 @@ def write_shard(folder: Folder, name: str, tokens: np.ndarray, document_starts: 
     with folder.writing(name) as tmp:
         with open(tmp, "wb") as f:
             f.write(shard_header(len(tokens)))
-            f.write(memoryview(np.ascontiguousarray(tokens, dtype="<u2")))
+            write_tokens(f, tokens)
     write_index(folder, name, document_starts)
+
+
+# Bytes per write() of tokens. Linux gives a write page-cache folios as large as the write (ext4, XFS): a
+# 3 MB write took 2 MB blocks of free memory, which a VM that hands free memory back to its host (free page
+# reporting: Firecracker, cloud VMs with a balloon) must fault in again from the host, in kernel time; writes
+# of 64 KiB kept to small folios, and cost the same elsewhere (docs/benchmarks.md, "tokenize").
+WRITE_BYTES = 64 * 1024
+
+
+def write_tokens(file: BinaryIO, tokens: np.ndarray) -> None:
+    """Write `tokens` to an open binary file as little-endian uint16, WRITE_BYTES at a time."""
+    data = memoryview(np.ascontiguousarray(tokens, dtype="<u2")).cast("B")
+    for start in range(0, len(data), WRITE_BYTES):
+        file.write(data[start : start + WRITE_BYTES])
 
 
 def write_index(folder: Folder, name: str, document_starts: np.ndarray) -> None:

@@ -8,7 +8,10 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+Texts = list[str] | pa.Array | pa.ChunkedArray  # what BatchEncoder.encode_documents takes
 GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
@@ -69,20 +72,20 @@ class BatchEncoder:
     characters of them, at least one document); otherwise HF tokenizers' encode_batch.
 
     `encode_documents` gives a batch as the stream the token shards hold, `end_of_text` before each document,
-    in one NumPy array. With tiktoken, runs of consecutive documents (about JOIN_CHARACTERS each, spread over
-    the threads: tiktoken lets go of the GIL while it encodes) are joined with `end_of_text` and encoded by one
-    call each, that token allowed as special there. tiktoken encodes the text between special tokens on its
-    own, so each document gets exactly the ids `encode_ordinary` gives it alone, with no Python call or list of
-    ints per document. A run in which a document holds the separator's text itself is encoded document by
-    document instead (its ids stay those of ordinary text)."""
+    in one NumPy array. With tiktoken, runs of consecutive documents (about JOIN_BYTES of UTF-8 each, spread
+    over the threads: tiktoken lets go of the GIL while it encodes) are joined with `end_of_text` by Arrow and
+    encoded by one call each, that token allowed as special there. tiktoken encodes the text between special
+    tokens on its own, so each document gets exactly the ids `encode_ordinary` gives it alone, with no Python
+    string, call or list of ints per document. A run in which a document holds the separator's text itself is
+    encoded document by document instead (its ids stay those of ordinary text)."""
 
     CHECKED_DOCUMENTS = 256
     # tokenizers encodes several times slower per core: checking 256 whole web pages cost a sizeable share
     # of a small run's CPU; capping the characters checked keeps the check a small, fixed cost.
     CHECKED_CHARACTERS = 200_000
-    # Characters per tiktoken call: much longer strings encode slower per token (caches); runs of 16-64 dev
+    # UTF-8 bytes per tiktoken call: much longer strings encode slower per token (caches); runs of 16-64 dev
     # pages did best.
-    JOIN_CHARACTERS = 100_000
+    JOIN_BYTES = 100_000
 
     def __init__(self, tokenizer: Any, threads: int | None = None, end_of_text: str = "<|endoftext|>") -> None:
         import os
@@ -119,21 +122,27 @@ class BatchEncoder:
             return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
         return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
 
-    def encode_documents(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def encode_documents(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
         """(tokens, lengths): the ids of `end_of_text` then the text of each document, end to end (uint32),
         and each document's token count, its `end_of_text` included (int64). The same ids as `encode` with
-        `end_of_text` put before each document."""
+        `end_of_text` put before each document. `texts`: Python strings, or an Arrow string column (read
+        from Parquet: no Python string per document is made); a null text is an empty document."""
         if self.end is None:
             raise ValueError(f"the tokenizer has no {self.end_of_text} token")
-        if not texts:
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        if not len(texts):
             return np.zeros(0, np.uint32), np.zeros(0, np.int64)
         if self.fast is None:
-            return self._lists_to_stream([e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)])
+            return self._lists_to_stream(
+                [e.ids for e in self.tokenizer.encode_batch(_python(texts), add_special_tokens=False)]
+            )
         tokens, lengths = self._fast_stream(texts)
         if not self.checked:  # tiktoken is kept only if it agrees with tokenizers on the first documents
             self.checked = True
-            sizes = np.cumsum(np.fromiter(map(len, texts[: self.CHECKED_DOCUMENTS]), np.int64))
-            sample = texts[: max(1, int(np.searchsorted(sizes, self.CHECKED_CHARACTERS, side="right")))]
+            first = _python(texts[: self.CHECKED_DOCUMENTS])
+            sizes = np.cumsum(np.fromiter(map(len, first), np.int64, len(first)))
+            sample = first[: max(1, int(np.searchsorted(sizes, self.CHECKED_CHARACTERS, side="right")))]
             expected = [e.ids for e in self.tokenizer.encode_batch(sample, add_special_tokens=False)]
             reference = self._lists_to_stream(expected)
             if not np.array_equal(tokens[: int(lengths[: len(sample)].sum())], reference[0]):
@@ -151,38 +160,53 @@ class BatchEncoder:
         tokens[inside] = np.fromiter(itertools.chain.from_iterable(encoded), np.uint32, len(tokens) - len(encoded))
         return tokens, lengths
 
-    def _fast_stream(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _fast_stream(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
         if not self.joinable:
-            return self._lists_to_stream(self.fast.encode_ordinary_batch(texts, num_threads=self.threads))
-        # Runs of consecutive documents of about JOIN_CHARACTERS, one engine call each, spread over the threads;
-        # the ids come back in order whatever the threads do.
-        ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-        cuts = np.searchsorted(ends, np.arange(self.JOIN_CHARACTERS, ends[-1], self.JOIN_CHARACTERS)) + 1
-        bounds = sorted({0, len(texts), *np.minimum(cuts, len(texts)).tolist()})
-        runs = [texts[a:b] for a, b in zip(bounds, bounds[1:])]
+            return self._lists_to_stream(self.fast.encode_ordinary_batch(_python(texts), num_threads=self.threads))
+        if not isinstance(texts, pa.Array):
+            try:
+                texts = pa.array(texts, pa.large_string())
+            except UnicodeEncodeError:  # lone surrogates: no UTF-8, no Arrow; encode_ordinary has its own way
+                return self._lists_to_stream([self.fast.encode_ordinary(text) for text in texts])
+        if texts.type not in (pa.string(), pa.large_string()):  # string_view, say: what binary_join cannot take
+            texts = texts.cast(pa.large_string())
+        texts = pc.fill_null(texts, "")
+        # Runs of consecutive documents of about JOIN_BYTES, one engine call each, spread over the threads; the
+        # ids come back in order whatever the threads do.
+        ends = np.cumsum(pc.binary_length(texts).to_numpy(zero_copy_only=False).astype(np.int64))
+        cuts = np.searchsorted(ends, np.arange(self.JOIN_BYTES, ends[-1], self.JOIN_BYTES)) + 1
+        bounds = np.array(sorted({0, len(texts), *np.minimum(cuts, len(texts)).tolist()}), np.int32)
+        separator = pa.scalar(self.end_of_text, texts.type)
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(bounds), texts), separator)
+        runs = [(joined[i], texts[a:b]) for i, (a, b) in enumerate(zip(bounds.tolist(), bounds[1:].tolist()))]
         if self.threads > 1 and len(runs) > 1:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.threads)
-            encoded = list(self._pool.map(self._joined, runs))
+            encoded = list(self._pool.map(self._run, runs))
         else:
-            encoded = [self._joined(run) for run in runs]
-        tokens = np.concatenate(encoded) if len(encoded) > 1 else encoded[0]
+            encoded = [self._run(run) for run in runs]
+        tokens = np.concatenate([part for parts in encoded for part in parts])  # the stream's one copy
         starts = np.flatnonzero(tokens == self.end)
         if len(starts) != len(texts) or starts[0] != 0:  # cannot happen: the separator is no ordinary text's id
             raise AssertionError("the joined encoding lost a document boundary")
         return tokens, np.diff(np.append(starts, len(tokens)))
 
-    def _joined(self, texts: list[str]) -> np.ndarray:
-        """The separator's id then each text's ordinary ids, end to end: one tiktoken call over the texts
-        joined by the separator, allowed as special there; document by document when a text holds the
-        separator's own text (or cannot be UTF-8)."""
-        separator = self.end_of_text
-        joined = separator + separator.join(texts)
-        if joined.count(separator) == len(texts):
-            try:
-                return self.fast.encode_to_numpy(joined, allowed_special={separator}, disallowed_special=())
-            except UnicodeEncodeError:  # lone surrogates: encode_ordinary has its own way with them
-                pass
-        return self._lists_to_stream([self.fast.encode_ordinary(text) for text in texts])[0]
+    def _run(self, run: tuple[pa.StringScalar, pa.Array]) -> tuple[np.ndarray, ...]:
+        """The separator's id then each text's ordinary ids, end to end (in parts): one tiktoken call over the
+        run's texts joined by the separator, allowed as special there; document by document when a text holds
+        the separator's own text."""
+        joined, texts = run
+        text = joined.as_py()
+        if text.count(self.end_of_text) == len(texts) - 1:
+            ids = self.fast.encode_to_numpy(text, allowed_special={self.end_of_text}, disallowed_special=())
+            return np.array([self.end], np.uint32), ids
+        return (self._lists_to_stream([self.fast.encode_ordinary(text) for text in texts.to_pylist()])[0],)
+
+
+def _python(texts: Texts) -> list[str]:
+    """Texts as Python strings (a null text as an empty one)."""
+    if isinstance(texts, list):
+        return texts
+    return ["" if text is None else text for text in texts.to_pylist()]

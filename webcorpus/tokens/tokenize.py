@@ -49,7 +49,7 @@ from webcorpus.pipeline.run_folder import Folder
 from webcorpus.pipeline.step import LANGUAGE_TOP, NO_LANGUAGE, CorpusResult, CorpusStep
 from webcorpus.pipeline.units import Units, fingerprint
 from webcorpus.tokens.bpe import BUCKETS, END_OF_TEXT, bucket, load_tokenizer, write_transformers_files
-from webcorpus.tokens.shards import HEADER_BYTES, shard_header, write_index, write_shard
+from webcorpus.tokens.shards import HEADER_BYTES, shard_header, write_index, write_shard, write_tokens
 from webcorpus.tokens.tiktoken_bridge import BatchEncoder
 
 VAL_TOKENS = 64 * 1024 + 1  # one batch of llm.c's default B x T, plus the target of the last position
@@ -253,9 +253,9 @@ def encode_piece(shard: Location, index: int, output: Folder, coder: Coder, batc
         for batch in parquet_file(shard).iter_batches(batch_size=batch_documents, columns=columns, use_threads=False):
             # The batch as one stream (<|endoftext|> before each document), written as it comes: no copy of the
             # whole piece in memory, and no Python per document beyond its id's hash.
-            stream, counts = encoder.encode_documents(batch.column("text").to_pylist())
+            stream, counts = encoder.encode_documents(batch.column("text"))
             buckets = np.fromiter(map(bucket, batch.column("id").to_pylist()), np.int64, batch.num_rows)
-            piece.write(memoryview(np.ascontiguousarray(stream, dtype="<u2")))
+            write_tokens(piece, stream)
             counts_of.append(counts)
             buckets_of.append(buckets)
             np.add.at(tokens_per_bucket, buckets, counts)
@@ -348,7 +348,7 @@ def encode_to_parquet(shard: Location, output: Folder, coder: Coder, val_buckets
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("tokens", pa.list_(pa.uint16()))])
     table = read_table(shard, columns=["id", "text", "language", "metadata"])
     document_ids = table.column("id").to_pylist()
-    stream, counts = encoder.encode_documents(table.column("text").to_pylist())
+    stream, counts = encoder.encode_documents(table.column("text"))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(stream.astype(np.uint16)))
     splits = ["val" if bucket(i) < val_buckets else "train" for i in document_ids]
@@ -461,7 +461,7 @@ def count_low_buckets(shard: Location, coder: Coder, bound: int, batch_documents
         documents += np.bincount(buckets, minlength=BUCKETS)
         low = np.flatnonzero(buckets < bound)
         if len(low):
-            _, counts = encoder.encode_documents(batch.column("text").take(pa.array(low)).to_pylist())
+            _, counts = encoder.encode_documents(batch.column("text").take(pa.array(low)))
             np.add.at(tokens, buckets[low], counts)
     return documents, tokens
 
