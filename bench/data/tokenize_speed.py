@@ -21,7 +21,8 @@
    and prints tokens of text per CPU second for each (the CPU time of this process and of the step's
    worker, all their threads: per core, whatever the machine's other load), wall clock beside it, and
    where the CPU went: user and kernel time of the raw loop, and of the step's worker process (waited
-   for when the step ends; its start-up included, so its sum is a little more than the step's units);
+   for when the step ends; its start-up included, so its sum is a little more than the step's units), and
+   the huge pages the machine faulted in while the step ran (Linux; 2 MB each, zeroed by the kernel);
 4. checks that every document in the shards holds <|endoftext|> then exactly the ids tiktoken's
    `encode_ordinary` gives its text, in order, in the split its id's hash puts it in, and prints each
    round's ratio of tokens per CPU second, webcorpus / raw tiktoken.
@@ -61,10 +62,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, float, str, str]:
     """The tokenize step once, into `out`: (CPU seconds here and in its worker's units, wall seconds, its
-    line, the worker process's user and kernel CPU seconds, its start-up included)."""
+    line, the worker process's user and kernel CPU seconds (its start-up included) and the machine's huge page
+    faults while it ran)."""
     context = CorpusContext.local(workers=1)
     wall, cpu = time.perf_counter(), time.process_time()
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers, huge_pages = resource.getrusage(resource.RUSAGE_CHILDREN), huge_page_faults()
     try:
         step = Tokenize(tokenizer=tokenizer)
         step.threads = threads  # code without it (81f5deb) runs this script too, with --threads 0: one per core
@@ -73,7 +75,19 @@ def run_step(tokenizer: str, docs: str, out: str, threads: int) -> tuple[float, 
         context.executor.close()  # the worker process goes (and is waited for): each round loads the encoder anew
     done = resource.getrusage(resource.RUSAGE_CHILDREN)
     split = f"worker {done.ru_utime - workers.ru_utime:.2f} user + {done.ru_stime - workers.ru_stime:.2f} kernel"
+    if huge_pages is not None:
+        split += f", {huge_page_faults() - huge_pages} huge pages faulted in"
     return time.process_time() - cpu + context.cpu_s, time.perf_counter() - wall, result.line, split
+
+
+def huge_page_faults() -> int | None:
+    """Transparent huge pages faulted in on this machine so far (Linux's /proc/vmstat), None elsewhere: each
+    one is 2 MB the kernel zeroed, which a virtual machine may first have to get back from its host."""
+    try:
+        with open("/proc/vmstat") as counters:
+            return next((int(line.split()[1]) for line in counters if line.startswith("thp_fault_alloc ")), None)
+    except OSError:
+        return None
 
 
 def read_texts(docs: str) -> list[str]:
