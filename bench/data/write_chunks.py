@@ -7,7 +7,8 @@ FOLDER with write() calls of 16 KiB, 64 KiB, 1 MiB and 3 MiB (3 MiB: what one ba
 gives), in a different order each round, and prints each write's kernel CPU seconds (getrusage). Linux
 gives a buffered write page-cache folios as large as the write; on a virtual machine that hands free memory
 back to its host (free page reporting), large folios come from such memory and the host must fault it in
-again, so large writes can cost many times the small ones. On other machines the sizes cost about the same.
+again, so large writes can cost many times the small ones. Elsewhere the size should matter little: the
+same bytes are copied, in more calls.
 """
 
 from __future__ import annotations

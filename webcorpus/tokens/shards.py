@@ -54,7 +54,8 @@ def write_shard(folder: Folder, name: str, tokens: np.ndarray, document_starts: 
 # Bytes per write() of tokens. Linux gives a write page-cache folios as large as the write (ext4, XFS): a
 # 3 MB write took 2 MB blocks of free memory, which a VM that hands free memory back to its host (free page
 # reporting: Firecracker, cloud VMs with a balloon) must fault in again from the host, in kernel time; writes
-# of 64 KiB kept to small folios, and cost the same elsewhere (docs/benchmarks.md, "Tokenizing").
+# of 64 KiB kept to small folios (docs/benchmarks.md, "Tokenizing"). Elsewhere the size matters little: the
+# same bytes are copied, in more calls.
 WRITE_BYTES = 64 * 1024
 
 
