@@ -129,8 +129,12 @@ class BatchEncoder:
         from Parquet: no Python string per document is made); a null text is an empty document."""
         if self.end is None:
             raise ValueError(f"the tokenizer has no {self.end_of_text} token")
-        if isinstance(texts, pa.ChunkedArray):
-            texts = texts.combine_chunks()
+        if isinstance(texts, pa.ChunkedArray):  # chunk by chunk: combined, a column may pass 2 GiB of offsets
+            parts = [self.encode_documents(chunk) for chunk in texts.chunks if len(chunk)]
+            if len(parts) != 1:
+                return (np.concatenate([np.zeros(0, np.uint32), *(tokens for tokens, _ in parts)]),
+                        np.concatenate([np.zeros(0, np.int64), *(lengths for _, lengths in parts)]))  # fmt: skip
+            return parts[0]
         if not len(texts):
             return np.zeros(0, np.uint32), np.zeros(0, np.int64)
         if self.fast is None:
